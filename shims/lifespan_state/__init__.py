@@ -1,0 +1,39 @@
+"""ASGI lifespan state (``scope["state"]``) for every uvicorn and hypercorn release.
+
+Activate it once, before or after the server is imported::
+
+    import lifespan_state.auto          # or: lifespan_state.activate()
+
+On releases without lifespan state the shim adds it, on releases that share one copy between
+requests it gives each request its own, and on releases that do it right it does nothing.
+Importing this package never imports a server.
+"""
+
+from __future__ import annotations
+
+from ._errors import (
+    ActivationTooLateWarning,
+    LifespanStateError,
+    ServerNotInstalledError,
+    ShimError,
+    UnsupportedServerError,
+)
+from ._registry import DISABLE_ENV, ServerStatus, activate, deactivate, status
+from ._versions import SUPPORTED
+
+__all__ = [
+    "DISABLE_ENV",
+    "SUPPORTED",
+    "ActivationTooLateWarning",
+    "LifespanStateError",
+    "ServerNotInstalledError",
+    "ServerStatus",
+    "ShimError",
+    "UnsupportedServerError",
+    "__version__",
+    "activate",
+    "deactivate",
+    "status",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,66 @@
+"""The state semantics, server-agnostic (CONFORMANCE.md S1-S11 live here and nowhere else).
+
+One :class:`StateApp` exists per server run. It sits in front of the application the server
+calls and owns that run's lifespan namespace:
+
+* the ``lifespan`` scope gets the namespace itself (the very dict the app fills at startup and
+  reads again at shutdown);
+* every ``http`` and ``websocket`` scope gets a fresh shallow copy of the namespace *as it is at
+  the moment the scope is handed to the app* — so keys the lifespan adds later are seen by later
+  requests, and nothing one request writes is seen by another;
+* a native server's own ``scope["state"]`` on a request is replaced (that is how the per-connection
+  copies of uvicorn 0.21.0 and hypercorn 0.17.x are fixed), while a native lifespan dict is adopted
+  so that the server's own notion of "the lifespan state" and ours are one object.
+
+This module imports no server. Shims decide *where* a StateApp goes; this decides *what* it does.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Awaitable, Callable, Dict, MutableMapping, Optional
+
+__all__ = ["ASGIApp", "Scope", "StateApp", "unwrap_state_app"]
+
+Scope = MutableMapping[str, Any]
+#: Any ASGI-3 style callable. hypercorn >= 0.14 calls its wrapped app with extra positional
+#: arguments (``sync_spawn``, ``call_soon``); StateApp passes whatever it receives through.
+ASGIApp = Callable[..., Awaitable[None]]
+
+
+class StateApp:
+    """Wrap ``app`` so every scope of one server run gets lifespan state per the ASGI spec."""
+
+    # __slots__ keeps the per-scope attribute lookups to a slot read; the hot path below does
+    # one dict lookup for the type, one copy, one call.
+    __slots__ = ("__weakref__", "app", "state")
+
+    def __init__(self, app: ASGIApp, state: Optional[Dict[str, Any]] = None) -> None:
+        self.app = app
+        #: This run's lifespan namespace. A new run creates a new StateApp, hence a new dict.
+        self.state: Dict[str, Any] = {} if state is None else state
+
+    def __call__(self, scope: Scope, *args: Any) -> Awaitable[None]:
+        kind = scope["type"]
+        if kind == "http" or kind == "websocket":
+            # A plain copy, never deepcopy: values (pools, locks, clients) are shared on purpose.
+            scope["state"] = self.state.copy()
+        elif kind == "lifespan":
+            native = scope.get("state")
+            if native is None:
+                scope["state"] = self.state
+            elif native is not self.state:
+                # The server made its own lifespan dict (0.21.0 / 0.17.x style): adopt it so
+                # that code reading the server's dict (server.lifespan.state) and requests agree.
+                self.state = native
+        # Hand over the app's own awaitable: no extra coroutine frame on the hot path.
+        return self.app(scope, *args)
+
+    def __repr__(self) -> str:
+        return f"<StateApp keys={sorted(self.state)!r} app={self.app!r}>"
+
+
+def unwrap_state_app(app: Any) -> Any:
+    """The application inside ``app`` when ``app`` is a StateApp, else ``app`` itself."""
+    while isinstance(app, StateApp):
+        app = app.app
+    return app
