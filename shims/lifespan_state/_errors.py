@@ -25,9 +25,10 @@ class UnsupportedServerError(LifespanStateError):
         self.server = server
         self.found = found
         self.supported = supported
+        wanted = supported.split()[0]
         super().__init__(
             f"{server} {found} is not supported by lifespan-state-shim (supported: {server} "
-            f"{supported}). Install a supported release, e.g. `pip install '{server}{supported.split()[0]}'`, "
+            f"{supported}). Install a supported release (`pip install '{server}{wanted}'`) "
             f"or do not activate the shim for {server}."
         )
 

@@ -20,7 +20,7 @@ Wrapper = Callable[[Any, Any, Tuple[Any, ...], dict], Any]  # type: ignore[type-
 
 # Every FunctionWrapper we ever created and have not restored, by id -> object. Used to tell our
 # wrappers from other tools' (never "has __wrapped__": other tools use wrapt too).
-_OURS: "dict[int, Any]" = {}
+_OURS: dict[int, Any] = {}
 
 
 @dataclass

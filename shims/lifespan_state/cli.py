@@ -13,7 +13,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 __all__ = ["main"]
 
 #: subcommand -> (module, function, one-line help). The function takes argv and returns an exit code.
-_COMMANDS: Dict[str, "tuple[str, str, str]"] = {
+_COMMANDS: Dict[str, tuple[str, str, str]] = {
     "check": ("lifespan_state.check._cli", "main", "run the conformance checks against real servers"),
     "run": ("lifespan_state.launcher", "main", "run a command with the shim active in every process"),
     "status": ("lifespan_state._status_cli", "main", "show what the shim found and did"),
