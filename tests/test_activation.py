@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any, Dict
 
 import pytest
-
 from tools.envs import EnvSpec, ensure_env
 
 SCRIPT = Path(__file__).parent / "scripts" / "activation_order.py"
@@ -67,7 +66,9 @@ def test_active_orders_wrap_once(uvicorn_0176: Path, order: str) -> None:
     assert_state_per_request(result)
 
 
-@pytest.mark.parametrize("order", ["activate,deactivate", "deactivate,deactivate", "import,activate,deactivate"])
+@pytest.mark.parametrize(
+    "order", ["activate,deactivate", "deactivate,deactivate", "import,activate,deactivate"]
+)
 def test_inactive_orders_restore_the_original(uvicorn_0176: Path, order: str) -> None:
     result = run_order(uvicorn_0176, order)
     assert result["depth"] == 0 and result["init_is_plain_function"]
@@ -90,7 +91,7 @@ def test_native_release_gets_no_wrapper(uvicorn_newest: Path, order: str) -> Non
     assert_state_per_request(result)
 
 
-def run_python(venv: Path, code: str) -> "subprocess.CompletedProcess[str]":
+def run_python(venv: Path, code: str) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("LIFESPAN_STATE")}
     return subprocess.run(
         [str(venv / "bin" / "python"), "-c", code], capture_output=True, text=True, timeout=60, env=environ

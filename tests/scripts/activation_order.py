@@ -8,8 +8,8 @@ reports, and what two requests on one keep-alive connection saw in scope["state"
 from __future__ import annotations
 
 import asyncio
-import importlib
 import http.client
+import importlib
 import json
 import socket
 import sys
@@ -42,14 +42,20 @@ async def app(scope, receive, send):  # type: ignore[no-untyped-def]
     if state is not None:
         state["written_by_request"] = True
     data = json.dumps(body).encode()
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(len(data)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-length", str(len(data)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": data})
 
 
 def main() -> None:
     for step in sys.argv[1].split(","):
         if step == "import":
-            import uvicorn  # noqa: F401
+            import uvicorn
         elif step == "activate":
             lifespan_state.activate("uvicorn")
         elif step == "deactivate":
@@ -66,7 +72,9 @@ def main() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning", loop="asyncio")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, lifespan="on", log_level="warning", loop="asyncio"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()
@@ -83,12 +91,16 @@ def main() -> None:
     finally:
         server.should_exit = True
         thread.join(20)
-    print(json.dumps({
-        "depth": wrapper_depth(vars(LifespanOn)["__init__"]),
-        "init_is_plain_function": type(vars(LifespanOn)["__init__"]).__name__ == "function",
-        "status": lifespan_state.status()["uvicorn"].as_dict(),
-        "seen": seen,
-    }))
+    print(
+        json.dumps(
+            {
+                "depth": wrapper_depth(vars(LifespanOn)["__init__"]),
+                "init_is_plain_function": type(vars(LifespanOn)["__init__"]).__name__ == "function",
+                "status": lifespan_state.status()["uvicorn"].as_dict(),
+                "seen": seen,
+            }
+        )
+    )
 
 
 main()
