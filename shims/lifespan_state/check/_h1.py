@@ -1,0 +1,173 @@
+"""A small HTTP/1.1 keep-alive client on the stdlib socket.
+
+Written on the raw socket rather than ``http.client`` for two reasons: ``http.client`` silently
+reconnects when the server closed the connection (which would hide the very per-connection
+behaviour S5 looks at), and a WebSocket upgrade must be able to follow HTTP requests on the same
+socket (S6). Every read and write is bounded by the connection's timeout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+__all__ = ["HTTP1Connection", "HTTPResponse", "ProtocolError", "SocketReader"]
+
+
+class ProtocolError(RuntimeError):
+    """The peer said something this minimal client does not understand, or closed early."""
+
+
+class SocketReader:
+    """Buffered reads (lines, exact byte counts) that never read past what the caller asks for
+    into anyone else's data: leftover bytes stay in ``buffer`` for the next reader (a WebSocket
+    upgrade hands them to the frame reader)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buffer = bytearray()
+
+    def _fill(self) -> None:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ProtocolError("connection closed by the server")
+        self.buffer += chunk
+
+    def readline(self, limit: int = 65536) -> bytes:
+        while True:
+            index = self.buffer.find(b"\n")
+            if index >= 0:
+                line = bytes(self.buffer[: index + 1])
+                del self.buffer[: index + 1]
+                return line
+            if len(self.buffer) > limit:
+                raise ProtocolError("line too long")
+            self._fill()
+
+    def readexact(self, size: int) -> bytes:
+        while len(self.buffer) < size:
+            self._fill()
+        data = bytes(self.buffer[:size])
+        del self.buffer[:size]
+        return data
+
+
+@dataclass
+class HTTPResponse:
+    status: int
+    reason: str
+    headers: List[Tuple[str, str]]
+    body: bytes
+    #: local port of the socket that carried it (equal ports on one connection prove reuse)
+    local_port: int = 0
+    extra: Dict[str, Any] = field(default_factory=dict)
+
+    def header(self, name: str) -> Optional[str]:
+        name = name.lower()
+        for key, value in self.headers:
+            if key.lower() == name:
+                return value
+        return None
+
+    def json(self) -> Any:
+        return json.loads(self.body.decode("utf-8"))
+
+
+class HTTP1Connection:
+    """One TCP connection; ``request()`` sends requests on it one after the other (keep-alive).
+
+    ``reconnects`` stays 0: this client never opens a second socket behind the caller's back. A
+    server that closes the connection makes the next ``request()`` raise :class:`ProtocolError`.
+    """
+
+    def __init__(self, host: str, port: int, *, timeout: float = 10.0) -> None:
+        self.host = host
+        self.port = port
+        self.timeout = timeout
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock.settimeout(timeout)
+        self.reader = SocketReader(self.sock)
+        self.local_port: int = int(self.sock.getsockname()[1])
+        self.requests_sent = 0
+        self.server_closed = False
+
+    def send_request(self, method: str, target: str, body: bytes = b"",
+                     headers: Sequence[Tuple[str, str]] = ()) -> None:
+        lines = [f"{method} {target} HTTP/1.1", f"Host: {self.host}:{self.port}"]
+        names = {k.lower() for k, _ in headers}
+        lines += [f"{k}: {v}" for k, v in headers]
+        if "content-length" not in names and (body or method not in ("GET", "HEAD")):
+            lines.append(f"Content-Length: {len(body)}")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        self.sock.sendall(head + body)
+        self.requests_sent += 1
+
+    def read_response(self, method: str = "GET") -> HTTPResponse:
+        status_line = self.reader.readline().decode("latin-1").rstrip("\r\n")
+        parts = status_line.split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/1."):
+            raise ProtocolError(f"bad status line {status_line!r}")
+        status = int(parts[1])
+        reason = parts[2] if len(parts) > 2 else ""
+        headers: List[Tuple[str, str]] = []
+        while True:
+            line = self.reader.readline().decode("latin-1").rstrip("\r\n")
+            if not line:
+                break
+            name, _, value = line.partition(":")
+            headers.append((name.strip(), value.strip()))
+        response = HTTPResponse(status, reason, headers, b"", self.local_port)
+        if status == 101 or method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+            return response
+        length = response.header("content-length")
+        if "chunked" in (response.header("transfer-encoding") or "").lower():
+            response.body = self._read_chunked()
+        elif length is not None:
+            response.body = self.reader.readexact(int(length))
+        else:  # body until close
+            chunks = [bytes(self.reader.buffer)]
+            self.reader.buffer.clear()
+            while True:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            response.body = b"".join(chunks)
+            self.server_closed = True
+        if (response.header("connection") or "").lower() == "close":
+            self.server_closed = True
+        return response
+
+    def _read_chunked(self) -> bytes:
+        body = bytearray()
+        while True:
+            size = int(self.reader.readline().split(b";")[0].strip(), 16)
+            if size == 0:
+                while self.reader.readline() not in (b"\r\n", b"\n"):
+                    pass
+                return bytes(body)
+            body += self.reader.readexact(size)
+            self.reader.readexact(2)
+
+    def request(self, method: str, target: str, body: bytes = b"",
+                headers: Sequence[Tuple[str, str]] = ()) -> HTTPResponse:
+        if self.server_closed:
+            raise ProtocolError("the server closed this keep-alive connection")
+        self.send_request(method, target, body, headers)
+        return self.read_response(method)
+
+    def get(self, target: str) -> HTTPResponse:
+        return self.request("GET", target)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+    def __enter__(self) -> HTTP1Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

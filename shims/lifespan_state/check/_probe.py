@@ -1,0 +1,287 @@
+"""The probe application: a dependency-free ASGI 3 app that reports what a server hands it.
+
+Servers load it as ``lifespan_state.check._probe:app``. Environment variables set by the runner:
+
+* ``LIFESPAN_STATE_PROBE_SHIM=1``: ``import lifespan_state.auto`` at import time, i.e. inside the
+  server's own app loading (``Config.load()``), in every worker process — the way users activate.
+* ``LIFESPAN_STATE_PROBE_REPORT=<path>``: at ``lifespan.shutdown``, write what the lifespan saw
+  there (S10) to this file as JSON (one JSON line appended per lifespan run).
+* ``LIFESPAN_STATE_PROBE_LIFESPAN=raise``: raise on the lifespan scope (S8).
+
+What the lifespan does at startup (when it gets a dict): it records whether the dict was empty,
+then stores ``run`` (a per-process counter), ``items`` (a list, for S4) and ``obj`` (an object,
+for S2 identity), and starts a background task that adds ``late`` when a request asks for it (S7).
+
+Every HTTP request reads its whole body (hypercorn 0.13.2 closes keep-alive connections when the
+app never awaited ``receive()``) and answers one JSON document, :func:`_view`, after acting on its
+query string: ``write=K`` adds key K, ``replace=1`` replaces ``obj``, ``append=V`` appends to the
+lifespan's list, ``late=1`` asks the lifespan to add ``late``, ``sleep=S`` waits before answering
+(S11 overlaps requests), ``status=1`` adds ``lifespan_state.status()`` and a count of live
+StateApp objects (S12). A WebSocket connection gets the same view as its first message and answers
+each text message ``write K`` with a new view.
+
+The probe works under asyncio and trio (hypercorn ``-k trio``) without importing either up front.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import sys
+from typing import Any, Awaitable, Callable, Dict, List, Optional
+from urllib.parse import parse_qs
+
+if os.environ.get("LIFESPAN_STATE_PROBE_SHIM") == "1":
+    # Activation inside the server's app loading, exactly as a user's app module does it.
+    import lifespan_state.auto  # noqa: F401
+
+__all__ = ["app"]
+
+Message = Dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+#: One record per lifespan run in this process (run number -> what the lifespan saw).
+_RUNS: Dict[int, Dict[str, Any]] = {}
+#: run number -> the lifespan's dict itself (S3: "the request's state is not the lifespan dict").
+_DICTS: Dict[int, Dict[str, Any]] = {}
+#: run number -> callable that wakes that run's background task (S7).
+_WAKERS: Dict[int, Callable[[], None]] = {}
+
+
+class _Marker:
+    """An object the lifespan stores; requests report its id() (S2 identity)."""
+
+    __slots__ = ("run",)
+
+    def __init__(self, run: int) -> None:
+        self.run = run
+
+
+def _async_library() -> str:
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return "trio"
+    return "asyncio"
+
+
+async def _sleep(seconds: float) -> None:
+    if _async_library() == "asyncio":
+        import asyncio
+
+        await asyncio.sleep(seconds)
+    else:
+        import trio
+
+        await trio.sleep(seconds)
+
+
+def _start_late_writer(run: int, state: Dict[str, Any]) -> str:
+    """Start a background task that adds ``state["late"]`` once woken; returns how."""
+
+    async def writer(wait: Callable[[], Awaitable[Any]]) -> None:
+        await wait()
+        state["late"] = f"added-later-{run}"
+
+    if _async_library() == "asyncio":
+        import asyncio
+
+        event = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(writer(event.wait))
+        _RUNS[run]["_task"] = task  # keep a reference: the loop holds tasks weakly
+        _WAKERS[run] = event.set
+        return "asyncio task"
+    import trio
+
+    trio_event = trio.Event()
+    trio.lowlevel.spawn_system_task(writer, trio_event.wait)
+    _WAKERS[run] = trio_event.set
+    return "trio system task"
+
+
+def _public(record: Dict[str, Any]) -> Dict[str, Any]:
+    return {k: v for k, v in record.items() if not k.startswith("_")}
+
+
+async def _lifespan(scope: Dict[str, Any], receive: Receive, send: Send) -> None:
+    if os.environ.get("LIFESPAN_STATE_PROBE_LIFESPAN") == "raise":
+        raise RuntimeError("probe: this app raises on the lifespan scope (as configured)")
+    state = scope.get("state")
+    run = len(_RUNS) + 1
+    record: Dict[str, Any] = {
+        "run": run,
+        "pid": os.getpid(),
+        "has_state": "state" in scope,
+        "state_type": type(state).__name__,
+        "empty_at_startup": isinstance(state, dict) and not state,
+        "keys_at_startup": sorted(state) if isinstance(state, dict) else None,
+        "state_id": id(state) if isinstance(state, dict) else None,
+    }
+    _RUNS[run] = record
+    message = await receive()
+    assert message["type"] == "lifespan.startup", message
+    if isinstance(state, dict):
+        items: List[str] = []
+        obj = _Marker(run)
+        state["run"] = run
+        state["items"] = items
+        state["obj"] = obj
+        _DICTS[run] = state
+        record.update(items_id=id(items), obj_id=id(obj))
+        record["late_writer"] = _start_late_writer(run, state)
+    await send({"type": "lifespan.startup.complete"})
+    message = await receive()
+    assert message["type"] == "lifespan.shutdown", message
+    shutdown_state = scope.get("state")
+    record["shutdown"] = {
+        "has_state": "state" in scope,
+        "same_dict": shutdown_state is state and isinstance(state, dict),
+        "state_id": id(shutdown_state) if isinstance(shutdown_state, dict) else None,
+        "keys": sorted(shutdown_state) if isinstance(shutdown_state, dict) else None,
+        "obj_id": id(shutdown_state.get("obj")) if isinstance(shutdown_state, dict) else None,
+    }
+    path = os.environ.get("LIFESPAN_STATE_PROBE_REPORT")
+    if path:
+        # Appended, one line per run: a server started twice writes two lines.
+        with open(path, "a", encoding="utf-8") as report:
+            report.write(json.dumps(_public(record)) + "\n")
+    task = record.pop("_task", None)
+    if task is not None:
+        task.cancel()
+    await send({"type": "lifespan.shutdown.complete"})
+
+
+def _state_app_count() -> Optional[int]:
+    core = sys.modules.get("lifespan_state._core")
+    if core is None:
+        return None  # the shim was never loaded in this process: nothing can be wrapped
+    kind = core.StateApp
+    return sum(1 for o in gc.get_objects() if isinstance(o, kind))
+
+
+def _shim_status() -> Optional[Dict[str, Any]]:
+    package = sys.modules.get("lifespan_state._registry")
+    if package is None:
+        return None
+    return {name: info.as_dict() for name, info in package.status().items()}
+
+
+def _view(scope: Dict[str, Any], state: Any, acted: Dict[str, Any]) -> Dict[str, Any]:
+    is_dict = isinstance(state, dict)
+    run = state.get("run") if is_dict else None
+    lifespan_dict = _DICTS.get(run) if isinstance(run, int) else None
+    client = scope.get("client")
+    return {
+        "type": scope["type"],
+        "pid": os.getpid(),
+        "client_port": client[1] if client else None,
+        "http_version": scope.get("http_version"),
+        "has_state": "state" in scope,
+        "state_type": type(state).__name__,
+        "state_id": id(state) if is_dict else None,
+        "keys": sorted(state) if is_dict else None,
+        "run": run,
+        "obj_id": id(state["obj"]) if is_dict and "obj" in state else None,
+        "items_id": id(state["items"]) if is_dict and "items" in state else None,
+        "items": list(state["items"]) if is_dict and isinstance(state.get("items"), list) else None,
+        "is_lifespan_dict": lifespan_dict is not None and state is lifespan_dict,
+        "lifespan": _public(_RUNS[run]) if isinstance(run, int) and run in _RUNS else None,
+        "lifespan_keys_now": sorted(lifespan_dict) if lifespan_dict is not None else None,
+        "lifespan_obj_id_now": id(lifespan_dict.get("obj")) if lifespan_dict is not None else None,
+        "lifespan_runs": [_public(r) for r in _RUNS.values()],
+        "acted": acted,
+    }
+
+
+async def _act(scope: Dict[str, Any], state: Any, query: Dict[str, List[str]]) -> Dict[str, Any]:
+    acted: Dict[str, Any] = {}
+    is_dict = isinstance(state, dict)
+    for key in query.get("write", []):
+        if is_dict:
+            state[key] = key
+            acted.setdefault("written", []).append(key)
+    if query.get("replace") and is_dict:
+        state["obj"] = _Marker(-1)
+        acted["replaced"] = "obj"
+    for value in query.get("append", []):
+        if is_dict and isinstance(state.get("items"), list):
+            state["items"].append(value)
+            acted.setdefault("appended", []).append(value)
+    if query.get("late") and is_dict and isinstance(state.get("run"), int):
+        run = state["run"]
+        waker = _WAKERS.get(run)
+        if waker is not None:
+            waker()
+            lifespan_dict = _DICTS[run]
+            # Answer only once the background task has written the key (bounded: 5 s).
+            for _ in range(500):
+                if "late" in lifespan_dict:
+                    break
+                await _sleep(0.01)
+            acted["late_written"] = "late" in lifespan_dict
+    if query.get("sleep"):
+        await _sleep(min(float(query["sleep"][0]), 5.0))
+    if query.get("status"):
+        acted["status"] = _shim_status()
+        acted["state_apps"] = _state_app_count()
+    return acted
+
+
+async def _http(scope: Dict[str, Any], receive: Receive, send: Send) -> None:
+    while True:  # read the whole request, so servers keep the connection alive
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        if not message.get("more_body", False):
+            break
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    state = scope.get("state")
+    acted = await _act(scope, state, query)
+    body = json.dumps(_view(scope, state, acted)).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _websocket(scope: Dict[str, Any], receive: Receive, send: Send) -> None:
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return
+    await send({"type": "websocket.accept"})
+    state = scope.get("state")
+    await send({"type": "websocket.send", "text": json.dumps(_view(scope, state, {}))})
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        text = message.get("text") or ""
+        verb, _, argument = text.partition(" ")
+        query: Dict[str, List[str]] = {}
+        if verb == "close":
+            await send({"type": "websocket.close", "code": 1000})
+            return
+        if verb in ("write", "append") and argument:
+            query[verb] = [argument]
+        acted = await _act(scope, state, query)
+        await send({"type": "websocket.send", "text": json.dumps(_view(scope, state, acted))})
+
+
+async def app(scope: Dict[str, Any], receive: Receive, send: Send) -> None:
+    """The probe: lifespan, http and websocket scopes (ASGI 3)."""
+    kind = scope["type"]
+    if kind == "lifespan":
+        await _lifespan(scope, receive, send)
+    elif kind == "http":
+        await _http(scope, receive, send)
+    elif kind == "websocket":
+        await _websocket(scope, receive, send)

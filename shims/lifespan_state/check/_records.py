@@ -1,0 +1,95 @@
+"""Result records: what one check observed, and the checks of one server configuration.
+
+The JSON form (``as_dict``) is consumed by the matrix job, the patch proofs and the benchmarks;
+its keys are stable::
+
+    {"server": "uvicorn", "server_version": "0.17.6",
+     "config": {"http": "h11", "ws": "wsproto", "lifespan": "auto", "worker": "asyncio"},
+     "shim": "on" | "off", "mode": "add" | "fix" | "native" | null,
+     "checks": [{"id": "S1", "status": "pass" | "fail" | "skip", "detail": "..."}],
+     "passed": true}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+__all__ = ["CHECKS", "FAIL", "PASS", "SKIP", "CheckResult", "ResultRecord"]
+
+PASS, FAIL, SKIP = "pass", "fail", "skip"
+
+#: id -> short title (CONFORMANCE.md), in report order.
+CHECKS: Dict[str, str] = {
+    "S1": "lifespan scope has state",
+    "S2": "request sees lifespan keys",
+    "S3": "copy, not the dict",
+    "S4": "shallow",
+    "S5": "per request, not per connection",
+    "S6": "websocket",
+    "S7": "live copy",
+    "S8": "no lifespan",
+    "S9": "isolation between servers",
+    "S10": "shutdown",
+    "S11": "concurrency",
+    "S12": "no double work",
+}
+
+
+@dataclass
+class CheckResult:
+    id: str
+    status: str
+    detail: str
+
+    def as_dict(self) -> Dict[str, str]:
+        return {"id": self.id, "status": self.status, "detail": self.detail}
+
+
+@dataclass
+class ResultRecord:
+    """The checks of one server configuration, natively (shim "off") or with the shim ("on")."""
+
+    server: str
+    server_version: Optional[str]
+    config: Dict[str, str]
+    shim: str
+    mode: Optional[str]
+    checks: List[CheckResult] = field(default_factory=list)
+    #: The end of the main run's server output (for reports; not part of the JSON form).
+    log_tail: str = field(default="", repr=False, compare=False)
+
+    @property
+    def passed(self) -> bool:
+        return all(c.status != FAIL for c in self.checks)
+
+    def check(self, check_id: str) -> Optional[CheckResult]:
+        for result in self.checks:
+            if result.id == check_id:
+                return result
+        return None
+
+    def failed(self) -> List[str]:
+        return [c.id for c in self.checks if c.status == FAIL]
+
+    def as_dict(self) -> Dict[str, Any]:
+        return {
+            "server": self.server,
+            "server_version": self.server_version,
+            "config": dict(self.config),
+            "shim": self.shim,
+            "mode": self.mode,
+            "checks": [c.as_dict() for c in self.checks],
+            "passed": self.passed,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> ResultRecord:
+        return cls(
+            server=data["server"],
+            server_version=data.get("server_version"),
+            config=dict(data.get("config", {})),
+            shim=data["shim"],
+            mode=data.get("mode"),
+            checks=[CheckResult(c["id"], c["status"], c.get("detail", "")) for c in data["checks"]],
+        )

@@ -1,0 +1,161 @@
+"""Start a server command on a free loopback port, wait until it accepts, stop it, keep its output.
+
+:class:`ServerProcess` runs any argv (always with this interpreter: ``sys.executable -m uvicorn``)
+in its own session, with its output in a temporary file (a pipe nobody reads could block the
+server). ``stop()`` sends SIGINT (the servers' graceful shutdown, which runs ``lifespan.shutdown``),
+then SIGTERM, then SIGKILL to the whole process group, each after a bounded wait, so no child
+worker outlives a check.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Dict, List, Optional, Sequence
+
+__all__ = ["ServerProcess", "ServerStartError", "free_port", "wait_for_port"]
+
+HOST = "127.0.0.1"
+
+
+class ServerStartError(RuntimeError):
+    """The server exited or did not accept connections in time; ``output`` holds its log."""
+
+    def __init__(self, message: str, output: str) -> None:
+        super().__init__(message)
+        self.output = output
+
+
+def free_port(host: str = HOST) -> int:
+    """A TCP port that is free on ``host`` right now (the kernel picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(host: str, port: int, timeout: float, process: Optional[subprocess.Popen] = None) -> bool:  # type: ignore[type-arg]
+    """True once ``host:port`` accepts a TCP connection; False on timeout or when ``process`` exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            return False
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+class ServerProcess:
+    """One server subprocess. Use as a context manager, or call ``start()`` and ``stop()``."""
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        port: int,
+        host: str = HOST,
+        env: Optional[Dict[str, str]] = None,
+        start_timeout: float = 20.0,
+        stop_timeout: float = 10.0,
+        cwd: Optional[str] = None,
+    ) -> None:
+        self.argv: List[str] = list(argv)
+        self.host = host
+        self.port = port
+        self.env = dict(os.environ if env is None else env)
+        self.start_timeout = start_timeout
+        self.stop_timeout = stop_timeout
+        self.cwd = cwd
+        self.process: Optional[subprocess.Popen] = None  # type: ignore[type-arg]
+        self.returncode: Optional[int] = None
+        self._log = tempfile.TemporaryFile(mode="w+b")  # noqa: SIM115 - closed in stop()
+        self._output: Optional[str] = None
+
+    @property
+    def pid(self) -> Optional[int]:
+        return self.process.pid if self.process is not None else None
+
+    def start(self) -> ServerProcess:
+        """Start the command and wait (bounded) until the port accepts connections."""
+        self.process = subprocess.Popen(
+            self.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            cwd=self.cwd,
+            start_new_session=True,  # our own process group: stop() can reach every worker
+        )
+        if not wait_for_port(self.host, self.port, self.start_timeout, self.process):
+            exited = self.process.poll() is not None
+            self.stop()
+            what = f"exited with status {self.returncode}" if exited else (
+                f"did not accept connections on {self.host}:{self.port} within {self.start_timeout:g} s"
+            )
+            raise ServerStartError(f"server {what}", self.output)
+        return self
+
+    def stop(self) -> Optional[int]:
+        """Stop the server (SIGINT, SIGTERM, SIGKILL, each bounded); return its exit status."""
+        process = self.process
+        if process is None or self._output is not None:
+            return self.returncode
+        try:
+            for sig, wait in ((signal.SIGINT, self.stop_timeout), (signal.SIGTERM, 5.0)):
+                if process.poll() is not None:
+                    break
+                try:
+                    process.send_signal(sig)
+                    process.wait(timeout=wait)
+                except subprocess.TimeoutExpired:
+                    continue
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=5)
+        finally:
+            self.returncode = process.poll()
+            # Workers the server spawned share its process group; none may outlive the check.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+            self._log.seek(0)
+            self._output = self._log.read().decode("utf-8", "replace")
+            self._log.close()
+        return self.returncode
+
+    @property
+    def output(self) -> str:
+        """Everything the server printed (complete once stopped)."""
+        if self._output is not None:
+            return self._output
+        if self._log.closed:
+            return ""
+        position = self._log.tell()
+        self._log.seek(0)
+        text = self._log.read().decode("utf-8", "replace")
+        self._log.seek(position)
+        return text
+
+    def tail(self, lines: int = 12) -> str:
+        return "\n".join(self.output.strip().splitlines()[-lines:])
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"<ServerProcess {' '.join(self.argv)!r} port={self.port} pid={self.pid}>"
+
+
+def python() -> str:
+    """The interpreter every server runs under: this one (the environment being checked)."""
+    return sys.executable
