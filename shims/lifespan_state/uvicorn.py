@@ -24,6 +24,7 @@ from packaging.version import InvalidVersion, Version
 
 from ._core import StateApp, unwrap_state_app
 from ._errors import UnsupportedServerError
+from ._late import warn_if_too_late
 from ._patching import PatchSet
 from ._versions import SUPPORTED, installed_version, is_newer_than_tested, mode_for
 
@@ -116,6 +117,8 @@ def patch() -> None:
 
     _patches.apply([(LifespanOn, "__init__", _lifespan_init), (LifespanOff, "__init__", _lifespan_init)])
     logger.debug("lifespan-state-shim: uvicorn %s patched in %s mode (%s)", version, mode, why)
+    # A run whose lifespan already exists is past our hook point: tell the user, once.
+    warn_if_too_late(SERVER)
 
 
 def unpatch() -> None:
