@@ -135,8 +135,9 @@ def run_in_progress(server: str) -> bool:
 def too_late_message(server: str) -> str:
     return (
         f"lifespan-state-shim was activated after a {server} server run in this process had "
-        f"already loaded its application: that run goes on without lifespan state "
-        f"(scope['state']); runs started afterwards get it. Activate before the server loads "
+        f"already loaded its application: that run goes on as {server} alone runs it (no "
+        f"lifespan state, scope['state'], on releases without it); runs started afterwards get "
+        f"the shim. Activate before the server loads "
         f"the app: `import lifespan_state.auto` at the top of the app module, start the server "
         f"with `lifespan-state run -- {server} ...`, or serve `lifespan_state.factory:create_app` "
         f"with LIFESPAN_STATE_APP=module:app."

@@ -53,6 +53,7 @@ from packaging.version import InvalidVersion, Version
 from ._core import unwrap_state_app
 from ._errors import UnsupportedServerError
 from ._hypercorn_apps import dispatcher_call, make_state_app, proxy_fix_call
+from ._late import warn_if_too_late
 from ._patching import PatchSet
 from ._versions import SUPPORTED, installed_version, is_newer_than_tested, mode_for
 
@@ -338,6 +339,7 @@ def patch() -> None:
             _hooked.add(name)
             wrapt.when_imported(name)(_on_site_import)
     logger.debug("lifespan-state-shim: hypercorn %s patched in %s mode (%s)", version, mode, why)
+    warn_if_too_late(SERVER)  # a worker_serve already running is past our hook point: say so, once
 
 
 def unpatch() -> None:

@@ -1,0 +1,256 @@
+"""Bad input gets one clear line and a non-zero exit; activation that comes too late is told.
+
+Real processes throughout: the factory is loaded by a real uvicorn/hypercorn, the launcher is the
+installed ``lifespan-state`` script of a per-release environment, and the too-late warning is
+provoked in a real uvicorn run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+from pathlib import Path
+from typing import Dict, List, Sequence
+
+import pytest
+from tools.envs import EnvSpec, ensure_env
+
+UVICORN_OLD = EnvSpec("uvicorn", "0.17.6", extra=("gunicorn==23.0.0",))
+HYPERCORN_16 = EnvSpec("hypercorn", "0.16.0")
+
+APPS = {
+    "plain_app.py": "from lifespan_state.check._probe import app  # noqa: F401\nNUMBER = 42\n",
+    "bad_factory.py": "def make():\n    return 'not an app'\n",
+    "broken_app.py": "import this_dependency_is_missing  # noqa: F401\n",
+}
+
+
+def _env(bindir: Path, **extra: str) -> Dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("LIFESPAN_STATE_", "PYTHON")) and k != "VIRTUAL_ENV"
+    }
+    env.update(PATH=f"{bindir}{os.pathsep}{env.get('PATH', os.defpath)}", VIRTUAL_ENV=str(bindir.parent))
+    env.update(extra)
+    return env
+
+
+def _run(
+    argv: Sequence[str], cwd: Path, env: Dict[str, str], timeout: float = 60.0
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        list(argv), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+@pytest.fixture()
+def appdir(tmp_path: Path) -> Path:
+    for name, text in APPS.items():
+        (tmp_path / name).write_text(text)
+    return tmp_path
+
+
+FACTORY_CASES = [
+    (None, "LIFESPAN_STATE_APP is not set"),
+    ("plain_app", "LIFESPAN_STATE_APP='plain_app' is not of the form module:attribute"),
+    ("plain app:app", "is not of the form module:attribute"),
+    ("nosuchmodule:app", "module 'nosuchmodule' not found"),
+    ("plain_app:nope", "module 'plain_app' has no attribute 'nope'"),
+    ("plain_app:NUMBER", "is a int object (42), not an ASGI application"),
+    ("bad_factory:make", "returned a str object ('not an app'), not an ASGI application"),
+    ("lifespan_state.factory:create_app", "names the lifespan-state factory itself"),
+]
+
+
+@pytest.mark.parametrize(("value", "message"), FACTORY_CASES)
+def test_factory_bad_input_under_uvicorn(appdir: Path, value: str, message: str) -> None:
+    bindir = ensure_env(UVICORN_OLD) / "bin"
+    env = _env(bindir) if value is None else _env(bindir, LIFESPAN_STATE_APP=value)
+    argv = ["uvicorn", "lifespan_state.factory:create_app", "--factory", "--port", "0"]
+    done = _run(argv, appdir, env)
+    assert done.returncode == 1, (done.returncode, done.stderr)
+    assert done.stderr.startswith("lifespan-state: error: ") and message in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+
+
+def test_factory_keeps_the_users_own_import_error(appdir: Path) -> None:
+    """An import error *inside* the user's module is theirs: its traceback is kept."""
+    bindir = ensure_env(UVICORN_OLD) / "bin"
+    env = _env(bindir, LIFESPAN_STATE_APP="broken_app:app")
+    done = _run(["uvicorn", "lifespan_state.factory:create_app", "--factory", "--port", "0"], appdir, env)
+    assert done.returncode != 0
+    assert "No module named 'this_dependency_is_missing'" in done.stderr, done.stderr
+    assert "lifespan-state: error" not in done.stderr
+
+
+def test_factory_bad_input_under_hypercorn(appdir: Path) -> None:
+    # -w 0 serves in the main process, so its exit status is the factory's. (With -w 1+ the
+    # hypercorn 0.16 parent exits 0 whatever its worker did, its own import errors included.)
+    bindir = ensure_env(HYPERCORN_16) / "bin"
+    env = _env(bindir, LIFESPAN_STATE_APP="plain_app:nope")
+    argv = ["hypercorn", "-w", "0", "-b", "127.0.0.1:0", "lifespan_state.factory:create_app()"]
+    done = _run(argv, appdir, env)
+    assert done.returncode == 1, (done.returncode, done.stderr)
+    expected = "LIFESPAN_STATE_APP='plain_app:nope': module 'plain_app' has no attribute 'nope'"
+    assert f"lifespan-state: error: {expected}" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+
+
+def test_lazy_attribute_bad_input(appdir: Path) -> None:
+    bindir = ensure_env(UVICORN_OLD) / "bin"
+    done = _run(["uvicorn", "lifespan_state.factory:app", "--port", "0"], appdir, _env(bindir))
+    assert done.returncode == 1 and "LIFESPAN_STATE_APP is not set" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+
+
+LAUNCHER_CASES: List[tuple] = [  # type: ignore[type-arg]
+    ([], 2, "lifespan-state run: error: no command given"),
+    (["--"], 2, "lifespan-state run: error: no command given"),
+    (["--workers", "2"], 2, "unknown option '--workers'; put the command after `--`"),
+    (["--", "no-such-command-xyz"], 127, "command not found: 'no-such-command-xyz'"),
+    (["--", "./not-here.sh"], 127, "command not found: './not-here.sh'"),
+    (["--", "hypercorn", "app:app"], 127, "hypercorn is not installed here (no `hypercorn` on PATH)"),
+]
+
+
+@pytest.mark.parametrize(("args", "status", "message"), LAUNCHER_CASES)
+def test_launcher_bad_input(appdir: Path, args: List[str], status: int, message: str) -> None:
+    bindir = ensure_env(UVICORN_OLD) / "bin"  # has uvicorn and gunicorn, not hypercorn
+    env = _env(bindir, PATH=f"{bindir}{os.pathsep}/usr/bin:/bin")
+    done = _run([str(bindir / "lifespan-state"), "run", *args], appdir, env)
+    assert done.returncode == status, (done.returncode, done.stderr)
+    assert message in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+
+
+def test_launcher_python_m_server_not_installed(appdir: Path) -> None:
+    """``python -m hypercorn`` where it is not installed: Python's own one-line message."""
+    bindir = ensure_env(UVICORN_OLD) / "bin"
+    argv = [str(bindir / "lifespan-state"), "run", "--", "python", "-m", "hypercorn", "x:app"]
+    done = _run(argv, appdir, _env(bindir))
+    assert done.returncode == 1
+    assert "No module named hypercorn" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+
+
+def test_launcher_help(appdir: Path) -> None:
+    bindir = ensure_env(UVICORN_OLD) / "bin"
+    done = _run([str(bindir / "lifespan-state"), "run", "--help"], appdir, _env(bindir))
+    assert done.returncode == 0 and "lifespan-state run [--] COMMAND" in done.stdout
+    assert "LIFESPAN_STATE_DISABLE=1" in done.stdout
+
+
+# --------------------------------------------------------------------------- too late
+
+TOO_LATE = r"""
+import http.client, json, sys, threading, time, warnings
+import uvicorn
+import lifespan_state
+from lifespan_state.check._probe import app as probe
+
+where, port = sys.argv[1], int(sys.argv[2])
+warnings.simplefilter("always")  # count every warning the shim emits, not one per location
+caught = []
+warnings.showwarning = lambda message, category, *rest: caught.append((category.__name__, str(message)))
+
+async def app(scope, receive, send):
+    if scope["type"] == "http" and scope["path"] == "/activate":
+        lifespan_state.activate("uvicorn")
+    if scope["type"] == "lifespan" and where == "lifespan":
+        lifespan_state.activate("uvicorn")
+    await probe(scope, receive, send)
+
+def get(path):
+    for _ in range(200):
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", path)
+            return json.loads(conn.getresponse().read())
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit("server did not answer")
+
+def one_run(activate_from_outside=False):
+    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.02)
+        if activate_from_outside:
+            lifespan_state.activate("uvicorn")
+        if where == "request":
+            get("/activate")
+            get("/activate")  # a second activation does not warn again
+        return get("/")
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+if where == "before":
+    lifespan_state.activate("uvicorn")
+first = one_run(activate_from_outside=(where == "thread"))
+second = one_run()
+print(json.dumps({"first": first["has_state"], "second": second["has_state"], "warnings": caught}))
+"""
+
+
+@pytest.mark.parametrize("where", ["request", "thread", "lifespan", "before"])
+def test_too_late_is_told_once(tmp_path: Path, where: str) -> None:
+    bindir = ensure_env(UVICORN_OLD) / "bin"
+    script = tmp_path / "too_late.py"
+    script.write_text(TOO_LATE)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    done = _run([str(bindir / "python"), str(script), where, str(port)], tmp_path, _env(bindir), timeout=90)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    late = [w for w in result["warnings"] if w[0] == "ActivationTooLateWarning"]
+    if where == "before":
+        assert late == [] and result["first"] is True, result
+    else:
+        assert len(late) == 1, result
+        assert "activated after a uvicorn server run in this process had already loaded" in late[0][1]
+        assert "lifespan-state run -- uvicorn" in late[0][1] and "import lifespan_state.auto" in late[0][1]
+        # The run that was going on stays as it was; the next run gets the shim.
+        assert result["first"] is False and result["second"] is True, result
+
+
+def test_python_api_errors_are_typed(tmp_path: Path) -> None:
+    """``load_app`` raises AppLoadError (a LifespanStateError); ``factory_for`` checks its string."""
+    bindir = ensure_env(UVICORN_OLD) / "bin"
+    (tmp_path / "plain_app.py").write_text(APPS["plain_app.py"])
+    code = (
+        "import json\n"
+        "from lifespan_state import LifespanStateError\n"
+        "from lifespan_state.factory import AppLoadError, factory_for, load_app\n"
+        "out = {}\n"
+        "for spec in ['plain_app', 'plain_app:nope', 'nosuch:app', 'plain_app:NUMBER']:\n"
+        "    try:\n"
+        "        load_app(spec)\n"
+        "    except AppLoadError as exc:\n"
+        "        out[spec] = isinstance(exc, LifespanStateError)\n"
+        "try:\n"
+        "    factory_for('no colon')\n"
+        "except AppLoadError:\n"
+        "    out['factory_for'] = True\n"
+        "out['app'] = load_app('plain_app:app').__name__\n"
+        "out['made'] = factory_for('plain_app:app')().__name__\n"
+        "print(json.dumps(out))\n"
+    )
+    done = _run([str(bindir / "python"), "-c", code], tmp_path, _env(bindir, PYTHONPATH=str(tmp_path)))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {
+        "plain_app": True,
+        "plain_app:nope": True,
+        "nosuch:app": True,
+        "plain_app:NUMBER": True,
+        "factory_for": True,
+        "app": "app",
+        "made": "app",
+    }
+
