@@ -344,22 +344,24 @@ def _s5_views(views: List[Json], key: str, lifespan_on: bool, what: str) -> Opti
 
 
 def _s5(run: _Run, lifespan_on: bool, transports: Set[str]) -> CheckResult:
+    checked: List[str] = []
+    problems: List[str] = []
     why = run.missing("keepalive")
-    if why:
-        return _r("S5", FAIL, why)
-    problem = _s5_views(run.steps["keepalive"]["views"], f"{_REQ}s5", lifespan_on, "HTTP/1.1 keep-alive")
+    problem = why or _s5_views(run.steps["keepalive"]["views"], f"{_REQ}s5", lifespan_on,
+                               "HTTP/1.1 keep-alive")
     if problem:
-        return _r("S5", FAIL, problem)
-    checked = ["3 requests on one HTTP/1.1 keep-alive connection"]
+        problems.append(problem)
+    checked.append("3 requests on one HTTP/1.1 keep-alive connection")
     h2 = transports & {"h2c", "h2-tls"}
     if h2:
         why = run.missing("h2_keepalive")
-        if why:
-            return _r("S5", FAIL, f"HTTP/2: {why}")
-        problem = _s5_views(run.steps["h2_keepalive"]["views"], f"{_REQ}s5h2", lifespan_on, "HTTP/2 streams")
+        problem = (f"HTTP/2: {why}" if why else None) or _s5_views(
+            run.steps["h2_keepalive"]["views"], f"{_REQ}s5h2", lifespan_on, "HTTP/2 streams")
         if problem:
-            return _r("S5", FAIL, problem)
+            problems.append(problem)
         checked.append(f"3 streams of one HTTP/2 connection ({'/'.join(sorted(h2))})")
+    if problems:
+        return _r("S5", FAIL, "; ".join(problems))
     return _r("S5", PASS, "each request has its own copy: " + "; ".join(checked))
 
 
@@ -433,7 +435,7 @@ def _s8(runs: Dict[str, _Run]) -> CheckResult:
     return _r("S8", PASS, f"every request gets an empty dict ({'; '.join(seen)})")
 
 
-def _s9(result: Optional[Json], error: str) -> CheckResult:
+def _s9(result: Optional[Json], error: str, lifespan_on: bool) -> CheckResult:
     if error:
         return _r("S9", FAIL, error)
     if result is None:
@@ -446,17 +448,21 @@ def _s9(result: Optional[Json], error: str) -> CheckResult:
         if problem:
             return _r("S9", FAIL, problem)
     first, second = seq
-    if f"{_REQ}s9-a" in (second.get("keys") or []) or second.get("run") == first.get("run"):
-        return _r("S9", FAIL, "a second run with the same config saw the first run's state")
+    if f"{_REQ}s9-a" in (second.get("keys") or []):
+        return _r("S9", FAIL, "a second run with the same config saw a key written in the first run")
+    one, two = par
+    if f"{_REQ}s9-x" in (two.get("keys") or []) or f"{_REQ}s9-y" in (one.get("keys") or []):
+        return _r("S9", FAIL, "two servers in one process saw each other's keys")
+    if not lifespan_on:
+        return _r("S9", PASS, "lifespan off: runs and servers in one process never share request state")
+    if second.get("run") == first.get("run"):
+        return _r("S9", FAIL, "a second run with the same config got the first run's lifespan state")
     lifespan = second.get("lifespan") or {}
     if not lifespan.get("empty_at_startup"):
         return _r("S9", FAIL, "the second run's lifespan state was not empty at startup")
-    one, two = par
     if one.get("run") == two.get("run") or one.get("obj_id") == two.get("obj_id"):
         return _r("S9", FAIL, "two servers in one process share one lifespan state")
-    if f"{_REQ}s9-x" in (two.get("keys") or []) or f"{_REQ}s9-y" in (one.get("keys") or []):
-        return _r("S9", FAIL, "two servers in one process saw each other's keys")
-    for view in (one, two):
+    for view in (second, one, two):
         problem = _identity_problem(view)
         if problem:
             return _r("S9", FAIL, problem)
@@ -699,7 +705,7 @@ def check_configuration(
             "S6": lambda: _s6(main, lifespan_on, transports),
             "S7": lambda: _s7(main, lifespan_on),
             "S8": lambda: _s8(s8_runs),
-            "S9": lambda: _s9(s9, s9_error),
+            "S9": lambda: _s9(s9, s9_error, lifespan_on),
             "S10": lambda: _s10(main, lifespan_on),
             "S11": lambda: _s11(main, transports),
             "S12": lambda: _s12(main, builder.name, shim_on),
