@@ -68,3 +68,19 @@ def test_each_stateapp_is_its_own_run() -> None:
     call(first, {"type": "lifespan"})["state"]["k"] = 1
     assert call(second, {"type": "http"})["state"] == {}
     assert unwrap_state_app(StateApp(first)) is inner
+
+
+def test_every_call_shape_is_passed_through_exactly() -> None:
+    # ASGI 2 (hypercorn < 0.14 calls ``app(scope)``), ASGI 3, and hypercorn's extra arguments.
+    seen: List[Any] = []
+
+    def inner(*args: Any) -> None:
+        seen.append(args[1:])
+
+    app = StateApp(inner)  # type: ignore[arg-type]
+    scope: Dict[str, Any] = {"type": "http"}
+    app(scope)
+    app(scope, "receive")
+    app(scope, "receive", "send")
+    app(scope, "receive", "send", "sync_spawn", "call_soon")
+    assert seen == [(), ("receive",), ("receive", "send"), ("receive", "send", "sync_spawn", "call_soon")]

@@ -27,6 +27,10 @@ Scope = MutableMapping[str, Any]
 ASGIApp = Callable[..., Awaitable[None]]
 
 
+#: Marks an argument the server did not pass (an ASGI 2 server calls ``app(scope)`` alone).
+_ABSENT: Any = object()
+
+
 class StateApp:
     """Wrap ``app`` so every scope of one server run gets lifespan state per the ASGI spec."""
 
@@ -39,7 +43,9 @@ class StateApp:
         #: This run's lifespan namespace. A new run creates a new StateApp, hence a new dict.
         self.state: Dict[str, Any] = {} if state is None else state
 
-    def __call__(self, scope: Scope, *args: Any) -> Awaitable[None]:
+    def __call__(
+        self, scope: Scope, receive: Any = _ABSENT, send: Any = _ABSENT, *more: Any
+    ) -> Awaitable[None]:
         kind = scope["type"]
         if kind == "http" or kind == "websocket":
             # A plain copy, never deepcopy: values (pools, locks, clients) are shared on purpose.
@@ -52,8 +58,18 @@ class StateApp:
                 # The server made its own lifespan dict (0.21.0 / 0.17.x style): adopt it so
                 # that code reading the server's dict (server.lifespan.state) and requests agree.
                 self.state = native
-        # Hand over the app's own awaitable: no extra coroutine frame on the hot path.
-        return self.app(scope, *args)
+        # Hand over the app's own awaitable: no extra coroutine frame on the hot path. Named
+        # parameters instead of ``*args`` spare the ASGI 3 call (every uvicorn scope) two
+        # argument tuples (about a quarter of the per-scope cost, BENCHMARKS.md); other shapes
+        # get exactly what they passed: hypercorn >= 0.14 may add ``sync_spawn``/``call_soon``,
+        # and an ASGI 2 app (hypercorn < 0.14) is called as ``app(scope)``.
+        if more:
+            return self.app(scope, receive, send, *more)
+        if send is not _ABSENT:
+            return self.app(scope, receive, send)
+        if receive is _ABSENT:
+            return self.app(scope)
+        return self.app(scope, receive)
 
     def __repr__(self) -> str:
         return f"<StateApp keys={sorted(self.state)!r} app={self.app!r}>"
