@@ -9,7 +9,8 @@ the patch proofs and the benchmarks:
 * :func:`check_configuration` with a :class:`ServerBuilder` from :data:`BUILDERS` — the same with
   full control; new configurations are added to the builders' tables (see ``_servers``);
 * :class:`ServerProcess`, :func:`free_port` — start any server command and stop it cleanly;
-* :class:`HTTP1Connection`, :class:`WebSocket`, :class:`HTTP2Connection` — the clients.
+* :class:`HTTP1Connection`, :class:`WebSocket`, :class:`HTTP2Connection` — the clients;
+  :func:`register_transport` plugs another client protocol into S5, S6 and S11.
 
 Nothing here imports a server: servers run in subprocesses (the probe app,
 ``lifespan_state.check._probe:app``, is what they serve).
@@ -31,12 +32,14 @@ from ._servers import (
     ServerBuilder,
     register,
 )
+from ._transports import TRANSPORTS, Session, Transport, register_transport
 from ._ws import WebSocket, WebSocketClosed
 
 __all__ = [
     "BUILDERS",
     "CHECKS",
     "PROBE_APP",
+    "TRANSPORTS",
     "Capabilities",
     "CheckResult",
     "ConfigError",
@@ -50,12 +53,15 @@ __all__ = [
     "ServerBuilder",
     "ServerProcess",
     "ServerStartError",
+    "Session",
+    "Transport",
     "WebSocket",
     "WebSocketClosed",
     "check_configuration",
     "free_port",
     "h2_available",
     "register",
+    "register_transport",
     "run_checks",
     "tls_files",
     "wait_for_port",

@@ -25,13 +25,13 @@ import sys
 import tempfile
 import threading
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set
 
-from ._h1 import HTTP1Connection
-from ._h2 import HTTP2Connection, h2_available
 from ._records import CHECKS, FAIL, PASS, SKIP, CheckResult, ResultRecord
 from ._runner import HOST, ServerProcess, ServerStartError, free_port
 from ._servers import BUILDERS, Capabilities, LaunchContext, ServerBuilder, load_extensions
+from ._transports import TRANSPORTS, Session, Transport, ok_json
 from ._ws import WebSocket
 
 __all__ = ["Progress", "check_configuration", "run_checks"]
@@ -88,66 +88,34 @@ class _Run:
         return None
 
 
-class _Clients:
-    """The client side of one server run: fresh or kept-alive connections to ``ctx``."""
-
-    def __init__(self, ctx: LaunchContext, timeout: float) -> None:
-        self.ctx = ctx
-        self.timeout = timeout
-
-    def connect(self) -> HTTP1Connection:
-        return HTTP1Connection(self.ctx.host, self.ctx.port, timeout=self.timeout)
-
-    def get(self, target: str) -> Json:
-        """One request on a fresh connection."""
-        with self.connect() as conn:
-            response = conn.get(target)
-        if response.status != 200:
-            raise RuntimeError(f"GET {target} answered {response.status}")
-        data: Json = response.json()
-        return data
-
-    def h2(self) -> HTTP2Connection:
-        return HTTP2Connection(
-            self.ctx.host, self.ctx.port, timeout=self.timeout, ca_file=self.ctx.extras.get("ca_file")
-        )
-
-
-def _json_ok(response: Any) -> Json:
-    if response.status != 200:
-        raise RuntimeError(f"answered {response.status}")
-    data: Json = response.json()
-    return data
-
-
 # -- steps of the main run -------------------------------------------------------------------------
 
-def _step_keepalive(c: _Clients) -> Json:
+def _step_keepalive(c: Session) -> Json:
     """S5 over HTTP/1.1: write + replace, then two plain requests, all on one connection."""
     with c.connect() as conn:
         views = [
-            _json_ok(conn.get(f"/?write={_REQ}s5&replace=1")),
-            _json_ok(conn.get("/")),
-            _json_ok(conn.get("/")),
+            ok_json(conn.get(f"/?write={_REQ}s5&replace=1")),
+            ok_json(conn.get("/")),
+            ok_json(conn.get("/")),
         ]
         return {"views": views, "local_port": conn.local_port, "sent": conn.requests_sent}
 
 
-def _step_s3(c: _Clients) -> Json:
+def _step_s3(c: Session) -> Json:
     written = c.get(f"/?write={_REQ}s3&replace=1")
     return {"written": written, "after": c.get("/")}
 
 
-def _step_s4(c: _Clients) -> Json:
+def _step_s4(c: Session) -> Json:
     appended = c.get("/?append=v-s4")
     return {"appended": appended, "after": c.get("/")}
 
 
-def _step_ws(c: _Clients) -> Json:
+def _step_ws(c: Session) -> Json:
     """S6: a WebSocket after an HTTP request on the same socket, then a fresh one."""
     conn = c.connect()
     try:
-        http_view = _json_ok(conn.get(f"/?write={_REQ}s6-http"))
+        http_view = ok_json(conn.get(f"/?write={_REQ}s6-http"))
         with WebSocket(conn, "/ws") as ws:
             first = ws.receive_json()
             ws.send_text(f"write {_REQ}s6-ws")
@@ -160,7 +128,7 @@ def _step_ws(c: _Clients) -> Json:
             "fresh_http": c.get("/")}
 
 
-def _step_s7(c: _Clients) -> Json:
+def _step_s7(c: Session) -> Json:
     trigger = c.get("/?late=1")
     # Several worker processes each run their own lifespan: read from the one that was asked.
     after: Optional[Json] = None
@@ -171,7 +139,7 @@ def _step_s7(c: _Clients) -> Json:
     return {"trigger": trigger, "after": after}
 
 
-def _step_s11_h1(c: _Clients, threads: int = 25, per_thread: int = 2) -> List[Json]:
+def _step_s11_h1(c: Session, threads: int = 25, per_thread: int = 2) -> List[Json]:
     results: List[Json] = []
     errors: List[str] = []
     lock = threading.Lock()
@@ -180,7 +148,7 @@ def _step_s11_h1(c: _Clients, threads: int = 25, per_thread: int = 2) -> List[Js
         try:
             with c.connect() as conn:
                 for n in range(per_thread):
-                    view = _json_ok(conn.get(f"/?write={_REQ}c{index}-{n}&sleep=0.1"))
+                    view = ok_json(conn.get(f"/?write={_REQ}c{index}-{n}&sleep=0.1"))
                     view["_own"] = f"{_REQ}c{index}-{n}"
                     with lock:
                         results.append(view)
@@ -200,23 +168,39 @@ def _step_s11_h1(c: _Clients, threads: int = 25, per_thread: int = 2) -> List[Js
     return results
 
 
-def _step_h2_keepalive(c: _Clients) -> Json:
-    with c.h2() as conn:
-        views = [_json_ok(conn.get(f"/?write={_REQ}s5h2&replace=1")), _json_ok(conn.get("/")),
-                 _json_ok(conn.get("/"))]
-        return {"views": views, "local_port": conn.local_port}
+def _step_sequence(c: Session, transport: Transport) -> Json:
+    """S5 over another transport: write + replace, then two plain requests, one connection."""
+    assert transport.sequence is not None
+    key = f"{_REQ}s5-{transport.name}"
+    return {"views": transport.sequence(c, [f"/?write={key}&replace=1", "/", "/"]), "key": key}
 
 
-def _step_s11_h2(c: _Clients, streams: int = 20) -> List[Json]:
-    with c.h2() as conn:
-        targets = [f"/?write={_REQ}h{i}&sleep=0.1" for i in range(streams)]
-        responses = conn.get_many(targets)
-    views = []
-    for i, response in enumerate(responses):
-        view = _json_ok(response)
-        view["_own"] = f"{_REQ}h{i}"
-        views.append(view)
+def _step_concurrent(c: Session, transport: Transport, streams: int = 20) -> List[Json]:
+    assert transport.concurrent is not None
+    owns = [f"{_REQ}{transport.name}-{i}" for i in range(streams)]
+    views = transport.concurrent(c, [f"/?write={own}&sleep=0.1" for own in owns])
+    for view, own in zip(views, owns):
+        view["_own"] = own
     return views
+
+
+def _step_websocket(c: Session, transport: Transport) -> Json:
+    assert transport.websocket is not None
+    key = f"{_REQ}s6-{transport.name}"
+    result = dict(transport.websocket(c, key))
+    result["key"] = key
+    result["fresh_http"] = c.get("/")
+    return result
+
+
+def _extra(transports: Set[str], kind: str) -> List[Transport]:
+    """Registered transports of this configuration that can do ``kind``, client importable."""
+    found = []
+    for name in sorted(transports):
+        transport = TRANSPORTS.get(name)
+        if transport is not None and getattr(transport, kind) is not None and transport.available():
+            found.append(transport)
+    return found
 
 
 # -- evaluation helpers ---------------------------------------------------------------------------
@@ -352,14 +336,14 @@ def _s5(run: _Run, lifespan_on: bool, transports: Set[str]) -> CheckResult:
     if problem:
         problems.append(problem)
     checked.append("3 requests on one HTTP/1.1 keep-alive connection")
-    h2 = transports & {"h2c", "h2-tls"}
-    if h2:
-        why = run.missing("h2_keepalive")
-        problem = (f"HTTP/2: {why}" if why else None) or _s5_views(
-            run.steps["h2_keepalive"]["views"], f"{_REQ}s5h2", lifespan_on, "HTTP/2 streams")
+    for transport in _extra(transports, "sequence"):
+        step = f"sequence:{transport.name}"
+        why = run.missing(step)
+        problem = (f"{transport.label}: {why}" if why else None) or _s5_views(
+            run.steps[step]["views"], run.steps[step]["key"], lifespan_on, transport.label)
         if problem:
             problems.append(problem)
-        checked.append(f"3 streams of one HTTP/2 connection ({'/'.join(sorted(h2))})")
+        checked.append(f"3 requests on one {transport.label} connection")
     if problems:
         return _r("S5", FAIL, "; ".join(problems))
     return _r("S5", PASS, "each request has its own copy: " + "; ".join(checked))
@@ -367,6 +351,7 @@ def _s5(run: _Run, lifespan_on: bool, transports: Set[str]) -> CheckResult:
 
 def _s6(run: _Run, lifespan_on: bool, transports: Set[str]) -> CheckResult:
     if "ws" not in transports:
+        # Only WebSockets over HTTP/1.1 are built in; others come with a registered transport.
         return _r("S6", SKIP, "no WebSocket protocol in this configuration")
     why = run.missing("ws")
     if why:
@@ -390,7 +375,25 @@ def _s6(run: _Run, lifespan_on: bool, transports: Set[str]) -> CheckResult:
     for view, what in ((fresh_ws, "a later websocket"), (fresh_http, "a later HTTP request")):
         if f"{_REQ}s6-ws" in (view.get("keys") or []):
             return _r("S6", FAIL, f"{what} saw the key a websocket wrote")
-    return _r("S6", PASS, "websocket scopes get their own copy, also after HTTP on the same socket")
+    checked = ["over HTTP/1.1, also after HTTP on the same socket"]
+    for transport in _extra(transports, "websocket"):
+        step = f"websocket:{transport.name}"
+        why = run.missing(step)
+        if why:
+            return _r("S6", FAIL, f"{transport.label}: {why}")
+        obs = run.steps[step]
+        problem = _state_problem(obs["first"]) or (
+            _identity_problem(obs["first"]) if lifespan_on else None)
+        if problem:
+            return _r("S6", FAIL, f"{transport.label}: {problem}")
+        if obs["first"].get("is_lifespan_dict"):
+            return _r("S6", FAIL, f"{transport.label}: the websocket scope's state IS the lifespan dict")
+        if obs["key"] not in (obs["written"].get("keys") or []):
+            return _r("S6", FAIL, f"{transport.label}: the websocket did not keep the key it wrote")
+        if obs["key"] in (obs["fresh_http"].get("keys") or []):
+            return _r("S6", FAIL, f"{transport.label}: a later HTTP request saw the key a websocket wrote")
+        checked.append(f"over {transport.label}")
+    return _r("S6", PASS, "websocket scopes get their own copy: " + "; ".join(checked))
 
 
 def _s7(run: _Run, lifespan_on: bool) -> CheckResult:
@@ -503,12 +506,13 @@ def _s11(run: _Run, transports: Set[str]) -> CheckResult:
         return _r("S11", FAIL, why)
     views: List[Json] = list(run.steps["s11_h1"])
     what = [f"{len(views)} requests on 25 concurrent HTTP/1.1 connections"]
-    if transports & {"h2c", "h2-tls"}:
-        why = run.missing("s11_h2")
+    for transport in _extra(transports, "concurrent"):
+        step = f"concurrent:{transport.name}"
+        why = run.missing(step)
         if why:
-            return _r("S11", FAIL, f"HTTP/2: {why}")
-        views += run.steps["s11_h2"]
-        what.append(f"{len(run.steps['s11_h2'])} concurrent streams on one HTTP/2 connection")
+            return _r("S11", FAIL, f"{transport.label}: {why}")
+        views += run.steps[step]
+        what.append(f"{len(run.steps[step])} concurrent requests on one {transport.label} connection")
     for view in views:
         problem = _state_problem(view)
         if problem:
@@ -562,7 +566,7 @@ def _serve(
     env: Dict[str, str],
     workdir: str,
     timeout: float,
-    body: Callable[[_Run, _Clients, LaunchContext], None],
+    body: Callable[[_Run, Session, LaunchContext], None],
 ) -> _Run:
     run = _Run()
     ctx = LaunchContext(host=HOST, port=free_port(), workdir=workdir)
@@ -576,7 +580,7 @@ def _serve(
         run.log_tail = exc.output[-2000:]
         return run
     try:
-        body(run, _Clients(ctx, timeout), ctx)
+        body(run, Session(ctx, timeout), ctx)
     finally:
         run.exit_code = server.stop()
         run.log_tail = server.output[-2000:]
@@ -588,36 +592,40 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else "no output"
 
 
-_Body = Callable[[_Run, _Clients, LaunchContext], None]
+_Body = Callable[[_Run, Session, LaunchContext], None]
 
 
 def _main_body(transports: Set[str], selected: Set[str], shim_on: bool) -> _Body:
-    def body(run: _Run, c: _Clients, ctx: LaunchContext) -> None:
+    def body(run: _Run, c: Session, ctx: LaunchContext) -> None:
         run.step("first", lambda: c.get("/"))
         run.step("keepalive", lambda: _step_keepalive(c))
         run.step("s3", lambda: _step_s3(c))
         run.step("s4", lambda: _step_s4(c))
         if "ws" in transports and "S6" in selected:
             run.step("ws", lambda: _step_ws(c))
-        if transports & {"h2c", "h2-tls"} and "S5" in selected:
-            run.step("h2_keepalive", lambda: _step_h2_keepalive(c))
+        if "S5" in selected:
+            for transport in _extra(transports, "sequence"):
+                run.step(f"sequence:{transport.name}", partial(_step_sequence, c, transport))
+        if "S6" in selected:
+            for transport in _extra(transports, "websocket"):
+                run.step(f"websocket:{transport.name}", partial(_step_websocket, c, transport))
         if "S7" in selected or "S10" in selected:
             run.step("s7", lambda: _step_s7(c))
         if "S11" in selected:
             run.step("s11_h1", lambda: _step_s11_h1(c))
-            if transports & {"h2c", "h2-tls"}:
-                run.step("s11_h2", lambda: _step_s11_h2(c))
+            for transport in _extra(transports, "concurrent"):
+                run.step(f"concurrent:{transport.name}", partial(_step_concurrent, c, transport))
         if shim_on:
             run.step("s12", lambda: c.get("/?status=1"))
 
     return body
 
 
-def _s8_body(run: _Run, c: _Clients, ctx: LaunchContext) -> None:
+def _s8_body(run: _Run, c: Session, ctx: LaunchContext) -> None:
     def views() -> List[Json]:
         with c.connect() as conn:
-            return [_json_ok(conn.get("/")), _json_ok(conn.get(f"/?write={_REQ}s8")),
-                    _json_ok(conn.get("/"))]
+            return [ok_json(conn.get("/")), ok_json(conn.get(f"/?write={_REQ}s8")),
+                    ok_json(conn.get("/"))]
 
     run.step("s8", views)
 
@@ -661,8 +669,6 @@ def check_configuration(
         probe_ctx = LaunchContext(host=HOST, port=0, workdir=workdir)
         builder.command(config, probe_ctx)  # let argv callables fill ctx.extras (e.g. TLS)
         transports = builder.transports(config, probe_ctx)
-        if not h2_available():
-            transports -= {"h2c", "h2-tls"}
         report = os.path.join(workdir, "shutdown.jsonl")
 
         progress(f"{label}: main run")

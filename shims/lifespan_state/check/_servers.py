@@ -14,8 +14,10 @@ Each server is one :class:`ServerBuilder` in :data:`BUILDERS`. A configuration i
 * which values the *installed* release supports: ``builder.available`` (run in a subprocess with
   the environment's interpreter, never in the checking process) returns ``choices``; values not
   listed there are rejected with a clear message;
-* which client protocols apply to a configuration: ``builder.transports(config, ctx)`` returns a
-  subset of ``{"h1", "ws", "h2c", "h2-tls", "h3"}``; the checks run each applicable transport;
+* which client protocols apply to a configuration: ``builder.transports(config, ctx)`` returns
+  names: ``"h1"`` and ``"ws"`` (WebSocket over HTTP/1.1) are built in, every other name is looked
+  up in ``_transports.TRANSPORTS`` (``"h2c"``, ``"h2-tls"`` are registered there; register more
+  with ``register_transport``); the checks run each applicable transport;
 * a whole new server: ``register(ServerBuilder(...))``.
 
 Another module can do all of this at import time (``from ._servers import BUILDERS``) and be listed
