@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set
 
+from .._registry import DISABLE_ENV
 from ._records import CHECKS, FAIL, PASS, SKIP, CheckResult, ResultRecord
 from ._runner import HOST, ServerProcess, ServerStartError, free_port
 from ._servers import BUILDERS, Capabilities, LaunchContext, ServerBuilder, load_extensions
@@ -550,6 +551,12 @@ def _s12(run: _Run, server: str, shim_on: bool) -> CheckResult:
 def _env(shim_on: bool, report: Optional[str] = None, lifespan_raise: bool = False) -> Dict[str, str]:
     env = dict(os.environ)
     env["LIFESPAN_STATE_PROBE_SHIM"] = "1" if shim_on else "0"
+    # Native means native: a bootstrap on PYTHONPATH (``lifespan-state run``) must stay inert too;
+    # and a shim-on run must not be switched off by the caller's environment.
+    if shim_on:
+        env.pop(DISABLE_ENV, None)
+    else:
+        env[DISABLE_ENV] = "1"
     env.pop("LIFESPAN_STATE_PROBE_LIFESPAN", None)
     env.pop("LIFESPAN_STATE_PROBE_REPORT", None)
     if report:
