@@ -25,6 +25,7 @@ from lifespan_state.check import (
     ResultRecord,
     ServerProcess,
     ServerStartError,
+    _checks,
     free_port,
 )
 from lifespan_state.check._cli import render_table
@@ -185,3 +186,80 @@ def test_runner_stops_a_listening_server() -> None:
         assert server.pid is not None
     assert server.returncode == 7
     assert "listening" in server.output
+
+
+# -- every check can fail: the evaluators on observations of broken behaviour ---------------------
+# (Real servers provide the failing observations above for S1, S5, S6, S8, S11 and, natively on
+# hypercorn 0.18.0 trio, S7; these cover the failure shapes no installed release produces.)
+
+LIFESPAN = {"run": 1, "pid": 5, "has_state": True, "state_type": "dict", "empty_at_startup": True,
+            "keys_at_startup": [], "state_id": 100, "obj_id": 10, "items_id": 11}
+
+
+def _view(keys: Tuple[str, ...] = (), **changes: Any) -> Dict[str, Any]:
+    view: Dict[str, Any] = {
+        "type": "http", "pid": 5, "client_port": 4000, "has_state": True, "state_type": "dict",
+        "state_id": 200, "keys": sorted({"items", "obj", "run", *keys}), "run": 1, "obj_id": 10,
+        "items_id": 11, "items": [], "is_lifespan_dict": False, "lifespan": dict(LIFESPAN),
+        "lifespan_keys_now": ["items", "obj", "run"], "lifespan_obj_id_now": 10,
+        "lifespan_runs": [dict(LIFESPAN)], "acted": {},
+    }
+    view.update(changes)
+    return view
+
+
+def _run(**steps: Any) -> Any:
+    run = _checks._Run()
+    run.steps.update(steps)
+    return run
+
+
+def test_a_correct_observation_passes() -> None:
+    run = _run(first=_view(), keepalive={"views": [_view(("req-s5",)), _view(), _view()]},
+               s3={"written": _view(("req-s3",)), "after": _view()},
+               s4={"appended": _view(acted={"appended": ["v-s4"]}), "after": _view(items=["v-s4"])})
+    assert _checks._s2(run, True).status == "pass"
+    assert _checks._s3(run, True).status == "pass"
+    assert _checks._s4(run, True).status == "pass"
+    assert _checks._s5(run, True, {"h1"}).status == "pass"
+
+
+def test_identity_and_shallowness_failures_are_caught() -> None:
+    deep = _view(obj_id=99, items_id=98)  # what a deepcopy of the state would look like
+    assert _checks._s2(_run(first=deep), True).status == "fail"
+    run = _run(s4={"appended": _view(acted={"appended": ["v-s4"]}), "after": _view(items=[])})
+    result = _checks._s4(run, True)
+    assert result.status == "fail" and "not seen" in result.detail
+
+
+def test_sharing_failures_are_caught() -> None:
+    shared = _run(first=_view(is_lifespan_dict=True),
+                  s3={"written": _view(("req-s3",)), "after": _view()})
+    assert "IS the lifespan dict" in _checks._s3(shared, True).detail
+    leaked = _run(keepalive={"views": [_view(("req-s5",)), _view(("req-s5",)), _view()]})
+    assert "saw the key request 1 wrote" in _checks._s5(leaked, True, {"h1"}).detail
+    reopened = _run(keepalive={"views": [_view(), _view(client_port=4001), _view()]})
+    assert "connections, not one" in _checks._s5(reopened, True, {"h1"}).detail
+
+
+def test_snapshot_and_shutdown_failures_are_caught() -> None:
+    run = _run(first=_view(), s7={"trigger": _view(acted={"late_written": True}), "after": _view()})
+    assert "snapshot" in _checks._s7(run, True).detail
+    run = _run(first=_view())
+    run.shutdown = [dict(LIFESPAN, shutdown={"has_state": True, "same_dict": False, "state_id": 300,
+                                             "keys": ["items", "obj", "run"], "obj_id": 10})]
+    assert "another dict" in _checks._s10(run, True).detail
+    run.shutdown = []
+    assert "no lifespan.shutdown" in _checks._s10(run, True).detail
+
+
+def test_double_work_on_a_native_release_is_caught() -> None:
+    def status(mode: str, patched: Any, apps: int) -> Any:
+        acted = {"status": {"uvicorn": {"mode": mode, "patched": patched}}, "state_apps": apps}
+        return _run(s12=_view(acted=acted))
+
+    assert _checks._s12(status("native", [], 0), "uvicorn", True).status == "pass"
+    assert _checks._s12(status("native", ["LifespanOn.__init__"], 1), "uvicorn", True).status == "fail"
+    assert _checks._s12(status("native", [], 2), "uvicorn", True).status == "fail"
+    assert _checks._s12(status("fix", ["LifespanOn.__init__"], 1), "uvicorn", True).status == "skip"
+    assert _checks._s12(status("native", [], 0), "uvicorn", False).status == "skip"
