@@ -3,11 +3,13 @@
 The one way the test suites, the matrix job, the patch proofs and the benchmarks get an
 environment holding one server release (plus this project, installed editable so that source
 changes apply without a rebuild). Install pins that old releases need on new Pythons live in
-``pins_for`` — the facts come from RESEARCH.md.
+``pins_for`` — the facts come from RESEARCH.md ("Running old servers on new Pythons") and from
+installing every release on every Python here.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -15,22 +17,47 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Iterator, List, Optional, Tuple
 
-__all__ = ["ROOT", "EnvSpec", "ensure_env", "python_for", "uv"]
+from packaging.version import Version
+
+__all__ = [
+    "ROOT",
+    "EnvError",
+    "EnvSpec",
+    "ensure_env",
+    "pins_for",
+    "python_for",
+    "server_needs_no_deps",
+    "uv",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 VENVS = Path(os.environ.get("LIFESPAN_STATE_VENVS", ROOT / ".venvs"))
 
 
+class EnvError(RuntimeError):
+    """An environment could not be built; ``reason`` is the installer's own summary."""
+
+    def __init__(self, spec: EnvSpec, reason: str) -> None:
+        super().__init__(f"{spec.server} {spec.version} on Python {spec.python}: {reason}")
+        self.spec = spec
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class EnvSpec:
-    """One environment: a server release on a Python, with optional extra requirements."""
+    """One environment: a server release on a Python, with optional extra requirements.
+
+    ``extra`` names the optional pieces a configuration needs ("httptools", "websockets",
+    "wsproto", "uvloop", "trio", "aioquic", ...); ``pins_for`` adds the version bounds a release
+    needs for each of them on ``python``.
+    """
 
     server: str
     version: str
     python: str = "3.11"
-    wrapt: Optional[str] = None  # e.g. "1.14.1", "2.*"; None: whatever pip picks
+    wrapt: Optional[str] = None  # e.g. "1.14.1", "2.*"; None: whatever the resolver picks
     extra: Tuple[str, ...] = field(default_factory=tuple)  # more requirements, e.g. ("httptools",)
     install_project: bool = True
 
@@ -43,14 +70,82 @@ class EnvSpec:
     @property
     def key(self) -> str:
         digest = hashlib.sha1(
-            "\n".join([self.python, *self.requirements(), str(self.install_project)]).encode()
+            "\n".join(
+                [
+                    self.python,
+                    *self.requirements(),
+                    str(self.install_project),
+                    f"no-deps={server_needs_no_deps(self)}",
+                ]
+            ).encode()
         ).hexdigest()[:10]
         return f"{self.server}-{self.version}-py{self.python}-{digest}"
 
 
+def _py(spec: EnvSpec) -> Tuple[int, int]:
+    major, minor = spec.python.split(".")[:2]
+    return int(major), int(minor)
+
+
+def server_needs_no_deps(spec: EnvSpec) -> bool:
+    """uvicorn 0.11 hard-requires ``httptools==0.1.*`` (and uvloop) on Linux, and httptools 0.1
+    does not build on Python >= 3.11: install the release itself without dependencies and list
+    what it needs in ``pins_for`` instead (RESEARCH.md: "install the plain package plus what you
+    need")."""
+    return spec.server == "uvicorn" and Version(spec.version) < Version("0.12")
+
+
 def pins_for(spec: EnvSpec) -> List[str]:
-    """Pins an old release needs to install and run on ``spec.python`` (see RESEARCH.md)."""
-    return []
+    """Pins an old release needs to install and run on ``spec.python``.
+
+    Each bound is the one the release itself declared (in its requirements or its ``[standard]``
+    extra) or the newest version of the dependency that still has the API the release calls.
+    """
+    v = Version(spec.version)
+    py = _py(spec)
+    extra = set(spec.extra)
+    pins: List[str] = []
+    if spec.server == "uvicorn":
+        if v < Version("0.12"):
+            # The release's own hard requirements, installed by hand (see server_needs_no_deps).
+            pins += ["click==7.*", "h11>=0.8,<0.10", "websockets==8.*", "uvloop>=0.14,<0.22"]
+            if py < (3, 11) or "httptools" in extra:
+                pins.append("httptools==0.1.*")
+            if "wsproto" in extra:
+                # wsproto >= 1.0 needs h11 >= 0.10 (h11._headers.Headers), which 0.11 excludes.
+                pins.append("wsproto<1.0")
+        elif v < Version("0.14"):
+            if "websockets" in extra:
+                pins.append("websockets==8.*")  # the [standard] pin
+            if "httptools" in extra:
+                pins.append("httptools==0.1.*")  # the [standard] pin; builds on <= 3.10 only
+        elif v < Version("0.16"):
+            if "websockets" in extra:
+                # [standard] says >=9.1; 9.x is the series 0.14/0.15 were written against, and
+                # websockets < 10 passes loop= to asyncio, which Python 3.10 removed.
+                pins.append("websockets>=9.1,<10" if py < (3, 10) else "websockets>=10,<11")
+            if "httptools" in extra:
+                pins.append("httptools==0.2.*")  # the [standard] pin; builds on <= 3.10 only
+        elif v < Version("0.17") and "httptools" in extra:
+            pins.append("httptools>=0.2.0,<0.4.0")  # the [standard] pin
+        if v < Version("0.15") and "uvloop" in extra and v >= Version("0.12"):
+            # 0.11-0.14 call asyncio.get_event_loop() in Server.run; uvloop >= 0.22 breaks it
+            # (0.11 pins it above, as a hard requirement).
+            pins.append("uvloop<0.22")
+    elif spec.server == "hypercorn":
+        if "trio" in extra and v < Version("0.14.4"):
+            # 0.11-0.14.3 catch trio.MultiError, which trio 0.24.0 removed (0.23.2 still runs
+            # their shutdown path: the lifespan shutdown of 0.13.2's trio worker needs it).
+            pins.append("trio<0.24")
+        if "aioquic" in extra and v < Version("0.18"):
+            pins.append("aioquic>=0.9.0,<1.0")  # the [h3] pin
+        if "h2" in extra and v == Version("0.16.0"):
+            # 0.16.0's h2c Upgrade raises TypeError after the 101 with h2 >= 4.3.
+            pins.append("h2==4.1.0")
+    if spec.wrapt is None and py < (3, 9):
+        # wrapt 2.1+ dropped Python 3.8; say so instead of relying on the resolver's fallback.
+        pins.append("wrapt<2.1")
+    return pins
 
 
 def python_for(version: str) -> str:
@@ -73,21 +168,81 @@ def uv() -> str:
     return shutil.which("uv") or str(Path(sys.executable).parent / "uv")
 
 
+class _Lock:
+    """An exclusive file lock, so two processes asking for one environment build it once."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __enter__(self) -> _Lock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = open(self.path, "w")
+        fcntl.flock(self._fh, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        fcntl.flock(self._fh, fcntl.LOCK_UN)
+        self._fh.close()
+
+
+def _summary(output: str) -> str:
+    """The installer's explanation without its progress noise: the resolver's first "Because ..."
+    sentence, or the build failure and its hint."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    for line in lines:
+        if "Because" in line:
+            sentence = line[line.index("Because") :]
+            return sentence.split(", we can conclude")[0][:400]
+    wanted = [line for line in lines if line.startswith(("error", "hint", "\u00d7", "\u2570", "ERROR"))]
+    text = " ".join((wanted or lines)[-3:])
+    return text[:400] or "the installer failed without a message"
+
+
+def _run_uv(spec: EnvSpec, args: List[str], env: dict) -> None:  # type: ignore[type-arg]
+    proc = subprocess.run(args, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise EnvError(spec, _summary(proc.stderr + proc.stdout))
+
+
+def _install_steps(spec: EnvSpec) -> Iterator[List[str]]:
+    if server_needs_no_deps(spec):
+        yield ["--no-deps", f"{spec.server}=={spec.version}"]
+        rest = spec.requirements()[1:]
+    else:
+        rest = spec.requirements()
+    if spec.install_project:
+        rest += ["-e", str(ROOT)]
+    if rest:
+        yield rest
+
+
 def ensure_env(spec: EnvSpec) -> Path:
-    """Create (once) and return the venv directory for ``spec``; its Python is ``bin/python``."""
+    """Create (once) and return the venv directory for ``spec``; its Python is ``bin/python``.
+
+    Raises ``EnvError`` (with the installer's reason) when the release cannot be installed on
+    that Python with those pins. Safe to call from several processes at once.
+    """
     target = VENVS / spec.key
     done = target / ".complete"
     if done.exists():
         return target
-    if target.exists():
-        shutil.rmtree(target)
-    VENVS.mkdir(parents=True, exist_ok=True)
-    tool = uv()
-    subprocess.run([tool, "venv", "-q", "-p", python_for(spec.python), str(target)], check=True)
-    env = dict(os.environ, VIRTUAL_ENV=str(target))
-    reqs = spec.requirements()
-    if spec.install_project:
-        reqs += ["-e", str(ROOT)]
-    subprocess.run([tool, "pip", "install", "-q", *reqs], check=True, env=env)
-    done.write_text("\n".join(reqs) + "\n")
+    with _Lock(VENVS / f".{spec.key}.lock"):
+        if done.exists():  # built by another process while we waited
+            return target
+        if target.exists():
+            shutil.rmtree(target)
+        tool = uv()
+        env = dict(os.environ, VIRTUAL_ENV=str(target))
+        env.pop("PYTHONPATH", None)
+        _run_uv(spec, [tool, "venv", "-q", "-p", python_for(spec.python), str(target)], env)
+        steps = list(_install_steps(spec))
+        try:
+            for step in steps:
+                _run_uv(
+                    spec, [tool, "pip", "install", "--python", str(target / "bin" / "python"), *step], env
+                )
+        except EnvError:
+            shutil.rmtree(target, ignore_errors=True)
+            raise
+        done.write_text("\n".join(" ".join(step) for step in steps) + "\n")
     return target

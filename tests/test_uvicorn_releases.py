@@ -1,0 +1,231 @@
+"""The check kit against real uvicorn releases, each in its own virtual environment.
+
+Every case is a cell of the compatibility matrix (``tools.matrix.Cell``): the same environment
+builder (``tools.envs``, with the pins old releases need) and the same runner, so these tests and
+``compat_matrix.json`` cannot disagree about how a release was installed or checked.
+
+The default run checks one configuration per release, chosen so that every HTTP and WebSocket
+implementation appears at least once; ``-m slow`` runs every implementation of every release.
+Negative controls (the release alone, shim off) are asserted to fail the check they must fail.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import textwrap
+from pathlib import Path
+from typing import Dict, List, Sequence, Tuple
+
+import pytest
+from packaging.version import Version
+from tools.envs import EnvSpec, ensure_env
+from tools.matrix import Cell, Outcome, run_cells
+
+from lifespan_state.check._h1 import HTTP1Connection
+from lifespan_state.check._runner import ServerProcess, ServerStartError, free_port
+
+#: (release, Python, http, ws) — one per release in the default run; together they cover h11 and
+#: httptools, and websockets, wsproto and websockets-sansio.
+DEFAULT_CASES: Sequence[Tuple[str, str, str, str]] = (
+    ("0.11.8", "3.8", "h11", "websockets"),
+    ("0.13.4", "3.9", "httptools", "wsproto"),
+    ("0.15.0", "3.10", "httptools", "websockets"),
+    ("0.17.6", "3.11", "h11", "wsproto"),
+    ("0.20.0", "3.11", "httptools", "websockets"),
+    ("0.21.0", "3.11", "h11", "websockets"),
+    ("0.21.1", "3.12", "httptools", "wsproto"),
+    ("0.54.0", "3.13", "h11", "websockets-sansio"),
+)
+
+
+def _implementations(version: str, python: str) -> List[Tuple[str, str]]:
+    """Every (http, ws) pair the release has and that installs on ``python``."""
+    v = Version(version)
+    # The httptools pins of releases < 0.17 (0.1.x, 0.2.x, < 0.4) do not build on Python 3.11+.
+    https = ["h11"] + (["httptools"] if v >= Version("0.17") or Version(python) < Version("3.11") else [])
+    wss = ["websockets", "wsproto"] + (["websockets-sansio"] if v >= Version("0.35") else [])
+    return [(h, w) for h in https for w in wss]
+
+
+def _cell(version: str, python: str, http: str, ws: str) -> Cell:
+    return Cell("uvicorn", version, python, "2.x", http, ws, "asyncio")
+
+
+DEFAULT_CELLS = [_cell(*case) for case in DEFAULT_CASES]
+SLOW_CELLS = [
+    _cell(version, python, http, ws)
+    for version, python, _, _ in DEFAULT_CASES
+    for http, ws in _implementations(version, python)
+    if _cell(version, python, http, ws) not in DEFAULT_CELLS
+]
+
+
+def _expected_mode(version: str) -> str:
+    v = Version(version)
+    return "add" if v < Version("0.21.0") else "fix" if v == Version("0.21.0") else "native"
+
+
+def _expected_native_failures(version: str) -> Tuple[str, ...]:
+    """What the release alone must fail (the negative controls), or () when it must pass."""
+    v = Version(version)
+    if v < Version("0.21.0"):
+        return ("S1",)  # no state at all
+    if v == Version("0.21.0"):
+        return ("S5",)  # one copy per connection (upstream #1902)
+    return ()
+
+
+@pytest.fixture(scope="module")
+def default_outcomes() -> Dict[str, Outcome]:
+    """Every default cell, two at a time (each check run is mostly waiting on its servers)."""
+    return {o.cell.id: o for o in run_cells(DEFAULT_CELLS, workers=2, stream=_Quiet())}
+
+
+class _Quiet:
+    def write(self, text: str) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+
+def _assert_outcome(outcome: Outcome) -> None:
+    version = outcome.cell.server_version
+    where = f"{outcome.cell.label}: {outcome.reason}"
+    assert outcome.native != "cannot-run", where
+    assert outcome.shim == "pass", where
+    assert outcome.failed_shim == [], where
+    assert outcome.mode == _expected_mode(version), where
+    expected = _expected_native_failures(version)
+    if expected:
+        # The negative control: the release alone fails exactly the defect it has.
+        assert outcome.native == "fail", where
+        for check in expected:
+            assert check in outcome.failed_native, (check, outcome.failed_native)
+    else:
+        assert outcome.native == "pass", (outcome.failed_native, where)
+
+
+@pytest.mark.parametrize("cell", DEFAULT_CELLS, ids=lambda c: c.id)
+def test_release(cell: Cell, default_outcomes: Dict[str, Outcome]) -> None:
+    _assert_outcome(default_outcomes[cell.id])
+
+
+def test_negative_controls_fail_what_they_must(default_outcomes: Dict[str, Outcome]) -> None:
+    """0.20.0 alone fails S1; 0.21.0 alone fails S5 but not S1 — and both pass with the shim."""
+    before = default_outcomes[_cell("0.20.0", "3.11", "httptools", "websockets").id]
+    buggy = default_outcomes[_cell("0.21.0", "3.11", "h11", "websockets").id]
+    assert "S1" in before.failed_native
+    assert "S5" in buggy.failed_native and "S1" not in buggy.failed_native
+    assert before.shim == buggy.shim == "pass"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cell", SLOW_CELLS, ids=lambda c: c.id)
+def test_release_every_implementation(cell: Cell) -> None:
+    (outcome,) = run_cells([cell], workers=1, stream=_Quiet())
+    _assert_outcome(outcome)
+
+
+# -- real frameworks on Debian 12's uvicorn 0.17.6 --------------------------------------------------
+
+_APPS = {
+    "starlette": """
+        from starlette.applications import Starlette
+        from starlette.responses import JSONResponse
+        from starlette.routing import Route
+
+        async def endpoint(request):
+            return JSONResponse(await view(request))
+
+        app = Starlette(routes=[Route("/", endpoint)], lifespan=lifespan)
+    """,
+    "fastapi": """
+        from fastapi import FastAPI, Request
+
+        app = FastAPI(lifespan=lifespan)
+
+        @app.get("/")
+        async def endpoint(request: Request):
+            return await view(request)
+    """,
+}
+
+_COMMON = """
+    from contextlib import asynccontextmanager
+
+    class Pool:
+        pass
+
+    @asynccontextmanager
+    async def lifespan(app):
+        yield {"pool": Pool(), "hits": []}
+
+    async def view(request):
+        await request.body()
+        state = request.state
+        seen = getattr(state, "mine", None)
+        n = request.query_params.get("n")
+        state.mine = n
+        state.hits.append(n)
+        return {"pool": id(state.pool), "seen": seen, "hits": list(state.hits)}
+"""
+
+
+@pytest.fixture(scope="module")
+def framework_env() -> Path:
+    return ensure_env(
+        EnvSpec("uvicorn", "0.17.6", "3.11", wrapt="2.*", extra=("starlette>=0.26", "fastapi>=0.94"))
+    )
+
+
+def _write_app(directory: Path, framework: str, shim: bool) -> None:
+    head = "import lifespan_state.auto  # noqa: F401\n" if shim else ""
+    body = textwrap.dedent(_COMMON) + textwrap.dedent(_APPS[framework])
+    (directory / "frameworkapp.py").write_text(head + body)
+
+
+def _server(env: Path, directory: Path) -> ServerProcess:
+    port = free_port()
+    argv = [str(env / "bin" / "python"), "-m", "uvicorn", "frameworkapp:app", "--port", str(port),
+            "--lifespan", "on"]  # fmt: skip
+    environ = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    return ServerProcess(argv, port=port, env=environ, cwd=str(directory), start_timeout=30.0)
+
+
+@pytest.mark.parametrize("framework", sorted(_APPS))
+def test_framework_app_on_0_17_6_with_the_shim(framework: str, framework_env: Path, tmp_path: Path) -> None:
+    _write_app(tmp_path, framework, shim=True)
+    with _server(framework_env, tmp_path) as server, HTTP1Connection(server.host, server.port) as conn:
+        first = conn.get("/?n=1").json()
+        second = conn.get("/?n=2").json()
+        assert conn.requests_sent == 2 and not conn.server_closed  # one keep-alive connection
+    assert first["seen"] is None
+    assert second["seen"] is None  # per-request copy: the first request's key is gone
+    assert second["pool"] == first["pool"]  # the lifespan's object itself
+    assert second["hits"] == ["1", "2"]  # shallow: the shared list is the lifespan's
+
+
+@pytest.mark.parametrize("framework", sorted(_APPS))
+def test_framework_app_on_0_17_6_without_the_shim_fails_to_start(
+    framework: str, framework_env: Path, tmp_path: Path
+) -> None:
+    _write_app(tmp_path, framework, shim=False)
+    server = _server(framework_env, tmp_path)
+    with pytest.raises(ServerStartError) as failure:
+        server.start()
+    server.stop()
+    assert 'does not support "state"' in failure.value.output
+
+
+def test_framework_env_has_the_release_it_claims(framework_env: Path) -> None:
+    code = "import importlib.metadata as m; print(m.version('uvicorn'))"
+    done = subprocess.run(
+        [str(framework_env / "bin" / "python"), "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.strip() == "0.17.6"

@@ -1,0 +1,926 @@
+"""The compatibility matrix: the check kit run against real server releases, Pythons and wrapt majors.
+
+    python tools/matrix.py run            # every cell of the plan -> compat_matrix.json / .md
+    python tools/matrix.py run --only 'uvicorn-0.17*' --merge   # re-run some cells, keep the others
+    python tools/matrix.py ci             # the CI subset, compared with compat_matrix.json
+    python tools/matrix.py plan           # list the cells (and why each is there)
+    python tools/matrix.py render         # rewrite compat_matrix.md from compat_matrix.json
+    python tools/matrix.py readme-table   # the README support table (markdown)
+
+Each cell is one environment (``tools.envs.ensure_env``: a server release on a Python with a wrapt
+line and the extras its configuration needs) in which ``python -m lifespan_state check --json
+--shim both`` runs one configuration: natively first, then with the shim. Two cells run at a time
+(one per core). The releases come from ``lifespan_state._versions.SUPPORTED`` (the table the
+runtime gate uses) and the package index, capped at each server's ``newest_tested``.
+
+The plan is designed to cover, without running the full cross product:
+
+* every release (uvicorn: the newest patch of every minor, plus 0.21.0; hypercorn: every
+  release) on one Python of its era, in the default configuration ("release" cells);
+* every Python 3.8-3.13 for a representative release of each family, including the ones a release
+  cannot run on, recorded with the reason ("python" cells);
+* every HTTP and WebSocket implementation and worker class for one release of each code-shape
+  family ("config" cells);
+* wrapt 1.14.1 (Debian 12's) and the newest 1.x next to 2.x ("wrapt" cells).
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from packaging.version import Version
+
+if __package__ in (None, ""):  # run as a script: make ``tools`` and ``lifespan_state`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "shims"))
+
+from lifespan_state._versions import SUPPORTED, mode_for
+from tools.envs import ROOT, EnvError, EnvSpec, ensure_env
+
+__all__ = [
+    "PYTHONS",
+    "Cell",
+    "Outcome",
+    "ci_cells",
+    "classify",
+    "plan",
+    "readme_table",
+    "releases",
+    "render_markdown",
+    "run_cells",
+]
+
+PYTHONS: Tuple[str, ...] = ("3.8", "3.9", "3.10", "3.11", "3.12", "3.13")
+JSON_PATH = ROOT / "compat_matrix.json"
+MD_PATH = ROOT / "compat_matrix.md"
+CACHE = ROOT / ".cache" / "matrix"
+#: One cell's check run; a server that hangs must not stall the matrix.
+CELL_TIMEOUT = float(os.environ.get("LIFESPAN_STATE_CELL_TIMEOUT", "420"))
+
+#: wrapt lines: label -> the requirement EnvSpec pins ("==" + this).
+WRAPT = {"1.14.1": "1.14.1", "1.x": "1.*", "2.x": "2.*"}
+DEFAULT_WRAPT = "2.x"
+
+
+# -- releases -------------------------------------------------------------------------------------
+
+
+def _index_versions(server: str) -> List[Version]:
+    """Every non-yanked, final release of ``server`` on the package index (cached per day)."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    cached = CACHE / f"releases-{server}-{time.strftime('%Y-%m-%d')}.json"
+    if cached.exists():
+        names = json.loads(cached.read_text())
+    else:
+        request = urllib.request.Request(
+            f"https://pypi.org/simple/{server}/",
+            headers={"Accept": "application/vnd.pypi.simple.v1+json"},
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            data = json.load(response)
+        live: Dict[str, bool] = {}
+        for item in data["files"]:
+            match = re.match(rf"{server}-([^-]+?)(?:\.tar\.gz|\.zip|-py)", item["filename"], re.I)
+            if match:
+                live[match.group(1)] = live.get(match.group(1), False) or not item.get("yanked")
+        names = sorted(name for name, ok in live.items() if ok)
+        cached.write_text(json.dumps(names))
+    out = []
+    for name in names:
+        try:
+            version = Version(name)
+        except ValueError:
+            continue
+        if not version.is_prerelease and not version.is_devrelease:
+            out.append(version)
+    return sorted(set(out))
+
+
+def releases(server: str, versions: Optional[Iterable[Version]] = None) -> List[str]:
+    """The releases the matrix covers for ``server``, oldest first.
+
+    uvicorn: the newest patch of every minor in the supported range, plus 0.21.0 (the one release
+    with the per-connection bug; 0.21.1 fixed it). hypercorn: every release (few, and 0.17.x
+    differ in how they copy). Capped at ``newest_tested``: a newer release joins the matrix when
+    the table says it was tested.
+    """
+    support = SUPPORTED[server]
+    low, high = Version(support.minimum), Version(support.newest_tested)
+    pool = [v for v in (versions if versions is not None else _index_versions(server)) if low <= v <= high]
+    pool = [v for v in pool if v.post is None or Version(v.base_version) not in pool]
+    if server == "hypercorn":
+        return [str(v) for v in sorted(pool)]
+    newest: Dict[Tuple[int, int], Version] = {}
+    for v in pool:
+        key = (v.major, v.minor)
+        if key not in newest or v > newest[key]:
+            newest[key] = v
+    chosen = set(newest.values())
+    chosen.update(v for v in pool if mode_for(server, v) is not None and mode_for(server, v).mode == "fix")  # type: ignore[union-attr]
+    return [str(v) for v in sorted(chosen)]
+
+
+# -- cells ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One environment and one configuration of the check kit."""
+
+    server: str
+    server_version: str
+    python: str
+    wrapt: str  # a WRAPT label
+    http: str
+    ws: str
+    worker: str
+    #: Which design rule put the cell in the plan (several rules may pick the same cell).
+    roles: Tuple[str, ...] = field(default=(), compare=False, hash=False)
+
+    @property
+    def id(self) -> str:
+        return (
+            f"{self.server}-{self.server_version}-py{self.python}-wrapt{self.wrapt}"
+            f"-{self.http}-{self.ws}-{self.worker}"
+        )
+
+    @property
+    def label(self) -> str:
+        return (
+            f"{self.server} {self.server_version} py{self.python} wrapt {self.wrapt} "
+            f"{self.http}/{self.ws}/{self.worker}"
+        )
+
+    def sort_key(self) -> Tuple[Any, ...]:
+        return (
+            self.server,
+            Version(self.server_version),
+            Version(self.python),
+            self.wrapt,
+            self.http,
+            self.ws,
+            self.worker,
+        )
+
+    def extras(self) -> Tuple[str, ...]:
+        """What the configuration needs installed next to the server release."""
+        need: List[str] = []
+        if self.server == "uvicorn":
+            if self.http == "httptools":
+                need.append("httptools")
+            if self.ws in ("websockets", "websockets-sansio"):
+                need.append("websockets")
+            elif self.ws == "wsproto":
+                need.append("wsproto")
+            if self.worker == "uvloop":
+                need.append("uvloop")
+        else:
+            if self.worker in ("uvloop", "trio"):
+                need.append(self.worker)
+            if "h3" in self.http:
+                need.append("aioquic")
+            if "tls" in self.http or "h3" in self.http:
+                need.append("trustme")
+        return tuple(need)
+
+    def env_spec(self) -> EnvSpec:
+        return EnvSpec(
+            self.server, self.server_version, self.python, wrapt=WRAPT[self.wrapt], extra=self.extras()
+        )
+
+
+def _era(server: str, version: str) -> Tuple[str, ...]:
+    """Pythons contemporary with a release, for its one "release" cell (rotated through, so that
+    every Python gets its share of releases). The full 3.8-3.13 sweep of representative releases
+    shows what happens outside the era."""
+    v = Version(version)
+    if server == "uvicorn":
+        table = [
+            ("0.14", ("3.8", "3.9")),
+            ("0.18", ("3.8", "3.9", "3.10")),
+            ("0.21", ("3.9", "3.10", "3.11")),
+            ("0.30", ("3.10", "3.11", "3.12")),
+            ("0.40", ("3.11", "3.12", "3.13")),
+        ]
+        default: Tuple[str, ...] = ("3.10", "3.11", "3.12", "3.13")
+    else:
+        table = [
+            ("0.14", ("3.8", "3.9")),
+            ("0.15", ("3.8", "3.9", "3.10")),
+            ("0.17", ("3.9", "3.10", "3.11", "3.12")),
+            ("0.18", ("3.10", "3.11", "3.12", "3.13")),
+        ]
+        default = ("3.10", "3.11", "3.12", "3.13")
+    for bound, pythons in table:
+        if v < Version(bound):
+            return pythons
+    return default
+
+
+#: server -> (default http, default ws, default worker)
+DEFAULTS = {"uvicorn": ("h11", "websockets", "asyncio"), "hypercorn": ("h11+h2", "wsproto", "asyncio")}
+
+#: Representative releases swept over every Python 3.8-3.13 (cannot-run cells included).
+PYTHON_SWEEP = {
+    "uvicorn": ("0.11.8", "0.17.6", "0.21.0", "0.54.0"),
+    "hypercorn": ("0.11.0", "0.13.2", "0.17.0", "0.18.0"),
+}
+
+#: The CI subset's releases (oldest, last without state, first with native state, newest): each
+#: must be in the matrix on at least two Pythons; these are the Pythons for the ones the sweep
+#: above does not cover.
+CI_EXTRA = {"uvicorn": (("0.20.0", ("3.8", "3.12")),), "hypercorn": (("0.16.0", ("3.8", "3.12")),)}
+
+#: One release per code-shape family (RESEARCH.md "Hook points"), with the Python its
+#: configurations run on (httptools' old pins build on <= 3.10 only).
+CONFIG_SWEEP = {
+    "uvicorn": (
+        ("0.11.8", "3.8"),  # 0.11-0.13 scope construction; websockets 8
+        ("0.15.0", "3.9"),  # 0.14-0.17.1 (_handlers/http.py); Ubuntu 22.04
+        ("0.17.6", "3.11"),  # 0.17.5-0.20; Debian 12
+        ("0.21.0", "3.11"),  # the per-connection copy (fix mode)
+        ("0.21.1", "3.11"),  # first native release
+        ("0.34.3", "3.12"),  # last minor before websockets-sansio
+        ("0.54.0", "3.13"),  # newest: websockets-sansio
+    ),
+    "hypercorn": (
+        ("0.13.2", "3.9"),  # invoke_asgi era; Debian 12
+        ("0.14.2", "3.10"),  # ASGIWrapper (scope, receive, send, sync_spawn)
+        ("0.16.0", "3.11"),  # ASGIWrapper with call_soon
+        ("0.17.3", "3.12"),  # per-connection copies (fix mode)
+        ("0.18.0", "3.13"),  # per-request copies; trio snapshot
+    ),
+}
+
+#: (release, python, wrapt line): Debian 12's wrapt 1.14.1 with Debian 12's servers and Python,
+#: the newest 1.x elsewhere; every other cell runs wrapt 2.x (2.0.x on Python 3.8).
+WRAPT_SWEEP = {
+    "uvicorn": (
+        ("0.11.8", "3.8", "1.x"),
+        ("0.17.6", "3.11", "1.14.1"),
+        ("0.21.0", "3.10", "1.x"),
+        ("0.54.0", "3.12", "1.x"),
+    ),
+    "hypercorn": (("0.13.2", "3.11", "1.14.1"), ("0.17.3", "3.10", "1.x"), ("0.18.0", "3.11", "1.x")),
+}
+
+
+def _config_cross(server: str, version: str) -> List[Tuple[str, str, str]]:
+    """Every HTTP and WebSocket implementation and worker class of a release, each at least once
+    (the default configuration is the first)."""
+    v = Version(version)
+    if server == "uvicorn":
+        combos = [
+            ("h11", "websockets", "asyncio"),
+            ("httptools", "wsproto", "asyncio"),
+            ("httptools", "websockets", "uvloop"),
+        ]
+        if v >= Version("0.35"):
+            combos.append(("h11", "websockets-sansio", "asyncio"))
+        return combos
+    return [("h11+h2", "wsproto", worker) for worker in ("asyncio", "uvloop", "trio")]
+
+
+def _default_config(server: str, version: str, python: str) -> Tuple[str, str, str]:
+    http, ws, worker = DEFAULTS[server]
+    if server == "uvicorn" and Version(version) < Version("0.14") and Version(python) >= Version("3.13"):
+        # websockets 8 (those releases' pin) fails its handshake on 3.13; wsproto runs there.
+        ws = "wsproto"
+    return http, ws, worker
+
+
+def _alternative(server: str, version: str, python: str) -> Optional[Tuple[str, str, str]]:
+    """A second configuration for a Python where the default one cannot run but another does."""
+    if server == "hypercorn" and Version(version) < Version("0.12") and python == "3.12":
+        return ("h11+h2", "wsproto", "trio")  # 0.11's asyncio worker needs Python < 3.10
+    return None
+
+
+def plan(available: Optional[Dict[str, List[str]]] = None) -> List[Cell]:
+    """Every cell of the matrix, sorted; ``available``: server -> releases (default: the index)."""
+    cells: Dict[Cell, List[str]] = {}
+
+    def add(cell: Cell, role: str) -> None:
+        cells.setdefault(cell, [])
+        if role not in cells[cell]:
+            cells[cell].append(role)
+
+    for server in ("uvicorn", "hypercorn"):
+        versions = (available or {}).get(server) or releases(server)
+        http, ws, worker = DEFAULTS[server]
+        for index, version in enumerate(versions):
+            era = _era(server, version)
+            python = era[index % len(era)]
+            add(Cell(server, version, python, DEFAULT_WRAPT, http, ws, worker), "release")
+        for version in PYTHON_SWEEP[server]:
+            if version not in versions:
+                continue
+            for python in PYTHONS:
+                add(
+                    Cell(server, version, python, DEFAULT_WRAPT, *_default_config(server, version, python)),
+                    "python",
+                )
+                if _alternative(server, version, python):
+                    add(
+                        Cell(server, version, python, DEFAULT_WRAPT, *_alternative(server, version, python)),
+                        "python",
+                    )
+        for version, python in CONFIG_SWEEP[server]:
+            if version not in versions:
+                continue
+            for chttp, cws, cworker in _config_cross(server, version):
+                add(Cell(server, version, python, DEFAULT_WRAPT, chttp, cws, cworker), "config")
+        for version, pythons in CI_EXTRA[server]:
+            if version not in versions:
+                continue
+            for python in pythons:
+                add(Cell(server, version, python, DEFAULT_WRAPT, http, ws, worker), "ci")
+        for version, python, line in WRAPT_SWEEP[server]:
+            if version in versions:
+                add(Cell(server, version, python, line, http, ws, worker), "wrapt")
+    out = [
+        Cell(c.server, c.server_version, c.python, c.wrapt, c.http, c.ws, c.worker, tuple(roles))
+        for c, roles in cells.items()
+    ]
+    return sorted(out, key=Cell.sort_key)
+
+
+# -- running one cell -----------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """What one cell showed: the JSON record of compat_matrix.json, plus the raw check output."""
+
+    cell: Cell
+    native: str  # pass | fail | cannot-run
+    shim: str  # pass | fail | cannot-run
+    mode: Optional[str]
+    failed_native: List[str]
+    failed_shim: List[str]
+    reason: str
+    versions: Dict[str, str] = field(default_factory=dict)
+    raw: Optional[Dict[str, Any]] = None
+
+    def record(self) -> Dict[str, Any]:
+        c = self.cell
+        return {
+            "id": c.id,
+            "server": c.server,
+            "server_version": c.server_version,
+            "python": c.python,
+            "wrapt": c.wrapt,
+            "wrapt_version": self.versions.get("wrapt", ""),
+            "http": c.http,
+            "ws": c.ws,
+            "worker": c.worker,
+            "native": self.native,
+            "shim": self.shim,
+            "mode": self.mode,
+            "failed_checks": {"native": self.failed_native, "shim": self.failed_shim},
+            "reason": self.reason,
+            "roles": list(c.roles),
+            "versions": dict(sorted(self.versions.items())),
+        }
+
+
+#: Known reasons a release cannot run somewhere (RESEARCH.md, and this matrix). They only explain
+#: a cell that *did* fail to install or start natively; they never decide a result.
+KNOWN_LIMITS: List[Tuple[Callable[[Cell], bool], str]] = [
+    (
+        lambda c: (
+            c.server == "hypercorn"
+            and Version(c.server_version) < Version("0.12")
+            and c.worker in ("asyncio", "uvloop")
+            and Version(c.python) >= Version("3.10")
+        ),
+        "hypercorn 0.11 passes loop= to asyncio (removed in Python 3.10); its trio worker runs",
+    ),
+    (
+        lambda c: (
+            c.server == "hypercorn"
+            and Version(c.server_version) < Version("0.14.4")
+            and c.worker == "trio"
+            and Version(c.python) >= Version("3.13")
+        ),
+        "hypercorn < 0.14.4 needs trio < 0.24 (trio.MultiError), which does not run on Python 3.13",
+    ),
+    (
+        lambda c: (
+            c.server == "uvicorn"
+            and Version(c.server_version) < Version("0.14")
+            and c.ws == "websockets"
+            and Version(c.python) >= Version("3.13")
+        ),
+        "websockets 8 (the release's pin) fails its handshake on Python 3.13; wsproto runs",
+    ),
+    (
+        lambda c: (
+            c.server == "uvicorn"
+            and Version(c.server_version) < Version("0.17")
+            and c.http == "httptools"
+            and Version(c.python) >= Version("3.11")
+        ),
+        "the release's httptools pin (< 0.4) does not build on Python 3.11+; h11 runs",
+    ),
+]
+
+
+def _explain(cell: Cell, observed: str) -> str:
+    for applies, text in KNOWN_LIMITS:
+        if applies(cell):
+            return text
+    return observed
+
+
+#: How the check kit reports a server that never accepted a connection (ServerStartError).
+_START_FAILURE = re.compile(r"^server (exited with status|did not accept connections)")
+
+
+def _did_not_run(record: Dict[str, Any]) -> Optional[str]:
+    """The server's own start-up failure, when the record's main run never started.
+
+    S1 is observed in the main run: when it failed because the server process exited or never
+    accepted a connection, nothing about state was observed at all.
+    """
+    for check in record.get("checks", []):
+        if (
+            check["id"] == "S1"
+            and check["status"] == "fail"
+            and _START_FAILURE.match(check.get("detail", ""))
+        ):
+            return str(check["detail"])
+    return None
+
+
+def classify(cell: Cell, data: Dict[str, Any]) -> Outcome:
+    """Reduce the check kit's JSON for one cell to native/shim/mode/failed checks."""
+    native_records = [r for r in data.get("results", []) if r.get("shim") == "off"]
+    shim_records = [r for r in data.get("results", []) if r.get("shim") == "on"]
+
+    def verdict(records: List[Dict[str, Any]]) -> Tuple[str, List[str], str]:
+        if not records:
+            return "cannot-run", [], str(data.get("error") or "the check kit returned no result")
+        failed = sorted(
+            {c["id"] for r in records for c in r.get("checks", []) if c["status"] == "fail"},
+            key=lambda i: int(i[1:]) if i[1:].isdigit() else 99,
+        )
+        stopped = [_did_not_run(r) for r in records]
+        if all(stopped):
+            return "cannot-run", failed, str(stopped[0])
+        return ("pass" if all(r.get("passed") for r in records) else "fail"), failed, ""
+
+    native, failed_native, native_why = verdict(native_records)
+    shim, failed_shim, shim_why = verdict(shim_records)
+    modes = sorted({str(r["mode"]) for r in shim_records if r.get("mode")})
+    reason = ""
+    if native == "cannot-run":
+        reason = _explain(cell, native_why)
+        if shim == "cannot-run":
+            failed_shim = []
+        failed_native = []
+    elif shim != "pass":
+        details = [
+            f"{c['id']}: {c.get('detail', '')}"
+            for r in shim_records
+            for c in r.get("checks", [])
+            if c["status"] == "fail"
+        ]
+        reason = "; ".join(details)[:600] or shim_why
+    return Outcome(cell, native, shim, ",".join(modes) or None, failed_native, failed_shim, reason, raw=data)
+
+
+def _installed(env: Path) -> Dict[str, str]:
+    """Versions of the packages that matter, read from the environment's dist-info names."""
+    wanted = {"wrapt", "h11", "httptools", "websockets", "wsproto", "uvloop", "trio", "h2", "aioquic"}
+    found: Dict[str, str] = {}
+    for info in env.glob("lib/python*/site-packages/*.dist-info"):
+        name, _, version = info.name[: -len(".dist-info")].partition("-")
+        key = name.lower().replace("_", "-")
+        if key in wanted:
+            found[key] = version
+    return found
+
+
+def check_argv(cell: Cell) -> List[str]:
+    return [
+        "-m", "lifespan_state", "check", "--json", "--shim", "both",
+        "--server", cell.server, "--http", cell.http, "--ws", cell.ws, "--worker", cell.worker,
+    ]  # fmt: skip
+
+
+def run_cell(cell: Cell) -> Outcome:
+    """Build the cell's environment and run the check kit in it (never raises for a cell)."""
+    try:
+        env = ensure_env(cell.env_spec())
+    except EnvError as exc:
+        reason = _explain(cell, f"does not install: {exc.reason}")
+        return Outcome(cell, "cannot-run", "cannot-run", None, [], [], reason)
+    versions = _installed(env)
+    with tempfile.TemporaryDirectory(prefix="lsmatrix-") as workdir:
+        environ = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+        environ["PYTHONDONTWRITEBYTECODE"] = "1"
+        try:
+            proc = subprocess.run(
+                [str(env / "bin" / "python"), *check_argv(cell)],
+                cwd=workdir,
+                env=environ,
+                capture_output=True,
+                text=True,
+                timeout=CELL_TIMEOUT,
+            )
+        except subprocess.TimeoutExpired:
+            outcome = Outcome(cell, "fail", "fail", None, [], [], f"no result within {CELL_TIMEOUT:g} s")
+            outcome.versions = versions
+            return outcome
+    data: Dict[str, Any]
+    try:
+        data = json.loads(proc.stdout)
+    except ValueError:
+        tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
+        data = {"results": [], "error": f"check exited {proc.returncode} without JSON: {tail}"[:600]}
+    outcome = classify(cell, data)
+    if not data.get("results"):
+        outcome.native = outcome.shim = "fail"
+        outcome.reason = str(data.get("error"))
+    outcome.versions = versions
+    return outcome
+
+
+# -- running many cells ---------------------------------------------------------------------------
+
+
+def _short(outcome: Outcome) -> str:
+    def part(name: str, status: str, failed: List[str]) -> str:
+        return f"{name} {status}" + (f" ({' '.join(failed)})" if failed and status == "fail" else "")
+
+    native = part("native", outcome.native, outcome.failed_native)
+    text = f"{native} | {part('shim', outcome.shim, outcome.failed_shim)}"
+    if outcome.mode:
+        text += f" | mode {outcome.mode}"
+    if outcome.native == "cannot-run" or outcome.shim == "fail":
+        text += f" | {outcome.reason[:300]}"
+    return text
+
+
+def run_cells(cells: Sequence[Cell], workers: int = 2, stream: Any = sys.stderr) -> List[Outcome]:
+    """Run ``cells`` on ``workers`` threads (each drives one check process), with a progress line."""
+    done: List[Outcome] = []
+    lock = threading.Lock()
+    start = time.monotonic()
+    total = len(cells)
+
+    def one(cell: Cell) -> Outcome:
+        outcome = run_cell(cell)
+        with lock:
+            done.append(outcome)
+            elapsed = time.monotonic() - start
+            eta = elapsed / len(done) * (total - len(done))
+            stream.write(
+                f"[{len(done):>3}/{total} {elapsed / 60:4.1f} min, ~{eta / 60:.0f} min left] "
+                f"{cell.label}: {_short(outcome)}\n"
+            )
+            stream.flush()
+        return outcome
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        outcomes = list(pool.map(one, cells))
+    return outcomes
+
+
+# -- outputs --------------------------------------------------------------------------------------
+
+
+def _records(outcomes: Iterable[Outcome]) -> List[Dict[str, Any]]:
+    return sorted((o.record() for o in outcomes), key=_record_key)
+
+
+def _record_key(r: Dict[str, Any]) -> Tuple[Any, ...]:
+    version, python = Version(r["server_version"]), Version(r["python"])
+    return (r["server"], version, python, r["wrapt"], r["http"], r["ws"], r["worker"])
+
+
+def write_json(records: List[Dict[str, Any]], path: Path = JSON_PATH) -> None:
+    path.write_text(json.dumps(sorted(records, key=_record_key), indent=1, sort_keys=True) + "\n")
+
+
+def _mode_text(server: str) -> str:
+    parts = []
+    for entry in SUPPORTED[server].ranges:
+        high = f" < {entry.high}" if entry.high else "+"
+        parts.append(f"{entry.mode} {entry.low}{high}" if entry.high else f"{entry.mode} {entry.low}+")
+    return ", ".join(parts)
+
+
+SYMBOL = {"pass": "✓", "fail": "✗", "cannot-run": "n/a"}
+
+
+def render_markdown(records: List[Dict[str, Any]]) -> str:
+    """compat_matrix.md from the records (no timestamps or durations: reruns give the same bytes)."""
+    records = sorted(records, key=_record_key)
+    lines = [
+        "<!-- generated by `python tools/matrix.py run` from real runs — do not edit -->",
+        "# Compatibility matrix",
+        "",
+        "Generated — do not edit. Every cell is a real run of `lifespan-state check --json --shim both`",
+        "(the checks S1-S12 of the conformance contract) against a real server process on 127.0.0.1, in",
+        "its own virtual environment: first natively (shim off), then with the shim. Machine-readable:",
+        "[`compat_matrix.json`](compat_matrix.json). Regenerate: `python tools/matrix.py run`.",
+        "",
+        "## Summary",
+        "",
+        "| server | supported | tested up to | modes | releases | cells | shim pass | shim fail "
+        "| cannot run |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for server in ("uvicorn", "hypercorn"):
+        mine = [r for r in records if r["server"] == server]
+        support = SUPPORTED[server]
+        count = {s: sum(1 for r in mine if r["shim"] == s) for s in ("pass", "fail", "cannot-run")}
+        lines.append(
+            f"| {server} | >= {support.minimum} | {support.newest_tested} | {_mode_text(server)} "
+            f"| {len({r['server_version'] for r in mine})} | {len(mine)} | {count['pass']} | {count['fail']} "
+            f"| {count['cannot-run']} |"
+        )
+    pythons = sorted({r["python"] for r in records}, key=Version)
+    wrapts = sorted({r["wrapt_version"] for r in records if r["wrapt_version"]}, key=Version)
+    lines += [
+        "",
+        f"Pythons: {', '.join(pythons)}. wrapt: {', '.join(wrapts)}.",
+        "",
+        "## Legend",
+        "",
+        "- **✓** pass: every applicable check passed; **✗** fail: at least one check failed (named);",
+        "  **n/a** cannot run: the release does not install or start there natively (reason given),",
+        "  which says nothing about the shim.",
+        "- *native*: the release on its own (shim off). *shim*: with `import lifespan_state.auto` in the",
+        "  app module. *mode*: what the shim chose (add: the release has no state; fix: it shares one",
+        "  copy between requests; native: nothing wrapped).",
+        "- Release grid: one mark per Python for all configurations run there (✓ only if all passed).",
+        "",
+    ]
+    for server in ("uvicorn", "hypercorn"):
+        mine = [r for r in records if r["server"] == server]
+        lines += [
+            f"## {server}: releases x Pythons (with the shim)",
+            "",
+            "| release | mode | native (shim off) | " + " | ".join(f"py{p}" for p in PYTHONS) + " |",
+            "|---|---|---|" + "---|" * len(PYTHONS),
+        ]
+        for version in sorted({r["server_version"] for r in mine}, key=Version):
+            rows = [r for r in mine if r["server_version"] == version]
+            modes = sorted({r["mode"] for r in rows if r["mode"]})
+            ran = [r for r in rows if r["native"] != "cannot-run"]
+            if not ran:
+                native = "n/a"
+            elif all(r["native"] == "pass" for r in ran):
+                native = "✓"
+            else:
+                failed = sorted(
+                    {c for r in ran for c in r["failed_checks"]["native"]}, key=lambda i: int(i[1:])
+                )
+                native = "✗ " + " ".join(failed)
+            marks = []
+            for python in PYTHONS:
+                here = [r for r in rows if r["python"] == python]
+                if not here:
+                    marks.append("")
+                elif any(r["shim"] == "fail" for r in here):
+                    marks.append("✗")
+                elif any(r["shim"] == "pass" for r in here):
+                    marks.append("✓" if all(r["shim"] == "pass" for r in here) else "✓ (n/a)")
+                else:
+                    marks.append("n/a")
+            lines.append(
+                f"| {version} | {', '.join(modes) or 'n/a'} | {native} | " + " | ".join(marks) + " |"
+            )
+        lines.append("")
+    lines += [
+        "## Every cell",
+        "",
+        "| server | release | Python | wrapt | http | ws | worker | native | shim | mode "
+        "| failed checks / reason |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in records:
+        notes = []
+        if r["failed_checks"]["native"]:
+            notes.append("native: " + " ".join(r["failed_checks"]["native"]))
+        if r["failed_checks"]["shim"]:
+            notes.append("**shim: " + " ".join(r["failed_checks"]["shim"]) + "**")
+        if r["reason"] and (r["native"] == "cannot-run" or r["shim"] != "pass"):
+            notes.append(r["reason"].replace("|", "/"))
+        lines.append(
+            f"| {r['server']} | {r['server_version']} | {r['python']} | {r['wrapt_version'] or r['wrapt']} "
+            f"| {r['http']} | {r['ws']} | {r['worker']} | {SYMBOL[r['native']]} | {SYMBOL[r['shim']]} "
+            f"| {r['mode'] or 'n/a'} | {'; '.join(notes)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def readme_table() -> str:
+    """The README's support table, from SUPPORTED (the runtime gate's table)."""
+    lines = ["| server | releases | mode | why |", "|---|---|---|---|"]
+    for server, support in SUPPORTED.items():
+        for entry in support.ranges:
+            if entry.high:
+                span = f"{entry.low} to < {entry.high}"
+            else:
+                span = f">= {entry.low} (tested up to {support.newest_tested})"
+            lines.append(f"| {server} | {span} | {entry.mode} | {entry.why} |")
+    return "\n".join(lines) + "\n"
+
+
+README_MARKERS = ("<!-- support-table -->", "<!-- /support-table -->")
+
+
+def write_readme_table(path: Path = ROOT / "README.md") -> None:
+    """Put the generated table between the README's markers (adding the end marker once)."""
+    start, end = README_MARKERS
+    text = path.read_text()
+    if start not in text:
+        raise SystemExit(f"{path} has no {start} marker")
+    head, rest = text.split(start, 1)
+    tail = rest.split(end, 1)[1] if end in rest else rest
+    path.write_text(f"{head}{start}\n{readme_table()}{end}{tail}")
+
+
+# -- CI subset ------------------------------------------------------------------------------------
+
+
+def ci_cells(records: List[Dict[str, Any]], pythons_per_release: int = 2) -> List[Cell]:
+    """Oldest, last-without-state, first-with-native-state (buggy or not) and newest release of
+    each server, on ``pythons_per_release`` Pythons each, in the default configuration — chosen
+    among the cells of ``records`` where the release runs (so each has a committed answer)."""
+    chosen: List[Cell] = []
+    for server in ("uvicorn", "hypercorn"):
+        http, ws, worker = DEFAULTS[server]
+        mine = [
+            r for r in records
+            if r["server"] == server and (r["http"], r["ws"], r["worker"]) == (http, ws, worker)
+            and r["wrapt"] == DEFAULT_WRAPT and r["native"] != "cannot-run"
+        ]  # fmt: skip
+        versions = sorted({r["server_version"] for r in mine}, key=Version)
+        add_mode = [v for v in versions if (mode_for(server, Version(v)) or _NONE).mode == "add"]
+        stateful = [v for v in versions if (mode_for(server, Version(v)) or _NONE).mode != "add"]
+        picks = []
+        for candidate in (versions[:1], add_mode[-1:], stateful[:1], versions[-1:]):
+            picks += [v for v in candidate if v not in picks]
+        for version in picks:
+            rows = sorted(
+                (r for r in mine if r["server_version"] == version), key=lambda r: Version(r["python"])
+            )
+            # The oldest and the newest Python the release runs on.
+            ends = [rows[0], rows[-1]] if len(rows) > 1 else rows
+            for r in ends[:pythons_per_release]:
+                chosen.append(
+                    Cell(server, version, r["python"], r["wrapt"], r["http"], r["ws"], r["worker"], ("ci",))
+                )
+    return chosen
+
+
+@dataclass(frozen=True)
+class _NoMode:
+    mode: str = "none"
+
+
+_NONE = _NoMode()
+
+COMPARED = ("native", "shim", "mode", "failed_checks")
+
+
+def differences(expected: Dict[str, Any], got: Dict[str, Any]) -> List[str]:
+    return [
+        f"{key}: committed {expected.get(key)!r}, now {got.get(key)!r}"
+        for key in COMPARED
+        if expected.get(key) != got.get(key)
+    ]
+
+
+# -- command line ---------------------------------------------------------------------------------
+
+
+def _select(cells: List[Cell], patterns: Sequence[str]) -> List[Cell]:
+    if not patterns:
+        return cells
+    return [c for c in cells if any(fnmatch.fnmatch(c.id, p) for p in patterns)]
+
+
+def _load_records(path: Path = JSON_PATH) -> List[Dict[str, Any]]:
+    return list(json.loads(path.read_text())) if path.exists() else []
+
+
+def _build_envs(cells: Sequence[Cell], workers: int) -> int:
+    specs = sorted({c.env_spec() for c in cells}, key=lambda s: s.key)
+
+    def one(spec: EnvSpec) -> str:
+        try:
+            return f"ok    {ensure_env(spec).name}"
+        except EnvError as exc:
+            return f"FAIL  {spec.key}: {exc.reason}"
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for line in pool.map(one, specs):
+            print(line, flush=True)
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="tools/matrix.py", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the matrix and write compat_matrix.json/.md")
+    run.add_argument("--only", action="append", default=[], help="cell id glob (repeatable)")
+    run.add_argument("--merge", action="store_true", help="keep committed cells that were not run")
+    run.add_argument("--workers", type=int, default=2)
+    run.add_argument("--json", type=Path, default=JSON_PATH)
+    run.add_argument("--md", type=Path, default=MD_PATH)
+    listing = sub.add_parser("plan", help="list the cells")
+    listing.add_argument("--only", action="append", default=[])
+    ci = sub.add_parser("ci", help="run the CI subset and compare with compat_matrix.json")
+    ci.add_argument("--workers", type=int, default=2)
+    ci.add_argument("--json", type=Path, default=JSON_PATH)
+    render = sub.add_parser("render", help="rewrite compat_matrix.md from compat_matrix.json")
+    render.add_argument("--json", type=Path, default=JSON_PATH)
+    render.add_argument("--md", type=Path, default=MD_PATH)
+    table = sub.add_parser("readme-table", help="print the README support table")
+    table.add_argument("--write", action="store_true", help="refresh it in README.md instead")
+    envs = sub.add_parser("envs", help="build (warm) every cell's environment, run nothing")
+    envs.add_argument("--only", action="append", default=[])
+    envs.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
+
+    if args.command == "envs":
+        return _build_envs(_select(plan(), args.only), args.workers)
+
+    if args.command == "readme-table":
+        if args.write:
+            write_readme_table()
+        else:
+            sys.stdout.write(readme_table())
+        return 0
+    if args.command == "render":
+        args.md.write_text(render_markdown(_load_records(args.json)))
+        return 0
+    if args.command == "plan":
+        cells = _select(plan(), args.only)
+        for cell in cells:
+            print(f"{cell.id}  [{', '.join(cell.roles)}]")
+        print(f"{len(cells)} cells", file=sys.stderr)
+        return 0
+    if args.command == "ci":
+        committed = _load_records(args.json)
+        if not committed:
+            print(f"{args.json} is missing or empty: run `python tools/matrix.py run` first", file=sys.stderr)
+            return 2
+        by_id = {r["id"]: r for r in committed}
+        cells = ci_cells(committed)
+        print(f"CI subset: {len(cells)} cells of {args.json.name}", file=sys.stderr)
+        outcomes = run_cells(cells, workers=args.workers)
+        bad = 0
+        for outcome in outcomes:
+            diff = differences(by_id[outcome.cell.id], outcome.record())
+            if diff:
+                bad += 1
+                print(f"DIFFERS {outcome.cell.id}: " + "; ".join(diff), file=sys.stderr)
+        print(f"{len(outcomes) - bad}/{len(outcomes)} cells agree with {args.json.name}", file=sys.stderr)
+        return 1 if bad else 0
+
+    cells = _select(plan(), args.only)
+    print(f"{len(cells)} cells on {args.workers} workers", file=sys.stderr)
+    outcomes = run_cells(cells, workers=args.workers)
+    records = _records(outcomes)
+    if args.merge:
+        fresh = {r["id"] for r in records}
+        records += [r for r in _load_records(args.json) if r["id"] not in fresh]
+    write_json(records, args.json)
+    args.md.write_text(render_markdown(records))
+    failing = [r for r in records if r["shim"] == "fail"]
+    for r in failing:
+        print(
+            f"SHIM FAILS {r['id']}: {' '.join(r['failed_checks']['shim'])} {r['reason'][:300]}",
+            file=sys.stderr,
+        )
+    print(
+        f"{len(records)} cells: {sum(r['shim'] == 'pass' for r in records)} pass, {len(failing)} fail, "
+        f"{sum(r['shim'] == 'cannot-run' for r in records)} cannot run -> {args.json}, {args.md}",
+        file=sys.stderr,
+    )
+    return 1 if failing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
