@@ -46,6 +46,9 @@ UVICORN_NO_FACTORY = EnvSpec("uvicorn", "0.12.3")
 HYPERCORN_16 = EnvSpec("hypercorn", "0.16.0")
 HYPERCORN_14 = EnvSpec("hypercorn", "0.14.4")
 HYPERCORN_NEW = EnvSpec("hypercorn", "0.18.0")
+#: Debian 12's releases on the oldest Python we support.
+DEBIAN_UVICORN = EnvSpec("uvicorn", "0.17.6", python="3.8")
+DEBIAN_HYPERCORN = EnvSpec("hypercorn", "0.13.2", python="3.8")
 
 needs_hypercorn_shim = pytest.mark.skipif(
     not HYPERCORN_SHIM.exists(), reason="the hypercorn shim (lifespan_state/hypercorn.py) is not there yet"
@@ -388,3 +391,50 @@ def test_newest_hypercorn_through_launcher(appdir: Path) -> None:
         else:
             assert found["patched"], found
 
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("way", [*WAYS, "launcher+factory"])
+def test_debian_uvicorn_on_python_3_8(appdir: Path, way: str) -> None:
+    bindir = venv(DEBIAN_UVICORN)
+    port = free_port()
+    argv = uvicorn_argv(way, ["--workers", "2", "--port", str(port)])
+    with serve(argv, cwd=appdir, env=env_for(bindir, way), port=port) as server:
+        assert_per_process_state(collect(port, 2), 2, server.proc.pid)
+
+
+@pytest.mark.slow
+@needs_hypercorn_shim
+@pytest.mark.parametrize("way", [*WAYS, "launcher+factory"])
+def test_debian_hypercorn_on_python_3_8(appdir: Path, way: str) -> None:
+    bindir = venv(DEBIAN_HYPERCORN)
+    port = free_port()
+    argv = hypercorn_argv(way, ["-w", "2", "-b", f"127.0.0.1:{port}"])
+    with serve(argv, cwd=appdir, env=env_for(bindir, way), port=port) as server:
+        assert_per_process_state(collect(port, 2), 2, server.proc.pid)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("way", WAYS)
+def test_gunicorn_preload(appdir: Path, way: str) -> None:
+    """--preload loads the app in the master before forking: the workers inherit activation."""
+    bindir = venv(UVICORN_OLD)
+    port = free_port()
+    argv = gunicorn_argv(way, ["--preload", "-w", "2", "-b", f"127.0.0.1:{port}"])
+    with serve(argv, cwd=appdir, env=env_for(bindir, way), port=port) as server:
+        assert_per_process_state(collect(port, 2), 2, server.proc.pid)
+
+
+@pytest.mark.slow
+@needs_hypercorn_shim
+def test_hypercorn_0_16_reload_through_launcher(appdir: Path) -> None:
+    bindir = venv(HYPERCORN_16)
+    port = free_port()
+    argv = hypercorn_argv("launcher", ["--reload", "-b", f"127.0.0.1:{port}"])
+    with serve(argv, cwd=appdir, env=server_env(bindir), port=port) as server:
+        request(port, "/?append=a")
+        first = request(port, "/?append=b")
+        assert first["has_state"] and first["items"] == ["a", "b"], first
+        assert first["pid"] != server.proc.pid
+        fresh = _touch_until_reloaded(appdir, port, first["pid"])
+        assert fresh["has_state"] and fresh["items"] == [] and fresh["lifespan"]["pid"] == fresh["pid"], fresh

@@ -1,0 +1,155 @@
+"""The launcher's bootstrap in real processes: lazy, chained, defensive, once per process.
+
+Every test runs ``lifespan-state run -- ...`` from a per-release environment and lets the
+launched Python report what it sees.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any, Dict, Sequence
+
+import pytest
+from tools.envs import EnvSpec, ensure_env, python_for
+
+UVICORN_OLD = EnvSpec("uvicorn", "0.17.6", extra=("gunicorn==23.0.0",))
+
+#: What a launched process reports: is the shim active, did anything import a server, whose
+#: sitecustomize holds the name.
+REPORT = """
+import json, os, sys
+before = sorted(m for m in ("uvicorn", "hypercorn", "gunicorn") if m in sys.modules)
+registry = sys.modules.get("lifespan_state._registry")
+requested = sorted(registry._requested) if registry else None
+site = sys.modules.get("sitecustomize")
+out = {
+    "servers_imported_at_start": before,
+    "requested": requested,
+    "sitecustomize": getattr(site, "__file__", None),
+    "user_mark": getattr(site, "USER_MARK", None),
+    "user_runs": getattr(__builtins__, "USER_SITE_RUNS", None),
+    "pythonpath": os.environ.get("PYTHONPATH", ""),
+}
+if "--import" in sys.argv:
+    import uvicorn  # the hook patches it now
+    info = registry.status()["uvicorn"]
+    out["uvicorn"] = {"mode": info.mode, "patched": list(info.patched)}
+print(json.dumps(out))
+"""
+
+USER_SITE = """
+import builtins
+builtins.USER_SITE_RUNS = getattr(builtins, "USER_SITE_RUNS", 0) + 1  # per process, not inherited
+USER_MARK = "the user's own sitecustomize"
+"""
+
+
+def _env(bindir: Path, **extra: str) -> Dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("LIFESPAN_STATE_", "PYTHON")) and k != "VIRTUAL_ENV"
+    }
+    env.update(PATH=f"{bindir}{os.pathsep}{env.get('PATH', os.defpath)}", VIRTUAL_ENV=str(bindir.parent))
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="module")
+def bindir() -> Path:
+    return ensure_env(UVICORN_OLD) / "bin"
+
+
+def launch(bindir: Path, argv: Sequence[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(bindir / "lifespan-state"), "run", "--", *argv],
+        cwd=cwd,
+        env=_env(bindir, **env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def report(done: subprocess.CompletedProcess[str]) -> Dict[str, Any]:
+    assert done.returncode == 0, done.stderr
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def test_activates_lazily_without_importing_a_server(bindir: Path, tmp_path: Path) -> None:
+    out = report(launch(bindir, ["python", "-c", REPORT, "--import"], tmp_path))
+    assert out["servers_imported_at_start"] == []  # hooks only: nothing imported up front
+    assert out["requested"] == ["hypercorn", "uvicorn"]
+    assert out["uvicorn"]["mode"] == "add" and out["uvicorn"]["patched"], out
+    assert out["pythonpath"].split(os.pathsep)[0].endswith(os.path.join("lifespan_state", "_bootstrap"))
+
+
+def test_disable_env_switches_activation_off(bindir: Path, tmp_path: Path) -> None:
+    out = report(launch(bindir, ["python", "-c", REPORT, "--import"], tmp_path, LIFESPAN_STATE_DISABLE="1"))
+    assert out["requested"] == [] and out["uvicorn"]["patched"] == [], out
+
+
+def test_chains_the_users_sitecustomize_once(bindir: Path, tmp_path: Path) -> None:
+    user = tmp_path / "usersite"
+    user.mkdir()
+    (user / "sitecustomize.py").write_text(USER_SITE)
+    # Running our bootstrap module a second time in the process must change nothing.
+    again = (
+        "import runpy, os, lifespan_state.launcher as l; "
+        "runpy.run_path(os.path.join(l.BOOTSTRAP_DIR, 'sitecustomize.py'))\n"
+    )
+    out = report(launch(bindir, ["python", "-c", again + REPORT], tmp_path, PYTHONPATH=str(user)))
+    assert out["user_mark"] == "the user's own sitecustomize", out
+    assert out["sitecustomize"] == str(user / "sitecustomize.py"), out
+    assert out["user_runs"] == 1, out
+    assert out["requested"] == ["hypercorn", "uvicorn"], out
+    entries = out["pythonpath"].split(os.pathsep)
+    assert len(entries) == 2 and entries[1] == str(user), entries
+
+
+def test_a_failing_user_sitecustomize_is_reported_not_fatal(bindir: Path, tmp_path: Path) -> None:
+    user = tmp_path / "usersite"
+    user.mkdir()
+    (user / "sitecustomize.py").write_text("raise RuntimeError('boom')\n")
+    done = launch(bindir, ["python", "-c", REPORT], tmp_path, PYTHONPATH=str(user))
+    out = report(done)
+    assert "lifespan-state: warning: error in" in done.stderr and "RuntimeError: boom" in done.stderr
+    assert out["requested"] == ["hypercorn", "uvicorn"], out
+
+
+def test_every_python_process_below_is_active(bindir: Path, tmp_path: Path) -> None:
+    """A grandchild started by a child (as workers and reload children are) runs the bootstrap."""
+    child = (
+        "import subprocess, sys\n"
+        f"raise SystemExit(subprocess.run([sys.executable, '-c', {REPORT!r}]).returncode)\n"
+    )
+    out = report(launch(bindir, ["python", "-c", child], tmp_path))
+    assert out["requested"] == ["hypercorn", "uvicorn"], out
+
+
+def test_launcher_under_itself_puts_the_bootstrap_once(bindir: Path, tmp_path: Path) -> None:
+    nested = [str(bindir / "lifespan-state"), "run", "--", "python", "-c", REPORT]
+    out = report(launch(bindir, nested, tmp_path))
+    entries = [e for e in out["pythonpath"].split(os.pathsep) if e]
+    assert len(entries) == 1 and entries[0].endswith("_bootstrap"), entries
+
+
+def test_a_python_without_the_package_gets_a_warning_and_runs(bindir: Path, tmp_path: Path) -> None:
+    """A command on another interpreter (here a bare pyenv Python) still runs; the shim says why
+    it is not active there."""
+    try:
+        bare = python_for("3.12")
+    except FileNotFoundError:
+        pytest.skip("no second Python on this machine")
+    has_it = subprocess.run([bare, "-c", "import lifespan_state"], capture_output=True, timeout=60)
+    if has_it.returncode == 0:
+        pytest.skip(f"{bare} has lifespan_state installed")
+    done = launch(bindir, [bare, "-c", "print('ran')"], tmp_path)
+    assert done.returncode == 0 and done.stdout.strip() == "ran", done.stderr
+    warning = "lifespan-state: warning: the shim is not active in this process: cannot import"
+    assert warning in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
