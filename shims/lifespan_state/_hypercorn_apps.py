@@ -39,18 +39,19 @@ class AsyncStateApp(StateApp):
 
 
 class SharedOnDeepcopy(Dict[str, Any]):
-    """A request's state that ``copy.deepcopy`` hands on as the same object.
+    """A request's state that ``copy.deepcopy`` turns into a plain *shallow* copy.
 
     ``ProxyFixMiddleware`` (hypercorn 0.16 - 0.18) does ``scope = deepcopy(scope)`` for every
     request: a lock, a pool or a client in the state then fails every request ("cannot pickle"),
     and whatever does copy is no longer the lifespan's object. The spec wants a *shallow* copy of
-    the namespace per request; this dict type is such a copy, and survives the deep copy intact.
+    the namespace per request; with this type in the scope, the deep copy of the scope hands the
+    app behind the middleware exactly that — a plain dict holding the lifespan's very objects.
     """
 
     __slots__ = ()
 
-    def __deepcopy__(self, memo: Dict[int, Any]) -> SharedOnDeepcopy:
-        return self
+    def __deepcopy__(self, memo: Dict[int, Any]) -> Dict[str, Any]:
+        return dict(self)
 
     def __reduce__(self) -> Tuple[Any, ...]:
         # Pickled (not deep-copied) it is an ordinary dict again.
@@ -60,10 +61,11 @@ class SharedOnDeepcopy(Dict[str, Any]):
 def proxy_fix_call(wrapped: Any, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
     """wrapt wrapper of ``ProxyFixMiddleware.__call__``: keep the state out of its deep copy."""
     scope = args[0] if args else kwargs.get("scope")
-    if isinstance(scope, dict):
+    # Only the scopes ProxyFix deep-copies; the lifespan scope must keep the namespace itself.
+    if isinstance(scope, dict) and scope.get("type") in ("http", "websocket"):
         state = scope.get("state")
-        # Exactly dict: a SharedOnDeepcopy (nested ProxyFix) is already safe, anything else
-        # is not ours to change.
+        # Exactly dict (what the server or StateApp put there); anything else is not ours to
+        # change. A nested ProxyFix gets the plain dict the outer one produced, and wraps again.
         if type(state) is dict:
             scope["state"] = SharedOnDeepcopy(state)
     # The deep copy happens when the returned coroutine first runs, which its caller awaits

@@ -60,7 +60,9 @@ def _protocol_class() -> Any:
                 if response is None:
                     continue
                 if isinstance(h3_event, HeadersReceived):
-                    response.headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in h3_event.headers]
+                    response.headers = [
+                        (k.decode("latin-1"), v.decode("latin-1")) for k, v in h3_event.headers
+                    ]
                     response.status = int(dict(response.headers).get(":status", "0"))
                 elif isinstance(h3_event, DataReceived):
                     response.body += h3_event.data
@@ -100,7 +102,7 @@ class HTTP3Connection:
         self._thread = threading.Thread(target=self._loop.run_forever, name="h3-client", daemon=True)
         self._thread.start()
         self._closing: Optional[asyncio.Event] = None
-        self._holder: Optional["asyncio.Future[None]"] = None
+        self._holder: Optional[asyncio.Future[None]] = None
         self.protocol: Any = None
         self.local_port: Optional[int] = None
         try:
