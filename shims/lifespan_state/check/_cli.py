@@ -37,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
                         "websockets-sansio, wsproto, none)")
     parser.add_argument("--lifespan", choices=["on", "auto", "off"], help="lifespan mode")
     parser.add_argument("--worker", help="event loop / worker class: asyncio, uvloop, trio")
+    parser.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
+                        help="any other option the server's configurations offer (e.g. hypercorn "
+                        "workers=2); repeatable")
     parser.add_argument("--shim", choices=["on", "off", "both"], default="both",
                         help="check natively (off), with the shim (on), or both (default)")
     parser.add_argument("--checks", help="comma-separated check ids, e.g. S1,S5 (default: all)")
@@ -161,9 +164,15 @@ def main(argv: List[str]) -> int:
         if capabilities.error:
             print(f"lifespan-state check: {capabilities.error}", file=sys.stderr)
             return 2
+        chosen: Dict[str, Optional[str]] = {"http": options.http, "ws": options.ws,
+                                            "lifespan": options.lifespan, "worker": options.worker}
         try:
-            config = builder.config(capabilities, http=options.http, ws=options.ws,
-                                    lifespan=options.lifespan, worker=options.worker)
+            for item in options.option:
+                name, sep, value = item.partition("=")
+                if not sep or not name:
+                    raise ConfigError(f"--option wants NAME=VALUE, got {item!r}")
+                chosen[name.strip()] = value.strip()
+            config = builder.config(capabilities, **chosen)
         except ConfigError as exc:
             print(f"lifespan-state check: {exc}", file=sys.stderr)
             return 2
