@@ -19,6 +19,8 @@ from tools.envs import EnvSpec, ensure_env
 
 UVICORN_OLD = EnvSpec("uvicorn", "0.17.6", extra=("gunicorn==23.0.0",))
 HYPERCORN_16 = EnvSpec("hypercorn", "0.16.0")
+HYPERCORN_16_TRIO = EnvSpec("hypercorn", "0.16.0", extra=("trio",))
+HYPERCORN_SHIM = Path(__file__).resolve().parent.parent / "shims" / "lifespan_state" / "hypercorn.py"
 
 APPS = {
     "plain_app.py": "from lifespan_state.check._probe import app  # noqa: F401\nNUMBER = 42\n",
@@ -167,8 +169,11 @@ def get(path):
     for _ in range(200):
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            conn.request("GET", path)
-            return json.loads(conn.getresponse().read())
+            try:
+                conn.request("GET", path)
+                return json.loads(conn.getresponse().read())
+            finally:
+                conn.close()
         except OSError:
             time.sleep(0.05)
     raise SystemExit("server did not answer")
@@ -218,6 +223,95 @@ def test_too_late_is_told_once(tmp_path: Path, where: str) -> None:
         assert "lifespan-state run -- uvicorn" in late[0][1] and "import lifespan_state.auto" in late[0][1]
         # The run that was going on stays as it was; the next run gets the shim.
         assert result["first"] is False and result["second"] is True, result
+
+
+TOO_LATE_HYPERCORN = r"""
+import asyncio, http.client, json, sys, time, warnings
+import lifespan_state
+from lifespan_state.check._probe import app as probe
+
+where, port, worker = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+warnings.simplefilter("always")
+caught = []
+warnings.showwarning = lambda message, category, *rest: caught.append((category.__name__, str(message)))
+
+async def app(scope, receive, send):
+    if scope["type"] == "http" and scope["path"] == "/activate":
+        lifespan_state.activate("hypercorn")
+    if scope["type"] == "lifespan" and where == "lifespan":
+        lifespan_state.activate("hypercorn")
+    await probe(scope, receive, send)
+
+def get(path):
+    for _ in range(200):
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            try:
+                conn.request("GET", path)
+                return json.loads(conn.getresponse().read())
+            finally:
+                conn.close()
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit("server did not answer")
+
+def one_run():
+    from hypercorn.config import Config
+    config = Config()
+    config.bind = [f"127.0.0.1:{port}"]
+    if worker == "trio":
+        import trio
+        from hypercorn.trio import serve
+
+        async def main():
+            async with trio.open_nursery() as nursery:
+                stop = trio.Event()
+                nursery.start_soon(lambda: serve(app, config, shutdown_trigger=stop.wait))
+                if where == "request":
+                    await trio.to_thread.run_sync(get, "/activate")
+                seen = await trio.to_thread.run_sync(get, "/")
+                stop.set()
+                return seen
+        return trio.run(main)
+    from hypercorn.asyncio import serve
+
+    async def main():
+        stop = asyncio.Event()
+        task = asyncio.ensure_future(serve(app, config, shutdown_trigger=stop.wait))
+        loop = asyncio.get_running_loop()
+        if where == "request":
+            await loop.run_in_executor(None, get, "/activate")
+            await loop.run_in_executor(None, get, "/activate")
+        seen = await loop.run_in_executor(None, get, "/")
+        stop.set()
+        await task
+        return seen
+    return asyncio.run(main())
+
+first = one_run()
+second = one_run()
+print(json.dumps({"first": first["has_state"], "second": second["has_state"], "warnings": caught}))
+"""
+
+
+@pytest.mark.skipif(not HYPERCORN_SHIM.exists(), reason="the hypercorn shim is not there yet")
+@pytest.mark.parametrize("worker", ["asyncio", "trio"])
+@pytest.mark.parametrize("where", ["request", "lifespan"])
+def test_too_late_is_told_once_hypercorn(tmp_path: Path, where: str, worker: str) -> None:
+    bindir = ensure_env(HYPERCORN_16_TRIO if worker == "trio" else HYPERCORN_16) / "bin"
+    script = tmp_path / "too_late.py"
+    script.write_text(TOO_LATE_HYPERCORN)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    argv = [str(bindir / "python"), str(script), where, str(port), worker]
+    done = _run(argv, tmp_path, _env(bindir), timeout=90)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    late = [w for w in result["warnings"] if w[0] == "ActivationTooLateWarning"]
+    assert len(late) == 1, result
+    assert "activated after a hypercorn server run in this process" in late[0][1]
+    assert result["first"] is False and result["second"] is True, result
 
 
 def test_python_api_errors_are_typed(tmp_path: Path) -> None:

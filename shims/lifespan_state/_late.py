@@ -61,6 +61,10 @@ _RUNS: Dict[str, Dict[str, Started]] = {
         "hypercorn.trio.run": _hypercorn_worker_serving,
         "hypercorn.asyncio.lifespan": None,
         "hypercorn.trio.lifespan": None,
+        # Each request's app call runs in a task of its own started here (0.12+); under trio the
+        # suspended worker_serve task is not reachable from the running one.
+        "hypercorn.asyncio.task_group": None,
+        "hypercorn.trio.task_group": None,
         "hypercorn.protocol.": None,
     },
 }
