@@ -145,7 +145,10 @@ def wsgi() -> Any:
     """A WSGI app answering the names of its environ keys (and no ``state`` anywhere)."""
 
     def application(environ: Dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        body = json.dumps({"environ_keys": sorted(environ), "pid": os.getpid()}).encode()
+        from ._probe import _state_app_count
+
+        body = json.dumps({"environ_keys": sorted(environ), "pid": os.getpid(),
+                           "state_apps": _state_app_count()}).encode()
         start_response("200 OK", [("Content-Type", "application/json")])
         return [body]
 

@@ -1,0 +1,410 @@
+"""hypercorn-only scenarios: HTTP/2 over TLS, WebSocket over HTTP/2, HTTP/3, worker processes,
+app variants, in-process ``hypercorn.trio.serve``, and the shim's wraps themselves.
+
+Run as ``python -m lifespan_state.check._hypercorn_checks SCENARIO [--shim on|off] [--worker W]``
+in the environment being checked; prints one JSON document
+``{"scenario": ..., "results": {name: {"ok": bool, "detail": str, ...}}}``. Each result is an
+observation with a verdict in the words of CONFORMANCE.md (S5 over HTTP/2 streams, S6 over an
+HTTP/2 WebSocket, S5/S7/S11 over HTTP/3, ...). Servers run as real processes on 127.0.0.1 (except
+``trio-serve`` and ``patching``, which import hypercorn in this subprocess on purpose).
+
+Scenarios: ``tls`` (HTTP/2 by ALPN, WebSocket over HTTP/2, HTTP/3 where aioquic is installed),
+``workers`` (``-w 2``: two processes, each its own state), ``starlette``, ``wsgi``,
+``dispatcher``, ``proxy-fix-lock``, ``trio-serve``, ``patching``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import sys
+import tempfile
+import time
+from typing import Any, Callable, Dict, List, Optional
+
+from ._h1 import HTTP1Connection
+from ._h2 import HTTP2Connection, tls_files
+from ._runner import HOST, ServerProcess, free_port
+from ._servers import PROBE_APP
+
+__all__ = ["main", "run_scenario"]
+
+Json = Dict[str, Any]
+_APPS = "lifespan_state.check._hypercorn_apps"
+
+
+def _env(shim: bool) -> Dict[str, str]:
+    env = dict(os.environ)
+    env["LIFESPAN_STATE_PROBE_SHIM"] = "1" if shim else "0"
+    env.pop("LIFESPAN_STATE_DISABLE", None)
+    return env
+
+
+def _server(app: str, worker: str, shim: bool, *extra: str, port: Optional[int] = None,
+            timeout: float = 10.0) -> ServerProcess:
+    port = port or free_port()
+    bind: List[str] = []
+    if "--insecure-bind" not in extra and "--bind" not in extra:
+        bind = ["--bind", f"{HOST}:{port}"]
+    argv = [sys.executable, "-m", "hypercorn", "--worker-class", worker, *bind, *extra, app]
+    return ServerProcess(argv, port=port, env=_env(shim), start_timeout=max(20.0, 2 * timeout))
+
+
+def _get(port: int, target: str, timeout: float) -> Json:
+    with HTTP1Connection(HOST, port, timeout=timeout) as conn:
+        response = conn.get(target)
+    if response.status != 200:
+        raise RuntimeError(f"GET {target} answered {response.status}")
+    data: Json = response.json()
+    return data
+
+
+def _result(ok: bool, detail: str, **observed: Any) -> Json:
+    return {"ok": ok, "detail": detail, **observed}
+
+
+def _guard(results: Json, name: str, action: Callable[[], Json]) -> None:
+    try:
+        results[name] = action()
+    except Exception as exc:
+        results[name] = _result(False, f"{type(exc).__name__}: {exc}")
+
+
+# -- tls: HTTP/2 by ALPN, WebSocket over HTTP/2, HTTP/3 ---------------------------------------------
+
+def _sequence_problem(views: List[Json], key: str) -> Optional[str]:
+    """S5 on one connection: the key request 1 wrote and its replaced 'obj' stay with request 1."""
+    if any(not isinstance(v.get("keys"), list) for v in views):
+        return "a request had no state dict"
+    if key not in views[0]["keys"]:
+        return "request 1 did not keep its own key"
+    for n, view in enumerate(views[1:], start=2):
+        if key in view["keys"]:
+            return f"request {n} on the same connection saw the key request 1 wrote"
+        if view.get("obj_id") != view.get("lifespan_obj_id_now"):
+            return f"request {n} saw an 'obj' other than the lifespan's"
+    return None
+
+
+def _concurrent_problem(views: List[Json], keys: List[str]) -> Optional[str]:
+    for view, own in zip(views, keys):
+        seen = [k for k in (view.get("keys") or []) if k.startswith("req-") and k != own]
+        if seen:
+            return f"a stream saw keys other streams wrote: {seen[:3]}"
+        if own not in (view.get("keys") or []):
+            return "a stream lost its own key"
+    return None
+
+
+def _h2_tls(ca_file: str, port: int, timeout: float) -> Json:
+    with HTTP2Connection(HOST, port, timeout=timeout, ca_file=ca_file) as conn:
+        views = [conn.get("/?write=req-h2tls&replace=1").json(), conn.get("/").json(),
+                 conn.get("/").json()]
+        keys = [f"req-t{i}" for i in range(10)]
+        many = [r.json() for r in conn.get_many([f"/?write={k}&sleep=0.1" for k in keys])]
+    problem = _sequence_problem(views, "req-h2tls") or _concurrent_problem(many, keys)
+    ports = {v.get("client_port") for v in views + many}
+    if len(ports) != 1:
+        problem = problem or f"streams came from {len(ports)} connections, not one"
+    versions = {v.get("http_version") for v in views}
+    if versions != {"2"}:
+        problem = problem or f"http_version {versions}, not HTTP/2"
+    return _result(problem is None, problem or "S5/S11 hold over HTTP/2 negotiated by ALPN "
+                   f"({len(views)} sequential and {len(many)} concurrent streams on one connection)")
+
+
+def _ws_h2(ca_file: str, port: int, timeout: float) -> Json:
+    from ._ws_h2 import WebSocketOverH2, server_allows_websocket
+
+    with HTTP2Connection(HOST, port, timeout=timeout, ca_file=ca_file) as conn:
+        http_view = conn.get("/?write=req-wsh2-http").json()
+        if not server_allows_websocket(conn):
+            return _result(True, "skipped: this release does not offer WebSocket over HTTP/2",
+                           skipped=True)
+        with WebSocketOverH2(conn, "/ws") as ws:
+            first = ws.receive_json()
+            ws.send_text("write req-wsh2-ws")
+            written = ws.receive_json()
+    with HTTP2Connection(HOST, port, timeout=timeout, ca_file=ca_file) as fresh:
+        after = fresh.get("/").json()
+    problem = None
+    if not isinstance(first.get("keys"), list):
+        problem = "the websocket scope had no state dict"
+    elif first.get("type") != "websocket" or first.get("http_version") != "2":
+        problem = f"not a WebSocket over HTTP/2: {first.get('type')} {first.get('http_version')}"
+    elif first.get("client_port") != http_view.get("client_port"):
+        problem = "the WebSocket did not share the HTTP/2 connection of the request before it"
+    elif "req-wsh2-http" in first["keys"]:
+        problem = "a WebSocket stream saw the key an HTTP/2 request on its connection wrote"
+    elif first.get("obj_id") != first.get("lifespan_obj_id_now"):
+        problem = "the WebSocket's 'obj' is not the lifespan's"
+    elif "req-wsh2-ws" not in (written.get("keys") or []):
+        problem = "the WebSocket's own key was not kept"
+    elif "req-wsh2-ws" in (after.get("keys") or []):
+        problem = "a later request saw the key a WebSocket wrote"
+    return _result(problem is None, problem or "S6 holds for a WebSocket over HTTP/2 (RFC 8441) "
+                   "following a request on the same connection")
+
+
+def _h3(ca_file: str, port: int, timeout: float) -> Json:
+    from ._h3 import HTTP3Connection
+
+    with HTTP3Connection(HOST, port, ca_file=ca_file, timeout=timeout) as conn:
+        views = [conn.get("/?write=req-h3&replace=1").json(), conn.get("/").json(),
+                 conn.get("/").json()]
+        trigger = conn.get("/?late=1").json()
+        after = conn.get("/").json()
+        keys = [f"req-q{i}" for i in range(10)]
+        many = [r.json() for r in conn.get_many([f"/?write={k}&sleep=0.1" for k in keys])]
+    with HTTP3Connection(HOST, port, ca_file=ca_file, timeout=timeout) as other:
+        second_client = other.get("/").json()
+    problem = _sequence_problem(views, "req-h3") or _concurrent_problem(many, keys)
+    if problem is None and {v.get("http_version") for v in views} != {"3"}:
+        problem = "not HTTP/3"
+    if problem is None and not trigger.get("acted", {}).get("late_written"):
+        problem = "the lifespan's background task did not add 'late'"
+    if problem is None and "late" not in (after.get("keys") or []):
+        problem = "S7: a key the lifespan added after startup was not seen over HTTP/3 (snapshot)"
+    if problem is None and "req-h3" in (second_client.get("keys") or []):
+        problem = "another HTTP/3 client saw the key the first one wrote"
+    return _result(problem is None, problem or "S5/S7/S11 hold over HTTP/3 (one QUIC connection; "
+                   "a second client)")
+
+
+def scenario_tls(shim: bool, worker: str, timeout: float) -> Json:
+    results: Json = {}
+    workdir = tempfile.mkdtemp(prefix="lifespan-state-h3-")
+    files = tls_files(workdir)
+    plain, secure = free_port(), free_port()
+    quic = importlib.util.find_spec("aioquic") is not None
+    extra = ["--certfile", files["cert_file"], "--keyfile", files["key_file"],
+             "--insecure-bind", f"{HOST}:{plain}", "--bind", f"{HOST}:{secure}"]
+    if quic:
+        extra += ["--quic-bind", f"{HOST}:{secure}"]
+    with _server(PROBE_APP, worker, shim, *extra, port=plain, timeout=timeout) as server:
+        _guard(results, "h2_tls", lambda: _h2_tls(files["ca_file"], secure, timeout))
+        _guard(results, "h3", lambda: _h3(files["ca_file"], secure, timeout) if quic else
+               _result(True, "skipped: aioquic is not installed", skipped=True))
+        # Last: hypercorn ends the whole HTTP/2 connection when a WebSocket stream closes.
+        _guard(results, "ws_h2", lambda: _ws_h2(files["ca_file"], secure, timeout))
+    results["_log"] = server.tail(8)
+    return results
+
+
+# -- processes and app variants -----------------------------------------------------------------
+
+def scenario_workers(shim: bool, worker: str, timeout: float) -> Json:
+    """``-w 2``: two worker processes, each running its own lifespan with its own state."""
+    seen: Dict[int, Json] = {}
+    with _server(PROBE_APP, worker, shim, "--workers", "2", timeout=timeout) as server:
+        deadline = time.monotonic() + 4 * timeout
+        n = 0
+        while len(seen) < 2 and time.monotonic() < deadline:
+            view = _get(server.port, f"/?append=from-{n}", timeout)
+            seen.setdefault(int(view["pid"]), view)
+            n += 1
+    views = list(seen.values())
+    problem = None
+    if len(views) < 2:
+        problem = f"only {len(views)} worker process answered {n} requests"
+    elif any(not isinstance(v.get("keys"), list) or "obj" not in v["keys"] for v in views):
+        problem = "a worker's request had no lifespan state"
+    elif any((v.get("lifespan") or {}).get("pid") != v["pid"] for v in views):
+        problem = "a worker's state came from another process's lifespan"
+    elif any(v.get("runs_in_process") != [1] for v in views):
+        problem = "a worker ran more than one lifespan"
+    return {"workers": _result(problem is None, problem or
+                               "two worker processes, each with its own lifespan state",
+                               pids=sorted(seen))}
+
+
+def scenario_starlette(shim: bool, worker: str, timeout: float) -> Json:
+    """A Starlette app whose lifespan yields state (fails at startup without lifespan state)."""
+    results: Json = {}
+    try:
+        with _server(f"{_APPS}:starlette()", worker, shim, timeout=timeout) as server:
+            with HTTP1Connection(HOST, server.port, timeout=timeout) as conn:
+                first = conn.get("/?write=x")
+                body: Json = first.json() if first.status == 200 else {}
+            with HTTP1Connection(HOST, server.port, timeout=timeout) as conn:
+                second = conn.get("/")
+                later: Json = second.json() if second.status == 200 else {}
+    except Exception as exc:
+        return {"starlette": _result(False, f"{type(exc).__name__}: {exc}")}
+    problem = None
+    if first.status != 200:
+        problem = f"GET / answered {first.status}"
+    elif not {"pool", "started"} <= set(body.get("keys", [])):
+        problem = f"request.state lacks the yielded keys: {body.get('keys')}"
+    elif "written" in later.get("keys", []):
+        problem = "a later request saw request.state.written of an earlier one"
+    elif later.get("pool_id") != body.get("pool_id"):
+        problem = "requests saw different pool objects"
+    results["starlette"] = _result(problem is None, problem or
+                                   "a Starlette app yielding state serves requests")
+    return results
+
+
+def scenario_wsgi(shim: bool, worker: str, timeout: float) -> Json:
+    with _server(f"{_APPS}:wsgi()", worker, shim, timeout=timeout) as server:
+        view = _get(server.port, "/", timeout)
+    problem = None
+    if any("state" in k.lower() for k in view.get("environ_keys", [])):
+        problem = "the WSGI environ carries state"
+    elif shim and view.get("state_apps") not in (0, None):
+        problem = f"{view.get('state_apps')} StateApp objects exist for a WSGI app"
+    return {"wsgi": _result(problem is None, problem or "the WSGI app is served untouched",
+                            state_apps=view.get("state_apps"))}
+
+
+def scenario_dispatcher(shim: bool, worker: str, timeout: float) -> Json:
+    with _server(f"{_APPS}:dispatcher({worker!r})", worker, shim, timeout=timeout) as server:
+        probe_view = _get(server.port, "/?write=req-d", timeout)
+        other = _get(server.port, "/other", timeout)
+        again = _get(server.port, "/", timeout)
+    problem = None
+    if not isinstance(probe_view.get("keys"), list):
+        problem = "the probe mount had no state"
+    elif "other-only" in probe_view["keys"]:
+        problem = "the probe mount saw the other mount's key"
+    elif not {"items", "obj", "run"} <= set(probe_view["keys"]):
+        problem = "the probe mount's requests lack its lifespan keys"
+    elif other.get("keys") != ["other-only"]:
+        problem = f"the /other mount saw {other.get('keys')} instead of its own namespace"
+    elif "req-d" in (again.get("keys") or []):
+        problem = "a later request saw the key an earlier one wrote"
+    elif again.get("obj_id") != again.get("lifespan_obj_id_now"):
+        problem = "a request's 'obj' is not its mount's lifespan object"
+    return {"dispatcher": _result(problem is None, problem or
+                                  "each mounted app has its own namespace; requests get copies")}
+
+
+def scenario_proxy_fix_lock(shim: bool, worker: str, timeout: float) -> Json:
+    server = _server(f"{_APPS}:proxy_fix()", worker, shim, timeout=timeout)
+    with server, HTTP1Connection(HOST, server.port, timeout=timeout) as conn:
+        first = conn.request("GET", "/lock", headers=[("X-Forwarded-For", "203.0.113.7")])
+        second = conn.get("/lock")
+    problem = None
+    if first.status != 200 or second.status != 200:
+        problem = f"requests through ProxyFixMiddleware answered {first.status}/{second.status}"
+    else:
+        a, b = first.json(), second.json()
+        if not (a["lock_usable"] and b["lock_usable"]):
+            problem = "the lock did not reach the request"
+        elif a["lock_id"] != b["lock_id"]:
+            problem = "requests saw different lock objects (the state was deep-copied)"
+        elif a["client"][:1] != ["203.0.113.7"]:
+            problem = "ProxyFixMiddleware no longer applied X-Forwarded-For"
+        elif a["state_type"] != "dict":
+            problem = f"the state behind the middleware is a {a['state_type']}"
+    return {"proxy_fix_lock": _result(problem is None, problem or
+                                      "a lock in lifespan state survives ProxyFixMiddleware")}
+
+
+# -- in-process -----------------------------------------------------------------------------------
+
+def scenario_trio_serve(shim: bool, worker: str, timeout: float) -> Json:
+    """``hypercorn.trio.serve`` twice with one Config: each run starts empty (S9 on trio)."""
+    import trio
+    from hypercorn.config import Config
+    from hypercorn.trio import serve
+
+    if shim:
+        import lifespan_state
+
+        lifespan_state.activate("hypercorn")
+    from ._probe import app
+
+    port = free_port()
+    config = Config()
+    config.bind = [f"{HOST}:{port}"]
+    views: List[Json] = []
+
+    async def one_run(target: str) -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(serve, app, config)
+            views.append(await trio.to_thread.run_sync(_get, port, target, timeout))
+            nursery.cancel_scope.cancel()
+
+    trio.run(one_run, "/?write=req-run1")
+    trio.run(one_run, "/")
+    problem = None
+    if any(not isinstance(v.get("keys"), list) for v in views):
+        problem = "a request had no state"
+    elif "req-run1" in views[1]["keys"]:
+        problem = "the second run saw a key written in the first"
+    elif views[0]["run"] == views[1]["run"]:
+        problem = "both runs share one lifespan namespace"
+    return {"trio_serve": _result(problem is None, problem or
+                                  "two hypercorn.trio.serve runs, each its own namespace")}
+
+
+def scenario_patching(shim: bool, worker: str, timeout: float) -> Json:
+    """The wraps: every hypercorn binding of worker_serve wrapped once, restored exactly."""
+    import lifespan_state
+    from lifespan_state._patching import is_wrapped_by_us, wrapper_depth
+
+    names = ["hypercorn.asyncio", "hypercorn.asyncio.run"]
+    if importlib.util.find_spec("trio") is not None:
+        names += ["hypercorn.trio", "hypercorn.trio.run"]
+    lifespan_state.activate("hypercorn")  # before the worker modules are imported: lazy hooks
+    modules = [importlib.import_module(n) for n in names]
+    run_module = importlib.import_module("hypercorn.asyncio.run")
+    original = getattr(run_module.worker_serve, "__wrapped__", run_module.worker_serve)
+    status = lifespan_state.status()["hypercorn"].as_dict()
+    lifespan_state.activate("hypercorn")  # again: must not stack
+    depths = {m.__name__: wrapper_depth(m.worker_serve) for m in modules}
+    wrapped = {m.__name__: is_wrapped_by_us(m.worker_serve) for m in modules}
+    lifespan_state.deactivate("hypercorn")
+    restored = {m.__name__: not is_wrapped_by_us(m.worker_serve) for m in modules}
+    exact = modules[0].worker_serve is original and run_module.worker_serve is original
+    problem = None
+    if status["mode"] not in ("add", "fix"):
+        problem = f"mode {status['mode']}"
+    elif status["mode"] == "add" and not all(wrapped.values()):
+        problem = f"not every binding wrapped: {wrapped}"
+    elif any(d > 1 for d in depths.values()):
+        problem = f"stacked wrappers: {depths}"
+    elif not all(restored.values()) or not exact:
+        problem = "deactivate() left a wrapper in place"
+    return {"patching": _result(problem is None, problem or "wrapped once, restored exactly",
+                                status=status, depths=depths)}
+
+
+SCENARIOS: Dict[str, Callable[[bool, str, float], Json]] = {
+    "tls": scenario_tls,
+    "workers": scenario_workers,
+    "starlette": scenario_starlette,
+    "wsgi": scenario_wsgi,
+    "dispatcher": scenario_dispatcher,
+    "proxy-fix-lock": scenario_proxy_fix_lock,
+    "trio-serve": scenario_trio_serve,
+    "patching": scenario_patching,
+}
+
+
+def run_scenario(name: str, shim: bool = True, worker: str = "asyncio", timeout: float = 10.0) -> Json:
+    try:
+        results = SCENARIOS[name](shim, worker, timeout)
+    except Exception as exc:
+        results = {name: _result(False, f"{type(exc).__name__}: {exc}")}
+    return {"scenario": name, "shim": "on" if shim else "off", "worker": worker, "results": results}
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lifespan_state.check._hypercorn_checks")
+    parser.add_argument("scenario", choices=sorted(SCENARIOS))
+    parser.add_argument("--shim", choices=["on", "off"], default="on")
+    parser.add_argument("--worker", default="asyncio")
+    parser.add_argument("--timeout", type=float, default=10.0)
+    args = parser.parse_args(argv)
+    document = run_scenario(args.scenario, args.shim == "on", args.worker, args.timeout)
+    print(json.dumps(document), flush=True)
+    results = [r for k, r in document["results"].items() if not k.startswith("_")]
+    return 0 if all(r.get("ok") for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
