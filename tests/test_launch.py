@@ -56,6 +56,7 @@ needs_hypercorn_shim = pytest.mark.skipif(
 
 PLAIN_APP = f"from {PROBE} import app  # noqa: F401 - no activation here\n"
 AUTO_APP = f"import lifespan_state.auto  # noqa: F401\nfrom {PROBE} import app  # noqa: F401\n"
+FACTORY_APP = f"def make():\n    from {PROBE} import app\n\n    return app\n"
 
 
 # --------------------------------------------------------------------------- running servers
@@ -188,6 +189,7 @@ def assert_no_state(responses: List[Dict[str, Any]]) -> None:
 def appdir(tmp_path: Path) -> Path:
     (tmp_path / "plain_app.py").write_text(PLAIN_APP)
     (tmp_path / "auto_app.py").write_text(AUTO_APP)
+    (tmp_path / "factory_app.py").write_text(FACTORY_APP)
     return tmp_path
 
 
@@ -313,7 +315,9 @@ def test_gunicorn_uvicorn_worker(appdir: Path, way: str) -> None:
     bindir = venv(UVICORN_OLD)
     port = free_port()
     argv = gunicorn_argv(way, ["-w", "2", "-b", f"127.0.0.1:{port}"])
-    with serve(argv, cwd=appdir, env=env_for(bindir, way), port=port) as server:
+    # LIFESPAN_STATE_APP may name an app factory too: it is called in each worker.
+    env = env_for(bindir, way, LIFESPAN_STATE_APP="factory_app:make")
+    with serve(argv, cwd=appdir, env=env, port=port) as server:
         assert_per_process_state(collect(port, 2), 2, server.proc.pid)
 
 

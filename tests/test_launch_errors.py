@@ -24,7 +24,10 @@ HYPERCORN_SHIM = Path(__file__).resolve().parent.parent / "shims" / "lifespan_st
 
 APPS = {
     "plain_app.py": "from lifespan_state.check._probe import app  # noqa: F401\nNUMBER = 42\n",
-    "bad_factory.py": "def make():\n    return 'not an app'\n",
+    "bad_factory.py": (
+        "def make():\n    return 'not an app'\n\n\n"
+        "def make_app():\n    from lifespan_state.check._probe import app\n\n    return app\n"
+    ),
     "broken_app.py": "import this_dependency_is_missing  # noqa: F401\n",
 }
 
@@ -317,7 +320,8 @@ def test_too_late_is_told_once_hypercorn(tmp_path: Path, where: str, worker: str
 def test_python_api_errors_are_typed(tmp_path: Path) -> None:
     """``load_app`` raises AppLoadError (a LifespanStateError); ``factory_for`` checks its string."""
     bindir = ensure_env(UVICORN_OLD) / "bin"
-    (tmp_path / "plain_app.py").write_text(APPS["plain_app.py"])
+    for name, text in APPS.items():
+        (tmp_path / name).write_text(text)
     code = (
         "import json\n"
         "from lifespan_state import LifespanStateError\n"
@@ -333,6 +337,8 @@ def test_python_api_errors_are_typed(tmp_path: Path) -> None:
         "except AppLoadError:\n"
         "    out['factory_for'] = True\n"
         "out['app'] = load_app('plain_app:app').__name__\n"
+        "out['called'] = load_app('bad_factory:make_app()').__name__\n"
+        "out['auto_called'] = load_app('bad_factory:make_app').__name__\n"
         "out['made'] = factory_for('plain_app:app')().__name__\n"
         "print(json.dumps(out))\n"
     )
@@ -345,6 +351,8 @@ def test_python_api_errors_are_typed(tmp_path: Path) -> None:
         "plain_app:NUMBER": True,
         "factory_for": True,
         "app": "app",
+        "called": "app",
+        "auto_called": "app",
         "made": "app",
     }
 
