@@ -576,16 +576,21 @@ def _serve(
     body: Callable[[_Run, Session, LaunchContext], None],
 ) -> _Run:
     run = _Run()
-    ctx = LaunchContext(host=HOST, port=free_port(), workdir=workdir)
-    argv = builder.command(config, ctx)
-    server = ServerProcess(argv, port=ctx.port, env=env, start_timeout=max(20.0, timeout * 2),
-                           stop_timeout=max(10.0, timeout))
-    try:
-        server.start()
-    except ServerStartError as exc:
-        run.start_error = f"{exc}: {_last_line(exc.output)}"
-        run.log_tail = exc.output[-2000:]
-        return run
+    for attempt in range(3):
+        ctx = LaunchContext(host=HOST, port=free_port(), workdir=workdir)
+        argv = builder.command(config, ctx)
+        server = ServerProcess(argv, port=ctx.port, env=env, start_timeout=max(20.0, timeout * 2),
+                               stop_timeout=max(10.0, timeout))
+        try:
+            server.start()
+            break
+        except ServerStartError as exc:
+            # The free port can be taken by another process before the server binds it.
+            if attempt < 2 and ("already in use" in exc.output or "Errno 98" in exc.output):
+                continue
+            run.start_error = f"{exc}: {_last_line(exc.output)}"
+            run.log_tail = exc.output[-2000:]
+            return run
     try:
         body(run, Session(ctx, timeout), ctx)
     finally:

@@ -99,11 +99,17 @@ def render_table(records: Sequence[ResultRecord]) -> str:
         lines.append(f"{check_id} {CHECKS[check_id]}".ljust(title_width) + "".join(cells))
     lines.append("")
     lines += _summary(records)
-    failures = [(r, c) for r in records for c in r.checks if c.status == FAIL]
-    if failures:
+    if any(r.failed() for r in records):
         lines += ["", "What failed:"]
-        for record, result in failures:
-            lines.append(f"  {_column(record)} {result.id}: {result.detail}")
+        for record in records:
+            # One line per distinct observation: a server without state fails most checks the
+            # same way, and one line says so.
+            by_detail: Dict[str, List[str]] = {}
+            for result in record.checks:
+                if result.status == FAIL:
+                    by_detail.setdefault(result.detail, []).append(result.id)
+            for detail, ids in by_detail.items():
+                lines.append(f"  {_column(record)} {', '.join(ids)}: {detail}")
     return "\n".join(lines)
 
 
