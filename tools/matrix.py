@@ -392,7 +392,7 @@ class Outcome:
             "shim": self.shim,
             "mode": self.mode,
             "failed_checks": {"native": self.failed_native, "shim": self.failed_shim},
-            "reason": self.reason,
+            "reason": _stable(self.reason),
             "roles": list(c.roles),
             "versions": dict(sorted(self.versions.items())),
         }
@@ -438,6 +438,15 @@ KNOWN_LIMITS: List[Tuple[Callable[[Cell], bool], str]] = [
         "the release's httptools pin (< 0.4) does not build on Python 3.11+; h11 runs",
     ),
 ]
+
+
+def _stable(text: str) -> str:
+    """Drop what differs between two runs of the same cell (ports, addresses, process ids) from a
+    reason, so that a rerun with the same results writes the same bytes."""
+    text = re.sub(r"0x[0-9a-fA-F]+", "0xADDR", text)
+    text = re.sub(r"(127\.0\.0\.1|localhost):\d+", r"\1:PORT", text)
+    text = re.sub(r"\[\d+\]", "[PID]", text)
+    return text
 
 
 def _explain(cell: Cell, observed: str) -> str:
@@ -621,9 +630,9 @@ def write_json(records: List[Dict[str, Any]], path: Path = JSON_PATH) -> None:
 def _mode_text(server: str) -> str:
     parts = []
     for entry in SUPPORTED[server].ranges:
-        high = f" < {entry.high}" if entry.high else "+"
-        parts.append(f"{entry.mode} {entry.low}{high}" if entry.high else f"{entry.mode} {entry.low}+")
-    return ", ".join(parts)
+        span = f"{entry.low} to < {entry.high}" if entry.high else f">= {entry.low}"
+        parts.append(f"{entry.mode} {span}")
+    return "; ".join(parts)
 
 
 SYMBOL = {"pass": "✓", "fail": "✗", "cannot-run": "n/a"}
@@ -734,7 +743,12 @@ def render_markdown(records: List[Dict[str, Any]]) -> str:
 
 def readme_table() -> str:
     """The README's support table, from SUPPORTED (the runtime gate's table)."""
-    lines = ["| server | releases | mode | why |", "|---|---|---|---|"]
+    lines = [
+        "<!-- generated from lifespan_state._versions.SUPPORTED by "
+        "`python tools/matrix.py readme-table --write` -->",
+        "| server | releases | mode | why |",
+        "|---|---|---|---|",
+    ]
     for server, support in SUPPORTED.items():
         for entry in support.ranges:
             if entry.high:
@@ -756,7 +770,7 @@ def write_readme_table(path: Path = ROOT / "README.md") -> None:
         raise SystemExit(f"{path} has no {start} marker")
     head, rest = text.split(start, 1)
     tail = rest.split(end, 1)[1] if end in rest else rest
-    path.write_text(f"{head}{start}\n{readme_table()}{end}{tail}")
+    path.write_text(f"{head}{start}\n{readme_table()}{end}{tail}")  # table ends with a newline
 
 
 # -- CI subset ------------------------------------------------------------------------------------
