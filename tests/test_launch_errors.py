@@ -131,6 +131,22 @@ def test_launcher_bad_input(appdir: Path, args: List[str], status: int, message:
     assert "Traceback" not in done.stderr, done.stderr
 
 
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [(None, "LIFESPAN_STATE_APP is not set"), ("main.app", "is not of the form module:attribute")],
+)
+def test_launcher_checks_the_factory_variable_before_exec(appdir: Path, value: str, message: str) -> None:
+    """Caught before the exec: uvicorn's --workers parent would keep running after its workers
+    all failed on it."""
+    bindir = ensure_env(UVICORN_OLD) / "bin"
+    env = _env(bindir) if value is None else _env(bindir, LIFESPAN_STATE_APP=value)
+    argv = ["uvicorn", "lifespan_state.factory:create_app", "--factory", "--workers", "2", "--port", "0"]
+    done = _run([str(bindir / "lifespan-state"), "run", "--", *argv], appdir, env, timeout=30)
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    assert done.stderr.startswith("lifespan-state run: error: ") and message in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+
+
 def test_launcher_python_m_server_not_installed(appdir: Path) -> None:
     """``python -m hypercorn`` where it is not installed: Python's own one-line message."""
     bindir = ensure_env(UVICORN_OLD) / "bin"

@@ -36,12 +36,12 @@ import importlib
 import inspect
 import os
 import sys
-from typing import Any, Callable, NoReturn, Optional, Tuple
+from typing import Any, Callable, Mapping, NoReturn, Optional, Tuple
 
 from ._errors import LifespanStateError
 from ._registry import activate
 
-__all__ = ["APP_ENV", "AppLoadError", "create_app", "factory_for", "load_app"]
+__all__ = ["APP_ENV", "AppLoadError", "create_app", "env_spec", "factory_for", "load_app"]
 
 #: The environment variable naming the application, as ``module:attribute``.
 APP_ENV = "LIFESPAN_STATE_APP"
@@ -193,15 +193,24 @@ def factory_for(spec: str) -> Callable[[], Any]:
     return create
 
 
-def _from_env() -> Any:
-    spec: Optional[str] = os.environ.get(APP_ENV)
+def env_spec(environ: Optional[Mapping[str, str]] = None) -> str:
+    """The value of ``LIFESPAN_STATE_APP``, checked for form only (nothing is imported).
+
+    Raises :class:`AppLoadError` when it is unset or not ``module:attribute``.
+    """
+    spec = (os.environ if environ is None else environ).get(APP_ENV)
     if spec is None or not spec.strip():
         raise AppLoadError(
             f"{APP_ENV} is not set: set it to the application to serve, as module:attribute "
             f"({_EXAMPLE}), e.g. `{APP_ENV}=main:app uvicorn lifespan_state.factory:create_app "
             "--factory`."
         )
-    return load_app(spec, source=APP_ENV)
+    _split(spec, APP_ENV)
+    return spec
+
+
+def _from_env() -> Any:
+    return load_app(env_spec(), source=APP_ENV)
 
 
 def create_app() -> Any:

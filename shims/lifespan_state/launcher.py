@@ -59,6 +59,21 @@ def bootstrap_env(environ: Optional[Mapping[str, str]] = None) -> Dict[str, str]
     return env
 
 
+def _factory_problem(args: Sequence[str], env: Mapping[str, str]) -> Optional[str]:
+    """A missing or malformed LIFESPAN_STATE_APP for a command serving the factory, found before
+    the exec: uvicorn's ``--workers`` parent would otherwise keep running after every worker
+    failed on it. Only the form is checked; importing the app is the server's business."""
+    if not any("lifespan_state.factory:" in arg for arg in args):
+        return None
+    from .factory import AppLoadError, env_spec
+
+    try:
+        env_spec(env)
+    except AppLoadError as exc:
+        return str(exc)
+    return None
+
+
 def _resolve(command: str, env: Mapping[str, str]) -> Optional[str]:
     if os.sep in command or (os.altsep and os.altsep in command):
         return command if os.path.isfile(command) and os.access(command, os.X_OK) else None
@@ -90,6 +105,9 @@ def main(argv: Sequence[str]) -> int:
             2,
         )
     env = bootstrap_env()
+    problem = _factory_problem(args, env)
+    if problem is not None:
+        return _error(problem, 2)
     command = args[0]
     path = _resolve(command, env)
     if path is None:
