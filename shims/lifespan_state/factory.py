@@ -36,7 +36,7 @@ import importlib
 import inspect
 import os
 import sys
-from typing import Any, Callable, Mapping, NoReturn, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Mapping, NoReturn, Optional, Tuple
 
 from ._errors import LifespanStateError
 from ._registry import activate
@@ -226,13 +226,19 @@ def create_app() -> Any:
         _fail(exc)
 
 
-def __getattr__(name: str) -> Any:
-    # ``lifespan_state.factory:app`` for servers without a factory flag (uvicorn < 0.13): the
-    # server looks the attribute up when it loads the application — before it creates its
-    # lifespan handling — and that lookup activates and loads. Not in __all__ on purpose: a
-    # star import must not load the application.
-    if name == "app":
-        app = create_app()
-        globals()["app"] = app  # later lookups (a second Config.load) get the same object
-        return app
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+if TYPE_CHECKING:
+    #: The application named by LIFESPAN_STATE_APP, loaded (with the shim active) on first lookup.
+    app: Any
+else:
+
+    def __getattr__(name: str) -> Any:
+        # ``lifespan_state.factory:app`` for servers without a factory flag (uvicorn < 0.13): the
+        # server looks the attribute up when it loads the application — before it creates its
+        # lifespan handling — and that lookup activates and loads. Not in __all__ on purpose: a
+        # star import must not load the application. Hidden from type checkers, which would
+        # otherwise accept any attribute of this module.
+        if name == "app":
+            loaded = create_app()
+            globals()["app"] = loaded  # later lookups (a second Config.load) get the same object
+            return loaded
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
