@@ -2,7 +2,8 @@
 
 Run as ``python -m lifespan_state.check._driver SERVER CONFIG_JSON TIMEOUT`` by the checks, in the
 environment being checked; this is the one place of the check kit that imports a server, and it
-does so in its own subprocess. It prints one JSON line::
+does so in its own subprocess (hypercorn's trio worker is driven under trio). It prints one
+JSON line::
 
     {"sequential": [view_run1, view_run2], "concurrent": [view_a, view_b], "error": ""}
 
@@ -134,13 +135,69 @@ async def _hypercorn(config_options: Dict[str, str], timeout: float) -> Json:
     return {"sequential": [first[0], second[0]], "concurrent": [a2[0], b2[0]]}
 
 
+def _hypercorn_trio(config_options: Dict[str, str], timeout: float) -> Json:
+    """The same two scenarios on hypercorn's trio worker (its own serve() and worker_serve())."""
+    import importlib
+    from functools import partial
+
+    import trio
+    from hypercorn.config import Config
+    from hypercorn.trio import serve
+
+    module, _, name = PROBE_APP.partition(":")
+    app = getattr(importlib.import_module(module), name)
+
+    def make_config(port: int) -> Any:
+        config = Config()
+        config.bind = [f"{HOST}:{port}"]
+        return config
+
+    def requests(port: int, targets: List[str]) -> List[Json]:
+        if not wait_for_port(HOST, port, timeout):
+            raise RuntimeError(f"in-process server did not listen on {port}")
+        with HTTP1Connection(HOST, port, timeout=timeout) as conn:
+            return [conn.get(t).json() for t in targets]
+
+    async def serving(configs: List[Any], plan: List[Any]) -> List[Json]:
+        stops = [trio.Event() for _ in configs]
+        views: List[Json] = []
+        with trio.fail_after(timeout * 4):
+            async with trio.open_nursery() as nursery:
+                for config, stop in zip(configs, stops):
+                    nursery.start_soon(partial(serve, app, config, shutdown_trigger=stop.wait))
+                for port, targets in plan:
+                    views += await trio.to_thread.run_sync(requests, port, targets)
+                for stop in stops:
+                    stop.set()
+        return views
+
+    async def scenarios() -> Json:
+        port = free_port()
+        config = make_config(port)
+        first = await serving([config], [(port, ["/?write=req-s9-a"])])
+        second = await serving([config], [(port, ["/"])])
+        port_a, port_b = free_port(), free_port()
+        views = await serving(
+            [make_config(port_a), make_config(port_b)],
+            [(port_a, ["/?write=req-s9-x"]), (port_b, ["/?write=req-s9-y"]), (port_a, ["/"]),
+             (port_b, ["/"])],
+        )
+        return {"sequential": [first[0], second[0]], "concurrent": [views[2], views[3]]}
+
+    result: Json = trio.run(scenarios)
+    return result
+
+
 _DRIVERS = {"uvicorn": _uvicorn, "hypercorn": _hypercorn}
 
 
 def main(argv: List[str]) -> int:
     server, options, timeout = argv[0], json.loads(argv[1]), float(argv[2])
     try:
-        result = asyncio.run(_DRIVERS[server](options, timeout))
+        if server == "hypercorn" and options.get("worker") == "trio":
+            result = _hypercorn_trio(options, timeout)
+        else:
+            result = asyncio.run(_DRIVERS[server](options, timeout))
         result["error"] = ""
     except BaseException as exc:  # report, never hang: the checking process reads this line
         traceback.print_exc()
