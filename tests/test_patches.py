@@ -1,0 +1,117 @@
+"""The upstream patch series in ``patches/``: well-formed, applicable, and proven on real servers.
+
+Default run: the format of every series, every series applied to its release's sdist (cheap), and
+the full proof (patched server passes the check kit with the shim off, pristine release fails it)
+for Debian 12's uvicorn 0.17.6 and hypercorn 0.13.2. ``-m slow`` proves every series.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import List
+
+import pytest
+from tools.patches import (
+    PATCHES,
+    SERIES,
+    Series,
+    apply_to_sdist,
+    find_series,
+    is_test_path,
+    prove,
+    split_files,
+)
+
+ON_DISK = find_series()
+DEFAULT = [s for s in ON_DISK if s.default]
+SLOW = [s for s in ON_DISK if not s.default]
+
+
+def _ids(series: List[Series]) -> List[str]:
+    return [s.name for s in series]
+
+
+def test_every_directory_is_a_known_series() -> None:
+    dirs = {f"{d.parent.name}/{d.name}" for d in PATCHES.glob("*/*") if d.is_dir()}
+    assert dirs, "no patch series found"
+    assert dirs == {s.name for s in ON_DISK}, "a series directory is missing from tools.patches.SERIES"
+
+
+def test_debian_series_exist() -> None:
+    names = {s.name for s in ON_DISK}
+    assert {"uvicorn/0.17.6", "hypercorn/0.13.2"} <= names
+    assert {s.name for s in DEFAULT} == {"uvicorn/0.17.6", "hypercorn/0.13.2"}
+
+
+def test_readme_lists_every_series() -> None:
+    readme = (PATCHES / "README.md").read_text()
+    for series in ON_DISK:
+        for patch in series.patches():
+            assert f"{series.name}/{patch.name}" in readme, f"{patch} is not in patches/README.md"
+
+
+@pytest.mark.parametrize("series", ON_DISK, ids=_ids(ON_DISK))
+def test_series_format(series: Series) -> None:
+    """git format-patch files with DEP-3 headers, numbered from 0001, tests and changelog inside."""
+    patches = series.patches()
+    assert [p.name[:4] for p in patches] == [f"{i:04d}" for i in range(1, len(patches) + 1)]
+    files_touched: List[str] = []
+    for patch in patches:
+        text = patch.read_text()
+        header, files = split_files(text)
+        assert text.startswith("From 0000000000000000000000000000000000000000 "), patch
+        assert re.search(r"^Subject: \[PATCH[^\]]*\] \S", header, re.M), patch
+        assert re.search(r"^From: .+ <.+@.+>$", header, re.M), patch
+        for field in ("Description", "Origin", "Forwarded", "Last-Update"):
+            assert re.search(rf"^{field}: \S", header, re.M), f"{patch.name}: no DEP-3 {field}"
+        assert re.search(r"^Last-Update: \d{4}-\d{2}-\d{2}$", header, re.M)
+        assert files, f"{patch.name} changes nothing"
+        files_touched += files
+    assert any(is_test_path(f) for f in files_touched), f"{series.name} adds no tests"
+    assert any(Path(f).name.lower().startswith("changelog") for f in files_touched), (
+        f"{series.name} has no changelog line"
+    )
+    source = [f for f in files_touched if not is_test_path(f) and f.endswith(".py")]
+    assert source and all(f.startswith((f"{series.server}/", f"src/{series.server}/")) for f in source)
+
+
+@pytest.mark.parametrize("series", ON_DISK, ids=_ids(ON_DISK))
+def test_series_applies_to_the_release_sdist(series: Series) -> None:
+    applied = apply_to_sdist(series, fresh=True)
+    assert applied.applied, "nothing of the series applied"
+    # only tests and documentation may be left out of an sdist
+    for skipped in applied.skipped:
+        path = skipped.split(": ", 1)[1]
+        assert is_test_path(path) or path.endswith((".md", ".rst", ".txt")), skipped
+    package = applied.tree / ("src" if series.server == "hypercorn" else "") / series.server
+    assert package.is_dir()
+    # the applied tree really carries the change (not the pristine release)
+    texts = "".join(p.read_text() for p in package.rglob("*.py"))
+    assert "state" in texts and ".copy()" in texts
+
+
+@pytest.mark.parametrize("series", DEFAULT, ids=_ids(DEFAULT))
+def test_patched_release_passes_the_check_kit_without_the_shim(series: Series) -> None:
+    proof = prove(series)
+    assert not proof.error, proof.error
+    assert proof.runs, "no check-kit run"
+    for label, patched_fails, release_fails, must_fail in proof.runs:
+        assert patched_fails == [], f"{label}: patched {series.name} fails {patched_fails}"
+        # negative control: the pristine release fails what the series is written to fix
+        assert set(must_fail) <= set(release_fails), f"{label}: release fails only {release_fails}"
+    assert proof.ok
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("series", SLOW, ids=_ids(SLOW))
+def test_every_series_is_proven(series: Series) -> None:
+    proof = prove(series)
+    assert proof.ok, proof.error or proof.problems()
+
+
+def test_series_table_names_configurations_the_kit_knows() -> None:
+    for series in SERIES:
+        assert series.native_fails, f"{series.name}: a series must say what the release fails"
+        for options in series.configs:
+            assert len(options) % 2 == 0 and all(o.startswith("--") for o in options[::2])

@@ -1,0 +1,545 @@
+"""Prove the upstream patch series in ``patches/``: they apply, and the patched servers work.
+
+One command, usable in CI::
+
+    python -m tools.patches list
+    python -m tools.patches apply [--series uvicorn/0.17.6 ...]   # sdist + non-test part, cheap
+    python -m tools.patches prove [--series uvicorn/0.17.6 ...] [--json]
+    python -m tools.patches git-am --repo uvicorn=/path/to/uvicorn.git [--series ...] [--pytest]
+
+``prove`` does, for every series: download the release's sdist from PyPI (``pip download
+--no-binary :all:``), unpack it, apply the non-test part of the series with ``git apply`` (strict:
+no fuzz, every hunk must apply; sdists carry no tests and often no changelog, so those files are
+left out and reported), install the patched tree into a per-release environment built by
+:mod:`tools.envs` (the same pins as the matrix, the release replaced by the local directory), and
+run the check kit there with the shim switched off — and the same check kit against the pristine
+release in its own environment. The series is proven when every applicable check passes on the
+patched server and the pristine release fails the checks the series is written to fix.
+
+``git-am`` needs a clone of the upstream repository (not part of this project): it checks out
+the release tag into a temporary worktree, applies the whole series with ``git am`` (tests and
+changelog included) and, with ``--pytest``, runs the series' own tests with the project's test
+suite in a virtual environment holding the release's test requirements.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from tools.envs import ROOT, EnvError, EnvSpec, ensure_env, python_for, uv
+
+__all__ = [
+    "PATCHES",
+    "SERIES",
+    "Applied",
+    "Proof",
+    "Series",
+    "apply_to_sdist",
+    "find_series",
+    "git_am",
+    "main",
+    "patch_files",
+    "prove",
+    "run_check",
+    "sdist",
+]
+
+PATCHES = ROOT / "patches"
+CACHE = Path(os.environ.get("LIFESPAN_STATE_CACHE", ROOT / ".cache")) / "patches"
+#: One check-kit run: the kit itself bounds every network wait; this bounds the whole process.
+CHECK_TIMEOUT = 600.0
+
+
+@dataclass(frozen=True)
+class Series:
+    """One patch series: ``patches/<server>/<release>/NNNN-*.patch``, and how to prove it."""
+
+    server: str
+    release: str
+    #: The Python the proof runs on (the release's era; Debian 12's 3.11 for its releases).
+    python: str
+    #: What the release alone must fail (the reason the series exists), per CONFORMANCE.md.
+    native_fails: Tuple[str, ...]
+    #: ``lifespan-state check`` options, one tuple per configuration to prove.
+    configs: Tuple[Tuple[str, ...], ...] = ((),)
+    #: Extra requirements of those configurations (``tools.envs.EnvSpec.extra``).
+    extra: Tuple[str, ...] = ()
+    #: What the series fixes, in one line (README table, reports).
+    summary: str = ""
+    #: Part of the default (fast) test run.
+    default: bool = False
+    #: Python-API check runs (``run_checks(server, **options)``) for configurations the CLI does not
+    #: expose (hypercorn's ``app`` variants): each is ``(options, native_fails)``.
+    api_configs: Tuple[Tuple[Tuple[Tuple[str, str], ...], Tuple[str, ...]], ...] = field(
+        default_factory=tuple
+    )
+
+    @property
+    def name(self) -> str:
+        return f"{self.server}/{self.release}"
+
+    @property
+    def directory(self) -> Path:
+        return PATCHES / self.server / self.release
+
+    def patches(self) -> List[Path]:
+        return patch_files(self.directory)
+
+    def digest(self) -> str:
+        h = hashlib.sha256()
+        for path in self.patches():
+            h.update(path.name.encode() + b"\0" + path.read_bytes())
+        return h.hexdigest()[:12]
+
+
+#: hypercorn: its asyncio and its trio worker (two code paths from worker_serve down).
+_HC_CONFIGS = (("--worker", "asyncio"), ("--worker", "trio"))
+_BACKPORT = "adds lifespan state: lifespan scope `state`, a shallow copy per HTTP/WebSocket scope"
+
+#: Every series in ``patches/``, in the order the README lists them.
+SERIES: Tuple[Series, ...] = (
+    Series("uvicorn", "0.15.0", "3.10", ("S1",),
+           configs=(("--http", "h11", "--ws", "websockets"),), extra=("websockets",),
+           summary=_BACKPORT + " (Ubuntu 22.04)"),
+    Series("uvicorn", "0.17.6", "3.11", ("S1",),
+           configs=(("--http", "h11", "--ws", "wsproto"),
+                    ("--http", "httptools", "--ws", "websockets")),
+           extra=("wsproto", "websockets", "httptools"),
+           summary=_BACKPORT + " (Debian 12)", default=True),
+    Series("uvicorn", "0.20.0", "3.11", ("S1",),
+           configs=(("--http", "httptools", "--ws", "websockets"),),
+           extra=("httptools", "websockets"), summary=_BACKPORT),
+    Series("uvicorn", "0.21.0", "3.11", ("S5",),
+           configs=(("--http", "h11", "--ws", "websockets"),), extra=("websockets",),
+           summary="per-request copy instead of one copy per connection (keep-alive, WebSocket)"),
+    Series("hypercorn", "0.13.2", "3.11", ("S1",), configs=_HC_CONFIGS, extra=("trio",),
+           summary=_BACKPORT + " (Debian 12)", default=True),
+    Series("hypercorn", "0.14.4", "3.11", ("S1",), configs=_HC_CONFIGS, extra=("trio",),
+           summary=_BACKPORT),
+    Series("hypercorn", "0.16.0", "3.11", ("S1",), configs=_HC_CONFIGS, extra=("trio",),
+           summary=_BACKPORT),
+    Series("hypercorn", "0.17.3", "3.11", ("S5",), configs=_HC_CONFIGS, extra=("trio",),
+           summary="per-request copy instead of one copy per TCP connection / UDP socket"),
+)  # fmt: skip
+
+
+def patch_files(directory: Path) -> List[Path]:
+    """The series in ``directory``, in application order (file name order)."""
+    return sorted(directory.glob("[0-9][0-9][0-9][0-9]-*.patch"))
+
+
+def find_series(names: Optional[Sequence[str]] = None) -> List[Series]:
+    """The series named ``server/release`` (all when ``names`` is empty); only those on disk."""
+    known = [s for s in SERIES if s.patches()]
+    if not names:
+        return known
+    chosen = []
+    for name in names:
+        match = [s for s in SERIES if s.name == name]
+        if not match:
+            raise SystemExit(f"unknown series {name!r}; known: {', '.join(s.name for s in SERIES)}")
+        chosen.append(match[0])
+    return chosen
+
+
+# -- the patch files ------------------------------------------------------------------------------
+
+_DIFF = re.compile(r"^diff --git a/(\S+) b/(\S+)$", re.M)
+
+
+def split_files(text: str) -> Tuple[str, Dict[str, str]]:
+    """``(header, {path: that file's diff})`` of one ``git format-patch`` file."""
+    starts = [(m.start(), m.group(2)) for m in _DIFF.finditer(text)]
+    header = text[: starts[0][0]] if starts else text
+    parts: Dict[str, str] = {}
+    for (start, path), nxt in zip(starts, [s for s, _ in starts[1:]] + [len(text)]):
+        body = text[start:nxt]
+        # the "-- \n2.x" signature of format-patch would otherwise end the last file's diff
+        body = re.sub(r"\n-- \n[\s\S]*\Z", "\n", body)
+        parts[path] = body
+    return header, parts
+
+
+def is_test_path(path: str) -> bool:
+    return path.startswith("tests/") or "/tests/" in path
+
+
+# -- sdists ---------------------------------------------------------------------------------------
+
+
+def sdist(server: str, release: str) -> Path:
+    """The release's sdist from PyPI, downloaded once into the cache."""
+    target = CACHE / "sdists"
+    target.mkdir(parents=True, exist_ok=True)
+
+    def found() -> Optional[Path]:
+        for path in target.iterdir():
+            low = path.name.lower()
+            if low.startswith(f"{server}-{release}.") and low.endswith((".tar.gz", ".zip")):
+                return path
+        return None
+
+    path = found()
+    if path is None:
+        proc = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
+             f"{server}=={release}", "-d", str(target)],
+            capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        path = found()
+        if path is None:
+            raise RuntimeError(
+                f"pip could not download the sdist of {server} {release}: "
+                + " ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
+            )
+    return path
+
+
+@dataclass
+class Applied:
+    """The non-test part of a series applied to an unpacked sdist."""
+
+    series: Series
+    tree: Path
+    applied: List[str]
+    #: Files of the series not in the sdist (tests, changelog), left out on purpose.
+    skipped: List[str]
+
+
+def _unpack(archive: Path, into: Path) -> Path:
+    into.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive) as tar:
+        members = [m for m in tar.getmembers() if not (m.name.startswith("/") or ".." in m.name)]
+        tar.extractall(into, members=members)  # members filtered above
+    (root,) = [p for p in into.iterdir() if p.is_dir()]
+    return root
+
+
+def _git(args: List[str], cwd: Path, **kwargs: Any) -> subprocess.CompletedProcess:  # type: ignore[type-arg]
+    # GIT_CEILING_DIRECTORIES: the tree lives under this project's (git-ignored) cache; without
+    # it `git apply` would find this project's repository and apply relative to its root.
+    env = dict(os.environ, GIT_CEILING_DIRECTORIES=str(cwd.parent))
+    return subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, **kwargs)
+
+
+def apply_to_sdist(series: Series, fresh: bool = False) -> Applied:
+    """Unpack the release's sdist and apply the non-test part of ``series`` (strictly).
+
+    Every file of the series that exists in the sdist must apply without fuzz; a file the sdist
+    does not carry is skipped when it is a test or documentation file, and is an error when it is
+    source (the series would then be incomplete for that release).
+    """
+    archive = sdist(series.server, series.release)
+    base = CACHE / "trees" / f"{series.server}-{series.release}-{series.digest()}"
+    marker = base / ".applied.json"
+    if marker.exists() and not fresh:
+        data = json.loads(marker.read_text())
+        return Applied(series, Path(data["tree"]), data["applied"], data["skipped"])
+    if base.exists():
+        shutil.rmtree(base)
+    tree = _unpack(archive, base)
+    applied: List[str] = []
+    skipped: List[str] = []
+    for patch in series.patches():
+        _, files = split_files(patch.read_text())
+        wanted = []
+        for path in files:
+            if is_test_path(path):
+                skipped.append(f"{patch.name}: {path}")
+            elif (tree / path).exists() or "\nnew file mode" in files[path].split("@@")[0]:
+                wanted.append(path)
+            elif path.endswith((".md", ".rst", ".txt")):
+                skipped.append(f"{patch.name}: {path}")
+            else:
+                raise RuntimeError(f"{patch.name}: {path} is not in the sdist {archive.name}")
+        if not wanted:
+            continue
+        text = "".join(files[p] for p in wanted)
+        proc = _git(["apply", "--whitespace=nowarn", "-p1", "-"], cwd=tree, input=text)
+        if proc.returncode != 0:
+            raise RuntimeError(
+                f"{series.name}: {patch.name} does not apply to {archive.name}:\n"
+                + proc.stderr.strip()
+            )
+        applied += [f"{patch.name}: {p}" for p in wanted]
+    marker.write_text(json.dumps({"tree": str(tree), "applied": applied, "skipped": skipped}))
+    return Applied(series, tree, applied, skipped)
+
+
+# -- proving --------------------------------------------------------------------------------------
+
+
+def env_for(series: Series, patched: Optional[Path]) -> Path:
+    """The release's environment (the matrix's pins), or the same with the patched tree."""
+    extra = series.extra
+    if patched is not None:
+        # A direct reference satisfies "<server>==<release>" (the tree's own version), so the
+        # resolver installs the patched tree in place of the PyPI release, with the same pins.
+        extra = (*extra, f"{series.server} @ {patched.as_uri()}")
+    return ensure_env(EnvSpec(series.server, series.release, series.python, extra=extra))
+
+
+def run_check(env: Path, series: Series, options: Sequence[str]) -> Dict[str, Any]:
+    """``lifespan-state check --shim off --json`` in ``env``; the one result record."""
+    argv = [str(env / "bin" / "python"), "-m", "lifespan_state", "check",
+            "--server", series.server, "--shim", "off", "--json", *options]  # fmt: skip
+    return _run_json(argv)
+
+
+_API_CHECK = """
+import json, sys
+from lifespan_state.check import run_checks
+record = run_checks(sys.argv[1], shim=False, **json.loads(sys.argv[2]))
+print(json.dumps({"results": [record.as_dict()]}))
+"""
+
+
+def run_api_check(env: Path, series: Series, options: Dict[str, str]) -> Dict[str, Any]:
+    argv = [str(env / "bin" / "python"), "-c", _API_CHECK, series.server, json.dumps(options)]
+    return _run_json(argv)
+
+
+def _run_json(argv: List[str]) -> Dict[str, Any]:
+    environ = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    environ["PYTHONDONTWRITEBYTECODE"] = "1"
+    with tempfile.TemporaryDirectory(prefix="lspatch-") as workdir:
+        proc = subprocess.run(argv, cwd=workdir, env=environ, capture_output=True, text=True,
+                              timeout=CHECK_TIMEOUT)  # fmt: skip
+    try:
+        results = json.loads(proc.stdout)["results"]
+    except (ValueError, KeyError):
+        tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-5:])
+        raise RuntimeError(f"check exited {proc.returncode} without JSON: {tail}") from None
+    if len(results) != 1:
+        raise RuntimeError(f"expected one result record, got {len(results)}")
+    record: Dict[str, Any] = results[0]
+    return record
+
+
+def failed(record: Dict[str, Any]) -> List[str]:
+    return [c["id"] for c in record["checks"] if c["status"] == "fail"]
+
+
+@dataclass
+class Proof:
+    series: Series
+    applied: Optional[Applied] = None
+    #: (configuration label, checks failed by the patched server, checks failed by the release)
+    runs: List[Tuple[str, List[str], List[str], List[str]]] = field(default_factory=list)
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.error and bool(self.runs) and not self.problems()
+
+    def problems(self) -> List[str]:
+        out = []
+        for label, patched_fails, native_fails, expected in self.runs:
+            if patched_fails:
+                out.append(f"{label}: patched server fails {', '.join(patched_fails)}")
+            missing = [c for c in expected if c not in native_fails]
+            if missing:
+                out.append(f"{label}: the pristine release passes {', '.join(missing)}, which it "
+                           f"should fail (fails: {', '.join(native_fails) or 'nothing'})")
+        return out
+
+    def as_dict(self) -> Dict[str, Any]:
+        return {
+            "series": self.series.name,
+            "patches": [p.name for p in self.series.patches()],
+            "ok": self.ok,
+            "error": self.error,
+            "problems": self.problems(),
+            "applied": self.applied.applied if self.applied else [],
+            "skipped": self.applied.skipped if self.applied else [],
+            "runs": [
+                {"config": label, "patched_fails": p, "release_fails": n, "release_must_fail": e}
+                for label, p, n, e in self.runs
+            ],
+        }
+
+
+def prove(series: Series, log: Any = None) -> Proof:
+    """Apply ``series`` to its sdist, then check the patched server and the pristine release."""
+    proof = Proof(series)
+
+    def say(text: str) -> None:
+        if log is not None:
+            print(f"[{series.name}] {text}", file=log, flush=True)
+
+    try:
+        proof.applied = apply_to_sdist(series)
+        say(f"applied {len(proof.applied.applied)} file diffs to the sdist "
+            f"(left out: {len(proof.applied.skipped)} test/doc file diffs)")  # fmt: skip
+        patched_env = env_for(series, proof.applied.tree)
+        release_env = env_for(series, None)
+        for options in series.configs:
+            label = " ".join(options) or "defaults"
+            say(f"check kit, shim off, {label}: patched / pristine")
+            patched = run_check(patched_env, series, options)
+            native = run_check(release_env, series, options)
+            proof.runs.append((label, failed(patched), failed(native), list(series.native_fails)))
+        for api_options, must_fail in series.api_configs:
+            opts = dict(api_options)
+            label = " ".join(f"{k}={v}" for k, v in api_options)
+            say(f"check kit (API), shim off, {label}: patched / pristine")
+            patched = run_api_check(patched_env, series, opts)
+            native = run_api_check(release_env, series, opts)
+            proof.runs.append((label, failed(patched), failed(native), list(must_fail)))
+    except (RuntimeError, EnvError, subprocess.TimeoutExpired) as exc:
+        proof.error = str(exc)
+    say("PROVEN" if proof.ok else f"NOT PROVEN: {proof.error or '; '.join(proof.problems())}")
+    return proof
+
+
+# -- git am against the upstream repository -------------------------------------------------------
+
+
+def git_am(series: Series, repo: Path, pytest_args: Optional[Sequence[str]] = None,
+           keep: bool = False) -> Tuple[bool, str]:  # fmt: skip
+    """Apply the whole series with ``git am`` to the release tag of the upstream ``repo``.
+
+    With ``pytest_args``, install the worktree (editable) with its test requirements in a
+    throw-away environment and run pytest there with those arguments.
+    """
+    work = Path(tempfile.mkdtemp(prefix=f"lspatch-{series.server}-{series.release}-"))
+    tree = work / "tree"
+    git = ["git", f"--git-dir={repo}"]
+    lines: List[str] = []
+    try:
+        proc = subprocess.run([*git, "worktree", "add", "--detach", str(tree), series.release],
+                              capture_output=True, text=True)  # fmt: skip
+        if proc.returncode != 0:
+            return False, f"no tag {series.release} in {repo}: {proc.stderr.strip()}"
+        env = dict(os.environ, GIT_COMMITTER_NAME="lifespan-state-shim",
+                   GIT_COMMITTER_EMAIL="lifespan-state-shim@users.noreply.github.com")  # fmt: skip
+        proc = subprocess.run(["git", "am", "--quiet", *map(str, series.patches())], cwd=tree,
+                              capture_output=True, text=True, env=env)  # fmt: skip
+        if proc.returncode != 0:
+            subprocess.run(["git", "am", "--abort"], cwd=tree, capture_output=True)
+            return False, f"git am failed: {(proc.stderr or proc.stdout).strip()}"
+        lines.append(f"git am: {len(series.patches())} patch(es) applied to tag {series.release}")
+        if pytest_args is not None:
+            ok, text = _upstream_pytest(series, tree, work / "venv", pytest_args)
+            lines.append(text)
+            if not ok:
+                return False, "\n".join(lines)
+        return True, "\n".join(lines)
+    finally:
+        if not keep:
+            subprocess.run([*git, "worktree", "remove", "--force", str(tree)], capture_output=True)
+            shutil.rmtree(work, ignore_errors=True)
+
+
+#: Test requirements of each release's own suite (from its requirements.txt / tox.ini, with the
+#: versions of the release's time so that its suite passes unpatched).
+TEST_REQUIREMENTS: Dict[str, Tuple[str, ...]] = {
+    "uvicorn/0.15.0": ("websockets==10.1", "wsproto==1.0.0", "h11==0.12.0", "pytest==6.2.5",
+                       "pytest-asyncio==0.15.1", "pytest-mock==3.6.1", "httpx==0.22.0",
+                       "trustme==0.9.0", "cryptography==3.4.8", "watchgod", "python-dotenv",
+                       "pyyaml", "asgiref==3.5.0", "uvloop==0.16.0", "a2wsgi"),
+    "uvicorn/0.17.6": ("websockets==10.1", "httptools==0.4.0", "h11==0.12.0", "wsproto==1.0.0",
+                       "pytest==6.2.5", "pytest-asyncio==0.15.1", "pytest-mock==3.6.1",
+                       "httpx==0.22.0", "trustme==0.9.0", "cryptography==3.4.8", "watchgod",
+                       "python-dotenv", "pyyaml", "asgiref==3.5.0", "uvloop==0.16.0"),
+    "hypercorn/0.13.2": ("h11==0.13.0", "h2==4.1.0", "wsproto==1.1.0", "trio==0.20.0",
+                         "pytest==7.1.2", "pytest-asyncio==0.18.3", "pytest-trio==0.7.0",
+                         "pytest-cov", "hypothesis", "mock", "aioquic==0.9.20"),
+}  # fmt: skip
+
+
+def _upstream_pytest(series: Series, tree: Path, venv: Path,
+                     pytest_args: Sequence[str]) -> Tuple[bool, str]:  # fmt: skip
+    reqs = TEST_REQUIREMENTS.get(series.name)
+    if reqs is None:
+        return False, f"no test requirements recorded for {series.name} (TEST_REQUIREMENTS)"
+    tool = uv()
+    env = dict(os.environ, VIRTUAL_ENV=str(venv))
+    env.pop("PYTHONPATH", None)
+    subprocess.run([tool, "venv", "-q", "-p", python_for("3.10"), str(venv)], check=True, env=env)
+    proc = subprocess.run([tool, "pip", "install", "-q", "-e", str(tree), *reqs], env=env,
+                          capture_output=True, text=True)  # fmt: skip
+    if proc.returncode != 0:
+        return False, f"test environment: {proc.stderr.strip()[-600:]}"
+    proc = subprocess.run([str(venv / "bin" / "python"), "-m", "pytest", "-q", "-p",
+                           "no:cacheprovider", *pytest_args], cwd=tree, env=env,
+                          capture_output=True, text=True, timeout=1800)  # fmt: skip
+    summary = (proc.stdout.strip().splitlines() or ["(no output)"])[-1]
+    return proc.returncode == 0, f"pytest {' '.join(pytest_args)}: {summary}"
+
+
+# -- command line ---------------------------------------------------------------------------------
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.patches", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="the series and what each fixes")
+    p_apply = sub.add_parser("apply", help="apply the non-test part of each series to its sdist")
+    p_prove = sub.add_parser("prove", help="apply, install, run the check kit (shim off)")
+    p_am = sub.add_parser("git-am", help="git am the whole series onto the upstream release tag")
+    for sp in (p_apply, p_prove, p_am):
+        sp.add_argument("--series", action="append", help="server/release (repeatable); default all")
+    p_prove.add_argument("--json", action="store_true", help="print the proofs as JSON on stdout")
+    p_am.add_argument("--repo", action="append", required=True,
+                      help="server=/path/to/repository.git (a clone, bare or not)")
+    p_am.add_argument("--pytest", nargs=argparse.REMAINDER,
+                      help="also run the upstream suite: pytest arguments follow (e.g. tests)")
+    args = parser.parse_args(argv)
+
+    if args.command == "list":
+        for s in find_series():
+            print(f"{s.name:20} {len(s.patches())} patch(es)  {s.summary}")
+            for patch in s.patches():
+                print(f"{'':20}   {patch.name}")
+        return 0
+    chosen = find_series(args.series)
+    if args.command == "apply":
+        status = 0
+        for s in chosen:
+            try:
+                applied = apply_to_sdist(s, fresh=True)
+            except RuntimeError as exc:
+                print(f"{s.name}: FAILED\n{exc}")
+                status = 1
+                continue
+            print(f"{s.name}: applies to the sdist ({len(applied.applied)} file diffs; left out: "
+                  f"{', '.join(x.split(': ')[1] for x in applied.skipped) or 'nothing'})")
+        return status
+    if args.command == "prove":
+        proofs = [prove(s, log=sys.stderr) for s in chosen]
+        if args.json:
+            print(json.dumps([proof.as_dict() for proof in proofs], indent=2))
+        else:
+            for proof in proofs:
+                print(f"{proof.series.name}: {'proven' if proof.ok else 'NOT PROVEN'}")
+                for label, pf, nf, _ in proof.runs:
+                    print(f"  {label}: patched fails {pf or 'nothing'}; release fails {nf or 'nothing'}")
+                for problem in [proof.error] if proof.error else proof.problems():
+                    print(f"  ! {problem}")
+        return 0 if all(p.ok for p in proofs) else 1
+    repos = dict(r.split("=", 1) for r in args.repo)
+    status = 0
+    for s in chosen:
+        if s.server not in repos:
+            continue
+        ok, text = git_am(s, Path(repos[s.server]), args.pytest)
+        print(f"{s.name}: {'ok' if ok else 'FAILED'}\n  " + text.replace("\n", "\n  "))
+        status |= not ok
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
