@@ -127,8 +127,9 @@ def _ws_h2(ca_file: str, port: int, timeout: float) -> Json:
             first = ws.receive_json()
             ws.send_text("write req-wsh2-ws")
             written = ws.receive_json()
-    with HTTP2Connection(HOST, port, timeout=timeout, ca_file=ca_file) as fresh:
-        after = fresh.get("/").json()
+            # While the WebSocket is open: its close trips a hypercorn bug on some releases.
+            with HTTP2Connection(HOST, port, timeout=timeout, ca_file=ca_file) as fresh:
+                after = fresh.get("/").json()
     problem = None
     if not isinstance(first.get("keys"), list):
         problem = "the websocket scope had no state dict"
@@ -213,7 +214,7 @@ def scenario_workers(shim: bool, worker: str, timeout: float) -> Json:
         problem = "a worker's request had no lifespan state"
     elif any((v.get("lifespan") or {}).get("pid") != v["pid"] for v in views):
         problem = "a worker's state came from another process's lifespan"
-    elif any(v.get("runs_in_process") != [1] for v in views):
+    elif any(len(v.get("lifespan_runs") or ()) != 1 for v in views):
         problem = "a worker ran more than one lifespan"
     return {"workers": _result(problem is None, problem or
                                "two worker processes, each with its own lifespan state",

@@ -199,10 +199,10 @@ class WebSocketOverH2:
         self.closed = True
         try:
             self._send_frame(_CLOSE, struct.pack("!H", 1000))
-            self.connection.conn.end_stream(self.stream_id)
-            self.connection._flush()
             # Read this stream to its end here: later data of it would reach the HTTP/2
-            # client's own reader, which knows only its request streams.
+            # client's own reader, which knows only its request streams. No END_STREAM of ours
+            # after the server's: hypercorn (0.14 - 0.18) has forgotten the stream by then and
+            # raises KeyError on it, which ends the connection (and, on trio, the whole server).
             self.pump.wait(lambda: self.pump.ended, "end of the WebSocket stream")
         except Exception:
             pass
