@@ -255,6 +255,7 @@ def test_launcher_switched_off_by_env(appdir: Path) -> None:
         assert_no_state(collect(port, 2))
 
 
+@pytest.mark.slow
 def test_launcher_python_m_uvicorn(appdir: Path) -> None:
     bindir = venv(UVICORN_OLD)
     port = free_port()

@@ -314,7 +314,7 @@ print(json.dumps({"first": first["has_state"], "second": second["has_state"], "w
 
 
 @pytest.mark.skipif(not HYPERCORN_SHIM.exists(), reason="the hypercorn shim is not there yet")
-@pytest.mark.parametrize("worker", ["asyncio", "trio"])
+@pytest.mark.parametrize("worker", ["asyncio", pytest.param("trio", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("where", ["request", "lifespan"])
 def test_too_late_is_told_once_hypercorn(tmp_path: Path, where: str, worker: str) -> None:
     bindir = ensure_env(HYPERCORN_16_TRIO if worker == "trio" else HYPERCORN_16) / "bin"
