@@ -1,0 +1,294 @@
+"""``python -m tools.bench [--quick]``: run the benchmark and write BENCHMARKS.md and its chart.
+
+Sections run in this order (each can be picked with ``--sections``): per scope (micro),
+activation, end to end (e2e), memory. ``--quick`` is a few-minute subset with short runs;
+the full run stays under 15 minutes on a 2-core machine. Raw results go to ``--json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from tools.envs import ROOT, EnvSpec, ensure_env, python_for
+
+from . import report
+from ._system import BENCH_DIR, ensure_tool, load_average, machine_facts
+from .activation import measure_activation
+from .e2e import env_for, run_row, select_rows
+from .memory import MemoryCase, run_memory
+
+__all__ = ["main"]
+
+SECTIONS = ("micro", "activation", "e2e", "memory")
+CORE = ROOT / "shims" / "lifespan_state" / "_core.py"
+
+
+def _log(message: str) -> None:
+    print(message, flush=True)
+
+
+def run_micro(quick: bool) -> Dict[str, Any]:
+    pythons = ["3.11"] if quick else ["3.8", "3.11", "3.13"]
+    number, repeat = (10_000, 10) if quick else (20_000, 30)
+    runs = []
+    for version in pythons:
+        try:
+            python = python_for(version)
+        except FileNotFoundError as exc:
+            _log(f"  Python {version}: skipped ({exc})")
+            continue
+        out = subprocess.run(
+            [python, str(BENCH_DIR / "micro.py"), str(CORE), str(number), str(repeat)],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=600,
+        )
+        result = json.loads(out.stdout)
+        runs.append(result)
+        sizes = result["sizes"]
+        _log(
+            f"  Python {result['python']}: added {sizes['4']['added_ns']:.0f} ns (4 keys, target "
+            f"{sizes['4']['target_ns']:.0f}), {sizes['100']['added_ns']:.0f} ns (100 keys, target "
+            f"{sizes['100']['target_ns']:.0f})"
+        )
+    return {"number": number, "repeat": repeat, "runs": runs}
+
+
+def run_activation(quick: bool) -> List[Dict[str, Any]]:
+    runs = 5 if quick else 25
+    envs = [
+        ("uvicorn 0.20.0, wrapt 2.x", "uvicorn", env_for("uvicorn", "0.20.0")),
+        ("hypercorn 0.16.0, wrapt 2.x", "hypercorn", env_for("hypercorn", "0.16.0")),
+    ]
+    if not quick:
+        # Debian 12's wrapt: its import is much lighter than wrapt 2.x's (no asyncio, no importlib.metadata).
+        old = ensure_env(EnvSpec("uvicorn", "0.20.0", python="3.11", wrapt="1.14.1", extra=("httptools",)))
+        envs.insert(1, ("uvicorn 0.20.0, wrapt 1.14.1", "uvicorn", old))
+    return [
+        measure_activation(path / "bin" / "python", server, runs, _log, label) for label, server, path in envs
+    ]
+
+
+def run_memory_section(quick: bool, pin: bool) -> List[Dict[str, Any]]:
+    cases = [
+        MemoryCase("uvicorn", "0.20.0", "httptools", 100, 20_000 if quick else 100_000),
+        MemoryCase("uvicorn", "0.20.0", "httptools", 100, 5_000, leak=True),
+    ]
+    if not quick:
+        cases.append(MemoryCase("hypercorn", "0.16.0", "h1", 100, 30_000))
+    return [run_memory(case, pin, _log) for case in cases]
+
+
+def explain(results: Dict[str, Any]) -> List[str]:
+    """A paragraph of measurements for every missed target (empty when everything is met)."""
+    v = report.verdicts(results)
+    notes: List[str] = []
+    t = v.get("throughput")
+    if t and not t["met"]:
+        control = [r for r in results["e2e"] if r["row"]["kind"] == "control" and not r["error"]]
+        parts = [f"Throughput below {report.THROUGHPUT_TARGET} in: {', '.join(t['misses']) or 'none'}"]
+        if t["errors"]:
+            parts.append(f"rows without a valid measurement: {', '.join(t['errors'])}")
+        if control:
+            c = control[0]
+            parts.append(
+                f"the off-vs-off control on the same machine moved by {c['ratio'][0]:.3f} "
+                f"({c['ratio'][1]:.3f}-{c['ratio'][2]:.3f}) between two identical servers, so a "
+                f"single ratio is only good to about ±{max(abs(1 - c['ratio'][1]), abs(c['ratio'][2] - 1)):.2f}"  # noqa: E501
+            )
+        cpu_ok = [x for x in t["misses"] if x not in t["cpu_misses"]]
+        if cpu_ok:
+            parts.append(
+                "the server's CPU time per request, which descheduling does not disturb, is within "
+                "the target "
+                f"for {', '.join(cpu_ok)}"
+            )
+        expected = [
+            (r["title"], report.expected_ratio(r, results.get("micro", {})))
+            for r in results["e2e"]
+            if r["title"] in t["misses"]
+        ]
+        expected = [(title, e) for title, e in expected if e]
+        if expected:
+            parts.append(
+                "what the per-scope cost predicts for them: "
+                + ", ".join(f"{title} {e:.3f}" for title, e in expected)
+                + " — the copy of the state is the feature itself (a native server pays it too, see the "
+                "*cross* and *native copy* figures), the rest is one call"
+            )
+        notes.append("- **Throughput.** " + "; ".join(parts) + ".")
+    s = v.get("scope")
+    if s and not s["met"]:
+        worst = []
+        for run in results["micro"]["runs"]:
+            for keys, row in run["sizes"].items():
+                if not row["met"]:
+                    premium = row["instance_ns"] - row["call_ns"]
+                    worst.append(
+                        f"Python {run['python']}, {keys} keys: {row['added_ns']:.0f} ns added vs "
+                        f"{row['target_ns']:.0f} ns target, of which {premium:.0f} ns is CPython's premium "
+                        f"for calling an instance rather than a function and {row['native_ns']:.0f} ns is "
+                        "what the same copy costs inside uvicorn 0.21.1's own scope construction"
+                    )
+        notes.append(
+            "- **Per scope.** "
+            + "; ".join(worst)
+            + ". The shim's wrapper is an object (`StateApp`, so that each server run owns one namespace and "
+            "shims can find and unwrap it), and CPython calls an instance through `__call__` lookup and an "
+            "argument tuple, which a plain function avoids; the `dict.copy()` timed alone reuses one freshly "
+            "freed block, while a copy stored in a scope (as the shim and native servers do) pays its "
+            "allocation and, later, its release. End to end this difference is below 0.5 % of a request "
+            "(see *expected* above)."
+        )
+    a = v.get("activation")
+    if a and not a["met"]:
+        act = results["activation"][0]
+        groups = act["importtime"]["groups_ms"]
+        ours = groups.get("lifespan_state", 0.0)
+        total = sum(groups.values()) or 1.0
+        stdlib = sum(val for key, val in groups.items() if key.startswith("stdlib"))
+        ref = act["reference_ms"]["median"]
+        notes.append(
+            f"- **Activation.** A fresh `import lifespan_state.auto` took {a['wall_ms']:.1f} ms "
+            f"({a['cpu_ms']:.1f} ms CPU); on this machine `import asyncio` alone takes {ref:.1f} ms. Under "
+            f"`-X importtime`, lifespan_state's own modules are {ours:.1f} ms of {total:.1f} ms "
+            f"({100 * ours / total:.0f} %), the standard-library modules that lifespan_state, wrapt and "
+            f"packaging pull in (asyncio, importlib.metadata, logging, dataclasses, ...) {stdlib:.1f} ms. "
+            "A server process has most of those loaded before the app module imports the shim: there the "
+            f"import (including patching the server) takes {act['in_server_ms']['median']:.1f} ms "
+            f"({act['in_server_cpu_ms']['median']:.1f} ms CPU). `activate()` itself takes "
+            f"{act['activate_ms']['median'] * 1e3:.0f} µs."
+            + (
+                " With wrapt 1.14.1 (Debian 12) the fresh import is "
+                f"{results['activation'][1]['auto_ms']['median']:.1f} ms."
+                if len(results["activation"]) > 2
+                else ""
+            )
+        )
+    mem = v.get("memory")
+    if mem and not mem["met"]:
+        notes.append(
+            "- **Memory.** Not flat in: "
+            + ", ".join(m["title"] for m in results["memory"] if not m["case"]["leak"] and not m.get("flat"))
+            + " (see the table for the growth)."
+        )
+    return notes
+
+
+def _hypercorn_shim_note() -> Optional[str]:
+    shim = ROOT / "shims" / "lifespan_state" / "hypercorn.py"
+    if not shim.exists():
+        return (
+            "The hypercorn shim (`lifespan_state.hypercorn`) does not exist yet: hypercorn rows are errors."
+        )
+    return None
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a few-minute subset with short runs")
+    parser.add_argument(
+        "--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {SECTIONS}"
+    )
+    parser.add_argument(
+        "--only", action="append", help="end-to-end rows whose key contains this (repeatable)"
+    )
+    parser.add_argument("--rounds", type=int, help="interleaved rounds per end-to-end row")
+    parser.add_argument("--seconds", type=int, help="seconds of load per arm and round")
+    parser.add_argument("--memory-requests", type=int, help="requests of the memory run (default 100,000)")
+    parser.add_argument(
+        "--no-pin", action="store_true", help="do not pin server and load generator (taskset)"
+    )
+    parser.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"), help="the markdown file to write")
+    parser.add_argument("--chart", default=None, help="the SVG chart (default: docs/bench.svg next to --out)")
+    parser.add_argument("--json", default=None, help="also write the raw results here")
+    args = parser.parse_args(argv)
+    sections = [s.strip() for s in args.sections.split(",") if s.strip()]
+    unknown = sorted(set(sections) - set(SECTIONS))
+    if unknown:
+        parser.error(f"unknown sections {unknown}; choose from {SECTIONS}")
+    out = Path(args.out).resolve()
+    chart = Path(args.chart).resolve() if args.chart else out.parent / "docs" / "bench.svg"
+    pin = not args.no_pin and (os.cpu_count() or 1) >= 2
+    rounds = args.rounds or (3 if args.quick else 8)
+    seconds = args.seconds or (1 if args.quick else 2)
+
+    started = time.time()
+    command = "python -m tools.bench" + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip()
+    results: Dict[str, Any] = {
+        "started": datetime.datetime.utcfromtimestamp(started).strftime("%Y-%m-%d %H:%M"),
+        "command": command.strip(),
+        "pin": pin,
+        "load_before": load_average(),
+    }
+    if "e2e" in sections or "memory" in sections:
+        ensure_tool("wrk")
+        if "e2e" in sections:
+            ensure_tool("h2load")
+    results["machine"] = machine_facts()
+
+    if "micro" in sections:
+        _log("per scope (timeit)")
+        results["micro"] = run_micro(args.quick)
+    if "activation" in sections:
+        _log("activation (fresh interpreters)")
+        results["activation"] = run_activation(args.quick)
+    if "e2e" in sections:
+        _log(f"end to end ({rounds} rounds x {seconds} s per arm)")
+        results["e2e"] = [
+            run_row(row, rounds, seconds, pin, _log) for row in select_rows(args.quick, args.only)
+        ]
+    if "memory" in sections:
+        _log("memory")
+        if args.memory_requests:
+            cases = [
+                MemoryCase("uvicorn", "0.20.0", "httptools", 100, args.memory_requests),
+                MemoryCase(
+                    "uvicorn", "0.20.0", "httptools", 100, max(1000, args.memory_requests // 4), leak=True
+                ),
+            ]
+            results["memory"] = [run_memory(case, pin, _log) for case in cases]
+        else:
+            results["memory"] = run_memory_section(args.quick, pin)
+
+    finished = time.time()
+    results.update(
+        finished=datetime.datetime.utcfromtimestamp(finished).strftime("%H:%M"),
+        elapsed_s=finished - started,
+        load_after=load_average(),
+    )
+    notes = explain(results)
+    extra = _hypercorn_shim_note()
+    if extra:
+        notes.append(f"- {extra}")
+    results["notes"] = notes
+    chart.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        chart_ref = os.path.relpath(chart, out.parent)
+    except ValueError:
+        chart_ref = str(chart)
+    if results.get("e2e"):
+        chart.write_text(report.render_svg(results))
+    out.write_text(report.render_markdown(results, chart_ref))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1, default=str))
+    _log(
+        f"wrote {out}"
+        + (f" and {chart}" if results.get("e2e") else "")
+        + f" in {(finished - started) / 60:.1f} min"
+    )
+    _log("summary: " + report.summary_line(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

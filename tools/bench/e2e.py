@@ -1,0 +1,243 @@
+"""End to end: one server release and app, shim off and on, under a real load generator.
+
+Both arms of a row run at the same time as two server processes pinned to the same CPU (the load
+generator gets the other one); only one of them is under load at any moment. Rounds alternate
+the order (off-on, on-off, ...) so that drifts of the machine's load hit both arms alike, and
+each round gives one on/off ratio: the row reports the median ratio and its spread.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from tools.envs import EnvSpec, ensure_env
+
+from ._system import LoadResult, Server, bench_env, cpu_prefix, free_port, h2load, median, wrk
+
+__all__ = ["ROWS", "Arm", "Row", "env_for", "run_row", "server_command"]
+
+#: wrk / h2load concurrency: 32 requests in flight either way (h2: 4 connections x 8 streams).
+WRK_CONNECTIONS = 32
+H2_CONNECTIONS, H2_STREAMS = 4, 8
+SERVER_CPU, LOAD_CPU = 1, 0
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One server process: a release, with or without ``import lifespan_state.auto``."""
+
+    server: str
+    version: str
+    shim: bool
+
+    @property
+    def label(self) -> str:
+        return f"{self.server} {self.version} shim {'on' if self.shim else 'off'}"
+
+    @property
+    def has_native_state(self) -> bool:
+        first_native = (0, 21, 0) if self.server == "uvicorn" else (0, 17, 0)
+        return tuple(int(p) for p in self.version.split(".")[:3]) >= first_native
+
+
+@dataclass(frozen=True)
+class Row:
+    """One comparison: ``cand`` against ``base`` (the ratio is cand / base)."""
+
+    key: str
+    server: str
+    protocol: str  # uvicorn: h11 | httptools; hypercorn: h1 | h2
+    keys: int
+    base: Arm
+    cand: Arm
+    kind: str  # shim: off vs on | noop: native release, shim must do nothing | cross | control
+    mode: str  # what the shim does on cand's release: add | fix | native
+    quick: bool = False
+
+    @property
+    def title(self) -> str:
+        if self.kind == "cross":
+            return f"{self.cand.label} vs {self.base.label} ({self.protocol}, {self.keys} keys)"
+        if self.kind == "control":
+            return f"{self.server} {self.base.version} {self.protocol} shim off vs off ({self.keys} keys)"
+        return f"{self.server} {self.cand.version} {self.protocol}, {self.keys} keys"
+
+    @property
+    def load_tool(self) -> str:
+        return "h2load" if self.protocol == "h2" else "wrk"
+
+
+def _pair(server: str, version: str, protocol: str, keys: int, mode: str, quick: bool = False) -> Row:
+    return Row(
+        key=f"{server}-{version}-{protocol}-{keys}",
+        server=server,
+        protocol=protocol,
+        keys=keys,
+        base=Arm(server, version, False),
+        cand=Arm(server, version, True),
+        kind="noop" if mode == "native" else "shim",
+        mode=mode,
+        quick=quick,
+    )
+
+
+ROWS: Tuple[Row, ...] = (
+    _pair("uvicorn", "0.20.0", "h11", 4, "add", quick=True),
+    _pair("uvicorn", "0.20.0", "h11", 100, "add"),
+    _pair("uvicorn", "0.20.0", "httptools", 4, "add", quick=True),
+    _pair("uvicorn", "0.20.0", "httptools", 100, "add", quick=True),
+    _pair("uvicorn", "0.21.0", "httptools", 4, "fix", quick=True),
+    _pair("uvicorn", "0.21.0", "httptools", 100, "fix"),
+    _pair("uvicorn", "0.21.1", "httptools", 4, "native"),
+    Row(
+        key="uvicorn-cross-httptools-4",
+        server="uvicorn",
+        protocol="httptools",
+        keys=4,
+        base=Arm("uvicorn", "0.21.1", False),
+        cand=Arm("uvicorn", "0.20.0", True),
+        kind="cross",
+        mode="add",
+    ),
+    Row(
+        key="uvicorn-control-httptools-4",
+        server="uvicorn",
+        protocol="httptools",
+        keys=4,
+        base=Arm("uvicorn", "0.20.0", False),
+        cand=Arm("uvicorn", "0.20.0", False),
+        kind="control",
+        mode="none",
+    ),
+    _pair("hypercorn", "0.16.0", "h1", 4, "add", quick=True),
+    _pair("hypercorn", "0.16.0", "h1", 100, "add"),
+    _pair("hypercorn", "0.16.0", "h2", 4, "add", quick=True),
+    _pair("hypercorn", "0.16.0", "h2", 100, "add"),
+    _pair("hypercorn", "0.17.3", "h1", 4, "fix"),
+    _pair("hypercorn", "0.17.3", "h2", 4, "fix"),
+)
+
+
+def env_for(server: str, version: str) -> Path:
+    """The cached environment of one release, with the fast extras production installs use."""
+    extra = ("httptools", "uvloop") if server == "uvicorn" else ("uvloop",)
+    return ensure_env(EnvSpec(server, version, python="3.11", extra=extra))
+
+
+def server_command(arm: Arm, protocol: str, port: int, pin: bool) -> List[str]:
+    python = str(env_for(arm.server, arm.version) / "bin" / "python")
+    prefix = cpu_prefix(SERVER_CPU if pin else None)
+    if arm.server == "uvicorn":
+        return [
+            *prefix, python, "-m", "uvicorn", "benchapp:app", "--host", "127.0.0.1", "--port", str(port),
+            "--http", protocol, "--lifespan", "on", "--no-access-log", "--log-level", "warning",
+        ]  # fmt: skip
+    return [*prefix, python, "-m", "hypercorn", "benchapp:app", "--bind", f"127.0.0.1:{port}", "-k", "uvloop"]
+
+
+def arm_env(arm: Arm, keys: int) -> Dict[str, str]:
+    return {
+        "BENCH_SHIM": "1" if arm.shim else "0",
+        "BENCH_STATE_KEYS": str(keys),
+        # A request without the lifespan's keys answers 500, which fails the row: an "on" arm
+        # where the shim silently did nothing cannot pass for a measurement.
+        "BENCH_EXPECT_STATE": "1" if (arm.shim or arm.has_native_state) else "0",
+    }
+
+
+def _loader(row: Row, pin: bool) -> Callable[[int, int], LoadResult]:
+    cpu = LOAD_CPU if pin else None
+    if row.protocol == "h2":
+        return lambda port, seconds: h2load(port, H2_CONNECTIONS, H2_STREAMS, seconds, cpu)
+    return lambda port, seconds: wrk(port, WRK_CONNECTIONS, seconds, cpu)
+
+
+def _spread(values: List[float]) -> Tuple[float, float, float]:
+    return median(values), min(values), max(values)
+
+
+def run_row(row: Row, rounds: int, seconds: int, pin: bool, log: Callable[[str], None]) -> Dict[str, Any]:
+    """Measure one row; returns a JSON-able record (``error`` set when the row is invalid)."""
+    load = _loader(row, pin)
+    servers: List[Server] = []
+    record: Dict[str, Any] = {
+        "row": asdict(row),
+        "title": row.title,
+        "load_tool": row.load_tool,
+        "rounds": rounds,
+        "seconds": seconds,
+        "error": None,
+    }
+    try:
+        for arm in (row.base, row.cand):
+            port = free_port()
+            server = Server(
+                server_command(arm, row.protocol, port, pin),
+                bench_env(arm_env(arm, row.keys)),
+                port,
+                arm.label,
+            )
+            servers.append(server)
+            server.start()
+        record["commands"] = [" ".join(s.command) for s in servers]
+        for server in servers:  # warm-up: connections, caches, branch predictors
+            load(server.port, 1)
+        runs: Dict[str, List[LoadResult]] = {"base": [], "cand": []}
+        cpu: Dict[str, List[float]] = {"base": [], "cand": []}
+        for index in range(rounds):
+            order = (0, 1) if index % 2 == 0 else (1, 0)
+            for which in order:
+                name = ("base", "cand")[which]
+                before = servers[which].cpu_seconds()
+                result = load(servers[which].port, seconds)
+                runs[name].append(result)
+                cpu[name].append((servers[which].cpu_seconds() - before) / max(result.requests, 1))
+        bad = {name: sum(r.bad for r in results) for name, results in runs.items()}
+        if any(bad.values()):
+            record["error"] = (
+                f"failed responses (base {bad['base']}, cand {bad['cand']}): see the arm's state check"
+            )
+        ratios = [c.rps / b.rps for b, c in zip(runs["base"], runs["cand"])]
+        # Server CPU per request, base over cand: the throughput ratio a machine of our own would
+        # show (clock ticks are 10 ms, hence runs of whole seconds).
+        cpu_ratios = [b / c for b, c in zip(cpu["base"], cpu["cand"]) if b > 0 and c > 0]
+        p99_ratios = [c.p99_ms / b.p99_ms for b, c in zip(runs["base"], runs["cand"]) if b.p99_ms > 0]
+        record.update(
+            base_rps=median([r.rps for r in runs["base"]]),
+            cand_rps=median([r.rps for r in runs["cand"]]),
+            base_rps_range=[min(r.rps for r in runs["base"]), max(r.rps for r in runs["base"])],
+            cand_rps_range=[min(r.rps for r in runs["cand"]), max(r.rps for r in runs["cand"])],
+            base_p99_ms=median([r.p99_ms for r in runs["base"]]),
+            cand_p99_ms=median([r.p99_ms for r in runs["cand"]]),
+            ratio=_spread(ratios),
+            cpu_ratio=_spread(cpu_ratios) if cpu_ratios else None,
+            base_cpu_us=median(cpu["base"]) * 1e6,
+            cand_cpu_us=median(cpu["cand"]) * 1e6,
+            p99_ratio=_spread(p99_ratios) if p99_ratios else None,
+            ratios=ratios,
+            requests=sum(r.requests for rs in runs.values() for r in rs),
+        )
+        log(
+            f"  {row.title}: {record['base_rps']:.0f} -> {record['cand_rps']:.0f} req/s, "
+            f"ratio {record['ratio'][0]:.3f} [{record['ratio'][1]:.3f}-{record['ratio'][2]:.3f}], "
+            f"cpu/request {record['base_cpu_us']:.1f} -> {record['cand_cpu_us']:.1f} us"
+        )
+    except Exception as exc:  # one broken row must not lose the others' results
+        record["error"] = f"{type(exc).__name__}: {exc}"
+        log(f"  {row.title}: ERROR {record['error']}")
+        for server in servers:
+            print(f"--- {server.label} log ---\n{server.log_tail()}", file=sys.stderr)
+    finally:
+        for server in servers:
+            server.close()
+    return record
+
+
+def select_rows(quick: bool, only: Optional[List[str]]) -> List[Row]:
+    rows = [r for r in ROWS if r.quick] if quick else list(ROWS)
+    if only:
+        rows = [r for r in ROWS if any(pattern in r.key for pattern in only)]
+    return rows

@@ -1,0 +1,452 @@
+"""BENCHMARKS.md and its chart, generated from one run's results (nothing here is typed by hand)."""
+
+from __future__ import annotations
+
+import html
+from typing import Any, Dict, List, Optional
+
+from .memory import FLAT_RSS_KIB, FLAT_TRACED_KIB
+
+__all__ = [
+    "IMPORT_TARGET_MS",
+    "THROUGHPUT_TARGET",
+    "render_markdown",
+    "render_svg",
+    "summary_line",
+    "verdicts",
+]
+
+THROUGHPUT_TARGET = 0.98
+IMPORT_TARGET_MS = 10.0
+
+
+def _f(value: Optional[float], digits: int = 0) -> str:
+    if value is None or value != value:  # None or NaN
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def _ratio(spread: Optional[List[float]]) -> str:
+    if not spread:
+        return "-"
+    return f"**{spread[0]:.3f}** ({spread[1]:.3f}-{spread[2]:.3f})"
+
+
+def _scope_row(micro: Dict[str, Any], keys: int) -> Optional[Dict[str, Any]]:
+    for run in micro.get("runs", []):
+        if run["python"].startswith("3.11"):
+            row: Dict[str, Any] = run["sizes"][str(keys)]
+            return row
+    return None
+
+
+def expected_ratio(record: Dict[str, Any], micro: Dict[str, Any]) -> Optional[float]:
+    """The on/off ratio the per-scope cost predicts: 1 / (1 + added time x requests per second)."""
+    row = record["row"]
+    if row["kind"] != "shim" or not record.get("base_rps"):
+        return None
+    scope = _scope_row(micro, row["keys"])
+    if scope is None:
+        return None
+    return 1.0 / (1.0 + scope["added_ns"] * 1e-9 * record["base_rps"])
+
+
+def verdicts(results: Dict[str, Any]) -> Dict[str, Any]:
+    """Target by target: met or not, with the numbers that decide it."""
+    out: Dict[str, Any] = {}
+    e2e = [r for r in results.get("e2e", []) if r["row"]["kind"] in ("shim", "noop")]
+    valid = [r for r in e2e if not r["error"]]
+    if e2e:
+        worst = min(valid, key=lambda r: r["ratio"][0]) if valid else None
+        out["throughput"] = {
+            "met": bool(valid)
+            and len(valid) == len(e2e)
+            and all(r["ratio"][0] >= THROUGHPUT_TARGET for r in valid),
+            "worst": worst["title"] if worst else None,
+            "worst_ratio": worst["ratio"][0] if worst else None,
+            "misses": [r["title"] for r in valid if r["ratio"][0] < THROUGHPUT_TARGET],
+            "cpu_misses": [
+                r["title"] for r in valid if r.get("cpu_ratio") and r["cpu_ratio"][0] < THROUGHPUT_TARGET
+            ],
+            "errors": [r["title"] for r in e2e if r["error"]],
+        }
+    micro = results.get("micro")
+    if micro:
+        rows = [(run["python"], keys, row) for run in micro["runs"] for keys, row in run["sizes"].items()]
+        out["scope"] = {
+            "met": all(row["met"] for _, _, row in rows),
+            "misses": [f"Python {py}, {keys} keys" for py, keys, row in rows if not row["met"]],
+        }
+    act = results.get("activation")
+    if act:
+        main = act[0]
+        wall = main["auto_ms"]["median"]
+        cpu = main["auto_cpu_ms"]["median"]
+        out["activation"] = {
+            "met": wall < IMPORT_TARGET_MS,
+            "cpu_met": cpu < IMPORT_TARGET_MS,
+            "wall_ms": wall,
+            "cpu_ms": cpu,
+            "eager": sorted(
+                {m for a in act for m in a["eager_after_auto"] + a["importtime"]["server_modules"]}
+            ),
+        }
+    mem = [m for m in results.get("memory", []) if not m["case"]["leak"]]
+    if mem:
+        out["memory"] = {"met": all(m.get("flat") and not m["error"] for m in mem)}
+        control = [m for m in results.get("memory", []) if m["case"]["leak"]]
+        out["memory"]["control_detected"] = all(m.get("flat") is False for m in control) if control else None
+    return out
+
+
+def summary_line(results: Dict[str, Any]) -> str:
+    v = verdicts(results)
+    parts = []
+    e2e = [r for r in results.get("e2e", []) if r["row"]["kind"] == "shim" and not r["error"]]
+    if e2e:
+        ratios = [r["ratio"][0] for r in e2e]
+        cpu = [r["cpu_ratio"][0] for r in e2e if r.get("cpu_ratio")]
+        text = f"throughput with the shim {min(ratios):.2f}-{max(ratios):.2f}x of without"
+        if cpu:
+            text += f" (server CPU per request: {min(cpu):.2f}-{max(cpu):.2f}x)"
+        parts.append(text)
+    micro = results.get("micro")
+    if micro:
+        row = _scope_row(micro, 4)
+        if row:
+            parts.append(
+                f"{row['added_ns']:.0f} ns added per request (4-key state, Python 3.11; "
+                f"the state copy alone: {row['copy_ns']:.0f} ns)"
+            )
+    if "activation" in v:
+        act = results["activation"][0]
+        parts.append(
+            f"`import lifespan_state.auto` {act['auto_ms']['median']:.0f} ms in a fresh interpreter, "
+            f"{act['in_server_ms']['median']:.0f} ms inside a server start-up, no server imported eagerly"
+        )
+    if "memory" in v:
+        parts.append("memory flat over 100,000 requests" if v["memory"]["met"] else "memory NOT flat")
+    return "Benchmarks (" + results["machine"]["cpu"] + "): " + "; ".join(parts) + " — see BENCHMARKS.md."
+
+
+def render_svg(results: Dict[str, Any]) -> str:
+    """Grouped horizontal bars: requests/s off and on per row, whiskers from min to max."""
+    rows = [r for r in results.get("e2e", []) if not r["error"] and r["row"]["kind"] in ("shim", "noop")]
+    bar, gap, left, width = 14, 14, 330, 420
+    height = 60 + len(rows) * (2 * bar + gap) + 30
+    peak = max([r["base_rps_range"][1] for r in rows] + [r["cand_rps_range"][1] for r in rows] + [1.0])
+    scale = width / peak
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 150}" height="{height}" '
+        'font-family="DejaVu Sans, Arial, sans-serif" font-size="12">',
+        '<rect width="100%" height="100%" fill="white"/>',
+        f'<text x="10" y="20" font-size="14" font-weight="bold">Throughput, shim off vs on '
+        f"(requests/s, median of {rows[0]['rounds'] if rows else 0} interleaved rounds; "
+        "whiskers: min-max)</text>",
+        '<rect x="10" y="32" width="12" height="12" fill="#9e9e9e"/><text x="27" y="43">shim off</text>',
+        '<rect x="100" y="32" width="12" height="12" fill="#1f77b4"/><text x="117" y="43">shim on</text>',
+    ]
+    y = 60
+    for r in rows:
+        out.append(
+            f'<text x="{left - 8}" y="{y + bar + 4}" text-anchor="end">{html.escape(r["title"])}</text>'
+        )
+        for offset, (value, span, colour) in enumerate(
+            [(r["base_rps"], r["base_rps_range"], "#9e9e9e"), (r["cand_rps"], r["cand_rps_range"], "#1f77b4")]
+        ):
+            top = y + offset * bar
+            out.append(
+                f'<rect x="{left}" y="{top}" width="{value * scale:.1f}" height="{bar - 2}" fill="{colour}"/>'
+            )
+            mid = top + (bar - 2) / 2
+            out.append(
+                f'<line x1="{left + span[0] * scale:.1f}" x2="{left + span[1] * scale:.1f}" '
+                f'y1="{mid}" y2="{mid}" '
+                'stroke="black" stroke-width="1"/>'
+            )
+        out.append(
+            f'<text x="{left + max(r["base_rps_range"][1], r["cand_rps_range"][1]) * scale + 6:.1f}" '
+            f'y="{y + bar + 4}">on/off {r["ratio"][0]:.3f}</text>'
+        )
+        y += 2 * bar + gap
+    for tick in range(0, int(peak) + 1, max(1000, int(peak / 5) // 1000 * 1000)):
+        x = left + tick * scale
+        out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="55" y2="{y}" stroke="#dddddd"/>')
+        out.append(f'<text x="{x:.1f}" y="{y + 14}" text-anchor="middle">{tick:,}</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def _met(flag: Optional[bool]) -> str:
+    return "met" if flag else "**missed**" if flag is not None else "-"
+
+
+def render_markdown(results: Dict[str, Any], chart_path: str) -> str:
+    v = verdicts(results)
+    m = results["machine"]
+    lines: List[str] = [
+        "# Benchmarks",
+        "",
+        "<!-- Generated by `python -m tools.bench` — do not edit by hand; run the command again. -->",
+        "",
+        summary_line(results),
+        "",
+        f"Run: {results['started']} - {results['finished']} UTC, `{results['command']}` "
+        f"({results['elapsed_s'] / 60:.1f} min). Load average before/after: {results['load_before']} / "
+        f"{results['load_after']}.",
+        "",
+        "## Targets",
+        "",
+        "| target | result | verdict |",
+        "|---|---|---|",
+    ]
+    if "throughput" in v:
+        t = v["throughput"]
+        lines.append(
+            f"| throughput on/off ≥ {THROUGHPUT_TARGET} everywhere (median of interleaved rounds) | worst: "
+            f"{_f(t['worst_ratio'], 3)} ({t['worst']}) | {_met(t['met'])} |"
+        )
+    if "scope" in v:
+        lines.append(
+            "| time added per scope ≤ 2 x (`dict.copy()` of the state + one Python call) | "
+            f"{'all within' if v['scope']['met'] else 'missed: ' + ', '.join(v['scope']['misses'])} | "
+            f"{_met(v['scope']['met'])} |"
+        )
+    if "activation" in v:
+        a = v["activation"]
+        lines.append(
+            f"| `import lifespan_state.auto` + `activate()` < {IMPORT_TARGET_MS:.0f} ms "
+            "(fresh interpreter) | "
+            f"{a['wall_ms']:.1f} ms wall, {a['cpu_ms']:.1f} ms CPU | {_met(a['met'])} |"
+        )
+        lines.append(
+            f"| no server imported eagerly | server modules after the import: {a['eager'] or 'none'} | "
+            f"{_met(not a['eager'])} |"
+        )
+    if "memory" in v:
+        control = v["memory"]["control_detected"]
+        lines.append(
+            f"| memory flat over 100,000 requests (traced < {FLAT_TRACED_KIB:.0f} KiB, RSS < "
+            f"{FLAT_RSS_KIB:.0f} KiB per 10,000 requests) | leak control detected: "
+            f"{'yes' if control else 'no' if control is not None else 'not run'} | "
+            f"{_met(v['memory']['met'])} |"
+        )
+    lines += ["", "## Machine", "", "| | |", "|---|---|"]
+    lines += [f"| {k} | {v_} |" for k, v_ in m.items()]
+    lines += [
+        "",
+        "Servers run on CPU 1 and the load generator on CPU 0 (`taskset`) when pinning is on "
+        f"(this run: {'on' if results['pin'] else 'off'}). The machine is shared with other jobs, so "
+        "the numbers are noisy: each comparison interleaves its arms and reports the median and the "
+        "spread (min-max) of the per-round ratios.",
+        "",
+    ]
+    lines += _e2e_section(results, chart_path)
+    lines += _micro_section(results)
+    lines += _activation_section(results)
+    lines += _memory_section(results)
+    lines += _notes_section(results, v)
+    return "\n".join(lines) + "\n"
+
+
+def _e2e_section(results: Dict[str, Any], chart_path: str) -> List[str]:
+    e2e = results.get("e2e")
+    if not e2e:
+        return []
+    micro = results.get("micro", {})
+    first = e2e[0]
+    lines = [
+        "## End to end",
+        "",
+        f"Each row: two server processes of the same release serving the same app "
+        f"([`tools/bench/benchapp.py`](tools/bench/benchapp.py): pure ASGI, a 2-byte body, reads one key "
+        f'of `scope["state"]`), one without and one with `import lifespan_state.auto` in the app module '
+        f"(`BENCH_SHIM=1`). {first['rounds']} rounds of {first['seconds']} s per arm, order alternating. "
+        "HTTP/1.1 load: `wrk -t1 -c32 -dNs --latency`; HTTP/2 load: `h2load -t1 -c4 -m8 -D N` (cleartext, "
+        "prior knowledge; p99 from its per-request log). An arm that should see the lifespan's keys "
+        "answers 500 when it does not, and any failed response invalidates the row.",
+        "",
+        "*ratio* is on/off requests/s per round (median, min-max); *CPU ratio* is the same from the server's "
+        "CPU time per request (off/on: > 1 means cheaper with the shim), which time spent descheduled "
+        "by other "
+        "jobs does not disturb; *expected* is what the per-scope cost below predicts: "
+        "1 / (1 + added ns x off requests/s).",
+        "",
+        "| comparison | mode | off req/s | on req/s | ratio | CPU ratio | expected | p99 off / on (ms) "
+        "| p99 ratio |",
+        "|---|---|---:|---:|---|---|---:|---:|---|",
+    ]
+    for r in e2e:
+        row = r["row"]
+        if r["error"] and not r.get("base_rps"):
+            lines.append(f"| {r['title']} | {row['mode']} | error: {r['error']} | | | | | | |")
+            continue
+        exp = expected_ratio(r, micro)
+        title = r["title"] + (f" — **invalid: {r['error']}**" if r["error"] else "")
+        lines.append(
+            f"| {title} | {row['mode'] if row['kind'] != 'control' else 'control'} | {_f(r['base_rps'])} | "
+            f"{_f(r['cand_rps'])} | {_ratio(r['ratio'])} | {_ratio(r.get('cpu_ratio'))} | "
+            f"{_f(exp, 3) if exp else '-'} | {_f(r['base_p99_ms'], 2)} / {_f(r['cand_p99_ms'], 2)} | "
+            f"{_ratio(r.get('p99_ratio'))} |"
+        )
+    lines += [
+        "",
+        'Rows: *add* — a release without lifespan state (the off arm has no `scope["state"]` at all, so the '
+        "on arm pays for the whole feature: one copy per request); *fix* — a release that copies once per "
+        "connection (the shim adds a per-request copy); *native* — a correct release: the shim installs "
+        "nothing, both arms run the server's own `app_state.copy()`; *cross* — uvicorn 0.20.0 with the shim "
+        "against uvicorn 0.21.1's native copy (different releases: other code differs too); *control* — two "
+        "identical off servers, the noise floor of this machine.",
+        "",
+        f"![throughput off/on per server]({chart_path})",
+        "",
+        "Server commands of the last row pair (the others differ in release, `--http` and port):",
+        "",
+        "```",
+        *(e2e[-1].get("commands") or ["(not started)"]),
+        "```",
+        "",
+    ]
+    return lines
+
+
+def _micro_section(results: Dict[str, Any]) -> List[str]:
+    micro = results.get("micro")
+    if not micro:
+        return []
+    lines = [
+        "## Per scope",
+        "",
+        "[`tools/bench/micro.py`](tools/bench/micro.py) times one scope hand-off with `timeit` "
+        f"({micro['number']:,} calls x {micro['repeat']} repeats per statement, statements interleaved, "
+        "thread CPU time, minimum over repeats): *call* is one plain Python call of the app; *added* is a "
+        "call through "
+        "`StateApp` minus *call*; the floor is `state.copy()` plus one Python call, the target twice that. "
+        "*instance call* is what CPython charges for calling an instance of any Python class whose "
+        "`__call__` does nothing (the floor of any wrapper object); *native copy* is what uvicorn ≥ 0.21.1 "
+        'adds to each scope it builds (`"state": self.app_state.copy()` inside the scope literal).',
+        "",
+        "| Python | keys | call | copy | target 2x(copy+call) | **added by the shim** "
+        "| added, 5 args (hypercorn) "
+        "| instance call | native copy | verdict |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for run in micro["runs"]:
+        for keys, row in run["sizes"].items():
+            lines.append(
+                f"| {run['python']} | {keys} | {row['call_ns']:.0f} ns | {row['copy_ns']:.0f} ns | "
+                f"{row['target_ns']:.0f} ns | **{row['added_ns']:.0f} ns** | {row['added5_ns']:.0f} ns | "
+                f"{row['instance_ns']:.0f} ns | {row['native_ns']:.0f} ns | {_met(row['met'])} |"
+            )
+    lines.append("")
+    return lines
+
+
+def _activation_section(results: Dict[str, Any]) -> List[str]:
+    acts = results.get("activation")
+    if not acts:
+        return []
+    lines = [
+        "## Activation",
+        "",
+        "[`tools/bench/activation.py`](tools/bench/activation.py): every sample is a fresh interpreter of "
+        "the release's environment (bytecode cached), timed inside it around the import or call alone "
+        "(wall clock and process CPU time); median (p10-p90).",
+        "",
+        "| environment | runs | `import lifespan_state.auto` | `import lifespan_state` | `activate()` "
+        "| inside a server start-up (app module imports `lifespan_state.auto`, server patched) "
+        "| reference: `import asyncio` |",
+        "|---|---:|---|---|---|---|---|",
+    ]
+
+    def cell(a: Dict[str, Any], key: str) -> str:
+        wall, cpu = a[f"{key}_ms"], a[f"{key}_cpu_ms"]
+        return f"{wall['median']:.1f} ms ({wall['p10']:.1f}-{wall['p90']:.1f}); CPU {cpu['median']:.1f} ms"
+
+    for a in acts:
+        lines.append(
+            f"| {a['label']} | {a['runs']} | {cell(a, 'auto')} | {cell(a, 'import')} | "
+            f"{a['activate_ms']['median'] * 1e3:.0f} µs | {cell(a, 'in_server')} | {cell(a, 'reference')} |"
+        )
+    lines += [
+        "",
+        "Patch cost when the server is imported after `activate()` (the post-import hook patches it): "
+        + "; ".join(
+            f"{a['label']}: importing the server takes "
+            f"{a['server_import_hooked_ms']['median']:.1f} ms with the "
+            f"hook pending (mode {a['hooked_mode']}, wrapped {len(a['hooked_patched'])} hook points) vs "
+            f"{a['server_import_ms']['median']:.1f} ms without — the hooked run has the shim's own imports "
+            "already loaded, so the two include different module sets"
+            for a in acts
+        ),
+        "",
+        "Where the import time goes (`-X importtime`, self time, median of 5; each standard-library module "
+        "is charged to the package that imported it):",
+        "",
+        "| environment | " + " | ".join(sorted(acts[0]["importtime"]["groups_ms"])) + " | modules |",
+        "|---|" + "---:|" * (len(acts[0]["importtime"]["groups_ms"]) + 1),
+    ]
+    for a in acts:
+        groups = a["importtime"]["groups_ms"]
+        lines.append(
+            f"| {a['label']} | "
+            + " | ".join(f"{groups.get(g, 0.0):.1f} ms" for g in sorted(acts[0]["importtime"]["groups_ms"]))
+            + f" | {a['importtime']['modules']} |"
+        )
+    lines += [
+        "",
+        "No server imported eagerly: after `import lifespan_state.auto` (and after `activate()`), "
+        + "; ".join(
+            f"{a['label']}: server modules in `sys.modules`: {a['eager_after_auto'] or 'none'}, in "
+            f"`-X importtime`: {a['importtime']['server_modules'] or 'none'}, hooks waiting for "
+            f"{', '.join(a['waiting'])}"
+            for a in acts
+        )
+        + ".",
+        "",
+    ]
+    return lines
+
+
+def _memory_section(results: Dict[str, Any]) -> List[str]:
+    mem = results.get("memory")
+    if not mem:
+        return []
+    lines = [
+        "## Memory",
+        "",
+        "[`tools/bench/memory.py`](tools/bench/memory.py): the app starts `tracemalloc` at import and "
+        "reports "
+        "RSS and traced memory at `/__mem`; after a 3 s warm-up, `wrk -c8` runs in 1 s batches until the "
+        "request count is reached, sampling after each batch. Growth is the least-squares slope per 10,000 "
+        "requests. The leak control keeps every request's state alive: the same measurement must see it.",
+        "",
+        "| server | requests | traced start → end | traced growth / 10k | RSS start → end | RSS growth / 10k "
+        "| verdict |",
+        "|---|---:|---|---:|---|---:|---|",
+    ]
+    for r in mem:
+        if r.get("requests") is None:
+            lines.append(f"| {r['title']} | error: {r['error']} | | | | | |")
+            continue
+        verdict = (
+            ("detected" if not r["flat"] else "**not detected**")
+            if r["case"]["leak"]
+            else ("flat" if r["flat"] else "**grows**")
+        )
+        lines.append(
+            f"| {r['title']} | {r['requests']:,} | "
+            f"{r['traced_start_kib']:,.0f} → {r['traced_end_kib']:,.0f} KiB "
+            f"| {r['traced_kib_per_10k']:+,.1f} KiB | "
+            f"{r['rss_start_mib']:.1f} → {r['rss_end_mib']:.1f} MiB | "
+            f"{r['rss_kib_per_10k']:+,.1f} KiB | {verdict} |"
+        )
+    lines.append("")
+    return lines
+
+
+def _notes_section(results: Dict[str, Any], v: Dict[str, Any]) -> List[str]:
+    notes = results.get("notes") or []
+    if not notes:
+        return []
+    return ["## Misses and what the measurements say", "", *notes, ""]
