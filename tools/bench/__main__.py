@@ -63,8 +63,8 @@ def run_micro(quick: bool) -> Dict[str, Any]:
     return {"number": number, "repeat": repeat, "runs": runs}
 
 
-def run_activation(quick: bool) -> List[Dict[str, Any]]:
-    runs = 5 if quick else 25
+def run_activation(quick: bool, runs: Optional[int]) -> List[Dict[str, Any]]:
+    runs = runs or (5 if quick else 15)
     envs = [
         ("uvicorn 0.20.0, wrapt 2.x", "uvicorn", env_for("uvicorn", "0.20.0")),
         ("hypercorn 0.16.0, wrapt 2.x", "hypercorn", env_for("hypercorn", "0.16.0")),
@@ -205,6 +205,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--rounds", type=int, help="interleaved rounds per end-to-end row")
     parser.add_argument("--seconds", type=int, help="seconds of load per arm and round")
     parser.add_argument("--memory-requests", type=int, help="requests of the memory run (default 100,000)")
+    parser.add_argument("--activation-runs", type=int, help="fresh interpreters per activation probe")
     parser.add_argument(
         "--no-pin", action="store_true", help="do not pin server and load generator (taskset)"
     )
@@ -241,7 +242,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         results["micro"] = run_micro(args.quick)
     if "activation" in sections:
         _log("activation (fresh interpreters)")
-        results["activation"] = run_activation(args.quick)
+        results["activation"] = run_activation(args.quick, args.activation_runs)
     if "e2e" in sections:
         _log(f"end to end ({rounds} rounds x {seconds} s per arm)")
         results["e2e"] = [
