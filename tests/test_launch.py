@@ -443,3 +443,87 @@ def test_hypercorn_0_16_reload_through_launcher(appdir: Path) -> None:
         assert first["pid"] != server.proc.pid
         fresh = _touch_until_reloaded(appdir, port, first["pid"])
         assert fresh["has_state"] and fresh["items"] == [] and fresh["lifespan"]["pid"] == fresh["pid"], fresh
+
+
+# --------------------------------------------------------------------------- the issue's commands
+
+STARLETTE_APP = '''\
+import os
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+
+@asynccontextmanager
+async def lifespan(app):
+    yield {"pid": os.getpid(), "hits": []}
+
+
+async def home(request):
+    request.state.hits.append(1)  # a shared value: shallow copies see it
+    saw_other = hasattr(request.state, "mine")
+    request.state.mine = True  # a key of this request only
+    body = {"pid": os.getpid(), "state_pid": request.state.pid, "hits": len(request.state.hits)}
+    return JSONResponse(dict(body, saw_other_request=saw_other))
+
+
+app = Starlette(routes=[Route("/", home)], lifespan=lifespan)
+'''
+
+UVICORN_STARLETTE = EnvSpec("uvicorn", "0.17.6", extra=("starlette>=0.26",))
+HYPERCORN_STARLETTE = EnvSpec("hypercorn", "0.16.0", extra=("starlette>=0.26",))
+
+DONE_WHEN = {
+    # LIFESPAN_STATE_APP=app:app lifespan-state run --
+    #     uvicorn lifespan_state.factory:create_app --factory --workers 2
+    ("uvicorn", "launcher+factory"): ["uvicorn", FACTORY, "--factory", "--workers", "2", "--port", "{port}"],
+    # lifespan-state run -- uvicorn app:app --workers 2
+    ("uvicorn", "launcher"): ["uvicorn", "app:app", "--workers", "2", "--port", "{port}"],
+    ("hypercorn", "launcher+factory"): ["hypercorn", "-w", "2", "-b", "127.0.0.1:{port}", FACTORY + "()"],
+    ("hypercorn", "launcher"): ["hypercorn", "-w", "2", "-b", "127.0.0.1:{port}", "app:app"],
+}
+
+
+@pytest.mark.parametrize(("server", "way"), list(DONE_WHEN))
+def test_done_when_commands_with_starlette(tmp_path: Path, server: str, way: str) -> None:
+    """The issue's own commands, with a Starlette app whose lifespan yields state (Starlette
+    refuses such a lifespan on a server without state)."""
+    if server == "hypercorn" and not HYPERCORN_SHIM.exists():
+        pytest.skip("the hypercorn shim (lifespan_state/hypercorn.py) is not there yet")
+    (tmp_path / "app.py").write_text(STARLETTE_APP)
+    bindir = venv(UVICORN_STARLETTE if server == "uvicorn" else HYPERCORN_STARLETTE)
+    port = free_port()
+    argv = launch(way, [arg.format(port=port) for arg in DONE_WHEN[(server, way)]])
+    env = server_env(bindir, LIFESPAN_STATE_APP="app:app")
+    with serve(argv, cwd=tmp_path, env=env, port=port) as running:
+        hits: Dict[int, List[int]] = {}
+        for _ in range(300):
+            view = request(port)
+            assert view["state_pid"] == view["pid"] and view["saw_other_request"] is False, view
+            hits.setdefault(view["pid"], []).append(view["hits"])
+            if len(hits) >= 2 and sum(map(len, hits.values())) >= 12:
+                break
+        assert len(hits) >= 2 and running.proc.pid not in hits, hits
+        for seen in hits.values():  # each worker counts its own requests: its own lifespan state
+            assert seen == sorted(seen) and len(set(seen)) == len(seen), hits
+
+
+@pytest.mark.parametrize("server", ["uvicorn", "hypercorn"])
+def test_starlette_refuses_to_start_without_a_way_in(tmp_path: Path, server: str) -> None:
+    """Negative control of the test above: the same app on the bare server stops at startup."""
+    (tmp_path / "app.py").write_text(STARLETTE_APP)
+    bindir = venv(UVICORN_STARLETTE if server == "uvicorn" else HYPERCORN_STARLETTE)
+    port = free_port()
+    # One process serving (uvicorn without --workers, hypercorn -w 0) exits on a failed startup.
+    argv = (
+        ["uvicorn", "app:app", "--port", str(port)]
+        if server == "uvicorn"
+        else ["hypercorn", "-w", "0", "-b", f"127.0.0.1:{port}", "app:app"]
+    )
+    done = subprocess.run(
+        argv, cwd=tmp_path, env=server_env(bindir), capture_output=True, text=True, timeout=60, check=False
+    )
+    output = done.stdout + done.stderr
+    assert 'The server does not support "state" in the lifespan scope.' in output, output
