@@ -64,8 +64,8 @@ FACTORY_CASES = [
     ("plain app:app", "is not of the form module:attribute"),
     ("nosuchmodule:app", "module 'nosuchmodule' not found"),
     ("plain_app:nope", "module 'plain_app' has no attribute 'nope'"),
-    ("plain_app:NUMBER", "is a int object (42), not an ASGI application"),
-    ("bad_factory:make", "returned a str object ('not an app'), not an ASGI application"),
+    ("plain_app:NUMBER", "is 42 (type int), not an ASGI application"),
+    ("bad_factory:make", "returned 'not an app' (type str), not an ASGI application"),
     ("lifespan_state.factory:create_app", "names the lifespan-state factory itself"),
 ]
 

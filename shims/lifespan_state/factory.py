@@ -30,7 +30,6 @@ status 1 — what the servers themselves do for a wrong import string. :func:`lo
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import importlib
 import inspect
@@ -102,12 +101,13 @@ def _resolve(target: Any, module: str, attrs: str, spec: str, source: str) -> An
 
 
 def _is_async_callable(obj: Any) -> bool:
+    # inspect's test, not asyncio's (deprecated in 3.14); it looks through functools.partial.
     while isinstance(obj, functools.partial):
         obj = obj.func
-    if asyncio.iscoroutinefunction(obj):
+    if inspect.iscoroutinefunction(obj):
         return True
     call = getattr(obj, "__call__", None)  # noqa: B004 - we want the method, not callable()
-    return call is not None and asyncio.iscoroutinefunction(call)
+    return call is not None and inspect.iscoroutinefunction(call)
 
 
 def _is_factory(obj: Any) -> bool:
@@ -129,7 +129,7 @@ def _is_factory(obj: Any) -> bool:
 
 
 def _describe(obj: Any) -> str:
-    return f"a {type(obj).__name__} object ({obj!r:.60})"
+    return f"{obj!r:.60} (type {type(obj).__name__})"
 
 
 def load_app(spec: str, *, source: str = "the import string") -> Any:
