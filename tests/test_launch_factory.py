@@ -7,6 +7,7 @@ stand-in objects, not servers.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import types
 from typing import Any, Iterator
@@ -132,3 +133,14 @@ def test_env_spec_checks_form_without_importing() -> None:
         env_spec({APP_ENV: "  "})
     with pytest.raises(AppLoadError, match="not of the form"):
         env_spec({APP_ENV: "main.app"})
+
+
+def test_bootstrap_env_puts_the_bootstrap_first_once() -> None:
+    from lifespan_state.launcher import BOOTSTRAP_DIR, bootstrap_env
+
+    assert bootstrap_env({})["PYTHONPATH"] == BOOTSTRAP_DIR
+    assert bootstrap_env({"PYTHONPATH": ""})["PYTHONPATH"] == BOOTSTRAP_DIR
+    joined = bootstrap_env({"PYTHONPATH": f"/a{os.pathsep}{os.pathsep}/b"})["PYTHONPATH"]
+    assert joined.split(os.pathsep) == [BOOTSTRAP_DIR, "/a", "", "/b"]  # the user's kept as is
+    again = bootstrap_env({"PYTHONPATH": joined})["PYTHONPATH"]
+    assert again == joined

@@ -53,8 +53,11 @@ def bootstrap_env(environ: Optional[Mapping[str, str]] = None) -> Dict[str, str]
     """A copy of ``environ`` (default: ``os.environ``) with the bootstrap directory first on
     ``PYTHONPATH``, exactly once (running the launcher under itself changes nothing)."""
     env = dict(os.environ if environ is None else environ)
-    entries = [e for e in env.get("PYTHONPATH", "").split(os.pathsep) if e]
-    entries = [e for e in entries if os.path.normpath(e) != os.path.normpath(BOOTSTRAP_DIR)]
+    current = env.get("PYTHONPATH", "")
+    # The user's entries are kept as they are (an empty one means the working directory).
+    entries = current.split(os.pathsep) if current else []
+    ours = os.path.normpath(BOOTSTRAP_DIR)
+    entries = [e for e in entries if not e or os.path.normpath(e) != ours]
     env["PYTHONPATH"] = os.pathsep.join([BOOTSTRAP_DIR, *entries])
     return env
 
