@@ -117,6 +117,19 @@ def test_deactivate_while_a_server_runs(server: str, wrapt_env: Path) -> None:
     assert result["error"] == "None"
 
 
+def test_config_served_again_after_deactivate_never_sees_the_old_run(server: str) -> None:
+    """uvicorn keeps the shim's wrapper in ``config.loaded_app``; serving that config again after
+    deactivate() must not hand the new run the previous run's namespace (S9)."""
+    result = run(venv_for(server), server, "deactivate_between_runs")
+    assert result["errors"] == ["None", "None"]
+    first_startup, second_startup = result["startups"]
+    assert first_startup == {"keys": [], "token_is_current_run": False}
+    # The second run starts empty (or without state, as the plain server) ...
+    assert second_startup in ({"keys": [], "token_is_current_run": False}, NO_STATE)
+    # ... and its requests see its own objects, never the first run's.
+    assert result["seen"][0] == OK and result["seen"][1] in (OK, NO_STATE)
+
+
 @pytest.mark.parametrize("when", ["threads_before_import", "threads_after_import"])
 def test_activate_from_many_threads_wraps_once(server: str, wrapt_env: Path, when: str) -> None:
     result = run(wrapt_env, server, when)

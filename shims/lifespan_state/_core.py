@@ -36,12 +36,13 @@ class StateApp:
 
     # __slots__ keeps the per-scope attribute lookups to a slot read; the hot path below does
     # one dict lookup for the type, one copy, one call.
-    __slots__ = ("__weakref__", "app", "state")
+    __slots__ = ("__weakref__", "app", "lifespan_seen", "state")
 
     def __init__(self, app: ASGIApp, state: Optional[Dict[str, Any]] = None) -> None:
         self.app = app
         #: This run's lifespan namespace. A new run creates a new StateApp, hence a new dict.
         self.state: Dict[str, Any] = {} if state is None else state
+        self.lifespan_seen = False
 
     def __call__(
         self, scope: Scope, receive: Any = _ABSENT, send: Any = _ABSENT, *more: Any
@@ -51,6 +52,12 @@ class StateApp:
             # A plain copy, never deepcopy: values (pools, locks, clients) are shared on purpose.
             scope["state"] = self.state.copy()
         elif kind == "lifespan":
+            if self.lifespan_seen:
+                # One lifespan scope per run: a second one means this object is being reused
+                # for a new run (a uvicorn Config served again after deactivate() still holds
+                # it). A new run starts empty and never sees the previous run's objects (S9).
+                self.state = {}
+            self.lifespan_seen = True
             native = scope.get("state")
             if native is None:
                 scope["state"] = self.state

@@ -167,6 +167,24 @@ def deactivate_while_running(server: str) -> Dict[str, Any]:
     }
 
 
+def deactivate_between_runs(server: str) -> Dict[str, Any]:
+    """One config served with the shim, then deactivate(), then served again: the second run is
+    the plain server's (no state), never the first run's namespace."""
+    lifespan_state.activate(server)
+    app = App()
+    first = Server(server, app)
+    seen = [get(first.port, "/ok")[1]]
+    first.stop()
+    lifespan_state.deactivate(server)
+    second = Server(server, app, config=first.config)
+    try:
+        seen.append(get(second.port, "/ok")[1])
+    finally:
+        second.stop()
+    startups = [e["startup"]["keys"] for e in app.events if "startup" in e]
+    return {"seen": seen, "startups": startups, "errors": [repr(first.error), repr(second.error)]}
+
+
 def concurrent_activation(server: str, imported: bool) -> Dict[str, Any]:
     if imported:
         importlib.import_module(server)
@@ -251,6 +269,7 @@ SCENARIOS = {
         release_metadata,
         release_metadata_auto,
         deactivate_while_running,
+        deactivate_between_runs,
         threads_after_import,
         threads_before_import,
         activate_while_running,
