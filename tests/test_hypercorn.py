@@ -50,9 +50,13 @@ def _python(version: str) -> str:
 
 def _json_run(argv: Sequence[str], timeout: float) -> Tuple[int, Json, str]:
     done = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False)
+    # `check --json` prints one indented document; the scenario module one line.
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     try:
-        document: Json = json.loads(lines[-1] if lines else done.stdout)
+        try:
+            document: Json = json.loads(done.stdout)
+        except ValueError:
+            document = json.loads(lines[-1] if lines else "")
     except ValueError:
         pytest.fail(f"no JSON (exit {done.returncode}) from {argv[1:]}:\n{done.stdout[-2000:]}\n"
                     f"{done.stderr[-3000:]}")
@@ -76,7 +80,7 @@ def kit_api(version: str, shim: str, checks: Optional[List[str]] = None, **optio
     return document  # type: ignore[return-value]
 
 
-def scenario(version: str, name: str, *, shim: str = "on", worker: str = "asyncio") -> Json:
+def scenario(version: str, name: str, shim: str = "on", worker: str = "asyncio") -> Json:
     _, document, _ = _json_run(
         [_python(version), "-m", "lifespan_state.check._hypercorn_checks", name, "--shim", shim,
          "--worker", worker], 200)

@@ -284,9 +284,12 @@ def scenario_dispatcher(shim: bool, worker: str, timeout: float) -> Json:
 
 def scenario_proxy_fix_lock(shim: bool, worker: str, timeout: float) -> Json:
     server = _server(f"{_APPS}:proxy_fix()", worker, shim, timeout=timeout)
-    with server, HTTP1Connection(HOST, server.port, timeout=timeout) as conn:
-        first = conn.request("GET", "/lock", headers=[("X-Forwarded-For", "203.0.113.7")])
-        second = conn.get("/lock")
+    # One connection per request: a server answering 500 may close the connection.
+    with server:
+        with HTTP1Connection(HOST, server.port, timeout=timeout) as conn:
+            first = conn.request("GET", "/lock", headers=[("X-Forwarded-For", "203.0.113.7")])
+        with HTTP1Connection(HOST, server.port, timeout=timeout) as conn:
+            second = conn.get("/lock")
     problem = None
     if first.status != 200 or second.status != 200:
         problem = f"requests through ProxyFixMiddleware answered {first.status}/{second.status}"
@@ -390,7 +393,7 @@ def run_scenario(name: str, shim: bool = True, worker: str = "asyncio", timeout:
     try:
         results = SCENARIOS[name](shim, worker, timeout)
     except Exception as exc:
-        results = {name: _result(False, f"{type(exc).__name__}: {exc}")}
+        results = {name.replace("-", "_"): _result(False, f"{type(exc).__name__}: {exc}")}
     return {"scenario": name, "shim": "on" if shim else "off", "worker": worker, "results": results}
 
 
