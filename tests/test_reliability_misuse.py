@@ -130,6 +130,27 @@ def test_config_served_again_after_deactivate_never_sees_the_old_run(server: str
     assert result["seen"][0] == OK and result["seen"][1] in (OK, NO_STATE)
 
 
+def test_state_app_reused_for_a_second_run_starts_empty() -> None:
+    """The unit behind the test above: a second lifespan scope on one StateApp is a new run."""
+    import asyncio
+
+    from lifespan_state._core import StateApp
+
+    seen = []
+
+    async def app(scope: Dict[str, Any], receive: Any, send: Any) -> None:
+        seen.append(dict(scope["state"]))
+        scope["state"]["pool"] = len(seen)
+
+    state_app = StateApp(app)
+    for _ in range(2):
+        asyncio.run(state_app({"type": "lifespan"}, None, None))  # type: ignore[arg-type]
+    assert seen == [{}, {}]
+    http: Dict[str, Any] = {"type": "http"}
+    asyncio.run(state_app(http, None, None))  # type: ignore[arg-type]
+    assert seen[-1] == {"pool": 2}  # the second run's object, not the first's
+
+
 @pytest.mark.parametrize("when", ["threads_before_import", "threads_after_import"])
 def test_activate_from_many_threads_wraps_once(server: str, wrapt_env: Path, when: str) -> None:
     result = run(wrapt_env, server, when)
