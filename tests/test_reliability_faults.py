@@ -223,3 +223,95 @@ def test_startup_failure_behaves_as_native(server: str, mode: str, tmp_path: Pat
         assert message in log and message in native_log and message in plain_log
     else:
         assert outcome == "serving"
+
+
+# -- reload cycles: uvicorn --reload, each reloaded worker starts empty ---------------------------
+
+RELOAD_APP = """
+import json
+import uuid
+
+import lifespan_state.auto
+
+RUN = uuid.uuid4().hex
+STARTUP = {}
+
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                STARTUP["keys"] = sorted(scope["state"]) if "state" in scope else None
+                scope["state"]["run"] = RUN
+                await send({"type": "lifespan.startup.complete"})
+            else:
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    state = scope.get("state", {})
+    answer = {"run": RUN, "startup_keys": STARTUP.get("keys"), "state_run": state.get("run")}
+    body = json.dumps(dict(answer, keys=sorted(state))).encode()
+    length = [(b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": 200, "headers": length})
+    await send({"type": "http.response.body", "body": body})
+"""
+
+
+def fetch_json(port: int) -> Any:
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", "/")
+        return json.loads(conn.getresponse().read())
+    finally:
+        conn.close()
+
+
+@pytest.mark.slow
+def test_reload_cycles_each_start_empty(tmp_path: Path) -> None:
+    module = tmp_path / "reload_app.py"
+    module.write_text(RELOAD_APP)
+    python = str(env("uvicorn", RELEASES["uvicorn"][0]) / "bin" / "python")
+    port = free_port()
+    cmd = [python, "-m", "uvicorn", "reload_app:app", "--reload", "--reload-dir", str(tmp_path),
+           "--lifespan", "on", "--port", str(port)]  # fmt: skip
+    with open(tmp_path / "server.log", "wb") as log:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=tmp_path,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=clean_environ(),
+            start_new_session=True,
+        )
+    seen = []
+    try:
+        for cycle in range(3):
+            deadline = time.monotonic() + 40
+            while True:
+                assert time.monotonic() < deadline, (tmp_path / "server.log").read_text()
+                try:
+                    answer = fetch_json(port)
+                except OSError:
+                    answer = None
+                if answer and (not seen or answer["run"] != seen[-1]["run"]):
+                    break
+                time.sleep(0.2)
+            seen.append(answer)
+            module.write_text(RELOAD_APP + f"\n# edit {cycle}\n")  # the reloader restarts the worker
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    assert len({answer["run"] for answer in seen}) == 3
+    for answer in seen:
+        # Every reloaded worker: the shim active, the lifespan starting empty, requests seeing it.
+        assert (
+            answer["startup_keys"] == []
+            and answer["keys"] == ["run"]
+            and answer["state_run"] == answer["run"]
+        )
