@@ -11,6 +11,7 @@ import argparse
 import datetime
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -29,6 +30,10 @@ __all__ = ["main"]
 
 SECTIONS = ("micro", "activation", "e2e", "memory")
 CORE = ROOT / "shims" / "lifespan_state" / "_core.py"
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _log(message: str) -> None:
@@ -64,7 +69,7 @@ def run_micro(quick: bool) -> Dict[str, Any]:
 
 
 def run_activation(quick: bool, runs: Optional[int]) -> List[Dict[str, Any]]:
-    runs = runs or (5 if quick else 15)
+    runs = runs or (5 if quick else 10)
     envs = [
         ("uvicorn 0.20.0, wrapt 2.x", "uvicorn", env_for("uvicorn", "0.20.0")),
         ("hypercorn 0.16.0, wrapt 2.x", "hypercorn", env_for("hypercorn", "0.16.0")),
@@ -213,6 +218,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--chart", default=None, help="the SVG chart (default: docs/bench.svg next to --out)")
     parser.add_argument("--json", default=None, help="also write the raw results here")
     args = parser.parse_args(argv)
+    # SIGTERM (a CI timeout, `kill`) must still run the finally blocks that stop the servers.
+    signal.signal(signal.SIGTERM, _terminate)
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     unknown = sorted(set(sections) - set(SECTIONS))
     if unknown:
@@ -220,7 +227,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     out = Path(args.out).resolve()
     chart = Path(args.chart).resolve() if args.chart else out.parent / "docs" / "bench.svg"
     pin = not args.no_pin and (os.cpu_count() or 1) >= 2
-    rounds = args.rounds or (3 if args.quick else 8)
+    rounds = args.rounds or (3 if args.quick else 6)
     seconds = args.seconds or (1 if args.quick else 2)
 
     started = time.time()

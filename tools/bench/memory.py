@@ -11,6 +11,7 @@ measurement does see a leak of one state copy per request.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Tuple
 
@@ -34,6 +35,9 @@ class MemoryCase:
     keys: int
     requests: int
     leak: bool = False  # the negative control
+    #: Stop sampling after this long even if ``requests`` is not reached (a loaded machine); the
+    #: report then says how many requests were made.
+    max_seconds: float = 150.0
 
     @property
     def title(self) -> str:
@@ -77,7 +81,8 @@ def run_memory(case: MemoryCase, pin: bool, log: Callable[[str], None]) -> Dict[
             samples.append({"requests": done, "rss": mem["rss"], "traced": mem["traced"]})
 
         sample()
-        while done < case.requests:
+        deadline = time.monotonic() + case.max_seconds
+        while done < case.requests and time.monotonic() < deadline:
             result = wrk(port, 8, 1, cpu)
             done += result.requests
             bad += result.bad

@@ -225,8 +225,10 @@ def render_markdown(results: Dict[str, Any], chart_path: str) -> str:
         )
     if "memory" in v:
         control = v["memory"]["control_detected"]
+        counts = ", ".join(f"{m.get('requests') or 0:,}" for m in results["memory"] if not m["case"]["leak"])
         lines.append(
-            f"| memory flat over 100,000 requests (traced < {FLAT_TRACED_KIB:.0f} KiB, RSS < "
+            f"| memory flat over 100,000 requests (this run: {counts}; "
+            f"traced < {FLAT_TRACED_KIB:.0f} KiB, RSS < "
             f"{FLAT_RSS_KIB:.0f} KiB per 10,000 requests) | leak control detected: "
             f"{'yes' if control else 'no' if control is not None else 'not run'} | "
             f"{_met(v['memory']['met'])} |"
