@@ -7,15 +7,31 @@ starts with that environment (multiprocessing spawn workers, reload children, su
 Rules, because this runs inside other people's processes:
 
 * never raise: every error is caught and reported in one line on stderr;
-* never import a server: activation only registers post-import hooks (servers are patched when,
-  and if, the process imports them);
+* cost nothing where no server runs: at start-up this only puts a trigger on ``sys.meta_path``.
+  The first import of a server (``uvicorn``, ``hypercorn``; gunicorn's UvicornWorker imports
+  uvicorn) fires it: the shim is activated right then — which registers wrapt's post-import hooks,
+  never imports a server — and that very import goes on through those hooks, so the server is
+  patched as soon as it is loaded. A process that never imports a server never imports
+  lifespan_state, wrapt or asyncio because of us;
 * run the user's own ``sitecustomize`` (the next one on ``sys.path``), which ours shadows;
 * safe to run again in one process (a re-import does nothing the second time).
+
+``LIFESPAN_STATE_DISABLE=1`` is honoured by the activation itself.
 """
+
+from __future__ import annotations
 
 import contextlib
 import os
 import sys
+
+# typing is not imported at run time: this module runs in every Python process started under the
+# launcher, most of which never serve anything. (``MYPY`` is the type checker's own constant.)
+MYPY = False
+if MYPY:  # pragma: no cover
+    from importlib.machinery import ModuleSpec
+    from types import ModuleType
+    from typing import Optional, Sequence
 
 _FLAG = "_lifespan_state_bootstrapped"
 
@@ -26,7 +42,11 @@ def _warn(message: str) -> None:
         sys.stderr.write(f"lifespan-state: warning: {message}\n")
 
 
-def _activate() -> None:
+#: Top-level modules whose import fires the trigger (the supported servers).
+_SERVERS = frozenset({"uvicorn", "hypercorn"})
+
+
+def _activate() -> bool:
     try:
         from lifespan_state._registry import activate
     except Exception as exc:
@@ -35,12 +55,48 @@ def _activate() -> None:
             f"{sys.executable} ({type(exc).__name__}: {exc}). Install lifespan-state-shim "
             "into the environment that runs the server."
         )
-        return
+        return False
     try:
         # Non-strict: an unsupported server release is logged once and left untouched.
         activate(strict=False)
     except Exception as exc:
         _warn(f"the shim is not active in this process ({type(exc).__name__}: {exc})")
+        return False
+    return True
+
+
+class _ActivateOnServerImport:
+    """A meta path finder that finds nothing of its own: the first import of a server activates
+    the shim, then is looked up again so that it goes through the post-import hooks the
+    activation just registered (wrapt's finder, now first on ``sys.meta_path``)."""
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Optional[Sequence[str]] = None,
+        target: Optional[ModuleType] = None,
+    ) -> Optional[ModuleSpec]:
+        if fullname not in _SERVERS:
+            return None  # every other import: one set lookup
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(self)  # fires once; activation covers every server
+        if not _activate():
+            return None
+        try:
+            import importlib.util
+
+            return importlib.util.find_spec(fullname)
+        except Exception as exc:
+            _warn(f"activated, but looking up {fullname} again failed ({type(exc).__name__}: {exc})")
+            return None
+
+
+def _install_trigger() -> None:
+    try:
+        sys.meta_path.insert(0, _ActivateOnServerImport())
+    except Exception as exc:
+        _warn(f"cannot wait for a server import ({type(exc).__name__}: {exc}); activating now")
+        _activate()
 
 
 def _chain_user_sitecustomize() -> None:
@@ -66,10 +122,10 @@ def _chain_user_sitecustomize() -> None:
     if spec is None or spec.loader is None:
         return
     ours = sys.modules.get("sitecustomize")
-    module = importlib.util.module_from_spec(spec)
-    # The user's module takes the name, as if ours were not there.
-    sys.modules["sitecustomize"] = module
     try:
+        module = importlib.util.module_from_spec(spec)
+        # The user's module takes the name, as if ours were not there.
+        sys.modules["sitecustomize"] = module
         spec.loader.exec_module(module)
     except Exception as exc:
         # What site.py itself does with a failing sitecustomize: report, carry on.
@@ -83,7 +139,8 @@ def _bootstrap() -> None:
         return
     setattr(sys, _FLAG, True)
     try:
-        _activate()
+        # Before the user's sitecustomize, in case that one imports a server.
+        _install_trigger()
     finally:
         _chain_user_sitecustomize()
 
