@@ -333,7 +333,12 @@ def _micro_section(results: Dict[str, Any]) -> List[str]:
         "| instance call | native copy | verdict |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
-    for run in micro["runs"]:
+    runs = list(micro["runs"])
+    if micro.get("before"):
+        before = dict(micro["before"]["result"])
+        before["python"] = f"{before['python']}, `_core.py` before {micro['before']['fixed_in']} (`*args`)"
+        runs.append(before)
+    for run in runs:
         for keys, row in run["sizes"].items():
             lines.append(
                 f"| {run['python']} | {keys} | {row['call_ns']:.0f} ns | {row['copy_ns']:.0f} ns | "
