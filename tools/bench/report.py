@@ -137,7 +137,7 @@ def render_svg(results: Dict[str, Any]) -> str:
     peak = max([r["base_rps_range"][1] for r in rows] + [r["cand_rps_range"][1] for r in rows] + [1.0])
     scale = width / peak
     out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 150}" height="{height}" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 260}" height="{height}" '
         'font-family="DejaVu Sans, Arial, sans-serif" font-size="12">',
         '<rect width="100%" height="100%" fill="white"/>',
         f'<text x="10" y="20" font-size="14" font-weight="bold">Throughput, shim off vs on '
@@ -166,7 +166,8 @@ def render_svg(results: Dict[str, Any]) -> str:
             )
         out.append(
             f'<text x="{left + max(r["base_rps_range"][1], r["cand_rps_range"][1]) * scale + 6:.1f}" '
-            f'y="{y + bar + 4}">on/off {r["ratio"][0]:.3f}</text>'
+            f'y="{y + bar + 4}">{r["base_rps"]:,.0f} / {r["cand_rps"]:,.0f} req/s, '
+            f"on/off {r['ratio'][0]:.3f}</text>"
         )
         y += 2 * bar + gap
     for tick in range(0, int(peak) + 1, max(1000, int(peak / 5) // 1000 * 1000)):
