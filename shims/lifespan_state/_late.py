@@ -30,7 +30,7 @@ __all__ = ["run_in_progress", "too_late_message", "warn_if_too_late"]
 #: None: any frame of that module does.
 Started = Optional[Callable[[FrameType], bool]]
 
-_SERVER_METHODS = frozenset({"run", "serve", "startup", "main_loop", "on_tick", "shutdown"})
+_SERVER_METHODS = frozenset({"run", "serve", "_serve", "startup", "main_loop", "on_tick", "shutdown"})
 
 
 def _uvicorn_server_started(frame: FrameType) -> bool:
