@@ -103,11 +103,9 @@ def _micro_before(number: int, repeat: int) -> Optional[Dict[str, Any]]:
 
 def run_activation(quick: bool, runs: Optional[int]) -> List[Dict[str, Any]]:
     runs = runs or (5 if quick else 10)
-    envs = [
-        ("uvicorn 0.20.0, wrapt 2.x", "uvicorn", env_for("uvicorn", "0.20.0")),
-        ("hypercorn 0.16.0, wrapt 2.x", "hypercorn", env_for("hypercorn", "0.16.0")),
-    ]
+    envs = [("uvicorn 0.20.0, wrapt 2.x", "uvicorn", env_for("uvicorn", "0.20.0"))]
     if not quick:
+        envs.append(("hypercorn 0.16.0, wrapt 2.x", "hypercorn", env_for("hypercorn", "0.16.0")))
         # Debian 12's wrapt: its import is much lighter than wrapt 2.x's (no asyncio, no importlib.metadata).
         old = ensure_env(EnvSpec("uvicorn", "0.20.0", python="3.11", wrapt="1.14.1", extra=("httptools",)))
         envs.insert(1, ("uvicorn 0.20.0, wrapt 1.14.1", "uvicorn", old))
