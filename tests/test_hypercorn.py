@@ -42,9 +42,14 @@ RELEASES: Dict[str, Tuple[str, Tuple[str, ...], str]] = {
 Json = Dict[str, Any]
 
 
+#: Debian 12 ships hypercorn 0.13.2 with wrapt 1.14.1 (and Starlette 0.26.1, above).
+WRAPT = {"0.13.2": "1.14.1"}
+
+
 def _python(version: str) -> str:
     python, extra, _ = RELEASES[version]
-    venv = ensure_env(EnvSpec("hypercorn", version, python=python, extra=extra))
+    venv = ensure_env(EnvSpec("hypercorn", version, python=python, extra=extra,
+                              wrapt=WRAPT.get(version)))
     return str(Path(venv) / "bin" / "python")
 
 
