@@ -58,12 +58,16 @@ def verdicts(results: Dict[str, Any]) -> Dict[str, Any]:
     valid = [r for r in e2e if not r["error"]]
     if e2e:
         worst = min(valid, key=lambda r: r["ratio"][0]) if valid else None
+        with_cpu = [r for r in valid if r.get("cpu_ratio")]
+        cpu_worst = min(with_cpu, key=lambda r: r["cpu_ratio"][0]) if with_cpu else None
         out["throughput"] = {
             "met": bool(valid)
             and len(valid) == len(e2e)
             and all(r["ratio"][0] >= THROUGHPUT_TARGET for r in valid),
             "worst": worst["title"] if worst else None,
             "worst_ratio": worst["ratio"][0] if worst else None,
+            "cpu_worst": cpu_worst["title"] if cpu_worst else None,
+            "cpu_worst_ratio": cpu_worst["cpu_ratio"][0] if cpu_worst else None,
             "misses": [r["title"] for r in valid if r["ratio"][0] < THROUGHPUT_TARGET],
             "cpu_misses": [
                 r["title"] for r in valid if r.get("cpu_ratio") and r["cpu_ratio"][0] < THROUGHPUT_TARGET
@@ -126,7 +130,7 @@ def summary_line(results: Dict[str, Any]) -> str:
         )
     if "memory" in v:
         parts.append("memory flat over 100,000 requests" if v["memory"]["met"] else "memory NOT flat")
-    return "Benchmarks (" + results["machine"]["cpu"] + "): " + "; ".join(parts) + " — see BENCHMARKS.md."
+    return f"Benchmarks ({results['machine']['cpu']}, {results['machine']['cores']} cores): " + "; ".join(parts) + " — see BENCHMARKS.md."
 
 
 def render_svg(results: Dict[str, Any]) -> str:
@@ -206,6 +210,11 @@ def render_markdown(results: Dict[str, Any], chart_path: str) -> str:
         lines.append(
             f"| throughput on/off ≥ {THROUGHPUT_TARGET} everywhere (median of interleaved rounds) | worst: "
             f"{_f(t['worst_ratio'], 3)} ({t['worst']}) | {_met(t['met'])} |"
+        )
+        lines.append(
+            f"| the same from server CPU time per request (off/on ≥ {THROUGHPUT_TARGET}; not disturbed by "
+            f"other jobs' load) | worst: {_f(t['cpu_worst_ratio'], 3)} ({t['cpu_worst']}) | "
+            f"{_met(not t['cpu_misses'] and not t['errors'])} |"
         )
     if "scope" in v:
         lines.append(
