@@ -130,7 +130,8 @@ def summary_line(results: Dict[str, Any]) -> str:
         )
     if "memory" in v:
         parts.append("memory flat over 100,000 requests" if v["memory"]["met"] else "memory NOT flat")
-    return f"Benchmarks ({results['machine']['cpu']}, {results['machine']['cores']} cores): " + "; ".join(parts) + " — see BENCHMARKS.md."
+    machine = f"{results['machine']['cpu']}, {results['machine']['cores']} cores"
+    return f"Benchmarks ({machine}): " + "; ".join(parts) + " — see BENCHMARKS.md."
 
 
 def render_svg(results: Dict[str, Any]) -> str:
