@@ -155,3 +155,21 @@ def test_a_python_without_the_package_gets_a_warning_and_runs(bindir: Path, tmp_
     warning = "lifespan-state: warning: the shim is not active in this process: cannot import"
     assert warning in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_code_that_imports_the_package_first_sees_it_active_and_can_switch_it_off(
+    bindir: Path, tmp_path: Path
+) -> None:
+    code = (
+        "import json, lifespan_state\n"
+        "seen = lifespan_state.status()['uvicorn'].requested\n"
+        "lifespan_state.deactivate()\n"
+        "import uvicorn\n"
+        "info = lifespan_state.status()['uvicorn']\n"
+        "print(json.dumps({'active_before': seen, 'after': list(info.patched), "
+        "'loader': type(lifespan_state.__loader__).__name__}))\n"
+    )
+    out = report(launch(bindir, ["python", "-c", code], tmp_path))
+    # Active as soon as the package is imported; an explicit deactivate() is not undone by the
+    # server import that follows; the package keeps its own loader.
+    assert out == {"active_before": True, "after": [], "loader": "SourceFileLoader"}, out

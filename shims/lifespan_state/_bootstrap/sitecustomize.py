@@ -11,8 +11,9 @@ Rules, because this runs inside other people's processes:
   The first import of a server (``uvicorn``, ``hypercorn``; gunicorn's UvicornWorker imports
   uvicorn) fires it: the shim is activated right then — which registers wrapt's post-import hooks,
   never imports a server — and that very import goes on through those hooks, so the server is
-  patched as soon as it is loaded. A process that never imports a server never imports
-  lifespan_state, wrapt or asyncio because of us;
+  patched as soon as it is loaded. The first import of ``lifespan_state`` fires it too (after the
+  package has loaded), so code that looks at the shim before any server sees it active. A process
+  that imports neither never imports lifespan_state, wrapt or asyncio because of us;
 * run the user's own ``sitecustomize`` (the next one on ``sys.path``), which ours shadows;
 * safe to run again in one process (a re-import does nothing the second time).
 
@@ -31,7 +32,7 @@ MYPY = False
 if MYPY:  # pragma: no cover
     from importlib.machinery import ModuleSpec
     from types import ModuleType
-    from typing import Optional, Sequence
+    from typing import Any, Optional, Sequence
 
 _FLAG = "_lifespan_state_bootstrapped"
 
@@ -42,8 +43,10 @@ def _warn(message: str) -> None:
         sys.stderr.write(f"lifespan-state: warning: {message}\n")
 
 
-#: Top-level modules whose import fires the trigger (the supported servers).
-_SERVERS = frozenset({"uvicorn", "hypercorn"})
+_PACKAGE = "lifespan_state"
+#: Top-level modules whose first import activates the shim: the supported servers and the
+#: package itself.
+_TRIGGERS = frozenset({"uvicorn", "hypercorn", _PACKAGE})
 
 
 def _activate() -> bool:
@@ -65,10 +68,37 @@ def _activate() -> bool:
     return True
 
 
-class _ActivateOnServerImport:
-    """A meta path finder that finds nothing of its own: the first import of a server activates
-    the shim, then is looked up again so that it goes through the post-import hooks the
-    activation just registered (wrapt's finder, now first on ``sys.meta_path``)."""
+class _ThenActivate:
+    """Loader of ``lifespan_state`` itself: load the package, then activate.
+
+    Code that imports lifespan_state before any server (to call ``status()`` or ``deactivate()``)
+    then finds the shim active, exactly as if it had been activated at start-up; a
+    ``deactivate()`` it calls still wins. Everything else is the real loader's."""
+
+    def __init__(self, loader: Any) -> None:
+        self._loader = loader
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loader, name)
+
+    def create_module(self, spec: ModuleSpec) -> Optional[ModuleType]:
+        return self._loader.create_module(spec)  # type: ignore[no-any-return]
+
+    def exec_module(self, module: ModuleType) -> None:
+        self._loader.exec_module(module)
+        # Leave no trace: the package keeps its real loader.
+        with contextlib.suppress(Exception):
+            module.__loader__ = self._loader
+            if module.__spec__ is not None:
+                module.__spec__.loader = self._loader
+        _activate()
+
+
+class _ActivateOnFirstUse:
+    """A meta path finder that finds nothing of its own. The first import of a server activates
+    the shim and is then looked up again, so that it goes through the post-import hooks the
+    activation just registered (wrapt's finder, now first on ``sys.meta_path``). The first import
+    of lifespan_state itself activates right after the package has loaded."""
 
     def find_spec(
         self,
@@ -76,24 +106,31 @@ class _ActivateOnServerImport:
         path: Optional[Sequence[str]] = None,
         target: Optional[ModuleType] = None,
     ) -> Optional[ModuleSpec]:
-        if fullname not in _SERVERS:
+        if fullname not in _TRIGGERS:
             return None  # every other import: one set lookup
         with contextlib.suppress(ValueError):
-            sys.meta_path.remove(self)  # fires once; activation covers every server
-        if not _activate():
-            return None
+            sys.meta_path.remove(self)  # fires once: activation covers every server
         try:
+            if fullname == _PACKAGE:
+                import importlib.util
+
+                spec = importlib.util.find_spec(fullname)
+                if spec is not None and spec.loader is not None:
+                    spec.loader = _ThenActivate(spec.loader)  # type: ignore[assignment]
+                return spec
+            if not _activate():
+                return None
             import importlib.util
 
             return importlib.util.find_spec(fullname)
         except Exception as exc:
-            _warn(f"activated, but looking up {fullname} again failed ({type(exc).__name__}: {exc})")
+            _warn(f"activation on `import {fullname}` failed ({type(exc).__name__}: {exc})")
             return None
 
 
 def _install_trigger() -> None:
     try:
-        sys.meta_path.insert(0, _ActivateOnServerImport())
+        sys.meta_path.insert(0, _ActivateOnFirstUse())
     except Exception as exc:
         _warn(f"cannot wait for a server import ({type(exc).__name__}: {exc}); activating now")
         _activate()
