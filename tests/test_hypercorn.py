@@ -24,18 +24,20 @@ from tools.envs import EnvSpec, ensure_env
 #: What every environment needs besides the release: trio worker, HTTP/2, WebSocket, TLS
 #: certificates, HTTP/3 (aioquic; tools.envs pins it below 1.0 for hypercorn < 0.18), Starlette.
 CLIENTS = ("trio", "h2", "wsproto", "trustme", "aioquic", "starlette")
+#: hypercorn < 0.18 breaks the h2c Upgrade (curl --http2) with h2 >= 4.3 (exit 18 after the 101).
+OLD = ("trio", "h2<4.3", "wsproto", "trustme", "aioquic", "starlette")
 
 #: release -> (Python, extra requirements, mode the shim must pick)
 RELEASES: Dict[str, Tuple[str, Tuple[str, ...], str]] = {
     # 0.11's asyncio worker passes loop= (gone in 3.10); its trio worker needs trio.MultiError.
-    "0.11.2": ("3.9", (*CLIENTS, "trio<0.24"), "add"),
+    "0.11.2": ("3.9", (*OLD, "trio<0.24"), "add"),
     # Debian 12's release. trio.MultiError again; Starlette 0.26.1 is Debian 12's too.
-    "0.13.2": ("3.11", ("trio<0.24", "h2", "wsproto", "trustme", "aioquic", "starlette==0.26.1"),
+    "0.13.2": ("3.11", ("trio<0.24", "h2<4.3", "wsproto", "trustme", "aioquic", "starlette==0.26.1"),
                "add"),
-    "0.14.4": ("3.11", CLIENTS, "add"),
-    "0.15.0": ("3.11", CLIENTS, "add"),
-    "0.16.0": ("3.11", (*CLIENTS, "uvloop"), "add"),
-    "0.17.3": ("3.11", (*CLIENTS, "uvloop"), "fix"),
+    "0.14.4": ("3.11", OLD, "add"),
+    "0.15.0": ("3.11", OLD, "add"),
+    "0.16.0": ("3.11", (*OLD, "uvloop"), "add"),
+    "0.17.3": ("3.11", (*OLD, "uvloop"), "fix"),
     "0.18.0": ("3.11", (*CLIENTS, "uvloop"), "fix"),
 }
 
@@ -144,6 +146,7 @@ def negative_controls() -> Dict[str, Any]:
         "0.16.0": (kit, "0.16.0", "--shim", "off", "--checks", "S1"),
         "0.17.3": (kit, "0.17.3", "--shim", "off", "--checks", "S5"),
         "0.17.3-tls": (scenario, "0.17.3", "tls", "off"),
+        "0.17.3-upgrade": (scenario, "0.17.3", "h2c-upgrade", "off"),
         "0.18.0-tls": (scenario, "0.18.0", "tls", "off"),
     })
 
@@ -165,6 +168,10 @@ def test_0_17_3_without_the_shim_fails_s5_over_keep_alive_and_http2(
     h2 = negative_controls["0.17.3-tls"]["h2_tls"]
     assert not h2["ok"]
     assert "same connection saw the key" in h2["detail"]
+    # And over a connection upgraded to h2c.
+    upgraded = negative_controls["0.17.3-upgrade"]["h2c_upgrade"]
+    assert not upgraded["ok"]
+    assert "same connection saw the key" in upgraded["detail"]
 
 
 def test_0_18_0_without_the_shim_serves_http3_a_startup_snapshot(
@@ -182,6 +189,7 @@ def hypercorn_scenarios() -> Dict[str, Any]:
         "tls-0.17.3": (scenario, "0.17.3", "tls"),
         "tls-0.18.0-asyncio": (scenario, "0.18.0", "tls"),
         "tls-0.18.0-trio": (scenario, "0.18.0", "tls", "on", "trio"),
+        "upgrade-0.17.3": (scenario, "0.17.3", "h2c-upgrade"),
         "workers-0.16.0": (scenario, "0.16.0", "workers"),
         "proxy-0.18.0": (scenario, "0.18.0", "proxy-fix-lock"),
         "proxy-0.18.0-off": (scenario, "0.18.0", "proxy-fix-lock", "off"),
@@ -201,6 +209,12 @@ def test_http2_tls_websocket_over_http2_and_http3(hypercorn_scenarios: Dict[str,
     for name, result in results.items():
         assert result["ok"], (name, result["detail"])
         assert not result.get("skipped"), (name, result["detail"])  # every protocol ran
+
+
+def test_h2c_upgrade_on_0_17_3(hypercorn_scenarios: Dict[str, Any]) -> None:
+    result = hypercorn_scenarios["upgrade-0.17.3"]["h2c_upgrade"]
+    assert result["ok"], result["detail"]
+    assert not result.get("skipped"), result["detail"]
 
 
 def test_two_worker_processes_each_have_their_own_state(hypercorn_scenarios: Dict[str, Any]) -> None:
@@ -279,7 +293,8 @@ def test_long_tail_with_and_without_the_shim(version: str, worker: str) -> None:
 
 SCENARIO_TAIL: List[Tuple[str, str, Optional[str]]] = [
     (v, name, w) for v in ("0.11.2", "0.13.2", "0.14.4", "0.15.0", "0.16.0", "0.17.3", "0.18.0")
-    for name, w in (("tls", "asyncio"), ("tls", "trio"), ("workers", None), ("dispatcher", None),
+    for name, w in (("tls", "asyncio"), ("tls", "trio"), ("h2c-upgrade", None), ("workers", None),
+                    ("dispatcher", None),
                     ("dispatcher", "trio"), ("trio-serve", None), ("patching", None))
 ]
 

@@ -194,6 +194,31 @@ def scenario_tls(shim: bool, worker: str, timeout: float) -> Json:
     return results
 
 
+def scenario_h2c_upgrade(shim: bool, worker: str, timeout: float) -> Json:
+    """HTTP/2 reached by ``Upgrade: h2c`` (curl): the upgraded request and the next stream."""
+    import shutil
+    import subprocess
+
+    curl = shutil.which("curl")
+    if curl is None:
+        return {"h2c_upgrade": _result(True, "skipped: curl is not installed", skipped=True)}
+    with _server(PROBE_APP, worker, shim, timeout=timeout) as server:
+        base = f"http://{HOST}:{server.port}"
+        done = subprocess.run(
+            [curl, "-s", "--http2", "-m", str(timeout), "-w", "\\n", f"{base}/?write=req-up&replace=1",
+             f"{base}/", f"{base}/"], capture_output=True, text=True, timeout=timeout + 5, check=False)
+    views = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    if len(views) != 3:
+        return {"h2c_upgrade": _result(False, f"curl answered {len(views)} of 3 (exit {done.returncode})")}
+    problem = _sequence_problem(views, "req-up")
+    if problem is None and {v.get("http_version") for v in views} != {"2"}:
+        problem = f"not upgraded to HTTP/2: {[v.get('http_version') for v in views]}"
+    if problem is None and len({v.get("client_port") for v in views}) != 1:
+        problem = "curl did not reuse the upgraded connection"
+    return {"h2c_upgrade": _result(problem is None, problem or
+                                   "S5 holds on a connection upgraded to h2c (3 streams)")}
+
+
 # -- processes and app variants -----------------------------------------------------------------
 
 def scenario_workers(shim: bool, worker: str, timeout: float) -> Json:
@@ -379,6 +404,7 @@ def scenario_patching(shim: bool, worker: str, timeout: float) -> Json:
 
 SCENARIOS: Dict[str, Callable[[bool, str, float], Json]] = {
     "tls": scenario_tls,
+    "h2c-upgrade": scenario_h2c_upgrade,
     "workers": scenario_workers,
     "starlette": scenario_starlette,
     "wsgi": scenario_wsgi,
