@@ -173,3 +173,14 @@ def test_code_that_imports_the_package_first_sees_it_active_and_can_switch_it_of
     # Active as soon as the package is imported; an explicit deactivate() is not undone by the
     # server import that follows; the package keeps its own loader.
     assert out == {"active_before": True, "after": [], "loader": "SourceFileLoader"}, out
+
+
+def test_a_mere_look_up_of_the_package_keeps_the_trigger(bindir: Path, tmp_path: Path) -> None:
+    code = (
+        "import importlib.util, json, sys\n"
+        "found = importlib.util.find_spec('lifespan_state') is not None\n"
+        "import uvicorn\n"
+        "import lifespan_state\n"
+        "print(json.dumps({'found': found, 'patched': bool(lifespan_state.status()['uvicorn'].patched)}))\n"
+    )
+    assert report(launch(bindir, ["python", "-c", code], tmp_path)) == {"found": True, "patched": True}

@@ -85,6 +85,7 @@ class _ThenActivate:
         return self._loader.create_module(spec)  # type: ignore[no-any-return]
 
     def exec_module(self, module: ModuleType) -> None:
+        _remove_trigger()
         self._loader.exec_module(module)
         # Leave no trace: the package keeps its real loader.
         with contextlib.suppress(Exception):
@@ -98,7 +99,11 @@ class _ActivateOnFirstUse:
     """A meta path finder that finds nothing of its own. The first import of a server activates
     the shim and is then looked up again, so that it goes through the post-import hooks the
     activation just registered (wrapt's finder, now first on ``sys.meta_path``). The first import
-    of lifespan_state itself activates right after the package has loaded."""
+    of lifespan_state itself activates right after the package has loaded (a mere look-up of the
+    package, ``importlib.util.find_spec``, activates nothing and keeps the trigger)."""
+
+    def __init__(self) -> None:
+        self._looking_up = False
 
     def find_spec(
         self,
@@ -106,26 +111,35 @@ class _ActivateOnFirstUse:
         path: Optional[Sequence[str]] = None,
         target: Optional[ModuleType] = None,
     ) -> Optional[ModuleSpec]:
-        if fullname not in _TRIGGERS:
+        if fullname not in _TRIGGERS or self._looking_up:
             return None  # every other import: one set lookup
-        with contextlib.suppress(ValueError):
-            sys.meta_path.remove(self)  # fires once: activation covers every server
         try:
-            if fullname == _PACKAGE:
-                import importlib.util
+            import importlib.util
 
-                spec = importlib.util.find_spec(fullname)
+            if fullname == _PACKAGE:
+                self._looking_up = True  # our own look-up below passes through this finder
+                try:
+                    spec = importlib.util.find_spec(fullname)
+                finally:
+                    self._looking_up = False
                 if spec is not None and spec.loader is not None:
                     spec.loader = _ThenActivate(spec.loader)  # type: ignore[assignment]
                 return spec
+            _remove_trigger()
             if not _activate():
                 return None
-            import importlib.util
-
             return importlib.util.find_spec(fullname)
         except Exception as exc:
             _warn(f"activation on `import {fullname}` failed ({type(exc).__name__}: {exc})")
             return None
+
+
+def _remove_trigger() -> None:
+    # Fires once: activation covers every server.
+    for finder in list(sys.meta_path):
+        if isinstance(finder, _ActivateOnFirstUse):
+            with contextlib.suppress(ValueError):
+                sys.meta_path.remove(finder)
 
 
 def _install_trigger() -> None:
