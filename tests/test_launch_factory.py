@@ -10,6 +10,7 @@ import functools
 import os
 import sys
 import types
+from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
@@ -144,3 +145,21 @@ def test_bootstrap_env_puts_the_bootstrap_first_once() -> None:
     assert joined.split(os.pathsep) == [BOOTSTRAP_DIR, "/a", "", "/b"]  # the user's kept as is
     again = bootstrap_env({"PYTHONPATH": joined})["PYTHONPATH"]
     assert again == joined
+
+
+def test_the_bootstrap_triggers_on_every_supported_server() -> None:
+    """The bootstrap cannot import the versions table at start-up (it must stay cheap), so its
+    own list of server names is checked against the table here."""
+    import ast
+
+    from lifespan_state import SUPPORTED
+    from lifespan_state.launcher import BOOTSTRAP_DIR
+
+    tree = ast.parse((Path(BOOTSTRAP_DIR) / "sitecustomize.py").read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "_TRIGGERS" for t in node.targets
+        ):
+            names = {c.value for c in ast.walk(node.value) if isinstance(c, ast.Constant)}
+    assert set(SUPPORTED) <= names, names
