@@ -297,8 +297,9 @@ def _config_cross(server: str, version: str) -> List[Tuple[str, str, str]]:
 
 def _default_config(server: str, version: str, python: str) -> Tuple[str, str, str]:
     http, ws, worker = DEFAULTS[server]
-    if server == "uvicorn" and Version(version) < Version("0.14") and Version(python) >= Version("3.13"):
-        # websockets 8 (those releases' pin) fails its handshake on 3.13; wsproto runs there.
+    if server == "uvicorn" and Version(version) < Version("0.14") and Version(python) >= Version("3.10"):
+        # websockets 8 (those releases' pin) passes loop= to asyncio, removed in Python 3.10: its
+        # handshake fails there; wsproto runs.
         ws = "wsproto"
     return http, ws, worker
 
@@ -408,7 +409,8 @@ KNOWN_LIMITS: List[Tuple[Callable[[Cell], bool], str]] = [
             and c.worker in ("asyncio", "uvloop")
             and Version(c.python) >= Version("3.10")
         ),
-        "hypercorn 0.11 passes loop= to asyncio (removed in Python 3.10); its trio worker runs",
+        "hypercorn 0.11.x, asyncio worker: passes loop= to asyncio (removed in Python 3.10); "
+        "its trio worker runs",
     ),
     (
         lambda c: (
@@ -417,16 +419,18 @@ KNOWN_LIMITS: List[Tuple[Callable[[Cell], bool], str]] = [
             and c.worker == "trio"
             and Version(c.python) >= Version("3.13")
         ),
-        "hypercorn < 0.14.4 needs trio < 0.24 (trio.MultiError), which does not run on Python 3.13",
+        "hypercorn < 0.14.4, trio worker: needs trio < 0.24 (trio.MultiError), which does not run "
+        "on Python 3.13",
     ),
     (
         lambda c: (
             c.server == "uvicorn"
             and Version(c.server_version) < Version("0.14")
             and c.ws == "websockets"
-            and Version(c.python) >= Version("3.13")
+            and Version(c.python) >= Version("3.10")
         ),
-        "websockets 8 (the release's pin) fails its handshake on Python 3.13; wsproto runs",
+        "uvicorn < 0.14, websockets: websockets 8 (their pin) passes loop= to asyncio "
+        "(removed in Python 3.10); wsproto runs",
     ),
     (
         lambda c: (
@@ -435,7 +439,7 @@ KNOWN_LIMITS: List[Tuple[Callable[[Cell], bool], str]] = [
             and c.http == "httptools"
             and Version(c.python) >= Version("3.11")
         ),
-        "the release's httptools pin (< 0.4) does not build on Python 3.11+; h11 runs",
+        "uvicorn < 0.17, httptools: their httptools pins (< 0.4) do not build on Python 3.11+; h11 runs",
     ),
 ]
 
@@ -635,6 +639,18 @@ def _mode_text(server: str) -> str:
     return "; ".join(parts)
 
 
+def _spans(ids: List[str]) -> str:
+    """``S1 S2 S3 S5`` -> ``S1-S3 S5``: the long lists of a release without state stay short."""
+    numbers = sorted(int(i[1:]) for i in ids)
+    out: List[Tuple[int, int]] = []
+    for n in numbers:
+        if out and out[-1][1] == n - 1:
+            out[-1] = (out[-1][0], n)
+        else:
+            out.append((n, n))
+    return " ".join(f"S{a}" if a == b else f"S{a}-S{b}" for a, b in out)
+
+
 SYMBOL = {"pass": "✓", "fail": "✗", "cannot-run": "n/a"}
 
 
@@ -681,6 +697,11 @@ def render_markdown(records: List[Dict[str, Any]]) -> str:
         "  copy between requests; native: nothing wrapped).",
         "- Release grid: one mark per Python for all configurations run there (✓ only if all passed).",
         "",
+        "Limits of the old releases themselves (the plan runs such a release elsewhere, or in a",
+        "configuration that works there; cells that hit them anyway say so):",
+        "",
+        *(f"- {text}" for _, text in KNOWN_LIMITS),
+        "",
     ]
     for server in ("uvicorn", "hypercorn"):
         mine = [r for r in records if r["server"] == server]
@@ -702,7 +723,7 @@ def render_markdown(records: List[Dict[str, Any]]) -> str:
                 failed = sorted(
                     {c for r in ran for c in r["failed_checks"]["native"]}, key=lambda i: int(i[1:])
                 )
-                native = "✗ " + " ".join(failed)
+                native = "✗ " + _spans(failed)
             marks = []
             for python in PYTHONS:
                 here = [r for r in rows if r["python"] == python]
