@@ -69,12 +69,17 @@ def run_memory(case: MemoryCase, pin: bool, log: Callable[[str], None]) -> Dict[
     try:
         server.start()
         record["command"] = " ".join(server.command)
-        # Warm-up: lazy imports, caches and the allocator's arenas fill during the first few
-        # thousand requests; sampling starts after that.
-        warm = wrk(port, 8, 3, cpu)
+        # Warm-up: lazy imports, caches, free lists and the allocator's arenas fill during the first
+        # thousands of requests (traced memory climbs by ~100 KiB, then levels); sampling starts after.
+        warm_target, warmed, bad = min(10_000, max(1_000, case.requests // 4)), 0, 0
+        warm_deadline = time.monotonic() + case.max_seconds / 3
+        while warmed < warm_target and time.monotonic() < warm_deadline:
+            warm = wrk(port, 8, 1, cpu)
+            warmed += warm.requests
+            bad += warm.bad
+        record["warm_up_requests"] = warmed
         samples: List[Dict[str, float]] = []
         done = 0
-        bad = warm.bad
 
         def sample() -> None:
             mem = json.loads(server.get("/__mem"))

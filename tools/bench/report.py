@@ -129,7 +129,9 @@ def summary_line(results: Dict[str, Any]) -> str:
             f"{act['in_server_ms']['median']:.0f} ms inside a server start-up, no server imported eagerly"
         )
     if "memory" in v:
-        parts.append("memory flat over 100,000 requests" if v["memory"]["met"] else "memory NOT flat")
+        counts = [m.get("requests") or 0 for m in results["memory"] if not m["case"]["leak"]]
+        count = f"{max(counts):,} requests" if counts else "the run"
+        parts.append(f"memory flat over {count}" if v["memory"]["met"] else f"memory NOT flat over {count}")
     machine = f"{results['machine']['cpu']}, {results['machine']['cores']} cores"
     return f"Benchmarks ({machine}): " + "; ".join(parts) + " — see BENCHMARKS.md."
 
@@ -435,7 +437,8 @@ def _memory_section(results: Dict[str, Any]) -> List[str]:
         "",
         "[`tools/bench/memory.py`](tools/bench/memory.py): the app starts `tracemalloc` at import and "
         "reports "
-        "RSS and traced memory at `/__mem`; after a 3 s warm-up, `wrk -c8` runs in 1 s batches until the "
+        "RSS and traced memory at `/__mem`; after a warm-up of up to 10,000 requests, `wrk -c8` runs in "
+        "1 s batches until the "
         "request count is reached, sampling after each batch. Growth is the least-squares slope per 10,000 "
         "requests. The leak control keeps every request's state alive: the same measurement must see it.",
         "",
