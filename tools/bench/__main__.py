@@ -102,7 +102,7 @@ def _micro_before(number: int, repeat: int) -> Optional[Dict[str, Any]]:
 
 
 def run_activation(quick: bool, runs: Optional[int]) -> List[Dict[str, Any]]:
-    runs = runs or (5 if quick else 10)
+    runs = runs or (5 if quick else 8)
     envs = [("uvicorn 0.20.0, wrapt 2.x", "uvicorn", env_for("uvicorn", "0.20.0"))]
     if not quick:
         envs.append(("hypercorn 0.16.0, wrapt 2.x", "hypercorn", env_for("hypercorn", "0.16.0")))
@@ -120,7 +120,7 @@ def run_memory_section(quick: bool, pin: bool) -> List[Dict[str, Any]]:
         MemoryCase("uvicorn", "0.20.0", "httptools", 100, 5_000, leak=True),
     ]
     if not quick:
-        cases.append(MemoryCase("hypercorn", "0.16.0", "h1", 100, 20_000, max_seconds=60.0))
+        cases.append(MemoryCase("hypercorn", "0.16.0", "h1", 100, 20_000, max_seconds=45.0))
     return [run_memory(case, pin, _log) for case in cases]
 
 
@@ -276,7 +276,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     out = Path(args.out).resolve()
     chart = Path(args.chart).resolve() if args.chart else out.parent / "docs" / "bench.svg"
     pin = not args.no_pin and (os.cpu_count() or 1) >= 2
-    rounds = args.rounds or (3 if args.quick else 6)
+    rounds = args.rounds or (3 if args.quick else 5)
     seconds = args.seconds or (1 if args.quick else 2)
 
     started = time.time()

@@ -37,7 +37,7 @@ class MemoryCase:
     leak: bool = False  # the negative control
     #: Stop sampling after this long even if ``requests`` is not reached (a loaded machine); the
     #: report then says how many requests were made.
-    max_seconds: float = 150.0
+    max_seconds: float = 120.0
 
     @property
     def title(self) -> str:
