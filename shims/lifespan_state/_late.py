@@ -69,6 +69,13 @@ _RUNS: Dict[str, Dict[str, Started]] = {
     },
 }
 
+#: server -> modules one of which every run has imported by the time it has a lifespan. Until
+#: then there is nothing to look for (the usual case: a shim patching at ``import uvicorn``).
+_GATES: Dict[str, Tuple[str, ...]] = {
+    "uvicorn": ("uvicorn.lifespan.on", "uvicorn.lifespan.off"),
+    "hypercorn": ("hypercorn.asyncio.lifespan", "hypercorn.trio.lifespan"),
+}
+
 _MAX_DEPTH = 256
 _warned: Set[str] = set()
 
@@ -116,10 +123,8 @@ def run_in_progress(server: str) -> bool:
     markers = _RUNS.get(server)
     if not markers:
         return False
-    # Cheap exit: no run without the server's run modules imported.
-    if not any(
-        name in sys.modules or (name.endswith(".") and name[:-1] in sys.modules) for name in markers
-    ):
+    # Cheap exit: no run has a lifespan before its lifespan module is imported.
+    if not any(name in sys.modules for name in _GATES.get(server, ())):
         return False
     for frame in _stacks():
         module = frame.f_globals.get("__name__")
