@@ -7,7 +7,8 @@ another thread while a server runs — goes on without lifespan state. That cann
 (the run's objects already exist), but it can be told: once per server and process, with
 :class:`ActivationTooLateWarning` and what to do instead.
 
-Kept cheap: it runs once, right after a shim installed its wraps, and only looks at frames —
+Kept cheap: it runs once, right after a shim installed its wraps; it looks only when one of the
+server's lifespan modules is imported (a run has a lifespan by then), and only at frames —
 the current thread's stack, the other threads' stacks and the await chains of the tasks of the
 event loop running in this thread (a server's main task is suspended there while a handler
 runs). No ``gc`` walk. A shim calls :func:`warn_if_too_late` with its server's name; the frames
