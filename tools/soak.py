@@ -523,7 +523,7 @@ class _Load:
         try:
             # Two halves with a quiet point between them: the first half is warm-up (allocator
             # arenas, free lists, the server's caches); growth is measured over the second.
-            for share in (self.total // 2, self.total - self.total // 2):
+            for half, share in enumerate((self.total // 2, self.total - self.total // 2)):
                 self.remaining = share
                 workers = [asyncio.ensure_future(self._worker()) for _ in range(self.concurrency)]
                 try:
@@ -531,7 +531,7 @@ class _Load:
                 except asyncio.TimeoutError:
                     timed_out = True
                     break
-                if share == self.total // 2:
+                if half == 0:
                     await self._quiet_sample()
         finally:
             monitor.cancel()
