@@ -746,13 +746,14 @@ def render_markdown(records: List[Dict[str, Any]]) -> str:
         "## Every cell",
         "",
         "| server | release | Python | wrapt | http | ws | worker | native | shim | mode "
-        "| failed checks / reason |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| failed checks / reason | installed with it |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in records:
+        with_ = ", ".join(f"{k} {v}" for k, v in sorted(r.get("versions", {}).items()) if k != "wrapt")
         notes = []
         if r["failed_checks"]["native"]:
-            notes.append("native: " + " ".join(r["failed_checks"]["native"]))
+            notes.append("native: " + _spans(r["failed_checks"]["native"]))
         if r["failed_checks"]["shim"]:
             notes.append("**shim: " + " ".join(r["failed_checks"]["shim"]) + "**")
         if r["reason"] and (r["native"] == "cannot-run" or r["shim"] != "pass"):
@@ -760,7 +761,7 @@ def render_markdown(records: List[Dict[str, Any]]) -> str:
         lines.append(
             f"| {r['server']} | {r['server_version']} | {r['python']} | {r['wrapt_version'] or r['wrapt']} "
             f"| {r['http']} | {r['ws']} | {r['worker']} | {SYMBOL[r['native']]} | {SYMBOL[r['shim']]} "
-            f"| {r['mode'] or 'n/a'} | {'; '.join(notes)} |"
+            f"| {r['mode'] or 'n/a'} | {'; '.join(notes)} | {with_} |"
         )
     return "\n".join(lines) + "\n"
 
