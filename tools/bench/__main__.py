@@ -161,6 +161,19 @@ def explain(results: Dict[str, Any]) -> List[str]:
                 + " — the copy of the state is the feature itself (a native server pays it too, see the "
                 "*cross* and *native copy* figures), the rest is one call"
             )
+        for kind, text in (
+            ("native-cost", "a server doing the same copy itself pays the same"),
+            ("cross", "the shim's copy against the native one"),
+        ):
+            found = [r for r in results["e2e"] if r["row"]["kind"] == kind and not r["error"]]
+            if found:
+                parts.append(
+                    f"{text}: "
+                    + ", ".join(
+                        f"{r['title']} {r['ratio'][0]:.3f} ({r['ratio'][1]:.3f}-{r['ratio'][2]:.3f})"
+                        for r in found
+                    )
+                )
         notes.append("- **Throughput.** " + "; ".join(parts) + ".")
     s = v.get("scope")
     if s and not s["met"]:

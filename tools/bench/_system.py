@@ -105,6 +105,10 @@ class Server:
         self.process: Optional[subprocess.Popen[bytes]] = None
 
     def start(self, timeout: float = 30.0) -> None:
+        self.launch()
+        self.wait_ready(timeout)
+
+    def launch(self) -> None:
         self.process = subprocess.Popen(
             self.command,
             env=self.env,
@@ -113,6 +117,9 @@ class Server:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: workers are stopped with it
         )
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        assert self.process is not None, "launch() first"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -1,14 +1,19 @@
 """End to end: one server release and app, shim off and on, under a real load generator.
 
-Both arms of a row run at the same time as two server processes pinned to the same CPU (the load
-generator gets the other one); only one of them is under load at any moment. Rounds alternate
-the order (off-on, on-off, ...) so that drifts of the machine's load hit both arms alike, and
-each round gives one on/off ratio: the row reports the median ratio and its spread.
+Both arms of a row are two server processes pinned to the same CPU (the load generators get the
+other one). By default they are loaded *at the same time*, one load generator each: the scheduler
+splits the server CPU evenly between the two saturated servers, so their requests/s ratio is the
+inverse ratio of their cost per request, and whatever else the machine does in that window slows
+both arms alike (on a machine shared with other jobs, sequential runs a few seconds apart differ
+by more than the effect measured). ``paired=False`` runs the arms one after the other instead,
+alternating the order per round. Each round gives one on/off ratio: a row reports the median
+ratio and its spread.
 """
 
 from __future__ import annotations
 
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -53,7 +58,7 @@ class Row:
     keys: int
     base: Arm
     cand: Arm
-    kind: str  # shim: off vs on | noop: native release, shim must do nothing | cross | control
+    kind: str  # shim: off vs on | noop: native release, shim must do nothing | cross | native-cost | control
     mode: str  # what the shim does on cand's release: add | fix | native
     quick: bool = False
 
@@ -61,6 +66,11 @@ class Row:
     def title(self) -> str:
         if self.kind == "cross":
             return f"{self.cand.label} vs {self.base.label} ({self.protocol}, {self.keys} keys)"
+        if self.kind == "native-cost":
+            return (
+                f"{self.server} {self.cand.version} (native copy) vs {self.base.version} without state "
+                f"({self.protocol}, {self.keys} keys)"
+            )
         if self.kind == "control":
             return f"{self.server} {self.base.version} {self.protocol} shim off vs off ({self.keys} keys)"
         return f"{self.server} {self.cand.version} {self.protocol}, {self.keys} keys"
@@ -84,6 +94,11 @@ def _pair(server: str, version: str, protocol: str, keys: int, mode: str, quick:
     )
 
 
+def _versus(server: str, protocol: str, keys: int, base: Arm, cand: Arm, kind: str, mode: str) -> Row:
+    key = f"{server}-{kind}-{protocol}-{keys}"
+    return Row(key, server, protocol, keys, base, cand, kind, mode)
+
+
 ROWS: Tuple[Row, ...] = (
     _pair("uvicorn", "0.20.0", "h11", 4, "add", quick=True),
     _pair("uvicorn", "0.20.0", "h11", 100, "add"),
@@ -92,25 +107,44 @@ ROWS: Tuple[Row, ...] = (
     _pair("uvicorn", "0.21.0", "httptools", 4, "fix", quick=True),
     _pair("uvicorn", "0.21.0", "httptools", 100, "fix"),
     _pair("uvicorn", "0.21.1", "httptools", 4, "native"),
-    Row(
-        key="uvicorn-cross-httptools-4",
-        server="uvicorn",
-        protocol="httptools",
-        keys=4,
-        base=Arm("uvicorn", "0.21.1", False),
-        cand=Arm("uvicorn", "0.20.0", True),
-        kind="cross",
-        mode="add",
+    # What the feature costs where the server itself does it (0.21.1 copies per request), and the
+    # shim's copy against that native one: different releases, so other code differs too.
+    _versus(
+        "uvicorn",
+        "httptools",
+        100,
+        Arm("uvicorn", "0.20.0", False),
+        Arm("uvicorn", "0.21.1", False),
+        "native-cost",
+        "native",
     ),
-    Row(
-        key="uvicorn-control-httptools-4",
-        server="uvicorn",
-        protocol="httptools",
-        keys=4,
-        base=Arm("uvicorn", "0.20.0", False),
-        cand=Arm("uvicorn", "0.20.0", False),
-        kind="control",
-        mode="none",
+    _versus(
+        "uvicorn",
+        "httptools",
+        4,
+        Arm("uvicorn", "0.21.1", False),
+        Arm("uvicorn", "0.20.0", True),
+        "cross",
+        "add",
+    ),
+    _versus(
+        "uvicorn",
+        "httptools",
+        100,
+        Arm("uvicorn", "0.21.1", False),
+        Arm("uvicorn", "0.20.0", True),
+        "cross",
+        "add",
+    ),
+    # Two identical servers: the noise floor of the machine for each server.
+    _versus(
+        "uvicorn",
+        "httptools",
+        4,
+        Arm("uvicorn", "0.20.0", False),
+        Arm("uvicorn", "0.20.0", False),
+        "control",
+        "none",
     ),
     _pair("hypercorn", "0.16.0", "h1", 4, "add", quick=True),
     _pair("hypercorn", "0.16.0", "h1", 100, "add"),
@@ -121,6 +155,15 @@ ROWS: Tuple[Row, ...] = (
     # 0.18.0 copies the live state per request on asyncio without HTTP/3: the shim leaves such
     # runs alone (it fixes only trio and HTTP/3 runs), so this row must show no cost at all.
     _pair("hypercorn", "0.18.0", "h1", 4, "native"),
+    _versus(
+        "hypercorn",
+        "h1",
+        4,
+        Arm("hypercorn", "0.16.0", False),
+        Arm("hypercorn", "0.16.0", False),
+        "control",
+        "none",
+    ),
 )
 
 
@@ -162,7 +205,34 @@ def _spread(values: List[float]) -> Tuple[float, float, float]:
     return median(values), min(values), max(values)
 
 
-def run_row(row: Row, rounds: int, seconds: int, pin: bool, log: Callable[[str], None]) -> Dict[str, Any]:
+def _paired_rounds(
+    servers: List[Server],
+    load: Callable[[int, int], LoadResult],
+    rounds: int,
+    seconds: int,
+    runs: Dict[str, List[LoadResult]],
+    cpu: Dict[str, List[float]],
+) -> None:
+    """Both arms under load at the same time, sharing the server CPU.
+
+    The scheduler gives the two (single-threaded, saturated) servers equal CPU time, so their
+    requests/s ratio is the inverse ratio of their cost per request — and whatever else the
+    machine does in that window slows both arms alike, which sequential runs cannot promise.
+    """
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(lambda s: load(s.port, 1), servers))  # warm-up
+        for _ in range(rounds):
+            before = [s.cpu_seconds() for s in servers]
+            results = list(pool.map(lambda s: load(s.port, seconds), servers))
+            for which, name in enumerate(("base", "cand")):
+                runs[name].append(results[which])
+                used = servers[which].cpu_seconds() - before[which]
+                cpu[name].append(used / max(results[which].requests, 1))
+
+
+def run_row(
+    row: Row, rounds: int, seconds: int, pin: bool, log: Callable[[str], None], paired: bool = True
+) -> Dict[str, Any]:
     """Measure one row; returns a JSON-able record (``error`` set when the row is invalid)."""
     load = _loader(row, pin)
     servers: List[Server] = []
@@ -172,6 +242,7 @@ def run_row(row: Row, rounds: int, seconds: int, pin: bool, log: Callable[[str],
         "load_tool": row.load_tool,
         "rounds": rounds,
         "seconds": seconds,
+        "paired": paired,
         "error": None,
     }
     try:
@@ -184,20 +255,25 @@ def run_row(row: Row, rounds: int, seconds: int, pin: bool, log: Callable[[str],
                 arm.label,
             )
             servers.append(server)
-            server.start()
+            server.launch()  # both arms start up side by side
+        for server in servers:
+            server.wait_ready()
         record["commands"] = [" ".join(s.command) for s in servers]
-        for server in servers:  # warm-up: connections, caches, branch predictors
-            load(server.port, 1)
         runs: Dict[str, List[LoadResult]] = {"base": [], "cand": []}
         cpu: Dict[str, List[float]] = {"base": [], "cand": []}
-        for index in range(rounds):
-            order = (0, 1) if index % 2 == 0 else (1, 0)
-            for which in order:
-                name = ("base", "cand")[which]
-                before = servers[which].cpu_seconds()
-                result = load(servers[which].port, seconds)
-                runs[name].append(result)
-                cpu[name].append((servers[which].cpu_seconds() - before) / max(result.requests, 1))
+        if paired:
+            _paired_rounds(servers, load, rounds, seconds, runs, cpu)
+        else:
+            for server in servers:  # warm-up: connections, caches, branch predictors
+                load(server.port, 1)
+            for index in range(rounds):
+                order = (0, 1) if index % 2 == 0 else (1, 0)
+                for which in order:
+                    name = ("base", "cand")[which]
+                    before = servers[which].cpu_seconds()
+                    result = load(servers[which].port, seconds)
+                    runs[name].append(result)
+                    cpu[name].append((servers[which].cpu_seconds() - before) / max(result.requests, 1))
         bad = {name: sum(r.bad for r in results) for name, results in runs.items()}
         if any(bad.values()):
             record["error"] = (

@@ -17,6 +17,8 @@ __all__ = [
 ]
 
 THROUGHPUT_TARGET = 0.98
+#: Row kinds that compare other things than one release with the shim off and on.
+_COMPARISONS = ("control", "cross", "native-cost")
 IMPORT_TARGET_MS = 10.0
 
 
@@ -276,8 +278,16 @@ def _e2e_section(results: Dict[str, Any], chart_path: str) -> List[str]:
         f"Each row: two server processes of the same release serving the same app "
         f"([`tools/bench/benchapp.py`](tools/bench/benchapp.py): pure ASGI, a 2-byte body, reads one key "
         f'of `scope["state"]`), one without and one with `import lifespan_state.auto` in the app module '
-        f"(`BENCH_SHIM=1`). {first['rounds']} rounds of {first['seconds']} s per arm, order alternating. "
-        "HTTP/1.1 load: `wrk -t1 -c32 -dNs --latency`; HTTP/2 load: `h2load -t1 -c4 -m8 -D N` (cleartext, "
+        f"(`BENCH_SHIM=1`). {first['rounds']} rounds of {first['seconds']} s. "
+        + (
+            "Both arms are loaded at the same time, one load generator each, and share CPU 1: the scheduler "
+            "gives the two saturated servers equal CPU time, so the requests/s ratio is the inverse ratio of "
+            "their cost per request, and other jobs' load in that window hits both arms alike (requests/s "
+            "are therefore those of half a CPU). "
+            if first.get("paired")
+            else "The arms run one after the other, order alternating per round. "
+        )
+        + "HTTP/1.1 load: `wrk -t1 -c32 -dNs --latency`; HTTP/2 load: `h2load -t1 -c4 -m8 -D N` (cleartext, "
         "prior knowledge; p99 from its per-request log). An arm that should see the lifespan's keys "
         "answers 500 when it does not, and any failed response invalidates the row.",
         "",
@@ -287,7 +297,8 @@ def _e2e_section(results: Dict[str, Any], chart_path: str) -> List[str]:
         "jobs does not disturb; *expected* is what the per-scope cost below predicts: "
         "1 / (1 + added ns x off requests/s).",
         "",
-        "| comparison | mode | off req/s | on req/s | ratio | CPU ratio | expected | p99 off / on (ms) "
+        "| comparison | mode | off (base) req/s | on (compared) req/s | ratio | CPU ratio | expected "
+        "| p99 off / on (ms) "
         "| p99 ratio |",
         "|---|---|---:|---:|---|---|---:|---:|---|",
     ]
@@ -299,7 +310,8 @@ def _e2e_section(results: Dict[str, Any], chart_path: str) -> List[str]:
         exp = expected_ratio(r, micro)
         title = r["title"] + (f" — **invalid: {r['error']}**" if r["error"] else "")
         lines.append(
-            f"| {title} | {row['mode'] if row['kind'] != 'control' else 'control'} | {_f(r['base_rps'])} | "
+            f"| {title} | {row['kind'] if row['kind'] in _COMPARISONS else row['mode']} | "
+            f"{_f(r['base_rps'])} | "
             f"{_f(r['cand_rps'])} | {_ratio(r['ratio'])} | {_ratio(r.get('cpu_ratio'))} | "
             f"{_f(exp, 3) if exp else '-'} | {_f(r['base_p99_ms'], 2)} / {_f(r['cand_p99_ms'], 2)} | "
             f"{_ratio(r.get('p99_ratio'))} |"
@@ -311,14 +323,16 @@ def _e2e_section(results: Dict[str, Any], chart_path: str) -> List[str]:
         "connection (the shim adds a per-request copy); *native* — a correct release: the shim installs "
         "nothing, both arms run the server's own `app_state.copy()`; *cross* — uvicorn 0.20.0 with the shim "
         "against uvicorn 0.21.1's native copy (different releases: other code differs too); *control* — two "
-        "identical off servers, the noise floor of this machine.",
+        "identical off servers, the noise floor of this machine; *native-cost* — what the same per-request "
+        "copy costs when the server does it itself (uvicorn 0.21.1 against 0.20.0 without any state).",
         "",
         f"![throughput off/on per server]({chart_path})",
         "",
-        "Server commands of the last row pair (the others differ in release, `--http` and port):",
+        "Server commands of the first row (the others differ in release, `--http` and port; the arms only "
+        "in the environment: `BENCH_SHIM`, `BENCH_STATE_KEYS`, `BENCH_EXPECT_STATE`):",
         "",
         "```",
-        *(e2e[-1].get("commands") or ["(not started)"]),
+        *(e2e[0].get("commands") or ["(not started)"]),
         "```",
         "",
     ]
