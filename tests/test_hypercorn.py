@@ -313,7 +313,10 @@ def test_scenarios_on_every_release(version: str, name: str, worker: Optional[st
 def test_kit_through_middlewares(version: str, app: str) -> None:
     native, shimmed = kit_api(version, "both", app=app)
     assert not failures(shimmed), failures(shimmed)
-    assert failures(native)
+    if not (app == "dispatcher" and version == "0.18.0"):
+        # 0.18.0's own per-request copies pass S1-S11 behind the dispatcher; that mounts share
+        # one namespace there is what test_dispatcher_mounts_get_their_own_namespaces shows.
+        assert failures(native)
 
 
 @pytest.mark.slow
