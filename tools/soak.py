@@ -604,18 +604,29 @@ def run_soak(
     http2: Optional[bool] = None,
     seed: int = 1,
     deadline: float = 900.0,
+    python: str = "3.11",
 ) -> SoakResult:
     """Soak one server release; the result holds the counts, violations and memory figures."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from tools.envs import EnvSpec, ensure_env
 
-    venv = ensure_env(EnvSpec(server, version, extra=("wsproto", "h2")))
-    python = str(venv / "bin" / "python")
+    venv = ensure_env(EnvSpec(server, version, python=python, extra=("wsproto", "h2")))
+    interpreter = str(venv / "bin" / "python")
     http2 = (server == "hypercorn") if http2 is None else http2
     port = _free_port()
     with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
         result_file = os.path.join(tmp, "shutdown.json")
-        cmd = [python, __file__, "serve", "--server", server, "--port", str(port), "--result", result_file]
+        cmd = [
+            interpreter,
+            __file__,
+            "serve",
+            "--server",
+            server,
+            "--port",
+            str(port),
+            "--result",
+            result_file,
+        ]
         if not shim:
             cmd.append("--no-shim")
         if leak:
@@ -627,7 +638,7 @@ def run_soak(
             _wait_port(port, proc, 30, log_path)
             client = subprocess.run(
                 [
-                    python,
+                    interpreter,
                     __file__,
                     "load",
                     "--port",
@@ -731,6 +742,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         metavar="NAME==VERSION",
         help="server release to soak (repeatable; default uvicorn==0.17.6 and hypercorn==0.16.0)",
     )
+    parser.add_argument("--python", default="3.11", help="Python of the server environments")
     parser.add_argument("--requests", type=int, default=100_000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--max-growth-kib", type=int, default=8192)
@@ -751,7 +763,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     results = []
     for item in args.server or ["uvicorn==0.17.6", "hypercorn==0.16.0"]:
         name, _, version = item.partition("==")
-        result = run_soak(name, version, args.requests, args.concurrency, shim=not args.no_shim)
+        result = run_soak(
+            name, version, args.requests, args.concurrency, shim=not args.no_shim, python=args.python
+        )
         results.append(result)
         found = problems(result, args.requests, args.max_growth_kib, args.max_object_growth)
         print(_summary(result), "-> PASS" if not found else "-> FAIL", flush=True)
