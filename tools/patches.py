@@ -132,6 +132,13 @@ SERIES: Tuple[Series, ...] = (
            summary=_BACKPORT),
     Series("hypercorn", "0.17.3", "3.11", ("S5",), configs=_HC_CONFIGS, extra=("trio",),
            summary="per-request copy instead of one copy per TCP connection / UDP socket"),
+    Series("hypercorn", "0.18.0", "3.11", ("S7",), configs=(("--worker", "trio"),),
+           extra=("trio",),
+           summary="live state for trio/HTTP/3 (not a startup snapshot); ProxyFixMiddleware "
+                   "shallow copy; DispatcherMiddleware: a namespace per mount, failures passed on",
+           api_configs=(((("app", "proxy_fix"),), ("S2",)),
+                        ((("app", "dispatcher"), ("worker", "trio")), ("S7",)),
+                        ((("app", "dispatcher"),), ()))),
 )  # fmt: skip
 
 
@@ -301,8 +308,8 @@ def run_check(env: Path, series: Series, options: Sequence[str]) -> Dict[str, An
 _API_CHECK = """
 import json, sys
 from lifespan_state.check import run_checks
-record = run_checks(sys.argv[1], shim=False, **json.loads(sys.argv[2]))
-print(json.dumps({"results": [record.as_dict()]}))
+records = run_checks(sys.argv[1], shim="off", **json.loads(sys.argv[2]))
+print(json.dumps({"results": [record.as_dict() for record in records]}))
 """
 
 
