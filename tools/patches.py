@@ -450,41 +450,66 @@ def git_am(series: Series, repo: Path, pytest_args: Optional[Sequence[str]] = No
             shutil.rmtree(work, ignore_errors=True)
 
 
-#: Test requirements of each release's own suite (from its requirements.txt / tox.ini, with the
-#: versions of the release's time so that its suite passes unpatched).
-TEST_REQUIREMENTS: Dict[str, Tuple[str, ...]] = {
-    "uvicorn/0.15.0": ("websockets==10.1", "wsproto==1.0.0", "h11==0.12.0", "pytest==6.2.5",
-                       "pytest-asyncio==0.15.1", "pytest-mock==3.6.1", "httpx==0.22.0",
-                       "trustme==0.9.0", "cryptography==3.4.8", "watchgod", "python-dotenv",
-                       "pyyaml", "asgiref==3.5.0", "uvloop==0.16.0", "a2wsgi"),
-    "uvicorn/0.17.6": ("websockets==10.1", "httptools==0.4.0", "h11==0.12.0", "wsproto==1.0.0",
-                       "pytest==6.2.5", "pytest-asyncio==0.15.1", "pytest-mock==3.6.1",
-                       "httpx==0.22.0", "trustme==0.9.0", "cryptography==3.4.8", "watchgod",
-                       "python-dotenv", "pyyaml", "asgiref==3.5.0", "uvloop==0.16.0"),
-    "hypercorn/0.13.2": ("h11==0.13.0", "h2==4.1.0", "wsproto==1.1.0", "trio==0.20.0",
-                         "pytest==7.1.2", "pytest-asyncio==0.18.3", "pytest-trio==0.7.0",
-                         "pytest-cov", "hypothesis", "mock", "aioquic==0.9.20"),
+#: Each release's own test suite: (Python, requirements with the versions of the release's time,
+#: tests that fail on the pristine release here too and are deselected, with why).
+_UV_OLD = ("websockets==10.1", "wsproto==1.0.0", "h11==0.12.0", "pytest==6.2.5",
+           "pytest-asyncio==0.15.1", "pytest-mock==3.6.1", "httpx==0.22.0", "trustme==0.9.0",
+           "cryptography==3.4.8", "watchgod", "python-dotenv", "pyyaml", "asgiref==3.5.0",
+           "uvloop==0.16.0")
+_UV_NEW = ("asgiref==3.5.2", "wsproto==1.2.0", "pytest-mock==3.10.0", "trustme==0.9.0",
+           "httpx==0.23.0", "watchgod==0.8.2", "websockets==10.4", "httptools==0.5.0",
+           "uvloop==0.17.0", "anyio<4", "a2wsgi", "python-dotenv", "pyyaml")
+_HC = ("h2==4.1.0", "pytest-trio==0.8.0", "pytest-cov", "hypothesis", "mock", "httpx")
+TEST_SUITES: Dict[str, Tuple[str, Tuple[str, ...], Tuple[str, ...]]] = {
+    "uvicorn/0.15.0": ("3.10", (*_UV_OLD, "httptools==0.2.0"), ()),
+    "uvicorn/0.17.6": ("3.10", (*_UV_OLD, "httptools==0.4.0"), ()),
+    "uvicorn/0.20.0": ("3.11", (*_UV_NEW, "pytest==7.1.3", "cryptography==38.0.3"), ()),
+    "uvicorn/0.21.0": ("3.11", (*_UV_NEW, "pytest==7.2.1", "cryptography==39.0.1"),
+                       # timing-dependent on this machine: fails unpatched as well
+                       ("tests/protocols/test_websocket.py::"
+                        "test_connection_lost_before_handshake_complete",)),
+    "hypercorn/0.13.2": ("3.10", ("h11==0.13.0", "h2==4.1.0", "wsproto==1.1.0", "trio==0.20.0",
+                                  "pytest==7.1.2", "pytest-asyncio==0.18.3", "pytest-trio==0.7.0",
+                                  "pytest-cov", "hypothesis", "mock", "aioquic==0.9.20"), ()),
+    "hypercorn/0.14.4": ("3.11", (*_HC, "trio==0.22.2", "pytest==7.4.4", "pytest-asyncio==0.21.1",
+                                  "aioquic==0.9.21"), ()),
+    "hypercorn/0.16.0": ("3.11", (*_HC, "trio==0.22.2", "pytest==7.4.4", "pytest-asyncio==0.21.1",
+                                  "aioquic==0.9.21"), ()),
+    "hypercorn/0.17.3": ("3.11", (*_HC, "h11==0.14.0", "wsproto==1.2.0", "trio==0.25.1",
+                                  "pytest==8.2.1", "pytest-asyncio==0.23.7", "aioquic==0.9.25"),
+                         ()),
+    "hypercorn/0.18.0": ("3.11", (*_HC, "trio", "pytest", "pytest-asyncio"),
+                         # the h2 release resolved today rejects the test client's frames:
+                         # fails unpatched as well
+                         ("tests/asyncio/test_sanity.py::test_http2_websocket",
+                          "tests/trio/test_sanity.py::test_http2_websocket")),
 }  # fmt: skip
 
 
 def _upstream_pytest(series: Series, tree: Path, venv: Path,
                      pytest_args: Sequence[str]) -> Tuple[bool, str]:  # fmt: skip
-    reqs = TEST_REQUIREMENTS.get(series.name)
-    if reqs is None:
-        return False, f"no test requirements recorded for {series.name} (TEST_REQUIREMENTS)"
+    suite = TEST_SUITES.get(series.name)
+    if suite is None:
+        return False, f"no test suite recorded for {series.name} (TEST_SUITES)"
+    python, reqs, known_failures = suite
     tool = uv()
     env = dict(os.environ, VIRTUAL_ENV=str(venv))
     env.pop("PYTHONPATH", None)
-    subprocess.run([tool, "venv", "-q", "-p", python_for("3.10"), str(venv)], check=True, env=env)
-    proc = subprocess.run([tool, "pip", "install", "-q", "-e", str(tree), *reqs], env=env,
+    subprocess.run([tool, "venv", "-q", "-p", python_for(python), str(venv)], check=True, env=env)
+    extras = "[trio]" if series.server == "hypercorn" else ""
+    proc = subprocess.run([tool, "pip", "install", "-q", "-e", f"{tree}{extras}", *reqs], env=env,
                           capture_output=True, text=True)  # fmt: skip
     if proc.returncode != 0:
         return False, f"test environment: {proc.stderr.strip()[-600:]}"
     proc = subprocess.run([str(venv / "bin" / "python"), "-m", "pytest", "-q", "-p",
-                           "no:cacheprovider", *pytest_args], cwd=tree, env=env,
+                           "no:cacheprovider", *pytest_args,
+                           *(f"--deselect={t}" for t in known_failures)], cwd=tree, env=env,
                           capture_output=True, text=True, timeout=1800)  # fmt: skip
     summary = (proc.stdout.strip().splitlines() or ["(no output)"])[-1]
-    return proc.returncode == 0, f"pytest {' '.join(pytest_args)}: {summary}"
+    deselected = ""
+    if known_failures:
+        deselected = f" ({len(known_failures)} known pre-existing failure(s) deselected)"
+    return proc.returncode == 0, f"pytest {' '.join(pytest_args)}: {summary}{deselected}"
 
 
 # -- command line ---------------------------------------------------------------------------------
