@@ -221,9 +221,12 @@ def _paired_rounds(
     """
     with ThreadPoolExecutor(max_workers=2) as pool:
         list(pool.map(lambda s: load(s.port, 1), servers))  # warm-up
-        for _ in range(rounds):
+        for index in range(rounds):
             before = [s.cpu_seconds() for s in servers]
-            results = list(pool.map(lambda s: load(s.port, seconds), servers))
+            # Alternate which load generator starts first, should starting first be an advantage.
+            order = [0, 1] if index % 2 == 0 else [1, 0]
+            futures = {which: pool.submit(load, servers[which].port, seconds) for which in order}
+            results = [futures[0].result(), futures[1].result()]
             for which, name in enumerate(("base", "cand")):
                 runs[name].append(results[which])
                 used = servers[which].cpu_seconds() - before[which]
