@@ -459,7 +459,7 @@ _UV_OLD = ("websockets==10.1", "wsproto==1.0.0", "h11==0.12.0", "pytest==6.2.5",
 _UV_NEW = ("asgiref==3.5.2", "wsproto==1.2.0", "pytest-mock==3.10.0", "trustme==0.9.0",
            "httpx==0.23.0", "watchgod==0.8.2", "websockets==10.4", "httptools==0.5.0",
            "uvloop==0.17.0", "anyio<4", "a2wsgi", "python-dotenv", "pyyaml")
-_HC = ("h2==4.1.0", "pytest-trio==0.8.0", "pytest-cov", "hypothesis", "mock", "httpx")
+_HC = ("pytest-trio==0.8.0", "pytest-cov", "hypothesis", "mock", "httpx")
 TEST_SUITES: Dict[str, Tuple[str, Tuple[str, ...], Tuple[str, ...]]] = {
     "uvicorn/0.15.0": ("3.10", (*_UV_OLD, "httptools==0.2.0"), ()),
     "uvicorn/0.17.6": ("3.10", (*_UV_OLD, "httptools==0.4.0"), ()),
@@ -471,11 +471,13 @@ TEST_SUITES: Dict[str, Tuple[str, Tuple[str, ...], Tuple[str, ...]]] = {
     "hypercorn/0.13.2": ("3.10", ("h11==0.13.0", "h2==4.1.0", "wsproto==1.1.0", "trio==0.20.0",
                                   "pytest==7.1.2", "pytest-asyncio==0.18.3", "pytest-trio==0.7.0",
                                   "pytest-cov", "hypothesis", "mock", "aioquic==0.9.20"), ()),
-    "hypercorn/0.14.4": ("3.11", (*_HC, "trio==0.22.2", "pytest==7.4.4", "pytest-asyncio==0.21.1",
+    "hypercorn/0.14.4": ("3.11", (*_HC, "h2==4.1.0", "trio==0.22.2", "pytest==7.4.4",
+                                  "pytest-asyncio==0.21.1",
                                   "aioquic==0.9.21"), ()),
-    "hypercorn/0.16.0": ("3.11", (*_HC, "trio==0.22.2", "pytest==7.4.4", "pytest-asyncio==0.21.1",
+    "hypercorn/0.16.0": ("3.11", (*_HC, "h2==4.1.0", "trio==0.22.2", "pytest==7.4.4",
+                                  "pytest-asyncio==0.21.1",
                                   "aioquic==0.9.21"), ()),
-    "hypercorn/0.17.3": ("3.11", (*_HC, "h11==0.14.0", "wsproto==1.2.0", "trio==0.25.1",
+    "hypercorn/0.17.3": ("3.11", (*_HC, "h2==4.1.0", "h11==0.14.0", "wsproto==1.2.0", "trio==0.25.1",
                                   "pytest==8.2.1", "pytest-asyncio==0.23.7", "aioquic==0.9.25"),
                          ()),
     "hypercorn/0.18.0": ("3.11", (*_HC, "trio", "pytest", "pytest-asyncio"),
@@ -501,11 +503,12 @@ def _upstream_pytest(series: Series, tree: Path, venv: Path,
                           capture_output=True, text=True)  # fmt: skip
     if proc.returncode != 0:
         return False, f"test environment: {proc.stderr.strip()[-600:]}"
-    proc = subprocess.run([str(venv / "bin" / "python"), "-m", "pytest", "-q", "-p",
+    proc = subprocess.run([str(venv / "bin" / "python"), "-m", "pytest", "-q", "-rf", "-p",
                            "no:cacheprovider", *pytest_args,
                            *(f"--deselect={t}" for t in known_failures)], cwd=tree, env=env,
                           capture_output=True, text=True, timeout=1800)  # fmt: skip
-    summary = (proc.stdout.strip().splitlines() or ["(no output)"])[-1]
+    lines = proc.stdout.strip().splitlines() or ["(no output)"]
+    summary = "; ".join([*(line[:200] for line in lines if line.startswith("FAILED")), lines[-1]])
     deselected = ""
     if known_failures:
         deselected = f" ({len(known_failures)} known pre-existing failure(s) deselected)"
