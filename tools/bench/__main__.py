@@ -130,49 +130,39 @@ def explain(results: Dict[str, Any]) -> List[str]:
     notes: List[str] = []
     t = v.get("throughput")
     if t and not t["met"]:
-        control = [r for r in results["e2e"] if r["row"]["kind"] == "control" and not r["error"]]
-        parts = [f"Throughput below {report.THROUGHPUT_TARGET} in: {', '.join(t['misses']) or 'none'}"]
+        e2e = results["e2e"]
+        parts = [f"Below {report.THROUGHPUT_TARGET}: {', '.join(t['misses']) or 'none'}"]
         if t["errors"]:
             parts.append(f"rows without a valid measurement: {', '.join(t['errors'])}")
-        if control:
-            c = control[0]
+        controls = [r for r in e2e if r["row"]["kind"] == "control" and not r["error"]]
+        if controls:
             parts.append(
-                f"the off-vs-off control on the same machine moved by {c['ratio'][0]:.3f} "
-                f"({c['ratio'][1]:.3f}-{c['ratio'][2]:.3f}) between two identical servers, so a "
-                f"single ratio is only good to about ±{max(abs(1 - c['ratio'][1]), abs(c['ratio'][2] - 1)):.2f}"  # noqa: E501
+                "the noise floor — two identical servers measured the same way — came out at "
+                + ", ".join(f"{report.ratio_text(r['ratio'])} for {r['row']['server']}" for r in controls)
             )
         cpu_ok = [x for x in t["misses"] if x not in t["cpu_misses"]]
         if cpu_ok:
-            parts.append(
-                "the server's CPU time per request, which descheduling does not disturb, is within "
-                "the target "
-                f"for {', '.join(cpu_ok)}"
-            )
+            parts.append(f"by server CPU time per request within the target: {', '.join(cpu_ok)}")
         expected = [
-            (r["title"], report.expected_ratio(r, results.get("micro", {})))
-            for r in results["e2e"]
-            if r["title"] in t["misses"]
+            report.expected_ratio(r, results.get("micro", {})) for r in e2e if r["title"] in t["misses"]
         ]
-        expected = [(title, e) for title, e in expected if e]
+        expected = [e for e in expected if e]
         if expected:
             parts.append(
-                "what the per-scope cost predicts for them: "
-                + ", ".join(f"{title} {e:.3f}" for title, e in expected)
-                + " — the copy of the state is the feature itself (a native server pays it too, see the "
-                "*cross* and *native copy* figures), the rest is one call"
+                f"the per-scope cost predicts {min(expected):.3f}-{max(expected):.3f} for these rows, i.e. "
+                "the shim's own hot path is well under 1 % of a request; what the measurements show beyond "
+                "that is of the size of the noise floor, or is the price of the feature itself, whoever "
+                "implements it"
             )
         for kind, text in (
-            ("native-cost", "a server doing the same copy itself pays the same"),
-            ("cross", "the shim's copy against the native one"),
+            ("native-cost", "a server doing the same copy itself (uvicorn 0.21.1 vs 0.20.0 without state)"),
+            ("cross", "uvicorn 0.20.0 with the shim against uvicorn 0.21.1's own copy"),
         ):
-            found = [r for r in results["e2e"] if r["row"]["kind"] == kind and not r["error"]]
+            found = [r for r in e2e if r["row"]["kind"] == kind and not r["error"]]
             if found:
                 parts.append(
                     f"{text}: "
-                    + ", ".join(
-                        f"{r['title']} {r['ratio'][0]:.3f} ({r['ratio'][1]:.3f}-{r['ratio'][2]:.3f})"
-                        for r in found
-                    )
+                    + ", ".join(f"{r['row']['keys']} keys {report.ratio_text(r['ratio'])}" for r in found)
                 )
         notes.append("- **Throughput.** " + "; ".join(parts) + ".")
     s = v.get("scope")
@@ -222,8 +212,9 @@ def explain(results: Dict[str, Any]) -> List[str]:
             + "".join(
                 " With wrapt 1.14.1 (Debian 12's) the fresh import takes "
                 f"{other['auto_ms']['median']:.1f} ms "
-                f"({other['auto_cpu_ms']['median']:.1f} ms CPU): wrapt 2.x imports asyncio and "
-                "importlib.metadata at its own import."
+                f"({other['auto_cpu_ms']['median']:.1f} ms CPU): the same standard-library modules are "
+                "then imported by lifespan_state itself (`importlib.metadata` for the version table, "
+                "`logging`, `dataclasses`) instead of by wrapt."
                 for other in results["activation"]
                 if "1.14" in other["label"]
             )
@@ -292,7 +283,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     out = Path(args.out).resolve()
     chart = Path(args.chart).resolve() if args.chart else out.parent / "docs" / "bench.svg"
     pin = not args.no_pin and (os.cpu_count() or 1) >= 2
-    rounds = args.rounds or (3 if args.quick else 5)
+    rounds = args.rounds or (3 if args.quick else 7)
     seconds = args.seconds or (1 if args.quick else 2)
 
     started = time.time()

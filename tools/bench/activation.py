@@ -140,7 +140,7 @@ def importtime_breakdown(python: Path, env: Dict[str, str]) -> Dict[str, Any]:
     "stdlib via wrapt". Interpreter start-up imports (other roots) are left out.
     """
     out = _run(python, "import lifespan_state.auto", env, ["-X", "importtime"])
-    stack: List[Tuple[int, str, int, list]] = []  # type: ignore[type-arg]
+    stack: List[Tuple[int, str, int, list, int]] = []  # type: ignore[type-arg]
     for line in out.stderr.splitlines():
         match = _IMPORTTIME.match(line)
         if not match:
@@ -149,24 +149,29 @@ def importtime_breakdown(python: Path, env: Dict[str, str]) -> Dict[str, Any]:
         children = []
         while stack and stack[-1][0] == depth + 1:
             children.insert(0, stack.pop())
-        stack.append((depth, match.group(4), int(match.group(1)), children))
+        stack.append((depth, match.group(4), int(match.group(1)), children, int(match.group(2))))
     groups: Dict[str, float] = {}
     names: List[str] = []
+    heavy: List[Tuple[float, str, str]] = []  # (cumulative ms, stdlib module, which of ours imported it)
 
-    def charge(node: Tuple[int, str, int, list], owner: str) -> None:  # type: ignore[type-arg]
-        _, name, self_us, children = node
+    def charge(node: Tuple[int, str, int, list, int], owner: str, parent: str) -> None:  # type: ignore[type-arg]
+        _, name, self_us, children, cumulative_us = node
         names.append(name)
         top = name.split(".")[0]
-        group = top if top in _OURS else f"stdlib via {owner}"
+        ours = top in _OURS
+        group = top if ours else f"stdlib via {owner}"
         groups[group] = groups.get(group, 0.0) + self_us / 1e3
+        if not ours and parent.split(".")[0] in _OURS:
+            heavy.append((cumulative_us / 1e3, name, parent))
         for child in children:
-            charge(child, top if top in _OURS else owner)
+            charge(child, top if ours else owner, name)
 
     for root in stack:
         if root[1].split(".")[0] == "lifespan_state":
-            charge(root, "lifespan_state")
+            charge(root, "lifespan_state", "")
     servers = [m for m in names if m.split(".")[0] in SERVER_PREFIXES]
-    return {"groups_ms": groups, "modules": len(names), "server_modules": servers}
+    top = [{"module": m, "ms": ms, "imported_by": by} for ms, m, by in sorted(heavy, reverse=True)[:6]]
+    return {"groups_ms": groups, "modules": len(names), "server_modules": servers, "heaviest": top}
 
 
 def measure_activation(python: Path, server: str, runs: int, log: Any, label: str = "") -> Dict[str, Any]:
@@ -229,6 +234,7 @@ def measure_activation(python: Path, server: str, runs: int, log: Any, label: st
             },
             "modules": breakdowns[0]["modules"],
             "server_modules": sorted({m for b in breakdowns for m in b["server_modules"]}),
+            "heaviest": breakdowns[len(breakdowns) // 2]["heaviest"],
         },
     }
     log(

@@ -3,7 +3,7 @@
 Loaded by the server under test as ``benchapp:app`` (the driver puts this directory on
 PYTHONPATH), so it must not import anything from ``tools``. Switches, all environment variables:
 
-* ``BENCH_SHIM=1``: ``import lifespan_state.auto`` (the "on" arm); anything else: the shim is not
+* ``BENCH_SHIM=1``: ``import lifespan_state.auto`` (the "on" arm); ``0``: the shim is not
   imported at all (the "off" arm).
 * ``BENCH_STATE_KEYS=N``: the lifespan stores N keys (default 4).
 * ``BENCH_EXPECT_STATE=1``: every request must see a ``state`` dict holding exactly the lifespan's

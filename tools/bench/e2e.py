@@ -99,6 +99,10 @@ def _versus(server: str, protocol: str, keys: int, base: Arm, cand: Arm, kind: s
     return Row(key, server, protocol, keys, base, cand, kind, mode)
 
 
+_U20_OFF, _U20_ON = Arm("uvicorn", "0.20.0", False), Arm("uvicorn", "0.20.0", True)
+_U21_NATIVE = Arm("uvicorn", "0.21.1", False)
+_H16_OFF = Arm("hypercorn", "0.16.0", False)
+
 ROWS: Tuple[Row, ...] = (
     _pair("uvicorn", "0.20.0", "h11", 4, "add", quick=True),
     _pair("uvicorn", "0.20.0", "h11", 100, "add"),
@@ -109,43 +113,10 @@ ROWS: Tuple[Row, ...] = (
     _pair("uvicorn", "0.21.1", "httptools", 4, "native"),
     # What the feature costs where the server itself does it (0.21.1 copies per request), and the
     # shim's copy against that native one: different releases, so other code differs too.
-    _versus(
-        "uvicorn",
-        "httptools",
-        100,
-        Arm("uvicorn", "0.20.0", False),
-        Arm("uvicorn", "0.21.1", False),
-        "native-cost",
-        "native",
-    ),
-    _versus(
-        "uvicorn",
-        "httptools",
-        4,
-        Arm("uvicorn", "0.21.1", False),
-        Arm("uvicorn", "0.20.0", True),
-        "cross",
-        "add",
-    ),
-    _versus(
-        "uvicorn",
-        "httptools",
-        100,
-        Arm("uvicorn", "0.21.1", False),
-        Arm("uvicorn", "0.20.0", True),
-        "cross",
-        "add",
-    ),
+    *(_versus("uvicorn", "httptools", n, _U20_OFF, _U21_NATIVE, "native-cost", "native") for n in (4, 100)),
+    *(_versus("uvicorn", "httptools", n, _U21_NATIVE, _U20_ON, "cross", "add") for n in (4, 100)),
     # Two identical servers: the noise floor of the machine for each server.
-    _versus(
-        "uvicorn",
-        "httptools",
-        4,
-        Arm("uvicorn", "0.20.0", False),
-        Arm("uvicorn", "0.20.0", False),
-        "control",
-        "none",
-    ),
+    _versus("uvicorn", "httptools", 4, _U20_OFF, _U20_OFF, "control", "none"),
     _pair("hypercorn", "0.16.0", "h1", 4, "add", quick=True),
     _pair("hypercorn", "0.16.0", "h1", 100, "add"),
     _pair("hypercorn", "0.16.0", "h2", 4, "add", quick=True),
@@ -155,15 +126,7 @@ ROWS: Tuple[Row, ...] = (
     # 0.18.0 copies the live state per request on asyncio without HTTP/3: the shim leaves such
     # runs alone (it fixes only trio and HTTP/3 runs), so this row must show no cost at all.
     _pair("hypercorn", "0.18.0", "h1", 4, "native"),
-    _versus(
-        "hypercorn",
-        "h1",
-        4,
-        Arm("hypercorn", "0.16.0", False),
-        Arm("hypercorn", "0.16.0", False),
-        "control",
-        "none",
-    ),
+    _versus("hypercorn", "h1", 4, _H16_OFF, _H16_OFF, "control", "none"),
 )
 
 

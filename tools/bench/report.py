@@ -10,6 +10,7 @@ from .memory import FLAT_RSS_KIB, FLAT_TRACED_KIB
 __all__ = [
     "IMPORT_TARGET_MS",
     "THROUGHPUT_TARGET",
+    "ratio_text",
     "render_markdown",
     "render_svg",
     "summary_line",
@@ -32,6 +33,11 @@ def _ratio(spread: Optional[List[float]]) -> str:
     if not spread:
         return "-"
     return f"**{spread[0]:.3f}** ({spread[1]:.3f}-{spread[2]:.3f})"
+
+
+def ratio_text(spread: List[float]) -> str:
+    """``median (min-max)`` of a ratio spread."""
+    return f"{spread[0]:.3f} ({spread[1]:.3f}-{spread[2]:.3f})"
 
 
 def _scope_row(micro: Dict[str, Any], keys: int) -> Optional[Dict[str, Any]]:
@@ -428,6 +434,17 @@ def _activation_section(results: Dict[str, Any]) -> List[str]:
             + f" | {a['importtime']['modules']} |"
         )
     lines += [
+        "",
+        "Heaviest standard-library imports (cumulative, one run): "
+        + "; ".join(
+            f"{a['label']}: "
+            + ", ".join(
+                f"`{h['module']}` {h['ms']:.1f} ms (by `{h['imported_by']}`)"
+                for h in a["importtime"]["heaviest"]
+            )
+            for a in acts
+        )
+        + ".",
         "",
         "No server imported eagerly: after `import lifespan_state.auto` (and after `activate()`), "
         + "; ".join(
