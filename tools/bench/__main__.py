@@ -143,10 +143,10 @@ def explain(results: Dict[str, Any]) -> List[str]:
         cpu_ok = [x for x in t["misses"] if x not in t["cpu_misses"]]
         if cpu_ok:
             parts.append(f"by server CPU time per request within the target: {', '.join(cpu_ok)}")
-        expected = [
+        predicted = [
             report.expected_ratio(r, results.get("micro", {})) for r in e2e if r["title"] in t["misses"]
         ]
-        expected = [e for e in expected if e]
+        expected = [e for e in predicted if e is not None]
         if expected:
             parts.append(
                 f"the per-scope cost predicts {min(expected):.3f}-{max(expected):.3f} for these rows, i.e. "

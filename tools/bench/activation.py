@@ -23,7 +23,7 @@ import json
 import re
 import subprocess
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 from ._system import bench_env, median
 
@@ -113,7 +113,9 @@ SERVER_SETUP = {
 }
 
 
-def _run(python: Path, code: str, env: Dict[str, str], extra: List[str] = ()) -> subprocess.CompletedProcess:  # type: ignore[type-arg]
+def _run(
+    python: Path, code: str, env: Dict[str, str], extra: Sequence[str] = ()
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(python), *extra, "-c", code], capture_output=True, text=True, env=env, timeout=120
     )
@@ -146,7 +148,7 @@ def importtime_breakdown(python: Path, env: Dict[str, str]) -> Dict[str, Any]:
         if not match:
             continue
         depth = (len(match.group(3)) - 1) // 2
-        children = []
+        children: List[Any] = []
         while stack and stack[-1][0] == depth + 1:
             children.insert(0, stack.pop())
         stack.append((depth, match.group(4), int(match.group(1)), children, int(match.group(2))))

@@ -56,7 +56,7 @@ def expected_ratio(record: Dict[str, Any], micro: Dict[str, Any]) -> Optional[fl
     scope = _scope_row(micro, row["keys"])
     if scope is None:
         return None
-    return 1.0 / (1.0 + scope["added_ns"] * 1e-9 * record["base_rps"])
+    return 1.0 / (1.0 + float(scope["added_ns"]) * 1e-9 * float(record["base_rps"]))
 
 
 def verdicts(results: Dict[str, Any]) -> Dict[str, Any]:
