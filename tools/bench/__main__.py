@@ -244,6 +244,18 @@ def _before_note(micro: Dict[str, Any]) -> str:
     )
 
 
+def _commit() -> str:
+    """The commit measured (``+`` when the shims differ from it in the working tree)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "shims"], cwd=ROOT).returncode != 0
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head + ("+" if dirty else "")
+
+
 def _hypercorn_shim_note() -> Optional[str]:
     shim = ROOT / "shims" / "lifespan_state" / "hypercorn.py"
     if not shim.exists():
@@ -295,6 +307,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         "command": command.strip(),
         "pin": pin,
         "load_before": load_average(),
+        "commit": _commit(),
     }
     if "e2e" in sections or "memory" in sections:
         ensure_tool("wrk")
