@@ -207,7 +207,7 @@ def render_markdown(results: Dict[str, Any], chart_path: str) -> str:
         "",
         summary_line(results),
         "",
-        f"Run: {results['started']} - {results['finished']} UTC on commit {results.get('commit', 'unknown')}, "
+        f"Run: {results['started']} - {results['finished']} UTC, commit {results.get('commit', '?')}, "
         f"`{results['command']}` "
         f"({results['elapsed_s'] / 60:.1f} min). Load average before/after: {results['load_before']} / "
         f"{results['load_after']}.",
