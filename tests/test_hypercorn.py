@@ -305,6 +305,7 @@ def test_scenarios_on_every_release(version: str, name: str, worker: Optional[st
     results = scenario(version, name, worker=worker or "asyncio")
     for key, result in results.items():
         assert result["ok"], (key, result["detail"])
+        assert not result.get("skipped"), (key, result["detail"])  # every protocol ran
 
 
 @pytest.mark.slow
