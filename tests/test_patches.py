@@ -97,10 +97,20 @@ def test_patched_release_passes_the_check_kit_without_the_shim(series: Series) -
     assert not proof.error, proof.error
     assert proof.runs, "no check-kit run"
     for label, patched_fails, release_fails, must_fail in proof.runs:
-        assert patched_fails == [], f"{label}: patched {series.name} fails {patched_fails}"
+        # "applicable": a check that fails here for the pristine release with the shim on too
+        # (a limit of the release or of this machine, reported by the proof) is not asked of it
+        excused = proof.not_applicable.get(label, [])
+        real = [c for c in patched_fails if c not in excused]
+        assert real == [], f"{label}: patched {series.name} fails {real}"
+        assert not (set(excused) & set(must_fail)), "a series must fix what it is written for"
         # negative control: the pristine release fails what the series is written to fix
         assert set(must_fail) <= set(release_fails), f"{label}: release fails only {release_fails}"
     assert proof.ok
+    # a patched run may be repeated once (loaded machine); say so in the test output
+    for note in proof.retried:
+        print(f"{series.name}: failed once, repeated: {note}")
+    for label, checks in proof.not_applicable.items():
+        print(f"{series.name} {label}: not applicable here: {checks}")
 
 
 @pytest.mark.slow

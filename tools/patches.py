@@ -14,7 +14,11 @@ left out and reported), install the patched tree into a per-release environment 
 :mod:`tools.envs` (the same pins as the matrix, the release replaced by the local directory), and
 run the check kit there with the shim switched off — and the same check kit against the pristine
 release in its own environment. The series is proven when every applicable check passes on the
-patched server and the pristine release fails the checks the series is written to fix.
+patched server and the pristine release fails the checks the series is written to fix. A check is
+not applicable to a configuration when it fails there for the reference behaviour too (the
+pristine release with the shim on): a limit of that release or of this machine, which the proof
+reports; it is only worked out when the patched server fails something. A failing patched run is
+repeated once before it counts (a loaded 2-core machine), and the proof reports that as well.
 
 ``git-am`` needs a clone of the upstream repository (not part of this project): it checks out
 the release tag into a temporary worktree, applies the whole series with ``git am`` (tests and
@@ -35,8 +39,9 @@ import sys
 import tarfile
 import tempfile
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from tools.envs import ROOT, EnvError, EnvSpec, ensure_env, python_for, uv
 
@@ -298,23 +303,24 @@ def env_for(series: Series, patched: Optional[Path]) -> Path:
     return ensure_env(EnvSpec(series.server, series.release, series.python, extra=extra))
 
 
-def run_check(env: Path, series: Series, options: Sequence[str]) -> Dict[str, Any]:
+def run_check(env: Path, series: Series, options: Sequence[str], shim: str = "off") -> Dict[str, Any]:
     """``lifespan-state check --shim off --json`` in ``env``; the one result record."""
     argv = [str(env / "bin" / "python"), "-m", "lifespan_state", "check",
-            "--server", series.server, "--shim", "off", "--json", *options]  # fmt: skip
+            "--server", series.server, "--shim", shim, "--json", *options]  # fmt: skip
     return _run_json(argv)
 
 
 _API_CHECK = """
 import json, sys
 from lifespan_state.check import run_checks
-records = run_checks(sys.argv[1], shim="off", **json.loads(sys.argv[2]))
+records = run_checks(sys.argv[1], shim=sys.argv[3], **json.loads(sys.argv[2]))
 print(json.dumps({"results": [record.as_dict() for record in records]}))
 """
 
 
-def run_api_check(env: Path, series: Series, options: Dict[str, str]) -> Dict[str, Any]:
-    argv = [str(env / "bin" / "python"), "-c", _API_CHECK, series.server, json.dumps(options)]
+def run_api_check(env: Path, series: Series, options: Dict[str, str],
+                  shim: str = "off") -> Dict[str, Any]:  # fmt: skip
+    argv = [str(env / "bin" / "python"), "-c", _API_CHECK, series.server, json.dumps(options), shim]
     return _run_json(argv)
 
 
@@ -343,9 +349,16 @@ def failed(record: Dict[str, Any]) -> List[str]:
 class Proof:
     series: Series
     applied: Optional[Applied] = None
-    #: (configuration label, checks failed by the patched server, checks failed by the release)
+    #: (configuration label, checks failed by the patched server, checks failed by the release,
+    #: checks the release must fail)
     runs: List[Tuple[str, List[str], List[str], List[str]]] = field(default_factory=list)
+    #: configuration label -> checks that fail there even for the reference behaviour (the
+    #: pristine release with the shim on): a limit of that release or of this machine, not
+    #: something a patch can be asked to fix; such checks are not applicable to the proof.
+    not_applicable: Dict[str, List[str]] = field(default_factory=dict)
     error: str = ""
+    #: Patched runs that failed once and were repeated (what failed the first time).
+    retried: List[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -354,8 +367,10 @@ class Proof:
     def problems(self) -> List[str]:
         out = []
         for label, patched_fails, native_fails, expected in self.runs:
-            if patched_fails:
-                out.append(f"{label}: patched server fails {', '.join(patched_fails)}")
+            excused = self.not_applicable.get(label, [])
+            real = [c for c in patched_fails if c not in excused]
+            if real:
+                out.append(f"{label}: patched server fails {', '.join(real)}")
             missing = [c for c in expected if c not in native_fails]
             if missing:
                 out.append(f"{label}: the pristine release passes {', '.join(missing)}, which it "
@@ -369,6 +384,8 @@ class Proof:
             "ok": self.ok,
             "error": self.error,
             "problems": self.problems(),
+            "retried": self.retried,
+            "not_applicable": self.not_applicable,
             "applied": self.applied.applied if self.applied else [],
             "skipped": self.applied.skipped if self.applied else [],
             "runs": [
@@ -376,6 +393,22 @@ class Proof:
                 for label, p, n, e in self.runs
             ],
         }
+
+
+def _patched_run(run: Callable[[], Dict[str, Any]], proof: Proof, label: str) -> Dict[str, Any]:
+    """One check-kit run of the patched server; a failing run is repeated once.
+
+    On this 2-core machine a loaded moment can make a server miss a deadline (hypercorn 0.13.2's
+    trio worker now and then exits on SIGINT without running the lifespan shutdown, whether
+    patched or not), as the matrix job also retries a failing cell once. The first failure is
+    kept in the proof's ``retried`` list, so a real regression (failing twice) still fails.
+    """
+    record = run()
+    if failed(record):
+        details = [f"{c['id']}: {c['detail']}" for c in record["checks"] if c["status"] == "fail"]
+        proof.retried.append(f"{label}: {'; '.join(details)}"[:600])
+        record = run()
+    return record
 
 
 def prove(series: Series, log: Any = None) -> Proof:
@@ -395,15 +428,21 @@ def prove(series: Series, log: Any = None) -> Proof:
         for options in series.configs:
             label = " ".join(options) or "defaults"
             say(f"check kit, shim off, {label}: patched / pristine")
-            patched = run_check(patched_env, series, options)
+            patched = _patched_run(partial(run_check, patched_env, series, options), proof, label)
             native = run_check(release_env, series, options)
+            if failed(patched):
+                reference = run_check(release_env, series, options, shim="on")
+                proof.not_applicable[label] = failed(reference)
             proof.runs.append((label, failed(patched), failed(native), list(series.native_fails)))
         for api_options, must_fail in series.api_configs:
             opts = dict(api_options)
             label = " ".join(f"{k}={v}" for k, v in api_options)
             say(f"check kit (API), shim off, {label}: patched / pristine")
-            patched = run_api_check(patched_env, series, opts)
+            patched = _patched_run(partial(run_api_check, patched_env, series, opts), proof, label)
             native = run_api_check(release_env, series, opts)
+            if failed(patched):
+                reference = run_api_check(release_env, series, opts, shim="on")
+                proof.not_applicable[label] = failed(reference)
             proof.runs.append((label, failed(patched), failed(native), list(must_fail)))
     except (RuntimeError, EnvError, subprocess.TimeoutExpired) as exc:
         proof.error = str(exc)
@@ -562,6 +601,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 print(f"{proof.series.name}: {'proven' if proof.ok else 'NOT PROVEN'}")
                 for label, pf, nf, _ in proof.runs:
                     print(f"  {label}: patched fails {pf or 'nothing'}; release fails {nf or 'nothing'}")
+                for label, checks in proof.not_applicable.items():
+                    if checks:
+                        print(f"  (not applicable to {label}: {', '.join(checks)} fail for the "
+                              "pristine release with the shim too)")
+                for note in proof.retried:
+                    print(f"  (failed once, repeated: {note})")
                 for problem in [proof.error] if proof.error else proof.problems():
                     print(f"  ! {problem}")
         return 0 if all(p.ok for p in proofs) else 1
