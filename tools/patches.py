@@ -136,7 +136,9 @@ SERIES: Tuple[Series, ...] = (
     Series("hypercorn", "0.16.0", "3.11", ("S1",), configs=_HC_CONFIGS, extra=("trio",),
            summary=_BACKPORT),
     Series("hypercorn", "0.17.3", "3.11", ("S5",), configs=_HC_CONFIGS, extra=("trio",),
-           summary="per-request copy instead of one copy per TCP connection / UDP socket"),
+           summary="per-request copy instead of one copy per TCP connection / UDP socket; "
+                   "ProxyFixMiddleware shallow copy",
+           api_configs=(((("app", "proxy_fix"),), ("S2",)),)),
     Series("hypercorn", "0.18.0", "3.11", ("S7",), configs=(("--worker", "trio"),),
            extra=("trio",),
            summary="live state for trio/HTTP/3 (not a startup snapshot); ProxyFixMiddleware "
