@@ -134,7 +134,8 @@ SERIES: Tuple[Series, ...] = (
     Series("hypercorn", "0.14.4", "3.11", ("S1",), configs=_HC_CONFIGS, extra=("trio",),
            summary=_BACKPORT),
     Series("hypercorn", "0.16.0", "3.11", ("S1",), configs=_HC_CONFIGS, extra=("trio",),
-           summary=_BACKPORT),
+           summary=_BACKPORT + "; ProxyFixMiddleware shallow copy",
+           api_configs=(((("app", "proxy_fix"),), ("S1",)),)),
     Series("hypercorn", "0.17.3", "3.11", ("S5",), configs=_HC_CONFIGS, extra=("trio",),
            summary="per-request copy instead of one copy per TCP connection / UDP socket; "
                    "ProxyFixMiddleware shallow copy",
