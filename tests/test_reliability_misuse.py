@@ -68,15 +68,6 @@ def wrapt_env(request: pytest.FixtureRequest, server: str) -> Path:
 
 # -- coexistence ----------------------------------------------------------------------------
 
-#: hypercorn's shim finds the bindings of ``worker_serve`` to wrap by identity with the original
-#: function; a binding an agent already wrapped (``hypercorn.asyncio.worker_serve``, the one
-#: ``hypercorn.asyncio.serve()`` calls) is skipped, so runs started through ``serve()`` get no
-#: state when the agent came first, or after a deactivate/activate cycle under an agent.
-HYPERCORN_AGENT_BINDING = pytest.mark.xfail(
-    strict=True, reason="hypercorn shim skips a worker_serve binding already wrapped by another tool"
-)
-
-
 def expect_coexistence(server: str, result: Dict[str, Any]) -> None:
     calls = (
         {"Config.load": 1, "LifespanOn.__init__": 1} if server == "uvicorn" else {"asyncio.worker_serve": 1}
@@ -97,9 +88,7 @@ def expect_coexistence(server: str, result: Dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("order", ["coexist_agent_first", "coexist_agent_after"])
-def test_coexists_with_a_tracing_agent(server: str, wrapt_env: Path, order: str, request: Any) -> None:
-    if server == "hypercorn":
-        request.applymarker(HYPERCORN_AGENT_BINDING)
+def test_coexists_with_a_tracing_agent(server: str, wrapt_env: Path, order: str) -> None:
     expect_coexistence(server, run(wrapt_env, server, order))
 
 

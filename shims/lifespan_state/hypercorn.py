@@ -213,13 +213,28 @@ def _worker_serve_wrapper(needs: str) -> Callable[..., Any]:
 # --------------------------------------------------------------------------- sites
 
 
+def _innermost(obj: Any) -> Any:
+    """The function at the bottom of a chain of ``__wrapped__`` links (bounded: cycles exist)."""
+    for _ in range(64):
+        inner = getattr(obj, "__wrapped__", None)
+        if inner is None:
+            return obj
+        obj = inner
+    return obj
+
+
 def _holders(original: Any) -> Iterable[Tuple[Any, str]]:
-    """Every (hypercorn module, name) binding ``original`` — the re-exports included."""
+    """Every (hypercorn module, name) binding ``original`` — the re-exports included.
+
+    A binding another tool (a tracing agent) already wrapped is matched by what it wraps, not by
+    identity: we then wrap the agent's wrapper, so runs reaching hypercorn through it get state too.
+    """
+    target = _innermost(original)
     for name, module in list(sys.modules.items()):
         if module is None or not (name == SERVER or name.startswith(SERVER + ".")):
             continue
         for attribute, value in list(vars(module).items()):
-            if value is original:
+            if value is original or (callable(value) and _innermost(value) is target):
                 yield module, attribute
 
 
