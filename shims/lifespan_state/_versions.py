@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from packaging.version import InvalidVersion, Version
 
@@ -25,6 +25,7 @@ __all__ = [
     "ServerSupport",
     "installed_version",
     "mode_for",
+    "running_version",
 ]
 
 #: How a shim treats a release. "add": the release has no lifespan state, the shim adds it.
@@ -112,6 +113,23 @@ def installed_version(distribution: str) -> Optional[Version]:
         return Version(text)
     except InvalidVersion:
         return None
+
+
+def running_version(server: str) -> Tuple[Optional[Version], str]:
+    """(version, where it was read) for a server that is already imported.
+
+    Distribution metadata first; with broken or missing metadata (vendored copies, odd installers)
+    the module's ``__version__``, which every uvicorn and hypercorn 0.11 have (hypercorn >= 0.12
+    does not). None when neither is readable: the shims then decide by feature probes alone.
+    """
+    version = installed_version(server)
+    if version is not None:
+        return version, "distribution metadata"
+    module: Any = sys.modules.get(server)
+    try:
+        return Version(str(module.__version__)), f"{server}.__version__"
+    except (AttributeError, InvalidVersion):
+        return None, "no readable version"
 
 
 def mode_for(server: str, version: Version) -> Optional[ModeRange]:

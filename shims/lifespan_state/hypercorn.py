@@ -48,14 +48,14 @@ import sys
 from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
 
 import wrapt
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from ._core import unwrap_state_app
 from ._errors import UnsupportedServerError
 from ._hypercorn_apps import dispatcher_call, make_state_app, proxy_fix_call
 from ._late import warn_if_too_late
 from ._patching import PatchSet
-from ._versions import SUPPORTED, installed_version, is_newer_than_tested, mode_for
+from ._versions import SUPPORTED, is_newer_than_tested, mode_for, running_version
 
 __all__ = ["SERVER", "decide_mode", "is_patched", "patch", "status", "unpatch"]
 
@@ -85,17 +85,6 @@ NOTHING = "nothing (hypercorn copies the live state per request)"
 # --------------------------------------------------------------------------- versions & probes
 
 
-def _version() -> Tuple[Optional[Version], str]:
-    version = installed_version(SERVER)
-    if version is not None:
-        return version, "distribution metadata"
-    import hypercorn
-
-    # Broken or missing metadata: 0.11 still has __version__ (>= 0.12 does not).
-    try:
-        return Version(str(hypercorn.__version__)), "hypercorn.__version__"
-    except (AttributeError, InvalidVersion):
-        return None, "no readable version"
 
 
 def _has_native_state() -> bool:
@@ -157,7 +146,7 @@ def _flavour_needs(flavour: str) -> str:
 
 def decide_mode() -> Tuple[str, str, Optional[Version]]:
     """(mode, why, version) for the hypercorn in this process; raises when unsupported."""
-    version, source = _version()
+    version, source = running_version(SERVER)
     native = _has_native_state()
     support = SUPPORTED[SERVER]
     if version is None:

@@ -20,13 +20,13 @@ from __future__ import annotations
 import logging
 from typing import Any, Dict, Optional, Tuple
 
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from ._core import StateApp, unwrap_state_app
 from ._errors import UnsupportedServerError
 from ._late import warn_if_too_late
 from ._patching import PatchSet
-from ._versions import SUPPORTED, installed_version, is_newer_than_tested, mode_for
+from ._versions import SUPPORTED, is_newer_than_tested, mode_for, running_version
 
 __all__ = ["SERVER", "decide_mode", "is_patched", "patch", "status", "unpatch"]
 
@@ -37,17 +37,6 @@ _patches = PatchSet()
 _decision: Dict[str, Any] = {}
 
 
-def _version() -> Tuple[Optional[Version], str]:
-    version = installed_version(SERVER)
-    if version is not None:
-        return version, "distribution metadata"
-    import uvicorn
-
-    # Broken or missing metadata (vendored copies, odd installers): every release has __version__.
-    try:
-        return Version(str(uvicorn.__version__)), "uvicorn.__version__"
-    except (AttributeError, InvalidVersion):
-        return None, "no readable version"
 
 
 def _has_native_state() -> bool:
@@ -61,7 +50,7 @@ def _has_native_state() -> bool:
 
 def decide_mode() -> Tuple[str, str, Optional[Version]]:
     """(mode, why, version) for the uvicorn in this process; raises when unsupported."""
-    version, source = _version()
+    version, source = running_version(SERVER)
     native = _has_native_state()
     support = SUPPORTED[SERVER]
     if version is None:
