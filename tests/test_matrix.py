@@ -94,8 +94,10 @@ def test_plan_covers_every_implementation_per_family(cells: List[Cell]) -> None:
             if server == "uvicorn":
                 assert {"h11", "httptools"} <= https and {"websockets", "wsproto"} <= wss
                 assert {"asyncio", "uvloop"} <= workers
-            else:
+            elif Version(version) >= Version("0.14"):
                 assert {"asyncio", "uvloop", "trio"} <= workers
+            else:  # hypercorn < 0.14's trio worker dies on SIGINT before its shutdown (a known limit)
+                assert {"asyncio", "uvloop"} <= workers
 
 
 def test_plan_has_both_wrapt_majors_and_debian_wrapt(cells: List[Cell]) -> None:
