@@ -13,6 +13,8 @@ from typing import Any, Dict, Optional, Tuple
 
 from packaging.version import InvalidVersion, Version
 
+from ._errors import UnsupportedServerError
+
 if sys.version_info >= (3, 10):
     from importlib import metadata as _metadata
 else:  # pragma: no cover - Python 3.8/3.9
@@ -23,6 +25,7 @@ __all__ = [
     "Mode",
     "ModeRange",
     "ServerSupport",
+    "decide_mode",
     "installed_version",
     "mode_for",
     "running_version",
@@ -143,3 +146,30 @@ def mode_for(server: str, version: Version) -> Optional[ModeRange]:
 def is_newer_than_tested(server: str, version: Version) -> bool:
     """True for a release newer than the newest we ran: its mode is decided by probing."""
     return version > Version(SUPPORTED[server].newest_tested)
+
+
+def decide_mode(server: str, native: bool) -> Tuple[Mode, str, Optional[Version]]:
+    """(mode, why, version) for the imported ``server``; raises when the release is too old.
+
+    ``native`` is the shim's feature probe: does the code in this process have lifespan state?
+    The table decides inside the tested range; the probe decides beyond it, and wins where the
+    metadata and the code disagree (vendored or patched copies).
+    """
+    version, source = running_version(server)
+    if version is None:
+        # Without a version, a release with state might be a buggy one: fixing a correct server
+        # is harmless (same semantics, one extra copy), missing a per-connection copy is not.
+        return ("fix" if native else "add"), f"version unknown ({source}); probed", None
+    entry = mode_for(server, version)
+    if entry is None:
+        raise UnsupportedServerError(server, str(version), SUPPORTED[server].supported_text())
+    if is_newer_than_tested(server, version):
+        if native:
+            mode = SUPPORTED[server].ranges[-1].mode
+            return mode, f"{version} is newer than tested; the probe found lifespan state", version
+        return "add", f"{version} is newer than tested; the probe found no lifespan state", version
+    if entry.mode != "add" and not native:
+        return "add", f"metadata says {version} but the code has no lifespan state", version
+    if entry.mode == "add" and native:
+        return "fix", f"metadata says {version} but the code has lifespan state", version
+    return entry.mode, entry.why, version

@@ -51,11 +51,10 @@ import wrapt
 from packaging.version import Version
 
 from ._core import unwrap_state_app
-from ._errors import UnsupportedServerError
 from ._hypercorn_apps import dispatcher_call, make_state_app, proxy_fix_call
 from ._late import warn_if_too_late
 from ._patching import PatchSet
-from ._versions import SUPPORTED, is_newer_than_tested, mode_for, running_version
+from ._versions import decide_mode as _decide_mode
 
 __all__ = ["SERVER", "decide_mode", "is_patched", "patch", "status", "unpatch"]
 
@@ -146,25 +145,7 @@ def _flavour_needs(flavour: str) -> str:
 
 def decide_mode() -> Tuple[str, str, Optional[Version]]:
     """(mode, why, version) for the hypercorn in this process; raises when unsupported."""
-    version, source = running_version(SERVER)
-    native = _has_native_state()
-    support = SUPPORTED[SERVER]
-    if version is None:
-        # Without a version the probes decide; fixing a correct server is harmless.
-        return ("fix" if native else "add"), f"version unknown ({source}); probed", None
-    entry = mode_for(SERVER, version)
-    if entry is None:
-        raise UnsupportedServerError(SERVER, str(version), support.supported_text())
-    if is_newer_than_tested(SERVER, version):
-        if native:
-            why = f"{version} is newer than tested; each worker flavour is probed"
-            return "fix", why, version
-        return "add", f"{version} is newer than tested; probe found no lifespan state", version
-    if entry.mode == "add" and native:
-        return "fix", f"metadata says {version} but the code has lifespan state", version
-    if entry.mode != "add" and not native:
-        return "add", f"metadata says {version} but the code has no lifespan state", version
-    return entry.mode, entry.why, version
+    return _decide_mode(SERVER, _has_native_state())
 
 
 # --------------------------------------------------------------------------- the wrappers

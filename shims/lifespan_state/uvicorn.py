@@ -23,10 +23,9 @@ from typing import Any, Dict, Optional, Tuple
 from packaging.version import Version
 
 from ._core import StateApp, unwrap_state_app
-from ._errors import UnsupportedServerError
 from ._late import warn_if_too_late
 from ._patching import PatchSet
-from ._versions import SUPPORTED, is_newer_than_tested, mode_for, running_version
+from ._versions import decide_mode as _decide_mode
 
 __all__ = ["SERVER", "decide_mode", "is_patched", "patch", "status", "unpatch"]
 
@@ -50,26 +49,7 @@ def _has_native_state() -> bool:
 
 def decide_mode() -> Tuple[str, str, Optional[Version]]:
     """(mode, why, version) for the uvicorn in this process; raises when unsupported."""
-    version, source = running_version(SERVER)
-    native = _has_native_state()
-    support = SUPPORTED[SERVER]
-    if version is None:
-        # Without a version, a release with state might still be 0.21.0: fixing a correct server
-        # is harmless (same semantics, one extra copy), missing the 0.21.0 bug is not.
-        return ("fix" if native else "add"), f"version unknown ({source}); probed", None
-    entry = mode_for(SERVER, version)
-    if entry is None:
-        raise UnsupportedServerError(SERVER, str(version), support.supported_text())
-    if is_newer_than_tested(SERVER, version):
-        if native:
-            return "native", f"{version} is newer than tested; probe found native state", version
-        return "add", f"{version} is newer than tested; probe found no lifespan state", version
-    if entry.mode == "native" and not native:
-        # Metadata says a native release but the code has no state: trust the code.
-        return "add", f"metadata says {version} but the code has no lifespan state", version
-    if entry.mode == "add" and native:
-        return "fix", f"metadata says {version} but the code has lifespan state", version
-    return entry.mode, entry.why, version
+    return _decide_mode(SERVER, _has_native_state())
 
 
 def _attach(lifespan: Any, config: Any) -> None:
