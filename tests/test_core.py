@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Dict, List
 
-from lifespan_state._core import StateApp, unwrap_state_app
+from lifespan_state._core import StateApp, state_app_of, unwrap_state_app
 
 
 class Recorder:
@@ -84,3 +84,18 @@ def test_every_call_shape_is_passed_through_exactly() -> None:
     app(scope, "receive", "send")
     app(scope, "receive", "send", "sync_spawn", "call_soon")
     assert seen == [(), ("receive",), ("receive", "send"), ("receive", "send", "sync_spawn", "call_soon")]
+
+
+def test_asgi3_function_form_has_the_same_semantics_and_unwraps() -> None:
+    inner = Recorder()
+    run = StateApp(inner)
+    fn = run.asgi3()
+    lifespan = {"type": "lifespan"}
+    asyncio.run(fn(lifespan, None, None))
+    assert lifespan["state"] is run.state
+    run.state["pool"] = pool = object()
+    request: Dict[str, Any] = {"type": "http", "state": {"leaked": 1}}
+    asyncio.run(fn(request, None, None))
+    assert request["state"] == {"pool": pool} and request["state"] is not run.state
+    assert unwrap_state_app(fn) is inner and unwrap_state_app(StateApp(fn).asgi3()) is inner
+    assert state_app_of(fn) is run and state_app_of(inner) is None

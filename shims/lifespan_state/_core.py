@@ -17,9 +17,10 @@ This module imports no server. Shims decide *where* a StateApp goes; this decide
 
 from __future__ import annotations
 
+from types import FunctionType
 from typing import Any, Awaitable, Callable, Dict, MutableMapping, Optional
 
-__all__ = ["ASGIApp", "Scope", "StateApp", "unwrap_state_app"]
+__all__ = ["ASGIApp", "Scope", "StateApp", "state_app_of", "unwrap_state_app"]
 
 Scope = MutableMapping[str, Any]
 #: Any ASGI-3 style callable. hypercorn >= 0.14 calls its wrapped app with extra positional
@@ -78,12 +79,50 @@ class StateApp:
             return self.app(scope)
         return self.app(scope, receive)
 
+    def asgi3(self) -> ASGIApp:
+        """This run as a plain function of exactly ``(scope, receive, send)``.
+
+        For servers that always make the ASGI 3 call (uvicorn): CPython charges more for calling
+        an object than a function, and this skips the argument-shape tests too, so a request
+        costs a copy and two calls (BENCHMARKS.md, per scope). Lifespan scopes go through
+        ``__call__``, so the semantics stay in one place.
+        """
+        app = self.app
+        run = self
+
+        def state_app(scope: Scope, receive: Any, send: Any) -> Awaitable[None]:
+            kind = scope["type"]
+            if kind == "http" or kind == "websocket":
+                scope["state"] = run.state.copy()
+                return app(scope, receive, send)
+            return run(scope, receive, send)
+
+        setattr(state_app, _RUN, self)  # how unwrap_state_app() recognises it
+        return state_app
+
     def __repr__(self) -> str:
         return f"<StateApp keys={sorted(self.state)!r} app={self.app!r}>"
 
 
+#: The attribute that ties a function made by StateApp.asgi3() to its StateApp.
+_RUN = "__lifespan_state_run__"
+
+
+def state_app_of(app: Any) -> Optional[StateApp]:
+    """The StateApp behind ``app`` (itself, or the one an ``asgi3()`` function belongs to)."""
+    if isinstance(app, StateApp):
+        return app
+    if isinstance(app, FunctionType):
+        run = app.__dict__.get(_RUN)
+        if isinstance(run, StateApp):
+            return run
+    return None
+
+
 def unwrap_state_app(app: Any) -> Any:
-    """The application inside ``app`` when ``app`` is a StateApp, else ``app`` itself."""
-    while isinstance(app, StateApp):
-        app = app.app
+    """The application inside ``app`` when ``app`` is one of ours, else ``app`` itself."""
+    run = state_app_of(app)
+    while run is not None:
+        app = run.app
+        run = state_app_of(app)
     return app

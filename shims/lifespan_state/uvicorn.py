@@ -62,7 +62,8 @@ def _attach(lifespan: Any, config: Any) -> None:
         # add mode: ``server.lifespan.state`` then means what it means natively (0.21.1).
         state = {}
         lifespan.state = state
-    config.loaded_app = StateApp(unwrap_state_app(app), state)
+    # uvicorn always calls app(scope, receive, send): the function form is the cheaper call.
+    config.loaded_app = StateApp(unwrap_state_app(app), state).asgi3()
 
 
 def _lifespan_init(wrapped: Any, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:

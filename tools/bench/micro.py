@@ -9,13 +9,16 @@ interleaved so that a burst of load from another process hits all of them alike)
 
 * ``call``: one plain Python call ``inner(scope, receive, send)`` — the app itself, returning
   nothing, so coroutine creation is not part of any number;
-* ``shim``: ``state_app(scope, receive, send)`` — the same call through a StateApp;
+* ``shim``: ``state_fn(scope, receive, send)`` — the same call through what the uvicorn shim
+  installs (``StateApp.asgi3()``, a plain function; the StateApp object itself where the loaded
+  ``_core`` predates it);
 * ``copy``: ``state.copy()`` — the floor: a per-request copy cannot cost less;
 * ``native``: what uvicorn >= 0.21.1 adds to each scope it builds: the scope literal with
   ``"state": self.app_state.copy()`` minus the same literal without it;
 * ``instance``: calling an object whose ``__call__`` does nothing — what CPython charges for
   calling any instance of a Python class, before the shim does any work;
-* ``shim5`` / ``call5``: the same with hypercorn >= 0.14's five positional arguments;
+* ``shim5`` / ``call5``: the same with hypercorn >= 0.14's five positional arguments, through
+  the StateApp object (what the hypercorn shim installs);
 * ``empty``: the timing loop itself, subtracted from the others.
 
 Timers read the thread's CPU time (``time.thread_time``), not the wall clock: on a machine shared
@@ -86,6 +89,7 @@ def measure(core_path, number, repeat):
         env = {
             "inner": inner,
             "state_app": state_app,
+            "state_fn": state_app.asgi3() if hasattr(state_app, "asgi3") else state_app,
             "state": state,
             "scope": _scope(),
             "instance": Instance(),
@@ -101,7 +105,7 @@ def measure(core_path, number, repeat):
         stmts = {
             "empty": "pass",
             "call": "inner(scope, receive, send)",
-            "shim": "state_app(scope, receive, send)",
+            "shim": "state_fn(scope, receive, send)",
             "call5": "inner(scope, receive, send, None, None)",
             "shim5": "state_app(scope, receive, send, None, None)",
             "instance": "instance(scope, receive, send)",
