@@ -52,8 +52,9 @@ def test_bench_command_smoke(tmp_path: Path) -> None:
     for act in results["activation"]:
         assert act["eager_after_auto"] == [] and act["importtime"]["server_modules"] == []
         assert act["in_server_mode"] == "add" and act["in_server_patched"]
-    flat, leak = results["memory"]
+    flat, baseline, leak = results["memory"]
     assert flat["error"] is None and flat["requests"] >= 3000
+    assert baseline["baseline"] and not baseline["case"]["shim"] and baseline["error"] is None
     assert leak["case"]["leak"] and leak["flat"] is False  # negative control: a leak is seen
 
     text = out.read_text()

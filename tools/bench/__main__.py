@@ -25,7 +25,7 @@ from . import report
 from ._system import BENCH_DIR, ensure_tool, load_average, machine_facts
 from .activation import measure_activation
 from .e2e import env_for, run_row, select_rows
-from .memory import MemoryCase, run_memory
+from .memory import MemoryCase, compare_to_baseline, run_memory
 
 __all__ = ["main"]
 
@@ -115,13 +115,19 @@ def run_activation(quick: bool, runs: Optional[int]) -> List[Dict[str, Any]]:
 
 
 def run_memory_section(quick: bool, pin: bool) -> List[Dict[str, Any]]:
+    return run_memory_cases(20_000 if quick else 100_000, 5_000, pin)
+
+
+def run_memory_cases(requests: int, leak_requests: int, pin: bool) -> List[Dict[str, Any]]:
+    """The shim-on run, the same server without the shim as its baseline, and the leak control."""
     cases = [
-        MemoryCase("uvicorn", "0.20.0", "httptools", 100, 20_000 if quick else 100_000),
-        MemoryCase("uvicorn", "0.20.0", "httptools", 100, 5_000, leak=True),
+        MemoryCase("uvicorn", "0.20.0", "httptools", 100, requests),
+        MemoryCase("uvicorn", "0.20.0", "httptools", 100, requests, shim=False),
+        MemoryCase("uvicorn", "0.20.0", "httptools", 100, leak_requests, leak=True),
     ]
     # hypercorn is left out: it serves a few hundred requests/s here with tracemalloc on, so
     # 100,000 requests would take the whole time budget of the run.
-    return [run_memory(case, pin, _log) for case in cases]
+    return compare_to_baseline([run_memory(case, pin, _log) for case in cases])
 
 
 def explain(results: Dict[str, Any]) -> List[str]:
@@ -330,13 +336,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     if "memory" in sections:
         _log("memory")
         if args.memory_requests:
-            cases = [
-                MemoryCase("uvicorn", "0.20.0", "httptools", 100, args.memory_requests),
-                MemoryCase(
-                    "uvicorn", "0.20.0", "httptools", 100, max(1000, args.memory_requests // 4), leak=True
-                ),
-            ]
-            results["memory"] = [run_memory(case, pin, _log) for case in cases]
+            results["memory"] = run_memory_cases(
+                args.memory_requests, max(1000, args.memory_requests // 4), pin
+            )
         else:
             results["memory"] = run_memory_section(args.quick, pin)
 

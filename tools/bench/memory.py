@@ -18,7 +18,7 @@ from typing import Any, Callable, Dict, List, Tuple
 from ._system import Server, bench_env, free_port, wrk
 from .e2e import LOAD_CPU, Arm, server_command
 
-__all__ = ["FLAT_RSS_KIB", "FLAT_TRACED_KIB", "MemoryCase", "run_memory"]
+__all__ = ["FLAT_RSS_KIB", "FLAT_TRACED_KIB", "MemoryCase", "compare_to_baseline", "run_memory"]
 
 #: "Flat": traced growth below 1 byte per request, RSS growth below 25 bytes per request
 #: (allocator arenas and the interpreter's own caches move RSS in steps). Retaining one state copy
@@ -35,6 +35,9 @@ class MemoryCase:
     keys: int
     requests: int
     leak: bool = False  # the negative control
+    #: False: the same server without the shim, measured the same way: the baseline that tells the
+    #: server's own drift (caches, free lists, arenas) from anything the shim adds.
+    shim: bool = True
     #: Stop sampling after this long even if ``requests`` is not reached (a loaded machine); the
     #: report then says how many requests were made.
     max_seconds: float = 120.0
@@ -42,7 +45,8 @@ class MemoryCase:
     @property
     def title(self) -> str:
         suffix = ", app keeps every state (leak control)" if self.leak else ""
-        return f"{self.server} {self.version} {self.protocol}, {self.keys} keys, shim on{suffix}"
+        arm = "shim on" if self.shim else "shim off (baseline)"
+        return f"{self.server} {self.version} {self.protocol}, {self.keys} keys, {arm}{suffix}"
 
 
 def _slope(points: List[Tuple[float, float]]) -> float:
@@ -54,12 +58,12 @@ def _slope(points: List[Tuple[float, float]]) -> float:
 
 
 def run_memory(case: MemoryCase, pin: bool, log: Callable[[str], None]) -> Dict[str, Any]:
-    arm = Arm(case.server, case.version, True)
+    arm = Arm(case.server, case.version, case.shim)
     port = free_port()
     env = {
-        "BENCH_SHIM": "1",
+        "BENCH_SHIM": "1" if case.shim else "0",
         "BENCH_STATE_KEYS": str(case.keys),
-        "BENCH_EXPECT_STATE": "1",
+        "BENCH_EXPECT_STATE": "1" if case.shim else "0",
         "BENCH_MEMORY": "1",
         "BENCH_LEAK": "1" if case.leak else "0",
     }
@@ -117,3 +121,34 @@ def run_memory(case: MemoryCase, pin: bool, log: Callable[[str], None]) -> Dict[
     finally:
         server.close()
     return record
+
+
+def compare_to_baseline(records: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Judge each shim-on record against the same server without the shim, measured alike.
+
+    A record is flat when its growth is within the bounds outright, or when what it grows beyond
+    its baseline is: the server's own drift is not the shim's. Baseline records are marked and
+    do not count towards the target.
+    """
+    baselines = {
+        _same(r): r for r in records if not r["case"]["shim"] and not r["case"]["leak"] and not r["error"]
+    }
+    for record in records:
+        if not record["case"]["shim"]:
+            record["baseline"] = True
+            continue
+        base = baselines.get(_same(record))
+        if record["case"]["leak"] or base is None or record.get("requests") is None:
+            continue
+        extra_traced = record["traced_kib_per_10k"] - base["traced_kib_per_10k"]
+        extra_rss = record["rss_kib_per_10k"] - base["rss_kib_per_10k"]
+        record.update(extra_traced_kib_per_10k=extra_traced, extra_rss_kib_per_10k=extra_rss)
+        if not record["flat"] and extra_traced < FLAT_TRACED_KIB and extra_rss < FLAT_RSS_KIB:
+            record["flat"] = True
+            record["flat_vs_baseline"] = True
+    return records
+
+
+def _same(record: Dict[str, Any]) -> Tuple[Any, ...]:
+    case = record["case"]
+    return (case["server"], case["version"], case["protocol"], case["keys"])
