@@ -33,6 +33,7 @@ from typing import Any, Dict, Iterator, List, Sequence
 
 import pytest
 from tools.envs import EnvSpec, ensure_env
+from tools.envs import activated_env as server_env
 
 ROOT = Path(__file__).resolve().parent.parent
 HYPERCORN_SHIM = ROOT / "shims" / "lifespan_state" / "hypercorn.py"
@@ -70,18 +71,6 @@ def free_port() -> int:
 
 def venv(spec: EnvSpec) -> Path:
     return ensure_env(spec) / "bin"
-
-
-def server_env(bindir: Path, **extra: str) -> Dict[str, str]:
-    """The environment of an activated venv, without anything of ours leaking in from outside."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("LIFESPAN_STATE_", "PYTHON")) and k != "VIRTUAL_ENV"
-    }
-    env.update(PATH=f"{bindir}{os.pathsep}{env.get('PATH', os.defpath)}", VIRTUAL_ENV=str(bindir.parent))
-    env.update(extra)
-    return env
 
 
 @dataclass

@@ -14,6 +14,7 @@ from typing import Any, Dict, Sequence
 
 import pytest
 from tools.envs import EnvSpec, ensure_env, python_for
+from tools.envs import activated_env as _env
 
 UVICORN_OLD = EnvSpec("uvicorn", "0.17.6", extra=("gunicorn==23.0.0",))
 
@@ -44,17 +45,6 @@ import builtins
 builtins.USER_SITE_RUNS = getattr(builtins, "USER_SITE_RUNS", 0) + 1  # per process, not inherited
 USER_MARK = "the user's own sitecustomize"
 """
-
-
-def _env(bindir: Path, **extra: str) -> Dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("LIFESPAN_STATE_", "PYTHON")) and k != "VIRTUAL_ENV"
-    }
-    env.update(PATH=f"{bindir}{os.pathsep}{env.get('PATH', os.defpath)}", VIRTUAL_ENV=str(bindir.parent))
-    env.update(extra)
-    return env
 
 
 @pytest.fixture(scope="module")

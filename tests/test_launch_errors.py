@@ -16,6 +16,7 @@ from typing import Dict, List, Sequence
 
 import pytest
 from tools.envs import EnvSpec, ensure_env
+from tools.envs import activated_env as _env
 
 UVICORN_OLD = EnvSpec("uvicorn", "0.17.6", extra=("gunicorn==23.0.0",))
 HYPERCORN_16 = EnvSpec("hypercorn", "0.16.0")
@@ -30,17 +31,6 @@ APPS = {
     ),
     "broken_app.py": "import this_dependency_is_missing  # noqa: F401\n",
 }
-
-
-def _env(bindir: Path, **extra: str) -> Dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("LIFESPAN_STATE_", "PYTHON")) and k != "VIRTUAL_ENV"
-    }
-    env.update(PATH=f"{bindir}{os.pathsep}{env.get('PATH', os.defpath)}", VIRTUAL_ENV=str(bindir.parent))
-    env.update(extra)
-    return env
 
 
 def _run(

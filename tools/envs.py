@@ -17,7 +17,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 from packaging.version import Version
 
@@ -25,6 +25,7 @@ __all__ = [
     "ROOT",
     "EnvError",
     "EnvSpec",
+    "activated_env",
     "ensure_env",
     "pins_for",
     "python_for",
@@ -246,3 +247,19 @@ def ensure_env(spec: EnvSpec) -> Path:
             raise
         done.write_text("\n".join(" ".join(step) for step in steps) + "\n")
     return target
+
+
+def activated_env(bindir: Path, **extra: str) -> Dict[str, str]:
+    """The environment of a shell that activated the venv of ``bindir``, plus ``extra``.
+
+    Nothing of ours leaks in from the calling process (``LIFESPAN_STATE_*``, ``PYTHON*``, another
+    ``VIRTUAL_ENV``), so a server started with it behaves as a user's would.
+    """
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("LIFESPAN_STATE_", "PYTHON")) and k != "VIRTUAL_ENV"
+    }
+    env.update(PATH=f"{bindir}{os.pathsep}{env.get('PATH', os.defpath)}", VIRTUAL_ENV=str(bindir.parent))
+    env.update(extra)
+    return env
