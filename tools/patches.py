@@ -111,6 +111,13 @@ class Series:
 
 #: hypercorn: its asyncio and its trio worker (two code paths from worker_serve down).
 _HC_CONFIGS = (("--worker", "asyncio"), ("--worker", "trio"))
+#: hypercorn < 0.14's trio worker often dies on SIGINT before lifespan.shutdown, natively as with
+#: the shim or a patch (the matrix's known limit): S10 cannot be observed there, so that worker is
+#: checked without S10 and the asyncio worker proves S10.
+_HC_OLD_TRIO_CONFIGS = (
+    ("--worker", "asyncio"),
+    ("--worker", "trio", "--checks", "S1,S2,S3,S4,S5,S6,S7,S8,S9,S11,S12"),
+)
 _BACKPORT = "adds lifespan state: lifespan scope `state`, a shallow copy per HTTP/WebSocket scope"
 
 #: Every series in ``patches/``, in the order the README lists them.
@@ -129,7 +136,7 @@ SERIES: Tuple[Series, ...] = (
     Series("uvicorn", "0.21.0", "3.11", ("S5",),
            configs=(("--http", "h11", "--ws", "websockets"),), extra=("websockets",),
            summary="per-request copy instead of one copy per connection (keep-alive, WebSocket)"),
-    Series("hypercorn", "0.13.2", "3.11", ("S1",), configs=_HC_CONFIGS, extra=("trio",),
+    Series("hypercorn", "0.13.2", "3.11", ("S1",), configs=_HC_OLD_TRIO_CONFIGS, extra=("trio",),
            summary=_BACKPORT + " (Debian 12)", default=True),
     Series("hypercorn", "0.14.4", "3.11", ("S1",), configs=_HC_CONFIGS, extra=("trio",),
            summary=_BACKPORT),
