@@ -17,7 +17,24 @@ from typing import Any, Optional, Tuple
 
 from ._h1 import HTTP1Connection, ProtocolError
 
-__all__ = ["WebSocket", "WebSocketClosed"]
+__all__ = ["WebSocket", "WebSocketClosed", "client_frame"]
+
+
+def client_frame(opcode: int, payload: bytes) -> bytes:
+    """One final, masked client frame (RFC 6455 5.2); also the payload of WebSocket over HTTP/2."""
+    header = bytearray([0x80 | opcode])
+    size = len(payload)
+    if size < 126:
+        header.append(0x80 | size)
+    elif size < 1 << 16:
+        header.append(0x80 | 126)
+        header += struct.pack("!H", size)
+    else:
+        header.append(0x80 | 127)
+        header += struct.pack("!Q", size)
+    mask = os.urandom(4)  # clients must mask every frame (RFC 6455 5.3)
+    header += mask
+    return bytes(header) + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _TEXT, _BINARY, _CLOSE, _PING, _PONG, _CONT = 0x1, 0x2, 0x8, 0x9, 0xA, 0x0
@@ -61,20 +78,7 @@ class WebSocket:
 
     # -- frames ---------------------------------------------------------------------------
     def _send_frame(self, opcode: int, payload: bytes) -> None:
-        header = bytearray([0x80 | opcode])
-        size = len(payload)
-        if size < 126:
-            header.append(0x80 | size)
-        elif size < 1 << 16:
-            header.append(0x80 | 126)
-            header += struct.pack("!H", size)
-        else:
-            header.append(0x80 | 127)
-            header += struct.pack("!Q", size)
-        mask = os.urandom(4)  # clients must mask every frame (RFC 6455 5.3)
-        header += mask
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self.connection.sock.sendall(bytes(header) + masked)
+        self.connection.sock.sendall(client_frame(opcode, payload))
 
     def _read_frame(self) -> Tuple[bool, int, bytes]:
         reader = self.connection.reader

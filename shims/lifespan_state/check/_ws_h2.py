@@ -10,13 +10,13 @@ WebSocket can follow HTTP/2 requests on the very same connection — the HTTP/2 
 from __future__ import annotations
 
 import json
-import os
 import struct
 import time
 from typing import Any, List, Optional, Tuple
 
 from ._h1 import ProtocolError
 from ._h2 import HTTP2Connection
+from ._ws import client_frame
 
 __all__ = ["WebSocketOverH2", "server_allows_websocket"]
 
@@ -120,20 +120,7 @@ class WebSocketOverH2:
             raise ProtocolError(f"extended CONNECT answered {self.pump.status}")
 
     def _send_frame(self, opcode: int, payload: bytes) -> None:
-        header = bytearray([0x80 | opcode])
-        size = len(payload)
-        if size < 126:
-            header.append(0x80 | size)
-        elif size < 1 << 16:
-            header.append(0x80 | 126)
-            header += struct.pack("!H", size)
-        else:
-            header.append(0x80 | 127)
-            header += struct.pack("!Q", size)
-        mask = os.urandom(4)
-        header += mask
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self.connection.conn.send_data(self.stream_id, bytes(header) + masked)
+        self.connection.conn.send_data(self.stream_id, client_frame(opcode, payload))
         self.connection._flush()
 
     def _frame(self) -> Tuple[bool, int, bytes]:
