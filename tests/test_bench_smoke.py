@@ -38,7 +38,7 @@ def test_bench_command_smoke(tmp_path: Path) -> None:
         "--only", "uvicorn-0.20.0-httptools-4", "--rounds", "1", "--seconds", "1",
         "--memory-requests", "3000", "--activation-runs", "1",
         "--out", str(out), "--json", str(raw),
-    ]  # fmt: skip
+    ]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=170)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = json.loads(raw.read_text())

@@ -35,14 +35,14 @@ ROOT = Path(__file__).resolve().parent.parent
 UVICORN_INDEX = [
     "0.10.9", "0.11.0", "0.11.8", "0.12.3", "0.13.4", "0.17.0.post1", "0.17.5", "0.17.6", "0.20.0", "0.21.0",
     "0.21.1", "0.24.0", "0.24.0.post1", "0.34.3", "0.35.0", "0.54.0", "0.55.0",
-]  # fmt: skip
+]
 HYPERCORN_INDEX = ["0.10.2", "0.11.0", "0.11.2", "0.13.2", "0.14.2", "0.16.0", "0.17.0", "0.17.3", "0.18.0"]
 
 
 def test_uvicorn_releases_newest_patch_per_minor_plus_0_21_0() -> None:
     got = releases("uvicorn", [Version(v) for v in UVICORN_INDEX])
     assert got == ["0.11.8", "0.12.3", "0.13.4", "0.17.6", "0.20.0", "0.21.0", "0.21.1", "0.24.0", "0.34.3",
-                   "0.35.0", "0.54.0"]  # fmt: skip
+                   "0.35.0", "0.54.0"]
     # Below the supported minimum and above newest_tested stay out until the table says otherwise.
     assert Version(got[0]) >= Version(SUPPORTED["uvicorn"].minimum)
     assert Version(got[-1]) <= Version(SUPPORTED["uvicorn"].newest_tested)
@@ -118,7 +118,7 @@ def _record(shim: str, passed: bool, checks: Dict[str, str], mode: Any = None) -
         "config": {"http": "h11", "ws": "wsproto", "lifespan": "auto", "worker": "asyncio"},
         "checks": [{"id": k, "status": v, "detail": "server exited with status 1: boom" if v == "fail" and
                     "start" in checks.get("_", "") else "observed"} for k, v in checks.items() if k != "_"],
-    }  # fmt: skip
+    }
 
 
 CELL = Cell("uvicorn", "0.20.0", "3.11", "2.x", "h11", "wsproto", "asyncio")
@@ -128,7 +128,7 @@ def test_classify_native_failure_and_shim_pass() -> None:
     data = {"python": "3.11.7", "results": [
         _record("off", False, {"S1": "fail", "S5": "fail", "S12": "skip"}),
         _record("on", True, {"S1": "pass", "S5": "pass", "S12": "pass"}, mode="add"),
-    ]}  # fmt: skip
+    ]}
     outcome = classify(CELL, data)
     assert (outcome.native, outcome.shim, outcome.mode) == ("fail", "pass", "add")
     assert outcome.failed_native == ["S1", "S5"] and outcome.failed_shim == []
@@ -138,7 +138,7 @@ def test_classify_shim_failure_names_the_checks() -> None:
     data = {"results": [
         _record("off", False, {"S1": "fail"}),
         _record("on", False, {"S1": "pass", "S11": "fail", "S5": "fail"}, mode="add"),
-    ]}  # fmt: skip
+    ]}
     outcome = classify(CELL, data)
     assert outcome.shim == "fail" and outcome.failed_shim == ["S5", "S11"]
     assert "S5" in outcome.reason and "S11" in outcome.reason
@@ -148,7 +148,7 @@ def test_classify_server_that_never_starts_is_cannot_run() -> None:
     data = {"results": [
         _record("off", False, {"_": "start", "S1": "fail", "S2": "fail"}),
         _record("on", False, {"_": "start", "S1": "fail", "S2": "fail"}),
-    ]}  # fmt: skip
+    ]}
     outcome = classify(CELL, data)
     assert outcome.native == outcome.shim == "cannot-run"
     assert "server exited" in outcome.reason
@@ -188,7 +188,7 @@ def test_markdown_is_generated_from_the_json() -> None:
 @needs_matrix
 def test_json_cells_have_the_documented_keys() -> None:
     keys = {"server", "server_version", "python", "wrapt", "http", "ws", "worker", "native", "shim", "mode",
-            "failed_checks", "reason"}  # fmt: skip
+            "failed_checks", "reason"}
     for record in json.loads(JSON_PATH.read_text()):
         assert keys <= set(record), record.get("id")
         assert record["native"] in ("pass", "fail", "cannot-run")

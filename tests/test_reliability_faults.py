@@ -275,7 +275,7 @@ def test_reload_cycles_each_start_empty(tmp_path: Path) -> None:
     python = str(env("uvicorn", RELEASES["uvicorn"][0]) / "bin" / "python")
     port = free_port()
     cmd = [python, "-m", "uvicorn", "reload_app:app", "--reload", "--reload-dir", str(tmp_path),
-           "--lifespan", "on", "--port", str(port)]  # fmt: skip
+           "--lifespan", "on", "--port", str(port)]
     with open(tmp_path / "server.log", "wb") as log:
         proc = subprocess.Popen(
             cmd,

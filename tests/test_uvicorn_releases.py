@@ -193,7 +193,7 @@ def _write_app(directory: Path, framework: str, shim: bool) -> None:
 def _server(env: Path, directory: Path) -> ServerProcess:
     port = free_port()
     argv = [str(env / "bin" / "python"), "-m", "uvicorn", "frameworkapp:app", "--port", str(port),
-            "--lifespan", "on"]  # fmt: skip
+            "--lifespan", "on"]
     environ = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     return ServerProcess(argv, port=port, env=environ, cwd=str(directory), start_timeout=30.0)
 

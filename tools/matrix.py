@@ -532,7 +532,7 @@ def check_argv(cell: Cell) -> List[str]:
     return [
         "-m", "lifespan_state", "check", "--json", "--shim", "both",
         "--server", cell.server, "--http", cell.http, "--ws", cell.ws, "--worker", cell.worker,
-    ]  # fmt: skip
+    ]
 
 
 def run_cell(cell: Cell) -> Outcome:
@@ -824,7 +824,7 @@ def ci_cells(records: List[Dict[str, Any]], pythons_per_release: int = 2) -> Lis
             r for r in records
             if r["server"] == server and (r["http"], r["ws"], r["worker"]) == (http, ws, worker)
             and r["wrapt"] == DEFAULT_WRAPT and r["native"] != "cannot-run"
-        ]  # fmt: skip
+        ]
         versions = sorted({r["server_version"] for r in mine}, key=Version)
         add_mode = [v for v in versions if (mode_for(server, Version(v)) or _NONE).mode == "add"]
         stateful = [v for v in versions if (mode_for(server, Version(v)) or _NONE).mode != "add"]

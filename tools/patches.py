@@ -154,7 +154,7 @@ SERIES: Tuple[Series, ...] = (
            api_configs=(((("app", "proxy_fix"),), ("S2",)),
                         ((("app", "dispatcher"), ("worker", "trio")), ("S7",)),
                         ((("app", "dispatcher"),), ()))),
-)  # fmt: skip
+)
 
 
 def patch_files(directory: Path) -> List[Path]:
@@ -219,7 +219,7 @@ def sdist(server: str, release: str) -> Path:
             [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
              f"{server}=={release}", "-d", str(target)],
             capture_output=True, text=True, timeout=600,
-        )  # fmt: skip
+        )
         path = found()
         if path is None:
             raise RuntimeError(
@@ -316,7 +316,7 @@ def env_for(series: Series, patched: Optional[Path]) -> Path:
 def run_check(env: Path, series: Series, options: Sequence[str], shim: str = "off") -> Dict[str, Any]:
     """``lifespan-state check --shim off --json`` in ``env``; the one result record."""
     argv = [str(env / "bin" / "python"), "-m", "lifespan_state", "check",
-            "--server", series.server, "--shim", shim, "--json", *options]  # fmt: skip
+            "--server", series.server, "--shim", shim, "--json", *options]
     return _run_json(argv)
 
 
@@ -329,7 +329,7 @@ print(json.dumps({"results": [record.as_dict() for record in records]}))
 
 
 def run_api_check(env: Path, series: Series, options: Dict[str, str],
-                  shim: str = "off") -> Dict[str, Any]:  # fmt: skip
+                  shim: str = "off") -> Dict[str, Any]:
     argv = [str(env / "bin" / "python"), "-c", _API_CHECK, series.server, json.dumps(options), shim]
     return _run_json(argv)
 
@@ -339,7 +339,7 @@ def _run_json(argv: List[str]) -> Dict[str, Any]:
     environ["PYTHONDONTWRITEBYTECODE"] = "1"
     with tempfile.TemporaryDirectory(prefix="lspatch-") as workdir:
         proc = subprocess.run(argv, cwd=workdir, env=environ, capture_output=True, text=True,
-                              timeout=CHECK_TIMEOUT)  # fmt: skip
+                              timeout=CHECK_TIMEOUT)
     try:
         results = json.loads(proc.stdout)["results"]
     except (ValueError, KeyError):
@@ -432,7 +432,7 @@ def prove(series: Series, log: Any = None) -> Proof:
     try:
         proof.applied = apply_to_sdist(series)
         say(f"applied {len(proof.applied.applied)} file diffs to the sdist "
-            f"(left out: {len(proof.applied.skipped)} test/doc file diffs)")  # fmt: skip
+            f"(left out: {len(proof.applied.skipped)} test/doc file diffs)")
         patched_env = env_for(series, proof.applied.tree)
         release_env = env_for(series, None)
         for options in series.configs:
@@ -464,7 +464,7 @@ def prove(series: Series, log: Any = None) -> Proof:
 
 
 def git_am(series: Series, repo: Path, pytest_args: Optional[Sequence[str]] = None,
-           keep: bool = False) -> Tuple[bool, str]:  # fmt: skip
+           keep: bool = False) -> Tuple[bool, str]:
     """Apply the whole series with ``git am`` to the release tag of the upstream ``repo``.
 
     With ``pytest_args``, install the worktree (editable) with its test requirements in a
@@ -476,13 +476,13 @@ def git_am(series: Series, repo: Path, pytest_args: Optional[Sequence[str]] = No
     lines: List[str] = []
     try:
         proc = subprocess.run([*git, "worktree", "add", "--detach", str(tree), series.release],
-                              capture_output=True, text=True)  # fmt: skip
+                              capture_output=True, text=True)
         if proc.returncode != 0:
             return False, f"no tag {series.release} in {repo}: {proc.stderr.strip()}"
         env = dict(os.environ, GIT_COMMITTER_NAME="lifespan-state-shim",
-                   GIT_COMMITTER_EMAIL="lifespan-state-shim@users.noreply.github.com")  # fmt: skip
+                   GIT_COMMITTER_EMAIL="lifespan-state-shim@users.noreply.github.com")
         proc = subprocess.run(["git", "am", "--quiet", *map(str, series.patches())], cwd=tree,
-                              capture_output=True, text=True, env=env)  # fmt: skip
+                              capture_output=True, text=True, env=env)
         if proc.returncode != 0:
             subprocess.run(["git", "am", "--abort"], cwd=tree, capture_output=True)
             return False, f"git am failed: {(proc.stderr or proc.stdout).strip()}"
@@ -534,11 +534,11 @@ TEST_SUITES: Dict[str, Tuple[str, Tuple[str, ...], Tuple[str, ...]]] = {
                          # fails unpatched as well
                          ("tests/asyncio/test_sanity.py::test_http2_websocket",
                           "tests/trio/test_sanity.py::test_http2_websocket")),
-}  # fmt: skip
+}
 
 
 def _upstream_pytest(series: Series, tree: Path, venv: Path,
-                     pytest_args: Sequence[str]) -> Tuple[bool, str]:  # fmt: skip
+                     pytest_args: Sequence[str]) -> Tuple[bool, str]:
     suite = TEST_SUITES.get(series.name)
     if suite is None:
         return False, f"no test suite recorded for {series.name} (TEST_SUITES)"
@@ -549,13 +549,13 @@ def _upstream_pytest(series: Series, tree: Path, venv: Path,
     subprocess.run([tool, "venv", "-q", "-p", python_for(python), str(venv)], check=True, env=env)
     extras = "[trio]" if series.server == "hypercorn" else ""
     proc = subprocess.run([tool, "pip", "install", "-q", "-e", f"{tree}{extras}", *reqs], env=env,
-                          capture_output=True, text=True)  # fmt: skip
+                          capture_output=True, text=True)
     if proc.returncode != 0:
         return False, f"test environment: {proc.stderr.strip()[-600:]}"
     proc = subprocess.run([str(venv / "bin" / "python"), "-m", "pytest", "-q", "-rf", "-p",
                            "no:cacheprovider", *pytest_args,
                            *(f"--deselect={t}" for t in known_failures)], cwd=tree, env=env,
-                          capture_output=True, text=True, timeout=1800)  # fmt: skip
+                          capture_output=True, text=True, timeout=1800)
     lines = proc.stdout.strip().splitlines() or ["(no output)"]
     summary = "; ".join([*(line[:200] for line in lines if line.startswith("FAILED")), lines[-1]])
     deselected = ""

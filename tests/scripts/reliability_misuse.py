@@ -151,8 +151,13 @@ def deactivate_while_running(server: str) -> Dict[str, Any]:
     try:
         before = get(running.port, "/ok")[1]
         done = threading.Event()
+
+        def deactivate() -> None:
+            lifespan_state.deactivate(server)
+            done.set()
+
         # From another thread, as an admin endpoint or a test fixture would.
-        threading.Thread(target=lambda: (lifespan_state.deactivate(server), done.set())).start()
+        threading.Thread(target=deactivate).start()
         done.wait(10)
         after = [get(running.port, "/ok")[1] for _ in range(3)]
         depth_during = depths(server)

@@ -54,7 +54,7 @@ class Server:
                 self.config = uvicorn.Config(
                     app, host=HOST, port=self.port, lifespan=lifespan, log_level="critical",
                     loop="asyncio", http="h11", ws="wsproto",
-                )  # fmt: skip
+                )
             else:
                 self.port = self.config.port
             self.server = uvicorn.Server(self.config)
@@ -306,7 +306,7 @@ def request_raise(server: str) -> Dict[str, Any]:
         results = [get(running.port, "/ok"), get(running.port, "/boom"), get(running.port, "/ok")]
         # and on one keep-alive connection: a failing request followed by good ones
         conn = http.client.HTTPConnection(HOST, running.port, timeout=TIMEOUT)
-        keepalive = []
+        keepalive: List[Any] = []
         for path in ("/ok", "/boom", "/ok"):
             try:
                 conn.request("GET", path)

@@ -17,8 +17,15 @@ Without the shim an old server gives no ``scope["state"]``: the app tolerates th
 of an old release is the baseline cost of serving without the feature).
 """
 
+from __future__ import annotations
+
 import json
 import os
+from typing import Any, Awaitable, Callable, Dict, List
+
+Message = Dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
 
 #: Wall time of ``import lifespan_state.auto`` here, inside the server's start-up (activation probe).
 SHIM_IMPORT_SECONDS = SHIM_IMPORT_CPU_SECONDS = 0.0
@@ -41,7 +48,7 @@ if MEMORY:
 
     tracemalloc.start()
 
-_leaked = []
+_leaked: List[Dict[str, Any]] = []
 _OK_START = {
     "type": "http.response.start",
     "status": 200,
@@ -56,19 +63,19 @@ _BAD_START = {
 _BAD_BODY = {"type": "http.response.body", "body": b"no state"}
 
 
-def _lifespan_values(n):
+def _lifespan_values(n: int) -> Dict[str, Any]:
     # What real apps keep there: clients, pools, settings; distinct objects, shared by identity.
     return {f"key{i}": ({"setting": i} if i % 2 else [i]) for i in range(n)}
 
 
-def _memory_report():
+def _memory_report() -> bytes:
     with open("/proc/self/statm") as f:
         rss_pages = int(f.read().split()[1])
     traced = tracemalloc.get_traced_memory()[0] if MEMORY else -1
     return json.dumps({"rss": rss_pages * os.sysconf("SC_PAGE_SIZE"), "traced": traced}).encode()
 
 
-async def app(scope, receive, send):
+async def app(scope: Dict[str, Any], receive: Receive, send: Send) -> None:
     kind = scope["type"]
     if kind == "http":
         state = scope.get("state")

@@ -143,7 +143,7 @@ def server_command(arm: Arm, protocol: str, port: int, pin: bool) -> List[str]:
         return [
             *prefix, python, "-m", "uvicorn", "benchapp:app", "--host", "127.0.0.1", "--port", str(port),
             "--http", protocol, "--lifespan", "on", "--no-access-log", "--log-level", "warning",
-        ]  # fmt: skip
+        ]
     return [*prefix, python, "-m", "hypercorn", "benchapp:app", "--bind", f"127.0.0.1:{port}", "-k", "uvloop"]
 
 

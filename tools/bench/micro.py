@@ -30,6 +30,8 @@ reach), the median is reported next to it.
 per-request copy and the one extra call any wrapper makes) and the target ``added <= 2 * floor``.
 """
 
+from __future__ import annotations
+
 import importlib.util
 import json
 import platform
@@ -37,16 +39,20 @@ import statistics
 import sys
 import time
 import timeit
+from types import ModuleType
+from typing import Any, Dict, List
 
 
-def _load_core(path):
+def _load_core(path: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location("_bench_core", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def _scope():
+def _scope() -> Dict[str, Any]:
     # The keys uvicorn builds for an HTTP/1.1 request, as a realistic dict to store into.
     return {
         "type": "http",
@@ -67,21 +73,21 @@ def _scope():
 class _NativeServer:
     """Stands for a uvicorn >= 0.21.1 protocol object: it reads ``self.app_state`` per scope."""
 
-    def __init__(self, state):
+    def __init__(self, state: Dict[str, Any]) -> None:
         self.app_state = state
 
 
-def measure(core_path, number, repeat):
+def measure(core_path: str, number: int, repeat: int) -> Dict[str, Any]:
     core = _load_core(core_path)
-    results = {}
+    results: Dict[str, Dict[str, Any]] = {}
     for keys in (4, 100):
         state = {f"key{i}": ([i] if i % 2 else {"setting": i}) for i in range(keys)}
 
-        def inner(scope, receive, send, *more):
+        def inner(scope: Any, receive: Any, send: Any, *more: Any) -> None:
             return None
 
         class Instance:
-            def __call__(self, scope, receive, send, *more):
+            def __call__(self, scope: Any, receive: Any, send: Any, *more: Any) -> None:
                 return None
 
         state_app = core.StateApp(inner, state)
@@ -115,7 +121,7 @@ def measure(core_path, number, repeat):
         }
         clock = time.thread_time
         timers = {name: timeit.Timer(stmt, timer=clock, globals=env) for name, stmt in stmts.items()}
-        samples = {name: [] for name in stmts}
+        samples: Dict[str, List[float]] = {name: [] for name in stmts}
         for _ in range(repeat):
             for name, timer in timers.items():
                 samples[name].append(timer.timeit(number) / number * 1e9)
