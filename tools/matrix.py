@@ -4,6 +4,9 @@
     python tools/matrix.py run --only 'uvicorn-0.17*' --merge   # re-run some cells, keep the others
     python tools/matrix.py ci             # the CI subset, compared with compat_matrix.json
     python tools/matrix.py plan           # list the cells (and why each is there)
+    python tools/matrix.py plan --shard 2/3             # the cells of shard 2 of 3
+    python tools/matrix.py run --shard 2/3 --out s2.json  # run one shard -> a shard result file
+    python tools/matrix.py merge --check s1.json s2.json s3.json  # -> compat_matrix.json / .md
     python tools/matrix.py render         # rewrite compat_matrix.md from compat_matrix.json
     python tools/matrix.py readme-table   # the README support table (markdown)
 
@@ -54,14 +57,19 @@ from tools.envs import ROOT, EnvError, EnvSpec, ensure_env
 __all__ = [
     "PYTHONS",
     "Cell",
+    "MergeError",
     "Outcome",
     "ci_cells",
     "classify",
+    "merge_shards",
+    "parse_shard",
     "plan",
     "readme_table",
     "releases",
     "render_markdown",
     "run_cells",
+    "shard",
+    "shard_document",
 ]
 
 PYTHONS: Tuple[str, ...] = ("3.8", "3.9", "3.10", "3.11", "3.12", "3.13")
@@ -810,6 +818,119 @@ def write_readme_table(path: Path = ROOT / "README.md") -> None:
     path.write_text(f"{head}{start}\n{readme_table()}{end}{tail}")  # table ends with a newline
 
 
+# -- shards ---------------------------------------------------------------------------------------
+#
+# The full matrix is split into N shards that separate machines run (.github/workflows/matrix.yml,
+# or several local shells); ``merge`` puts their result files back together. The split is a pure
+# function of the sorted plan, so every machine computes the same one without talking to the
+# others, and the merged files are the bytes one full run writes.
+
+SHARD_FORMAT = "lifespan-state-matrix-shard/1"
+
+
+class MergeError(ValueError):
+    """Shard result files that do not add up to the plan (missing, repeated or foreign cells)."""
+
+
+def parse_shard(text: str) -> Tuple[int, int]:
+    """``"2/3"`` -> ``(2, 3)``; K counts from 1."""
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if not match:
+        raise ValueError(f"a shard is K/N (for example 2/3), not {text!r}")
+    k, n = int(match.group(1)), int(match.group(2))
+    if n < 1 or not 1 <= k <= n:
+        raise ValueError(f"shard {k}/{n}: K must be between 1 and N, and N at least 1")
+    return k, n
+
+
+def shard(cells: Sequence[Cell], k: int, n: int) -> List[Cell]:
+    """The cells of shard ``k`` of ``n``: every n-th cell of the sorted plan, starting at the k-th.
+
+    Dealing the sorted cells out in turn keeps the shards within one cell of each other in size
+    and mixes releases, Pythons and configurations in every shard (neighbours in the sorted plan
+    are the same release, so slicing the list into blocks would give one shard all the slow old
+    releases whose servers time out and another only the quick ones).
+    """
+    if n < 1 or not 1 <= k <= n:
+        raise ValueError(f"shard {k}/{n}: K must be between 1 and N, and N at least 1")
+    ordered = sorted(cells, key=Cell.sort_key)
+    return ordered[k - 1 :: n]
+
+
+def shard_document(k: int, n: int, cells: Sequence[Cell], outcomes: Iterable[Outcome]) -> Dict[str, Any]:
+    """A shard result file: which shard, the cells it was given, and their records."""
+    return {
+        "format": SHARD_FORMAT,
+        "shard": [k, n],
+        "cells": [c.id for c in sorted(cells, key=Cell.sort_key)],
+        "records": _records(outcomes),
+    }
+
+
+def merge_shards(
+    documents: Sequence[Dict[str, Any]], planned: Optional[Sequence[str]] = None
+) -> List[Dict[str, Any]]:
+    """The records of shards 1..N, checked to add up: every shard once, each with exactly its cells
+    (``shard(plan, k, n)`` when ``planned`` -- the plan's cell ids in plan order -- is given) and a
+    record for each, no cell twice, and together the whole plan."""
+    if not documents:
+        raise MergeError("no shard result files to merge")
+    for index, doc in enumerate(documents):
+        if not isinstance(doc, dict) or doc.get("format") != SHARD_FORMAT:
+            raise MergeError(f"file {index + 1} is not a shard result ({SHARD_FORMAT})")
+    splits = sorted({int(doc["shard"][1]) for doc in documents})
+    if len(splits) != 1:
+        raise MergeError(f"shards of different splits: N = {splits}")
+    seen: Dict[int, int] = {}
+    records: List[Dict[str, Any]] = []
+    owner: Dict[str, int] = {}
+    for index, doc in enumerate(documents):
+        k, n = (int(x) for x in doc["shard"])
+        if k in seen:
+            raise MergeError(f"shard {k}/{n} given twice")
+        seen[k] = index
+        ids = [r["id"] for r in doc["records"]]
+        if sorted(ids) != sorted(doc["cells"]) or len(set(ids)) != len(ids):
+            missing = sorted(set(doc["cells"]) - set(ids))
+            extra = sorted(set(ids) - set(doc["cells"]))
+            raise MergeError(
+                f"shard {k}/{n}: records do not match its cells (missing {missing}, extra {extra})"
+            )
+        for cell_id in ids:
+            if cell_id in owner:
+                raise MergeError(f"cell {cell_id} is in shard {owner[cell_id]} and shard {k}")
+            owner[cell_id] = k
+        if planned is not None:
+            expected = list(planned)[k - 1 :: n]
+            if sorted(expected) != sorted(doc["cells"]):
+                raise MergeError(
+                    f"shard {k}/{n} ran other cells than the plan gives it "
+                    f"(not run: {sorted(set(expected) - set(doc['cells']))[:5]}, "
+                    f"not planned: {sorted(set(doc['cells']) - set(expected))[:5]})"
+                )
+        records += doc["records"]
+    (n,) = splits
+    absent = sorted(set(range(1, n + 1)) - set(seen))
+    if absent:
+        raise MergeError(f"shard(s) {', '.join(f'{k}/{n}' for k in absent)} missing")
+    if planned is not None and set(owner) != set(planned):
+        raise MergeError(f"the shards do not cover the plan: {len(set(planned) - set(owner))} cells missing")
+    return sorted(records, key=_record_key)
+
+
+def _check_committed(path: Path, text: str) -> List[str]:
+    """Lines saying how ``text`` differs from the committed ``path`` (empty: byte-identical)."""
+    old = path.read_text() if path.exists() else ""
+    if old == text:
+        return []
+    import difflib
+
+    diff = list(
+        difflib.unified_diff(old.splitlines(), text.splitlines(), str(path.name), "merged", lineterm="", n=0)
+    )
+    return diff or [f"{path.name}: differs (whitespace at the end)"]
+
+
 # -- CI subset ------------------------------------------------------------------------------------
 
 
@@ -890,6 +1011,51 @@ def _build_envs(cells: Sequence[Cell], workers: int) -> int:
     return 0
 
 
+def _merge_command(files: Sequence[Path], json_path: Path, md_path: Path, check: bool) -> int:
+    """``merge``: shard files -> compat_matrix.json/.md (the bytes a full ``run`` writes)."""
+    try:
+        documents = [json.loads(path.read_text()) for path in files]
+        records = merge_shards(documents, [c.id for c in plan()])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        print(f"merge: {exc}", file=sys.stderr)
+        return 2
+    committed = {r["id"]: r for r in _load_records(json_path)}
+    json_text = json.dumps(records, indent=1, sort_keys=True) + "\n"
+    md_text = render_markdown(records)
+    differs = _check_committed(json_path, json_text) + _check_committed(md_path, md_text)
+    json_path.write_text(json_text)
+    md_path.write_text(md_text)
+    failing = [r for r in records if r["shim"] == "fail"]
+    for r in failing:
+        print(
+            f"SHIM FAILS {r['id']}: {' '.join(r['failed_checks']['shim'])} {r['reason'][:300]}",
+            file=sys.stderr,
+        )
+    print(f"merged {len(files)} shard(s): {len(records)} cells -> {json_path}, {md_path}", file=sys.stderr)
+    if check and differs:
+        fresh = {r["id"]: r for r in records}
+        for cell_id in sorted(set(committed) | set(fresh)):
+            if cell_id not in committed:
+                print(f"NEW     {cell_id}", file=sys.stderr)
+            elif cell_id not in fresh:
+                print(f"GONE    {cell_id}", file=sys.stderr)
+            elif committed[cell_id] != fresh[cell_id]:
+                keys = sorted(
+                    k
+                    for k in set(committed[cell_id]) | set(fresh[cell_id])
+                    if committed[cell_id].get(k) != fresh[cell_id].get(k)
+                )
+                print(f"DIFFERS {cell_id}: {', '.join(keys)}", file=sys.stderr)
+        print("\n".join(differs[:200]), file=sys.stderr)
+        print(
+            "the merged matrix differs from the committed compat_matrix.json/.md "
+            "(the merged files are written: review and commit them)",
+            file=sys.stderr,
+        )
+        return 1
+    return 1 if failing else 0
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="tools/matrix.py", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -899,8 +1065,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     run.add_argument("--workers", type=int, default=WORKERS)
     run.add_argument("--json", type=Path, default=JSON_PATH)
     run.add_argument("--md", type=Path, default=MD_PATH)
+    run.add_argument(
+        "--shard",
+        type=parse_shard,
+        metavar="K/N",
+        help="run only shard K of N and write a shard result file (see merge)",
+    )
+    run.add_argument("--out", type=Path, help="the shard result file (default matrix-shard-K-of-N.json)")
     listing = sub.add_parser("plan", help="list the cells")
     listing.add_argument("--only", action="append", default=[])
+    listing.add_argument("--shard", type=parse_shard, metavar="K/N", help="only the cells of shard K of N")
+    merge = sub.add_parser("merge", help="merge shard result files into compat_matrix.json/.md")
+    merge.add_argument("files", nargs="+", type=Path, help="the result files of shards 1..N")
+    merge.add_argument(
+        "--check", action="store_true", help="fail when the merged files differ from the committed ones (CI)"
+    )
+    merge.add_argument("--json", type=Path, default=JSON_PATH)
+    merge.add_argument("--md", type=Path, default=MD_PATH)
     ci = sub.add_parser("ci", help="run the CI subset and compare with compat_matrix.json")
     ci.add_argument("--workers", type=int, default=WORKERS)
     ci.add_argument("--json", type=Path, default=JSON_PATH)
@@ -926,8 +1107,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.command == "render":
         args.md.write_text(render_markdown(_load_records(args.json)))
         return 0
+    if args.command == "merge":
+        return _merge_command(args.files, args.json, args.md, args.check)
     if args.command == "plan":
         cells = _select(plan(), args.only)
+        if args.shard:
+            cells = _select(shard(plan(), *args.shard), args.only)
         for cell in cells:
             print(f"{cell.id}  [{', '.join(cell.roles)}]")
         print(f"{len(cells)} cells", file=sys.stderr)
@@ -951,6 +1136,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 print(f"DIFFERS {outcome.cell.id}: " + "; ".join(diff), file=sys.stderr)
         print(f"{len(outcomes) - bad}/{len(outcomes)} cells agree with {args.json.name}", file=sys.stderr)
         return 1 if bad else 0
+
+    if args.shard:
+        k, n = args.shard
+        if args.only or args.merge:
+            parser.error("--shard runs exactly the shard's cells: no --only or --merge with it")
+        cells = shard(plan(), k, n)
+        out = args.out or Path(f"matrix-shard-{k}-of-{n}.json")
+        print(f"shard {k}/{n}: {len(cells)} cells on {args.workers} workers", file=sys.stderr)
+        outcomes = run_cells(cells, workers=args.workers, retry=lambda o: o.shim == "fail")
+        out.write_text(json.dumps(shard_document(k, n, cells, outcomes), indent=1, sort_keys=True) + "\n")
+        failing = sum(o.shim == "fail" for o in outcomes)
+        # The shard's job is to record results; whether they are right is merge's verdict (over
+        # every shard at once), so a failing cell does not fail the shard.
+        print(
+            f"shard {k}/{n}: {len(outcomes)} cells ({failing} fail with the shim) -> {out}", file=sys.stderr
+        )
+        return 0
 
     cells = _select(plan(), args.only)
     print(f"{len(cells)} cells on {args.workers} workers", file=sys.stderr)
