@@ -1146,11 +1146,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"shard {k}/{n}: {len(cells)} cells on {args.workers} workers", file=sys.stderr)
         outcomes = run_cells(cells, workers=args.workers, retry=lambda o: o.shim == "fail")
         out.write_text(json.dumps(shard_document(k, n, cells, outcomes), indent=1, sort_keys=True) + "\n")
-        failing = sum(o.shim == "fail" for o in outcomes)
+        shim_fails = sum(o.shim == "fail" for o in outcomes)
         # The shard's job is to record results; whether they are right is merge's verdict (over
         # every shard at once), so a failing cell does not fail the shard.
         print(
-            f"shard {k}/{n}: {len(outcomes)} cells ({failing} fail with the shim) -> {out}", file=sys.stderr
+            f"shard {k}/{n}: {len(outcomes)} cells ({shim_fails} fail with the shim) -> {out}",
+            file=sys.stderr,
         )
         return 0
 
