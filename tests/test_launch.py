@@ -516,3 +516,24 @@ def test_starlette_refuses_to_start_without_a_way_in(tmp_path: Path, server: str
     )
     output = done.stdout + done.stderr
     assert 'The server does not support "state" in the lifespan scope.' in output, output
+
+
+def test_launcher_python_without_the_venv_on_path(tmp_path: Path) -> None:
+    """``env -i PATH=/usr/bin:/bin .venv/bin/lifespan-state run -- python -m uvicorn app:app``:
+    "python" is the launcher's own environment (not /usr/bin/python), and the exec keeps it, so
+    the server and its spawned workers have the shim."""
+    (tmp_path / "app.py").write_text(STARLETTE_APP)
+    bindir = venv(UVICORN_STARLETTE)
+    port = free_port()
+    argv = [str(bindir / "lifespan-state"), "run", "--", "python", "-m", "uvicorn", "app:app"]
+    argv += ["--workers", "2", "--port", str(port)]
+    with serve(argv, cwd=tmp_path, env={"PATH": "/usr/bin:/bin"}, port=port) as running:
+        hits: Dict[int, List[int]] = {}
+        for _ in range(300):
+            view = request(port)
+            assert view["state_pid"] == view["pid"] and view["saw_other_request"] is False, view
+            hits.setdefault(view["pid"], []).append(view["hits"])
+            if len(hits) >= 2 and sum(map(len, hits.values())) >= 8:
+                break
+        assert len(hits) >= 2 and running.proc.pid not in hits, hits
+    assert "lifespan-state" not in running.output(), running.output()  # no warning either

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Dict, List, Sequence
 
 import pytest
-from tools.envs import EnvSpec, ensure_env
+from tools.envs import EnvSpec, ensure_env, python_for
 from tools.envs import activated_env as _env
 
 UVICORN_OLD = EnvSpec("uvicorn", "0.17.6", extra=("gunicorn==23.0.0",))
@@ -114,11 +114,121 @@ LAUNCHER_CASES: List[tuple] = [  # type: ignore[type-arg]
 @pytest.mark.parametrize(("args", "status", "message"), LAUNCHER_CASES)
 def test_launcher_bad_input(appdir: Path, args: List[str], status: int, message: str) -> None:
     bindir = ensure_env(UVICORN_OLD) / "bin"  # has uvicorn and gunicorn, not hypercorn
-    env = _env(bindir, PATH=f"{bindir}{os.pathsep}/usr/bin:/bin")
+    # PATH holds the environment and an empty directory only: a system-wide hypercorn
+    # (Debian's /usr/bin/hypercorn) must not be found here; that case has a test of its own.
+    empty = appdir / "empty-bin"
+    empty.mkdir()
+    env = _env(bindir, PATH=f"{bindir}{os.pathsep}{empty}")
     done = _run([str(bindir / "lifespan-state"), "run", *args], appdir, env)
     assert done.returncode == status, (done.returncode, done.stderr)
     assert message in done.stderr, done.stderr
     assert "Traceback" not in done.stderr, done.stderr
+
+
+def _bare_python() -> str:
+    """A Python that cannot import lifespan_state (a pyenv interpreter nothing was installed into)."""
+    try:
+        bare = python_for("3.12")
+    except FileNotFoundError:
+        pytest.skip("no second Python on this machine")
+    if subprocess.run([bare, "-c", "import lifespan_state"], capture_output=True, timeout=60).returncode == 0:
+        pytest.skip(f"{bare} has lifespan_state installed")
+    return bare
+
+
+def _check_foreign_server_message(done: subprocess.CompletedProcess[str], script: str, python: str) -> None:
+    assert done.returncode == 127, (done.returncode, done.stdout, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lifespan-state run: error: "), done.stderr
+    assert f"{script} runs on {python}, which cannot import lifespan_state" in lines[0], lines[0]
+    assert "lifespan-state run -- python3 -m hypercorn app:app -w 2" in lines[0], lines[0]
+    assert done.stdout == "" and "Traceback" not in done.stderr, done.stderr
+
+
+def test_launcher_server_script_on_another_interpreter(appdir: Path) -> None:
+    """A ``hypercorn`` script whose shebang names a Python without lifespan_state (what Debian's
+    /usr/bin/hypercorn is for a venv): one line naming both interpreters and the command that
+    works, exit 127, and the server never starts."""
+    bindir = ensure_env(UVICORN_OLD) / "bin"
+    bare = _bare_python()
+    other = appdir / "other-bin"
+    other.mkdir()
+    script = other / "hypercorn"
+    script.write_text(f"#!{bare}\nopen('started', 'w').close()\n")
+    script.chmod(0o755)
+    env = _env(bindir, PATH=f"{bindir}{os.pathsep}{other}")
+    done = _run([str(bindir / "lifespan-state"), "run", "--", "hypercorn", "app:app", "-w", "2"], appdir, env)
+    _check_foreign_server_message(done, str(script), bare)
+    assert str(bindir / "python") in done.stderr and "pip install hypercorn" in done.stderr, done.stderr
+    assert not (appdir / "started").exists()
+
+
+def test_launcher_other_script_on_another_interpreter_runs_with_a_warning(appdir: Path) -> None:
+    """Not a server: it may start one on another Python, so it runs, with one warning line."""
+    bindir = ensure_env(UVICORN_OLD) / "bin"
+    bare = _bare_python()
+    script = appdir / "tool"
+    script.write_text(f"#!/usr/bin/env {Path(bare).name}\nprint('ran')\n")
+    script.chmod(0o755)
+    # The script's `env` finds the bare Python first on PATH.
+    env = _env(bindir, PATH=f"{Path(bare).parent}{os.pathsep}{bindir}{os.pathsep}/usr/bin:/bin")
+    done = _run([str(bindir / "lifespan-state"), "run", "--", str(script)], appdir, env)
+    assert done.returncode == 0 and done.stdout.strip() == "ran", done.stderr
+    assert done.stderr.startswith(f"lifespan-state run: warning: {script} runs on "), done.stderr
+    assert "cannot import lifespan_state" in done.stderr
+
+
+DEBIAN_HYPERCORN_SCRIPT = Path("/usr/bin/hypercorn")
+
+
+def test_launcher_debian_hypercorn_from_a_venv_without_hypercorn(appdir: Path) -> None:
+    """The issue's case: Debian's python3-hypercorn on PATH, a venv without hypercorn."""
+    if not DEBIAN_HYPERCORN_SCRIPT.exists():
+        pytest.skip("Debian's python3-hypercorn is not installed (no /usr/bin/hypercorn)")
+    bindir = ensure_env(UVICORN_OLD) / "bin"
+    env = _env(bindir, PATH=f"{bindir}{os.pathsep}/usr/bin:/bin")
+    done = _run([str(bindir / "lifespan-state"), "run", "--", "hypercorn", "app:app", "-w", "2"], appdir, env)
+    _check_foreign_server_message(done, str(DEBIAN_HYPERCORN_SCRIPT), "/usr/bin/python3")
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("1", "lifespan-state run: LIFESPAN_STATE_DISABLE=1 is set: the shim stays off"),
+        ("true", "lifespan-state run: LIFESPAN_STATE_DISABLE=true is set: the shim stays off"),
+        ("0", "lifespan-state run: warning: LIFESPAN_STATE_DISABLE='0' is not one of 1, true, yes, on"),
+    ],
+)
+def test_launcher_reports_the_disable_variable(appdir: Path, value: str, message: str) -> None:
+    bindir = ensure_env(UVICORN_OLD) / "bin"
+    code = "import uvicorn, lifespan_state; print(bool(lifespan_state.status()['uvicorn'].patched))"
+    argv = [str(bindir / "lifespan-state"), "run", "--", "python", "-c", code]
+    done = _run(argv, appdir, _env(bindir, LIFESPAN_STATE_DISABLE=value))
+    assert done.returncode == 0, done.stderr
+    assert len(done.stderr.splitlines()) == 1 and message in done.stderr, done.stderr
+    # What the line says is what happens in the command.
+    assert done.stdout.strip() == ("True" if value == "0" else "False"), done.stdout
+
+
+def test_launcher_warns_about_python_flags_that_skip_the_bootstrap(appdir: Path) -> None:
+    bindir = ensure_env(UVICORN_OLD) / "bin"
+    argv = [str(bindir / "lifespan-state"), "run", "--", "python", "-I", "-c", "print('ran')"]
+    done = _run(argv, appdir, _env(bindir))
+    assert done.returncode == 0 and done.stdout.strip() == "ran", done.stderr
+    assert "lifespan-state run: warning: Python with -I (isolated mode)" in done.stderr, done.stderr
+    plain = _run([*argv[:4], "-c", "print('ran')"], appdir, _env(bindir))
+    assert plain.stderr == "", plain.stderr  # negative control: no flag, no warning
+
+
+def test_version(appdir: Path) -> None:
+    bindir = ensure_env(UVICORN_OLD) / "bin"
+    done = _run([str(bindir / "lifespan-state"), "--version"], appdir, _env(bindir))
+    version = _run(
+        [str(bindir / "python"), "-c", "import lifespan_state as m; print(m.__version__)"],
+        appdir,
+        _env(bindir),
+    )
+    assert done.returncode == 0 and done.stdout == f"lifespan-state {version.stdout.strip()}\n", done
 
 
 @pytest.mark.parametrize(
@@ -361,4 +471,3 @@ def test_python_api_errors_are_typed(tmp_path: Path) -> None:
         "auto_called": "app",
         "made": "app",
     }
-

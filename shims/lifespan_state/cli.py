@@ -21,7 +21,7 @@ _COMMANDS: Dict[str, tuple[str, str, str]] = {
 
 
 def _usage() -> str:
-    lines = ["usage: lifespan-state {check,run,status} [...]", ""]
+    lines = ["usage: lifespan-state [--version] {check,run,status} [...]", ""]
     lines += [f"  {name:<8}{help_}" for name, (_, _, help_) in _COMMANDS.items()]
     lines += ["", "`lifespan-state COMMAND --help` for the options of each."]
     return "\n".join(lines)
@@ -32,6 +32,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not args or args[0] in {"-h", "--help", "help"}:
         print(_usage())
         return 0 if args else 2
+    if args[0] in {"-V", "--version"}:
+        # From the package itself, not the installed metadata: an editable or copied checkout
+        # reports the code that runs. (Importing the package imports no server.)
+        from . import __version__
+
+        print(f"lifespan-state {__version__}")
+        return 0
     name, rest = args[0], args[1:]
     if name not in _COMMANDS:
         print(f"lifespan-state: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
