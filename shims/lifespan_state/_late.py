@@ -11,71 +11,38 @@ Kept cheap: it runs once, right after a shim installed its wraps; it looks only 
 server's lifespan modules is imported (a run has a lifespan by then), and only at frames —
 the current thread's stack, the other threads' stacks and the await chains of the tasks of the
 event loop running in this thread (a server's main task is suspended there while a handler
-runs). No ``gc`` walk. A shim calls :func:`warn_if_too_late` with its server's name; the frames
-that prove a run in progress are described per server in ``_RUNS`` (module names only: nothing
-here imports a server).
+runs). No ``gc`` walk. What proves a run in progress is a fact about one server's call stack, so
+each shim supplies it as :class:`RunMarkers` (module names and frame predicates); nothing here
+knows a server or imports one.
 """
 
 from __future__ import annotations
 
 import sys
 import warnings
+from dataclasses import dataclass
 from types import FrameType
-from typing import Any, Callable, Dict, Iterator, Optional, Set, Tuple
+from typing import Any, Callable, Iterator, Mapping, Optional, Set, Tuple
 
 from ._errors import ActivationTooLateWarning
 
-__all__ = ["run_in_progress", "too_late_message", "warn_if_too_late"]
+__all__ = ["RunMarkers", "Started", "run_in_progress", "too_late_message", "warn_if_too_late"]
 
 #: A predicate on a frame of a marker module: does this frame prove a run past its start?
 #: None: any frame of that module does.
 Started = Optional[Callable[[FrameType], bool]]
 
-_SERVER_METHODS = frozenset({"run", "serve", "_serve", "startup", "main_loop", "on_tick", "shutdown"})
 
+@dataclass(frozen=True)
+class RunMarkers:
+    """The frames that prove a server run is past the point where a shim hooks in."""
 
-def _uvicorn_server_started(frame: FrameType) -> bool:
-    # uvicorn's Server sets ``self.lifespan`` in serve() right after Config.load(); before that
-    # (an app module activating from inside Config.load) activation is still in time.
-    if frame.f_code.co_name not in _SERVER_METHODS:
-        return False
-    server = frame.f_locals.get("self")
-    return "lifespan" in getattr(server, "__dict__", {})
+    #: Modules one of which every run has imported by the time it has a lifespan. Until then
+    #: there is nothing to look for (the usual case: a shim patching at the server's import).
+    gates: Tuple[str, ...]
+    #: Module name (or package prefix ending with ".") -> what a frame of it proves.
+    frames: Mapping[str, Started]
 
-
-def _hypercorn_worker_serving(frame: FrameType) -> bool:
-    # hypercorn hands its app to Lifespan and the servers inside worker_serve(); the worker
-    # functions around it (asyncio_worker, trio_worker) load the app first, which is in time.
-    return frame.f_code.co_name == "worker_serve"
-
-
-#: server -> (module name or package prefix ending with ".") -> Started.
-_RUNS: Dict[str, Dict[str, Started]] = {
-    "uvicorn": {
-        "uvicorn.server": _uvicorn_server_started,  # 0.13+
-        "uvicorn.main": _uvicorn_server_started,  # Server lived in uvicorn.main before 0.13
-        "uvicorn.lifespan.": None,
-        "uvicorn.protocols.": None,
-    },
-    "hypercorn": {
-        "hypercorn.asyncio.run": _hypercorn_worker_serving,
-        "hypercorn.trio.run": _hypercorn_worker_serving,
-        "hypercorn.asyncio.lifespan": None,
-        "hypercorn.trio.lifespan": None,
-        # Each request's app call runs in a task of its own started here (0.12+); under trio the
-        # suspended worker_serve task is not reachable from the running one.
-        "hypercorn.asyncio.task_group": None,
-        "hypercorn.trio.task_group": None,
-        "hypercorn.protocol.": None,
-    },
-}
-
-#: server -> modules one of which every run has imported by the time it has a lifespan. Until
-#: then there is nothing to look for (the usual case: a shim patching at ``import uvicorn``).
-_GATES: Dict[str, Tuple[str, ...]] = {
-    "uvicorn": ("uvicorn.lifespan.on", "uvicorn.lifespan.off"),
-    "hypercorn": ("hypercorn.asyncio.lifespan", "hypercorn.trio.lifespan"),
-}
 
 _MAX_DEPTH = 256
 _warned: Set[str] = set()
@@ -109,7 +76,7 @@ def _stacks() -> Iterator[FrameType]:
             depth += 1
 
 
-def _match(module: str, markers: Dict[str, Started]) -> Tuple[bool, Started]:
+def _match(module: str, markers: Mapping[str, Started]) -> Tuple[bool, Started]:
     found = markers.get(module, ...)
     if found is not ...:
         return True, found  # type: ignore[return-value]
@@ -119,19 +86,17 @@ def _match(module: str, markers: Dict[str, Started]) -> Tuple[bool, Started]:
     return False, None
 
 
-def run_in_progress(server: str) -> bool:
+def run_in_progress(server: str, markers: RunMarkers) -> bool:
     """True when this process holds a ``server`` run that is past the point a shim hooks into."""
-    markers = _RUNS.get(server)
-    if not markers:
-        return False
     # Cheap exit: no run has a lifespan before its lifespan module is imported.
-    if not any(name in sys.modules for name in _GATES.get(server, ())):
+    if not markers.frames or not any(name in sys.modules for name in markers.gates):
         return False
+    prefix = _package(markers)
     for frame in _stacks():
         module = frame.f_globals.get("__name__")
-        if not isinstance(module, str) or not module.startswith(server):
+        if not isinstance(module, str) or not module.startswith(prefix):
             continue
-        matched, started = _match(module, markers)
+        matched, started = _match(module, markers.frames)
         if not matched:
             continue
         try:
@@ -140,6 +105,12 @@ def run_in_progress(server: str) -> bool:
         except Exception:  # a frame we cannot read proves nothing
             continue
     return False
+
+
+def _package(markers: RunMarkers) -> str:
+    """The common top-level package of the marker modules: frames elsewhere are skipped fast."""
+    tops = {name.partition(".")[0] for name in markers.frames}
+    return tops.pop() if len(tops) == 1 else ""
 
 
 def too_late_message(server: str) -> str:
@@ -154,15 +125,15 @@ def too_late_message(server: str) -> str:
     )
 
 
-def warn_if_too_late(server: str) -> bool:
+def warn_if_too_late(server: str, markers: Optional[RunMarkers]) -> bool:
     """Warn once (per server and process) if a ``server`` run predates activation.
 
-    Shims call this right after installing their wraps; it never raises.
+    The shim base calls this right after installing a shim's wraps; it never raises.
     """
-    if server in _warned:
+    if server in _warned or markers is None:
         return False
     try:
-        late = run_in_progress(server)
+        late = run_in_progress(server, markers)
     except Exception:
         return False
     if late:

@@ -1,34 +1,35 @@
-"""Activation state: lazy post-import hooks, idempotence, typed errors, warnings once.
+"""Activation state: which servers are wanted, post-import hooks, typed errors, warnings once.
 
-The registry knows the shims by name only. A shim module (``lifespan_state.<server>``) is imported
-when — and only when — its server has been imported, and it honours this contract::
-
-    SERVER: str                       # distribution and import name
-    def patch() -> None               # all or nothing; raises LifespanStateError subclasses
-    def unpatch() -> None             # removes exactly what patch() installed
-    def is_patched() -> bool
-    def status() -> dict[str, object] # version, mode, why, patched (labels of the wraps)
+The registry knows the shims by the rows of ``SUPPORTED`` only (``_versions.py``): each row names
+its shim module and the imports that make it load that module. A shim module is imported when —
+and only when — one of those imports has happened; it honours the contract of ``_shim.py``
+(``patch()``, ``unpatch()``, ``is_patched()``, ``status()``). Adding a server or harness is a row
+plus a shim module; nothing here changes.
 
 Error policy by call path: an explicit ``activate()`` raises a typed error when the server is
 already imported and cannot be patched; automatic activation (``import lifespan_state.auto``, the
 launcher's bootstrap, a server imported after ``activate()``) logs once and leaves the server as
 it was. Never a crashed host process.
+
+Kept cheap: until a supported server is imported this module has imported nothing but the table
+(no wrapt, no :mod:`logging`, no :mod:`threading`, no :mod:`typing` at run time).
 """
 
 from __future__ import annotations
 
+import _thread
 import importlib
-import logging
 import os
 import sys
-import threading
-from dataclasses import dataclass
-from typing import Any, Dict, Iterable, Optional, Set, Tuple
 
-import wrapt
-
+from . import _log
 from ._errors import LifespanStateError, ServerNotInstalledError, ShimError
 from ._versions import SUPPORTED, installed_version
+
+MYPY = False
+if MYPY:  # pragma: no cover
+    from types import ModuleType
+    from typing import Any, Dict, Iterable, Optional, Set, Tuple
 
 __all__ = [
     "DISABLE_ENV",
@@ -39,31 +40,46 @@ __all__ = [
     "status",
 ]
 
-logger = logging.getLogger("lifespan_state")
-
-#: Setting this environment variable to 1/true/yes switches every activation path off.
+#: Setting this environment variable to 1/true/yes/on switches every activation path off.
 DISABLE_ENV = "LIFESPAN_STATE_DISABLE"
 
 SERVERS: Tuple[str, ...] = tuple(SUPPORTED)
 
-_lock = threading.RLock()
+_lock = _thread.RLock()
 _requested: Set[str] = set()
 _hooked: Set[str] = set()
-_logged: Set[str] = set()
 _errors: Dict[str, str] = {}
 
 
-@dataclass(frozen=True)
 class ServerStatus:
-    """What the shim knows and did about one server, as ``status()`` reports it."""
+    """What the shim knows and did about one server, as ``status()`` reports it.
 
-    server: str
-    installed: Optional[str]
-    imported: bool
-    requested: bool
-    mode: Optional[str]
-    patched: Tuple[str, ...]
-    reason: str
+    ``patched`` lists what is wrapped now; ``pending`` maps an import that has not happened yet
+    to what will be wrapped when it does (hypercorn's wraps come with ``hypercorn.asyncio`` /
+    ``hypercorn.trio``).
+    """
+
+    __slots__ = ("imported", "installed", "mode", "patched", "pending", "reason", "requested", "server")
+
+    def __init__(
+        self,
+        server: str,
+        installed: Optional[str],
+        imported: bool,
+        requested: bool,
+        mode: Optional[str],
+        patched: Tuple[str, ...],
+        reason: str,
+        pending: Optional[Dict[str, str]] = None,
+    ) -> None:
+        self.server = server
+        self.installed = installed
+        self.imported = imported
+        self.requested = requested
+        self.mode = mode
+        self.patched = patched
+        self.reason = reason
+        self.pending: Dict[str, str] = dict(pending or {})
 
     def as_dict(self) -> Dict[str, Any]:
         return {
@@ -73,19 +89,22 @@ class ServerStatus:
             "requested": self.requested,
             "mode": self.mode,
             "patched": list(self.patched),
+            "pending": dict(self.pending),
             "reason": self.reason,
         }
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ServerStatus) and other.as_dict() == self.as_dict()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in self.as_dict().items())
+        return f"ServerStatus({fields})"
 
 
 def disabled_by_env() -> bool:
     return os.environ.get(DISABLE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-def _log_once(key: str, level: int, message: str) -> None:
-    if key in _logged:
-        return
-    _logged.add(key)
-    logger.log(level, message)
 
 
 def _names(servers: Iterable[str]) -> Tuple[str, ...]:
@@ -98,8 +117,12 @@ def _names(servers: Iterable[str]) -> Tuple[str, ...]:
     return names
 
 
-def _shim(server: str) -> Any:
-    return importlib.import_module(f"lifespan_state.{server}")
+def _imported(name: str) -> bool:
+    return any(module in sys.modules for module in SUPPORTED[name].imports)
+
+
+def _shim(name: str) -> Any:
+    return importlib.import_module(SUPPORTED[name].shim)
 
 
 def activate(*servers: str, strict: bool = True) -> None:
@@ -112,37 +135,50 @@ def activate(*servers: str, strict: bool = True) -> None:
     """
     names = _names(servers)
     if disabled_by_env():
-        _log_once("disabled", logging.INFO, f"lifespan-state-shim: not activated ({DISABLE_ENV} is set)")
+        _log.log_once("disabled", _log.INFO, f"lifespan-state-shim: not activated ({DISABLE_ENV} is set)")
         return
     with _lock:
         for name in names:
-            if strict and servers and installed_version(name) is None and name not in sys.modules:
+            if strict and servers and not _imported(name) and installed_version(name) is None:
                 raise ServerNotInstalledError(name)
             if name in _requested and _shim_is_patched(name):
-                _log_once(
+                _log.log_once(
                     f"again:{name}",
-                    logging.DEBUG,
+                    _log.DEBUG,
                     f"lifespan-state-shim: already active for {name}; nothing more to do",
                 )
                 continue
             _requested.add(name)
-            if name in sys.modules:
+            if _imported(name):
                 _patch_now(name, strict=strict)
-            elif name not in _hooked:
-                _hooked.add(name)
-                # Hooks cannot be unregistered: the callback checks _requested instead.
-                wrapt.when_imported(name)(_on_import)
+                continue
+            for module in SUPPORTED[name].imports:
+                if module not in _hooked:
+                    _hooked.add(module)
+                    # Hooks cannot be unregistered: the callback checks _requested instead.
+                    _when_imported(module)
 
 
-def _on_import(module: Any) -> None:
-    # Runs inside the user's `import <server>`: it must never raise.
-    name = module.__name__
-    try:
-        with _lock:
-            if name in _requested:
-                _patch_now(name, strict=False)
-    except BaseException as exc:  # pragma: no cover - _patch_now already guards
-        _log_once(f"hook:{name}", logging.ERROR, f"lifespan-state-shim: {name} left unpatched: {exc}")
+def _when_imported(module: str) -> None:
+    import wrapt
+
+    wrapt.when_imported(module)(_on_import)
+
+
+def _on_import(module: ModuleType) -> None:
+    # Runs inside the user's import of a server: it must never raise.
+    imported = module.__name__
+    for name, row in SUPPORTED.items():
+        if imported not in row.imports:
+            continue
+        try:
+            with _lock:
+                if name in _requested:
+                    _patch_now(name, strict=False)
+        except BaseException as exc:  # pragma: no cover - _patch_now already guards
+            _log.log_once(
+                f"hook:{name}", _log.ERROR, f"lifespan-state-shim: {name} left unpatched: {exc}"
+            )
 
 
 def _patch_now(name: str, *, strict: bool) -> None:
@@ -156,7 +192,7 @@ def _patch_now(name: str, *, strict: bool) -> None:
         _errors[name] = str(exc)
         if strict:
             raise
-        _log_once(f"error:{name}", logging.WARNING, f"lifespan-state-shim: {exc}")
+        _log.log_once(f"error:{name}", _log.WARNING, f"lifespan-state-shim: {exc}")
     except Exception as exc:
         # A bug of ours or a release that moved a hook point: patch() already undid its wraps.
         message = (
@@ -166,11 +202,12 @@ def _patch_now(name: str, *, strict: bool) -> None:
         _errors[name] = message
         if strict:
             raise ShimError(message) from exc
-        _log_once(f"error:{name}", logging.WARNING, f"lifespan-state-shim: {message}")
+        _log.log_once(f"error:{name}", _log.WARNING, f"lifespan-state-shim: {message}")
 
 
 def _shim_is_patched(name: str) -> bool:
-    if name not in sys.modules:
+    # The shim module is loaded only after its server was imported: not loaded, not patched.
+    if SUPPORTED[name].shim not in sys.modules:
         return False
     try:
         return bool(_shim(name).is_patched())
@@ -192,42 +229,49 @@ def deactivate(*servers: str) -> None:
             if _shim_is_patched(name):
                 _shim(name).unpatch()
             elif not was_requested:
-                _log_once(
+                _log.log_once(
                     f"deactivate:{name}",
-                    logging.DEBUG,
+                    _log.DEBUG,
                     f"lifespan-state-shim: not active for {name}; nothing to deactivate",
                 )
 
 
 def status() -> Dict[str, ServerStatus]:
-    """Per server: the release found, whether it is imported, the mode chosen and what is wrapped."""
+    """Per distribution name: the release found, whether it is imported, the mode chosen, what
+    is wrapped now and what will be wrapped on which import."""
     result: Dict[str, ServerStatus] = {}
     with _lock:
         for name in SERVERS:
             version = installed_version(name)
-            imported = name in sys.modules
+            imported = _imported(name)
+            requested = name in _requested
             mode: Optional[str] = None
             patched: Tuple[str, ...] = ()
+            pending: Dict[str, str] = {}
             reason = _errors.get(name, "")
-            if imported and name in _requested:
+            if imported and requested:
                 try:
                     info = _shim(name).status()
                 except Exception as exc:  # status must never raise
                     info = {"reason": f"status unavailable: {exc}"}
                 mode = info.get("mode")
                 patched = tuple(info.get("patched", ()))
+                pending = dict(info.get("pending", {}))
                 reason = reason or str(info.get("reason", ""))
-            elif name not in _requested:
+            elif not requested:
                 reason = reason or "not activated"
             else:
-                reason = reason or f"waiting for `import {name}`"
+                first = SUPPORTED[name].imports[0]
+                pending = {first: "decided when it is imported"}
+                reason = reason or f"waiting for `import {first}`"
             result[name] = ServerStatus(
                 server=name,
                 installed=str(version) if version is not None else None,
                 imported=imported,
-                requested=name in _requested,
+                requested=requested,
                 mode=mode,
                 patched=patched,
                 reason=reason,
+                pending=pending,
             )
     return result

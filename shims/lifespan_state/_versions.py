@@ -1,66 +1,119 @@
-"""The one table of supported server releases, and reading versions from metadata.
+"""The one table of supported releases, and reading versions from metadata.
 
-Everything that needs to know which releases we support reads it from here: the runtime gate in
-each shim, the extras check in the tests, the README support table and the compatibility matrix.
+Everything that needs to know which releases we support reads it from here: the registry (which
+shim module handles which distribution, and which imports load it), the runtime gate in each shim,
+the extras check in the tests, the README support table and the compatibility matrix.
 Nothing here imports a server.
+
+Kept cheap on purpose: ``import lifespan_state.auto`` reads this table before any server exists,
+so the rows are plain slotted records (no :mod:`dataclasses`, no :mod:`typing` at run time) and
+:mod:`packaging` and :mod:`importlib.metadata` are imported by the functions that need them.
 """
 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
-from typing import Any, Dict, Optional, Tuple
-
-from packaging.version import InvalidVersion, Version
 
 from ._errors import UnsupportedServerError
 
-if sys.version_info >= (3, 10):
-    from importlib import metadata as _metadata
-else:  # pragma: no cover - Python 3.8/3.9
-    import importlib.metadata as _metadata
+# The type checker's own constant: the imports below are for annotations only (never at run time).
+MYPY = False
+if MYPY:  # pragma: no cover
+    from typing import Any, Dict, Optional, Tuple
+
+    from packaging.version import Version
+
+    from ._shim import Mode
 
 __all__ = [
     "SUPPORTED",
-    "Mode",
     "ModeRange",
     "ServerSupport",
-    "decide_mode",
     "installed_version",
+    "is_newer_than_tested",
     "mode_for",
     "running_version",
+    "server_module",
 ]
 
-#: How a shim treats a release. "add": the release has no lifespan state, the shim adds it.
-#: "fix": the release has state but shares one copy between requests, the shim gives each request
-#: its own. "native": the release does it right; the shim installs nothing.
-Mode = str
+
+class _Record:
+    """A frozen record of ``__slots__`` fields, compared and shown by value."""
+
+    __slots__: Tuple[str, ...] = ()
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is read-only")
+
+    def _set(self, **fields: object) -> None:
+        for name, value in fields.items():
+            object.__setattr__(self, name, value)
+
+    def _values(self) -> Tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other._values() == self._values()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__)
+        return f"{type(self).__name__}({fields})"
 
 
-@dataclass(frozen=True)
-class ModeRange:
+class ModeRange(_Record):
     """Releases ``low <= v < high`` (``high`` None: no upper bound) get ``mode``."""
 
+    __slots__ = ("low", "high", "mode", "why")  # noqa: RUF023 - constructor order, shown by repr
     low: str
     high: Optional[str]
     mode: Mode
     why: str
 
+    def __init__(self, low: str, high: Optional[str], mode: Mode, why: str) -> None:
+        self._set(low=low, high=high, mode=mode, why=why)
+
     def contains(self, version: Version) -> bool:
+        from packaging.version import Version
+
         if version < Version(self.low):
             return False
         return self.high is None or version < Version(self.high)
 
 
-@dataclass(frozen=True)
-class ServerSupport:
-    """What we know about one server: its supported ranges and the newest release we tested."""
+class ServerSupport(_Record):
+    """One supported distribution: its ranges, what we tested, and which shim handles it.
 
+    ``shim`` is the module (``lifespan_state.<name>``) that the registry imports when one of
+    ``imports`` — the import names that mean "this server or harness is in use" — has been
+    imported; adding a server is a row here plus that module, no change to the registry.
+    """
+
+    __slots__ = ("name", "ranges", "newest_tested", "notable", "shim", "imports")  # noqa: RUF023 - constructor order
     name: str
     ranges: Tuple[ModeRange, ...]
     newest_tested: str
     #: Releases a user is most likely pinned to; the README and the CI subset name them.
     notable: Tuple[str, ...]
+    shim: str
+    imports: Tuple[str, ...]
+
+    def __init__(
+        self,
+        name: str,
+        ranges: Tuple[ModeRange, ...],
+        newest_tested: str,
+        notable: Tuple[str, ...],
+        *,
+        shim: str,
+        imports: Tuple[str, ...],
+    ) -> None:
+        self._set(
+            name=name, ranges=ranges, newest_tested=newest_tested, notable=notable, shim=shim,
+            imports=imports,
+        )  # fmt: skip
 
     @property
     def minimum(self) -> str:
@@ -70,6 +123,7 @@ class ServerSupport:
         return f">={self.minimum} (tested up to {self.newest_tested})"
 
 
+#: Distribution name -> what we support. The key is also the ``status()`` key.
 SUPPORTED: Dict[str, ServerSupport] = {
     "uvicorn": ServerSupport(
         name="uvicorn",
@@ -80,6 +134,8 @@ SUPPORTED: Dict[str, ServerSupport] = {
         ),
         newest_tested="0.54.0",
         notable=("0.11.8", "0.15.0", "0.17.6", "0.20.0", "0.21.0", "0.21.1"),
+        shim="lifespan_state.uvicorn",
+        imports=("uvicorn",),
     ),
     "hypercorn": ServerSupport(
         name="hypercorn",
@@ -96,8 +152,15 @@ SUPPORTED: Dict[str, ServerSupport] = {
         ),
         newest_tested="0.18.0",
         notable=("0.11.2", "0.13.2", "0.14.4", "0.16.0", "0.17.3", "0.18.0"),
+        shim="lifespan_state.hypercorn",
+        imports=("hypercorn",),
     ),
 }
+
+
+def server_module(distribution: str) -> str:
+    """The top-level module of a supported distribution (where a ``__version__`` would be)."""
+    return SUPPORTED[distribution].imports[0].partition(".")[0]
 
 
 def installed_version(distribution: str) -> Optional[Version]:
@@ -107,11 +170,18 @@ def installed_version(distribution: str) -> Optional[Version]:
     that is not PEP 440): callers then fall back to feature probes.
     """
     try:
-        text = _metadata.version(distribution)
+        if sys.version_info >= (3, 10):
+            from importlib import metadata
+        else:  # pragma: no cover - Python 3.8/3.9
+            import importlib.metadata as metadata
+
+        text = metadata.version(distribution)
     except Exception:  # PackageNotFoundError, or a broken METADATA file
         return None
     if not text:
         return None
+    from packaging.version import InvalidVersion, Version
+
     try:
         return Version(text)
     except InvalidVersion:
@@ -125,12 +195,15 @@ def running_version(server: str) -> Tuple[Optional[Version], str]:
     the module's ``__version__``, which every uvicorn and hypercorn 0.11 have (hypercorn >= 0.12
     does not). None when neither is readable: the shims then decide by feature probes alone.
     """
+    from packaging.version import InvalidVersion, Version
+
     version = installed_version(server)
     if version is not None:
         return version, "distribution metadata"
-    module: Any = sys.modules.get(server)
+    name = server_module(server)
+    module: Any = sys.modules.get(name)
     try:
-        return Version(str(module.__version__)), f"{server}.__version__"
+        return Version(str(module.__version__)), f"{name}.__version__"
     except (AttributeError, InvalidVersion):
         return None, "no readable version"
 
@@ -145,31 +218,11 @@ def mode_for(server: str, version: Version) -> Optional[ModeRange]:
 
 def is_newer_than_tested(server: str, version: Version) -> bool:
     """True for a release newer than the newest we ran: its mode is decided by probing."""
+    from packaging.version import Version
+
     return version > Version(SUPPORTED[server].newest_tested)
 
 
-def decide_mode(server: str, native: bool) -> Tuple[Mode, str, Optional[Version]]:
-    """(mode, why, version) for the imported ``server``; raises when the release is too old.
-
-    ``native`` is the shim's feature probe: does the code in this process have lifespan state?
-    The table decides inside the tested range; the probe decides beyond it, and wins where the
-    metadata and the code disagree (vendored or patched copies).
-    """
-    version, source = running_version(server)
-    if version is None:
-        # Without a version, a release with state might be a buggy one: fixing a correct server
-        # is harmless (same semantics, one extra copy), missing a per-connection copy is not.
-        return ("fix" if native else "add"), f"version unknown ({source}); probed", None
-    entry = mode_for(server, version)
-    if entry is None:
-        raise UnsupportedServerError(server, str(version), SUPPORTED[server].supported_text())
-    if is_newer_than_tested(server, version):
-        if native:
-            mode = SUPPORTED[server].ranges[-1].mode
-            return mode, f"{version} is newer than tested; the probe found lifespan state", version
-        return "add", f"{version} is newer than tested; the probe found no lifespan state", version
-    if entry.mode != "add" and not native:
-        return "add", f"metadata says {version} but the code has no lifespan state", version
-    if entry.mode == "add" and native:
-        return "fix", f"metadata says {version} but the code has lifespan state", version
-    return entry.mode, entry.why, version
+def unsupported(server: str, version: Version) -> UnsupportedServerError:
+    """The error for a release older than the table's first range."""
+    return UnsupportedServerError(server, str(version), SUPPORTED[server].supported_text())

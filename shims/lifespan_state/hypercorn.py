@@ -36,44 +36,24 @@ one app. A reference someone took before activation is not reached (activate fir
 Two middlewares get class-level fixes (wrapped in place, restored exactly):
 ``ProxyFixMiddleware.__call__`` (0.16+) deep-copies the scope, state included — a lock or pool in
 the state fails every request; and ``DispatcherMiddleware`` hands one lifespan state to every
-mounted app; see :mod:`lifespan_state._hypercorn_apps`.
+mounted app; see :mod:`lifespan_state._hypercorn_wrappers`.
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
-import logging
 import sys
-from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
-
-import wrapt
-from packaging.version import Version
+from types import FrameType
+from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Sequence, Set, Tuple
 
 from ._core import unwrap_state_app
-from ._hypercorn_apps import dispatcher_call, make_state_app, proxy_fix_call
-from ._late import warn_if_too_late
-from ._patching import PatchSet
-from ._versions import decide_mode as _decide_mode
+from ._hypercorn_wrappers import dispatcher_call, make_state_app, proxy_fix_call
+from ._shim import Decision, Deferred, RunMarkers, Shim, Target
 
-__all__ = ["SERVER", "decide_mode", "is_patched", "patch", "status", "unpatch"]
+__all__ = ["SERVER", "SHIM", "HypercornShim", "decide_mode", "is_patched", "patch", "status", "unpatch"]
 
 SERVER = "hypercorn"
-logger = logging.getLogger("lifespan_state")
-
-Target = Tuple[Any, str, Callable[..., Any]]
-
-_patches = PatchSet()
-_decision: Dict[str, Any] = {}
-#: The post-import hooks below cannot be unregistered: they do nothing unless this is True.
-_active = False
-#: Sites whose wraps are in ``_patches`` (module names), and modules we registered a hook for.
-_applied: Set[str] = set()
-_hooked: Set[str] = set()
-#: hypercorn < 0.14 only: its own ASGI 2/3 test (``hypercorn.utils._is_asgi_2``); None from 0.14.
-_is_asgi2: Optional[Callable[[Any], bool]] = None
-#: hypercorn >= 0.14: WSGI apps arrive as ``WSGIWrapper`` and are left untouched.
-_wsgi_types: Tuple[type, ...] = ()
 
 # What a worker flavour needs, decided once per flavour when its module is imported.
 EVERY_RUN = "every run"
@@ -81,15 +61,7 @@ QUIC_RUNS = "runs serving HTTP/3"
 NOTHING = "nothing (hypercorn copies the live state per request)"
 
 
-# --------------------------------------------------------------------------- versions & probes
-
-
-
-
-def _has_native_state() -> bool:
-    """Probe: hypercorn >= 0.17.0 defines ``hypercorn.typing.LifespanState``."""
-    typing_module = importlib.import_module("hypercorn.typing")
-    return hasattr(typing_module, "LifespanState")
+# --------------------------------------------------------------------------- probes
 
 
 def _names(function: Any) -> Set[str]:
@@ -124,14 +96,14 @@ def _per_request_copies() -> bool:
     return bool(http) and bool(ws)
 
 
-def _flavour_needs(flavour: str) -> str:
+def _flavour_needs(flavour: str, decision: Decision) -> str:
     """What runs of the asyncio or trio worker need from us (probes, computed once per flavour).
 
     With per-request copies, a worker still serves a stale snapshot where it hands a *copy* of
     the lifespan dict to its TCP or UDP servers (0.18.0: trio's ``worker_serve`` and both
     ``UDPServer.run``) instead of the live dict.
     """
-    if _decision.get("mode") == "add" or not _per_request_copies():
+    if decision.mode == "add" or not _per_request_copies():
         return EVERY_RUN
     package = f"hypercorn.{flavour}"
     tcp = (_copies(f"{package}.run", "worker_serve"), _copies(f"{package}.tcp_server:TCPServer", "run"))
@@ -143,44 +115,13 @@ def _flavour_needs(flavour: str) -> str:
     return NOTHING
 
 
-def decide_mode() -> Tuple[str, str, Optional[Version]]:
-    """(mode, why, version) for the hypercorn in this process; raises when unsupported."""
-    return _decide_mode(SERVER, _has_native_state())
-
-
-# --------------------------------------------------------------------------- the wrappers
+# --------------------------------------------------------------------------- sites
 
 
 def _serves_quic(config: Any, sockets: Any) -> bool:
     if sockets is not None:
         return bool(getattr(sockets, "quic_sockets", None))
     return bool(getattr(config, "quic_bind", None))
-
-
-def _worker_serve_wrapper(needs: str) -> Callable[..., Any]:
-    """wrapt wrapper of ``worker_serve``: this run's app gets a fresh StateApp in front of it."""
-
-    def wrapper(wrapped: Any, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
-        if not _active:
-            # Someone kept a reference to our wrapper past unpatch(): behave like the original.
-            return wrapped(*args, **kwargs)
-        app = args[0] if args else kwargs.get("app")
-        if needs == QUIC_RUNS:
-            config = args[1] if len(args) > 1 else kwargs.get("config")
-            if not _serves_quic(config, kwargs.get("sockets")):
-                return wrapped(*args, **kwargs)
-        app = unwrap_state_app(app)
-        if _wsgi_types and isinstance(app, _wsgi_types):
-            return wrapped(*args, **kwargs)  # WSGI apps have no lifespan and no scope state
-        state_app = make_state_app(app, _is_asgi2)
-        if args:
-            return wrapped(state_app, *args[1:], **kwargs)
-        return wrapped(*args, **dict(kwargs, app=state_app))
-
-    return wrapper
-
-
-# --------------------------------------------------------------------------- sites
 
 
 def _innermost(obj: Any) -> Any:
@@ -208,143 +149,146 @@ def _holders(original: Any) -> Iterable[Tuple[Any, str]]:
                 yield module, attribute
 
 
-def _worker_targets(flavour: str) -> List[Target]:
-    run = importlib.import_module(f"hypercorn.{flavour}.run")
-    needs = _flavour_needs(flavour)
-    _decision.setdefault("workers", {})[flavour] = needs
-    if needs == NOTHING:
+def _worker_serving(frame: FrameType) -> bool:
+    # hypercorn hands its app to Lifespan and the servers inside worker_serve(); the worker
+    # functions around it (asyncio_worker, trio_worker) load the app first, which is in time.
+    return frame.f_code.co_name == "worker_serve"
+
+
+class HypercornShim(Shim):
+    name = SERVER
+    late = RunMarkers(
+        gates=("hypercorn.asyncio.lifespan", "hypercorn.trio.lifespan"),
+        frames={
+            "hypercorn.asyncio.run": _worker_serving,
+            "hypercorn.trio.run": _worker_serving,
+            "hypercorn.asyncio.lifespan": None,
+            "hypercorn.trio.lifespan": None,
+            # Each request's app call runs in a task of its own started here (0.12+); under
+            # trio the suspended worker_serve task is not reachable from the running one.
+            "hypercorn.asyncio.task_group": None,
+            "hypercorn.trio.task_group": None,
+            "hypercorn.protocol.": None,
+        },
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        #: hypercorn < 0.14 only: its own ASGI 2/3 test (``hypercorn.utils._is_asgi_2``).
+        self._is_asgi2: Optional[Callable[[Any], bool]] = None
+        #: hypercorn >= 0.14: WSGI apps arrive as ``WSGIWrapper`` and are left untouched.
+        self._wsgi_types: Tuple[type, ...] = ()
+        #: flavour -> what its runs need (EVERY_RUN, QUIC_RUNS, NOTHING), once imported.
+        self._workers: Dict[str, str] = {}
+
+    def probe_native(self) -> bool:
+        """hypercorn >= 0.17.0 defines ``hypercorn.typing.LifespanState``."""
+        typing_module = importlib.import_module("hypercorn.typing")
+        return hasattr(typing_module, "LifespanState")
+
+    def targets(self, decision: Decision) -> Sequence[Target]:
+        # Nothing to wrap in hypercorn's top-level package: every wrap is in a submodule the
+        # user may import later (deferred). Here, the facts every wrapper reads, looked up once.
+        self._load_release_facts()
         return []
-    original = vars(run)["worker_serve"]
-    wrapper = _worker_serve_wrapper(needs)
-    return [(module, attribute, wrapper) for module, attribute in _holders(original)]
+
+    def deferred(self) -> Mapping[str, Deferred]:
+        return {
+            "hypercorn.asyncio": Deferred(
+                "worker_serve (every binding), per the asyncio worker's probes",
+                lambda decision: self._worker_targets("asyncio", decision),
+            ),
+            "hypercorn.trio": Deferred(
+                "worker_serve (every binding), per the trio worker's probes",
+                lambda decision: self._worker_targets("trio", decision),
+            ),
+            "hypercorn.middleware.proxy_fix": Deferred(
+                "ProxyFixMiddleware.__call__", lambda decision: self._proxy_fix_targets()
+            ),
+            "hypercorn.middleware.dispatcher": Deferred(
+                "_DispatcherMiddleware.__call__", lambda decision: self._dispatcher_targets()
+            ),
+        }
+
+    def details(self) -> Dict[str, Any]:
+        if not self.active:
+            return {"workers": {}}
+        workers = dict(self._workers)
+        for flavour in ("asyncio", "trio"):
+            workers.setdefault(flavour, f"decided when hypercorn.{flavour} is imported")
+        return {"workers": workers}
+
+    def reset(self) -> None:
+        self._workers.clear()
+
+    # ----------------------------------------------------------------------- release facts
+
+    def _load_release_facts(self) -> None:
+        utils = importlib.import_module("hypercorn.utils")
+        # hypercorn < 0.14 passes the raw app around and calls it through invoke_asgi, which
+        # picks ASGI 2 or 3 with _is_asgi_2: our StateApp must take the shape that test expects.
+        self._is_asgi2 = None
+        if hasattr(utils, "invoke_asgi"):
+            self._is_asgi2 = getattr(utils, "_is_asgi_2", None)
+            if self._is_asgi2 is None:
+                raise RuntimeError("hypercorn.utils has invoke_asgi but no _is_asgi_2")
+        wrappers = sys.modules.get("hypercorn.app_wrappers")
+        if wrappers is None and hasattr(utils, "wrap_app"):
+            wrappers = importlib.import_module("hypercorn.app_wrappers")
+        wsgi = getattr(wrappers, "WSGIWrapper", None) if wrappers is not None else None
+        self._wsgi_types = (wsgi,) if isinstance(wsgi, type) else ()
+
+    # ----------------------------------------------------------------------- the wraps
+
+    def _worker_serve_wrapper(self, needs: str) -> Callable[..., Any]:
+        """wrapt wrapper of ``worker_serve``: this run's app gets a fresh StateApp in front."""
+        shim = self
+
+        def wrapper(wrapped: Any, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
+            if not shim.active:
+                # Someone kept a reference to our wrapper past unpatch(): behave like the original.
+                return wrapped(*args, **kwargs)
+            app = args[0] if args else kwargs.get("app")
+            if needs == QUIC_RUNS:
+                config = args[1] if len(args) > 1 else kwargs.get("config")
+                if not _serves_quic(config, kwargs.get("sockets")):
+                    return wrapped(*args, **kwargs)
+            app = unwrap_state_app(app)
+            if shim._wsgi_types and isinstance(app, shim._wsgi_types):
+                return wrapped(*args, **kwargs)  # WSGI apps have no lifespan and no scope state
+            state_app = make_state_app(app, shim._is_asgi2)
+            if args:
+                return wrapped(state_app, *args[1:], **kwargs)
+            return wrapped(*args, **dict(kwargs, app=state_app))
+
+        return wrapper
+
+    def _worker_targets(self, flavour: str, decision: Decision) -> Sequence[Target]:
+        run = importlib.import_module(f"hypercorn.{flavour}.run")
+        needs = _flavour_needs(flavour, decision)
+        self._workers[flavour] = needs
+        if needs == NOTHING:
+            return []
+        original = vars(run)["worker_serve"]
+        wrapper = self._worker_serve_wrapper(needs)
+        return [(module, attribute, wrapper) for module, attribute in _holders(original)]
+
+    def _proxy_fix_targets(self) -> Sequence[Target]:
+        module = importlib.import_module("hypercorn.middleware.proxy_fix")
+        middleware = module.ProxyFixMiddleware
+        if "deepcopy" not in _names(vars(middleware)["__call__"]):
+            return []  # a release that stopped deep-copying the scope
+        return [(middleware, "__call__", proxy_fix_call)]
+
+    def _dispatcher_targets(self) -> Sequence[Target]:
+        module = importlib.import_module("hypercorn.middleware.dispatcher")
+        base = getattr(module, "_DispatcherMiddleware", None)
+        if base is None or "__call__" not in vars(base):
+            return []  # a release that reshaped the dispatcher: leave it as it is
+        return [(base, "__call__", dispatcher_call(self._is_asgi2))]
 
 
-def _proxy_fix_targets() -> List[Target]:
-    module = importlib.import_module("hypercorn.middleware.proxy_fix")
-    middleware = module.ProxyFixMiddleware
-    if "deepcopy" not in _names(vars(middleware)["__call__"]):
-        return []  # a release that stopped deep-copying the scope
-    return [(middleware, "__call__", proxy_fix_call)]
-
-
-def _dispatcher_targets() -> List[Target]:
-    module = importlib.import_module("hypercorn.middleware.dispatcher")
-    base = getattr(module, "_DispatcherMiddleware", None)
-    if base is None or "__call__" not in vars(base):
-        return []  # a release that reshaped the dispatcher: leave it as it is
-    return [(base, "__call__", dispatcher_call(_is_asgi2))]
-
-
-#: module that must have been imported -> the wraps to make then.
-_SITES: Dict[str, Callable[[], List[Target]]] = {
-    "hypercorn.asyncio": lambda: _worker_targets("asyncio"),
-    "hypercorn.trio": lambda: _worker_targets("trio"),
-    "hypercorn.middleware.proxy_fix": _proxy_fix_targets,
-    "hypercorn.middleware.dispatcher": _dispatcher_targets,
-}
-
-
-def _on_site_import(module: Any) -> None:
-    # Runs inside the user's import of a hypercorn module: it must never raise.
-    name = getattr(module, "__name__", "")
-    if not _active or name in _applied or name not in _SITES:
-        return
-    try:
-        targets = _SITES[name]()
-        _patches.apply(targets)
-        _applied.add(name)
-    except Exception as exc:
-        # Never a half-patched server: take every wrap out again.
-        _disable()
-        logger.warning(
-            "lifespan-state-shim: patching %s failed (%s: %s); hypercorn was left unchanged. "
-            "Please report this with the output of `lifespan-state status`.",
-            name,
-            type(exc).__name__,
-            exc,
-        )
-        _decision["why"] = f"patching {name} failed: {type(exc).__name__}: {exc}"
-
-
-def _load_release_facts() -> None:
-    """Module-level facts the wrappers read on every run (looked up once, not per call)."""
-    global _is_asgi2, _wsgi_types
-    utils = importlib.import_module("hypercorn.utils")
-    # hypercorn < 0.14 passes the raw app around and calls it through invoke_asgi, which picks
-    # ASGI 2 or 3 with _is_asgi_2: our StateApp must take the shape that test expects.
-    _is_asgi2 = None
-    if hasattr(utils, "invoke_asgi"):
-        _is_asgi2 = getattr(utils, "_is_asgi_2", None)
-        if _is_asgi2 is None:
-            raise RuntimeError("hypercorn.utils has invoke_asgi but no _is_asgi_2")
-    wrappers = sys.modules.get("hypercorn.app_wrappers")
-    if wrappers is None and hasattr(utils, "wrap_app"):
-        wrappers = importlib.import_module("hypercorn.app_wrappers")
-    wsgi = getattr(wrappers, "WSGIWrapper", None) if wrappers is not None else None
-    _wsgi_types = (wsgi,) if isinstance(wsgi, type) else ()
-
-
-def _disable() -> None:
-    global _active
-    _active = False
-    _patches.restore()
-    _applied.clear()
-
-
-# --------------------------------------------------------------------------- the contract
-
-
-def patch() -> None:
-    """Install the shim for the imported hypercorn (all or nothing; raises when unsupported)."""
-    global _active
-    if _active:
-        return
-    mode, why, version = decide_mode()
-    _decision.clear()
-    _decision.update(mode=mode, why=why, version=str(version) if version else None, workers={})
-    if mode == "native":
-        logger.debug("lifespan-state-shim: hypercorn %s is native (%s); nothing wrapped", version, why)
-        _active = True
-        return
-    try:
-        _load_release_facts()
-        _active = True
-        targets: List[Target] = []
-        ready = [name for name in _SITES if name in sys.modules]
-        for name in ready:
-            targets.extend(_SITES[name]())
-        _patches.apply(targets)
-        _applied.update(ready)
-    except BaseException:
-        _disable()
-        _decision.clear()
-        raise
-    for name in _SITES:
-        if name not in _applied and name not in _hooked:
-            _hooked.add(name)
-            wrapt.when_imported(name)(_on_site_import)
-    logger.debug("lifespan-state-shim: hypercorn %s patched in %s mode (%s)", version, mode, why)
-    warn_if_too_late(SERVER)  # a worker_serve already running is past our hook point: say so, once
-
-
-def unpatch() -> None:
-    """Remove every wrap of ours; pending post-import hooks turn into no-ops."""
-    _disable()
-    _decision.clear()
-
-
-def is_patched() -> bool:
-    return _active
-
-
-def status() -> Dict[str, Any]:
-    workers = dict(_decision.get("workers", {}))
-    for flavour in ("asyncio", "trio"):
-        workers.setdefault(flavour, f"decided when hypercorn.{flavour} is imported")
-    return {
-        "mode": _decision.get("mode"),
-        "reason": _decision.get("why", ""),
-        "version": _decision.get("version"),
-        "patched": list(_patches.labels),
-        "workers": workers if _active else {},
-    }
+SHIM = HypercornShim()
+patch, unpatch, is_patched, status = SHIM.patch, SHIM.unpatch, SHIM.is_patched, SHIM.status
+#: The decision for the hypercorn in this process (raises when unsupported).
+decide_mode = SHIM.decide

@@ -17,39 +17,15 @@ from inside ``Config.load()``.
 
 from __future__ import annotations
 
-import logging
-from typing import Any, Dict, Optional, Tuple
-
-from packaging.version import Version
+from types import FrameType
+from typing import Any, Dict, Sequence, Tuple
 
 from ._core import StateApp, unwrap_state_app
-from ._late import warn_if_too_late
-from ._patching import PatchSet
-from ._versions import decide_mode as _decide_mode
+from ._shim import Decision, RunMarkers, Shim, Target
 
-__all__ = ["SERVER", "decide_mode", "is_patched", "patch", "status", "unpatch"]
+__all__ = ["SERVER", "SHIM", "UvicornShim", "decide_mode", "is_patched", "patch", "status", "unpatch"]
 
 SERVER = "uvicorn"
-logger = logging.getLogger("lifespan_state")
-
-_patches = PatchSet()
-_decision: Dict[str, Any] = {}
-
-
-
-
-def _has_native_state() -> bool:
-    """Probe: does the lifespan object create ``self.state`` (uvicorn >= 0.21.0)?"""
-    from uvicorn.lifespan.on import LifespanOn
-
-    init = getattr(LifespanOn.__init__, "__wrapped__", LifespanOn.__init__)
-    code = getattr(init, "__code__", None)
-    return code is not None and "state" in code.co_names
-
-
-def decide_mode() -> Tuple[str, str, Optional[Version]]:
-    """(mode, why, version) for the uvicorn in this process; raises when unsupported."""
-    return _decide_mode(SERVER, _has_native_state())
 
 
 def _attach(lifespan: Any, config: Any) -> None:
@@ -73,37 +49,47 @@ def _lifespan_init(wrapped: Any, instance: Any, args: Tuple[Any, ...], kwargs: D
     return result
 
 
-def patch() -> None:
-    """Install the shim for the imported uvicorn (does nothing on a native release)."""
-    if _patches or _decision.get("mode") == "native":
-        return
-    mode, why, version = decide_mode()
-    _decision.update(mode=mode, why=why, version=str(version) if version else None)
-    if mode == "native":
-        logger.debug("lifespan-state-shim: uvicorn %s is native (%s); nothing wrapped", version, why)
-        return
-    from uvicorn.lifespan.off import LifespanOff
-    from uvicorn.lifespan.on import LifespanOn
-
-    _patches.apply([(LifespanOn, "__init__", _lifespan_init), (LifespanOff, "__init__", _lifespan_init)])
-    logger.debug("lifespan-state-shim: uvicorn %s patched in %s mode (%s)", version, mode, why)
-    # A run whose lifespan already exists is past our hook point: tell the user, once.
-    warn_if_too_late(SERVER)
+_SERVER_METHODS = frozenset({"run", "serve", "_serve", "startup", "main_loop", "on_tick", "shutdown"})
 
 
-def unpatch() -> None:
-    _patches.restore()
-    _decision.clear()
+def _server_started(frame: FrameType) -> bool:
+    # uvicorn's Server sets ``self.lifespan`` in serve() right after Config.load(); before that
+    # (an app module activating from inside Config.load) activation is still in time.
+    if frame.f_code.co_name not in _SERVER_METHODS:
+        return False
+    server = frame.f_locals.get("self")
+    return "lifespan" in getattr(server, "__dict__", {})
 
 
-def is_patched() -> bool:
-    return bool(_patches) or _decision.get("mode") == "native"
+class UvicornShim(Shim):
+    name = SERVER
+    late = RunMarkers(
+        # Every run has created its lifespan object (LifespanOn or LifespanOff) by then.
+        gates=("uvicorn.lifespan.on", "uvicorn.lifespan.off"),
+        frames={
+            "uvicorn.server": _server_started,  # 0.13+
+            "uvicorn.main": _server_started,  # Server lived in uvicorn.main before 0.13
+            "uvicorn.lifespan.": None,
+            "uvicorn.protocols.": None,
+        },
+    )
+
+    def probe_native(self) -> bool:
+        """Does the lifespan object create ``self.state`` (uvicorn >= 0.21.0)?"""
+        from uvicorn.lifespan.on import LifespanOn
+
+        init = getattr(LifespanOn.__init__, "__wrapped__", LifespanOn.__init__)
+        code = getattr(init, "__code__", None)
+        return code is not None and "state" in code.co_names
+
+    def targets(self, decision: Decision) -> Sequence[Target]:
+        from uvicorn.lifespan.off import LifespanOff
+        from uvicorn.lifespan.on import LifespanOn
+
+        return [(LifespanOn, "__init__", _lifespan_init), (LifespanOff, "__init__", _lifespan_init)]
 
 
-def status() -> Dict[str, Any]:
-    return {
-        "mode": _decision.get("mode"),
-        "reason": _decision.get("why", ""),
-        "version": _decision.get("version"),
-        "patched": list(_patches.labels),
-    }
+SHIM = UvicornShim()
+patch, unpatch, is_patched, status = SHIM.patch, SHIM.unpatch, SHIM.is_patched, SHIM.status
+#: The decision for the uvicorn in this process (raises when unsupported).
+decide_mode = SHIM.decide
