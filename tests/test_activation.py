@@ -14,18 +14,19 @@ from typing import Any, Dict
 
 import pytest
 from tools.envs import EnvSpec, ensure_env
+from tools.releases import UVICORN
 
 SCRIPT = Path(__file__).parent / "scripts" / "activation_order.py"
 
 
 @pytest.fixture(scope="module")
-def uvicorn_0176() -> Path:
-    return ensure_env(EnvSpec("uvicorn", "0.17.6"))
+def uvicorn_debian() -> Path:
+    return ensure_env(EnvSpec("uvicorn", UVICORN.debian))
 
 
 @pytest.fixture(scope="module")
 def uvicorn_newest() -> Path:
-    return ensure_env(EnvSpec("uvicorn", "0.54.0"))
+    return ensure_env(EnvSpec("uvicorn", UVICORN.newest))
 
 
 def run_order(venv: Path, order: str, **env: str) -> Dict[str, Any]:
@@ -55,8 +56,8 @@ def assert_state_per_request(result: Dict[str, Any]) -> None:
     "order",
     ["import,activate", "activate,import", "activate,activate", "activate,deactivate,activate", "auto"],
 )
-def test_active_orders_wrap_once(uvicorn_0176: Path, order: str) -> None:
-    result = run_order(uvicorn_0176, order)
+def test_active_orders_wrap_once(uvicorn_debian: Path, order: str) -> None:
+    result = run_order(uvicorn_debian, order)
     assert result["depth"] == 1, "double wrapped" if result["depth"] > 1 else "not wrapped"
     assert result["status"]["mode"] == "add"
     assert result["status"]["patched"] == [
@@ -69,16 +70,16 @@ def test_active_orders_wrap_once(uvicorn_0176: Path, order: str) -> None:
 @pytest.mark.parametrize(
     "order", ["activate,deactivate", "deactivate,deactivate", "import,activate,deactivate"]
 )
-def test_inactive_orders_restore_the_original(uvicorn_0176: Path, order: str) -> None:
-    result = run_order(uvicorn_0176, order)
+def test_inactive_orders_restore_the_original(uvicorn_debian: Path, order: str) -> None:
+    result = run_order(uvicorn_debian, order)
     assert result["depth"] == 0 and result["init_is_plain_function"]
     assert result["status"]["patched"] == [] and not result["status"]["requested"]
-    # Negative control: uvicorn 0.17.6 on its own has no lifespan state.
+    # Negative control: Debian's uvicorn (0.17.6) on its own has no lifespan state.
     assert [seen["has_state"] for seen in result["seen"]] == [False, False]
 
 
-def test_disable_env_switches_activation_off(uvicorn_0176: Path) -> None:
-    result = run_order(uvicorn_0176, "auto,activate", LIFESPAN_STATE_DISABLE="1")
+def test_disable_env_switches_activation_off(uvicorn_debian: Path) -> None:
+    result = run_order(uvicorn_debian, "auto,activate", LIFESPAN_STATE_DISABLE="1")
     assert result["depth"] == 0
     assert [seen["has_state"] for seen in result["seen"]] == [False, False]
 
@@ -98,9 +99,9 @@ def run_python(venv: Path, code: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_explicit_activation_of_a_server_not_installed_raises(uvicorn_0176: Path) -> None:
+def test_explicit_activation_of_a_server_not_installed_raises(uvicorn_debian: Path) -> None:
     out = run_python(
-        uvicorn_0176,
+        uvicorn_debian,
         "import lifespan_state\n"
         "try:\n    lifespan_state.activate('hypercorn')\n"
         "except lifespan_state.ServerNotInstalledError as e:\n    print('ERR', e)\n",
@@ -108,15 +109,15 @@ def test_explicit_activation_of_a_server_not_installed_raises(uvicorn_0176: Path
     assert "ERR hypercorn is not installed" in out.stdout and "pip install hypercorn" in out.stdout
 
 
-def test_unknown_server_name_is_a_clear_error(uvicorn_0176: Path) -> None:
-    out = run_python(uvicorn_0176, "import lifespan_state\nlifespan_state.activate('nginx')")
+def test_unknown_server_name_is_a_clear_error(uvicorn_debian: Path) -> None:
+    out = run_python(uvicorn_debian, "import lifespan_state\nlifespan_state.activate('nginx')")
     assert out.returncode != 0
     assert "unknown server 'nginx'" in out.stderr and "uvicorn, hypercorn" in out.stderr
 
 
-def test_importing_the_package_or_auto_imports_no_server(uvicorn_0176: Path) -> None:
+def test_importing_the_package_or_auto_imports_no_server(uvicorn_debian: Path) -> None:
     out = run_python(
-        uvicorn_0176,
+        uvicorn_debian,
         "import sys, lifespan_state, lifespan_state.auto\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('uvicorn', 'hypercorn')))",
     )

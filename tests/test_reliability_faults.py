@@ -16,21 +16,26 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
+import shutil
 import subprocess
 import time
 from pathlib import Path
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, List, Tuple
 
 import pytest
 from tools.envs import EnvSpec, ensure_env
+from tools.releases import SERVERS
 
-SCRIPT = Path(__file__).parent / "scripts" / "reliability_scenarios.py"
+from lifespan_state.check._runner import ServerProcess, ServerStartError, free_port
+
+SCRIPTS = Path(__file__).parent / "scripts"
+SCRIPT = SCRIPTS / "reliability_scenarios.py"
 EXTRA = ("wsproto", "h2")  # the soak's environments: one set of venvs for all reliability tests
 
 #: server -> (old release the shim serves, native reference release)
-RELEASES: Dict[str, Tuple[str, str]] = {"uvicorn": ("0.17.6", "0.21.1"), "hypercorn": ("0.16.0", "0.18.0")}
+RELEASES: Dict[str, Tuple[str, str]] = {
+    name: (SERVERS[name].soaked, SERVERS[name].reference) for name in ("uvicorn", "hypercorn")
+}
 SCENARIOS = ["request_raise", "disconnects", "shutdown_inflight", "two_runs", "replace_state"]
 
 
@@ -142,64 +147,28 @@ def test_lifespan_unsupported_requests_still_get_a_dict(server: str) -> None:
 
 # -- lifespan startup failures: real server processes, the exit and the log ---------------------
 
-STARTUP_APP = """
-import os, sys
-if os.environ.get("WITH_SHIM"):
-    import lifespan_state.auto
-
-async def app(scope, receive, send):
-    if scope["type"] != "lifespan":
-        return
-    await receive()
-    # Proves the shim was (or was not) in effect for this run.
-    print("lifespan state given:", isinstance(scope.get("state"), dict), file=sys.stderr, flush=True)
-    if os.environ["STARTUP_MODE"] == "raise":
-        raise RuntimeError("database unreachable: 7f3a-raised")
-    await send({"type": "lifespan.startup.failed", "message": "database unreachable: 9c1e-failed"})
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
 
 def start_failing(server: str, version: str, mode: str, shim: bool, tmp: Path) -> Tuple[str, str]:
     """("exit <code>" or "serving", log) for a server whose app fails its lifespan startup."""
-    (tmp / "startup_app.py").write_text(STARTUP_APP)
     python = str(env(server, version) / "bin" / "python")
     port = free_port()
     if server == "uvicorn":
         cmd = [python, "-m", "uvicorn", "startup_app:app", "--lifespan", "on", "--port", str(port)]
     else:
         cmd = [python, "-m", "hypercorn", "startup_app:app", "--bind", f"127.0.0.1:{port}"]
-    environ = clean_environ(STARTUP_MODE=mode, PYTHONPATH=str(tmp))
+    environ = clean_environ(STARTUP_MODE=mode, PYTHONPATH=str(SCRIPTS))
     if shim:
         environ["WITH_SHIM"] = "1"
-    log_path = tmp / f"{server}-{version}-{mode}-{shim}.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            cmd, cwd=tmp, stdout=log, stderr=subprocess.STDOUT, env=environ, start_new_session=True
-        )
+    process = ServerProcess(cmd, port=port, env=environ, cwd=str(tmp), start_timeout=60)
     try:
-        outcome = "timeout"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                outcome = f"exit {proc.returncode}"
-                break
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    outcome = "serving"  # the server went on without lifespan support
-                    break
-            except OSError:
-                time.sleep(0.05)
+        process.start()
+        outcome = "serving"  # the server went on without lifespan support
+    except ServerStartError as exc:
+        exited = str(exc).startswith("server exited")
+        outcome = f"exit {process.returncode}" if exited else "timeout"
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-    return outcome, log_path.read_text(errors="replace")
+        process.stop()
+    return outcome, process.output
 
 
 @pytest.mark.parametrize("mode", ["raise", "failed"])
@@ -227,36 +196,6 @@ def test_startup_failure_behaves_as_native(server: str, mode: str, tmp_path: Pat
 
 # -- reload cycles: uvicorn --reload, each reloaded worker starts empty ---------------------------
 
-RELOAD_APP = """
-import json
-import uuid
-
-import lifespan_state.auto
-
-RUN = uuid.uuid4().hex
-STARTUP = {}
-
-
-async def app(scope, receive, send):
-    if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                STARTUP["keys"] = sorted(scope["state"]) if "state" in scope else None
-                scope["state"]["run"] = RUN
-                await send({"type": "lifespan.startup.complete"})
-            else:
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-    state = scope.get("state", {})
-    answer = {"run": RUN, "startup_keys": STARTUP.get("keys"), "state_run": state.get("run")}
-    body = json.dumps(dict(answer, keys=sorted(state))).encode()
-    length = [(b"content-length", b"%d" % len(body))]
-    await send({"type": "http.response.start", "status": 200, "headers": length})
-    await send({"type": "http.response.body", "body": body})
-"""
-
-
 def fetch_json(port: int) -> Any:
     import http.client
 
@@ -271,26 +210,18 @@ def fetch_json(port: int) -> Any:
 @pytest.mark.slow
 def test_reload_cycles_each_start_empty(tmp_path: Path) -> None:
     module = tmp_path / "reload_app.py"
-    module.write_text(RELOAD_APP)
+    shutil.copy(SCRIPTS / "reload_app.py", module)
     python = str(env("uvicorn", RELEASES["uvicorn"][0]) / "bin" / "python")
     port = free_port()
     cmd = [python, "-m", "uvicorn", "reload_app:app", "--reload", "--reload-dir", str(tmp_path),
            "--lifespan", "on", "--port", str(port)]
-    with open(tmp_path / "server.log", "wb") as log:
-        proc = subprocess.Popen(
-            cmd,
-            cwd=tmp_path,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=clean_environ(),
-            start_new_session=True,
-        )
-    seen = []
-    try:
+    seen: List[Dict[str, Any]] = []
+    with ServerProcess(cmd, port=port, env=clean_environ(), cwd=str(tmp_path), start_timeout=40,
+                       stop_timeout=20) as process:
         for cycle in range(3):
             deadline = time.monotonic() + 40
             while True:
-                assert time.monotonic() < deadline, (tmp_path / "server.log").read_text()
+                assert time.monotonic() < deadline, process.tail(40)
                 try:
                     answer = fetch_json(port)
                 except OSError:
@@ -299,14 +230,8 @@ def test_reload_cycles_each_start_empty(tmp_path: Path) -> None:
                     break
                 time.sleep(0.2)
             seen.append(answer)
-            module.write_text(RELOAD_APP + f"\n# edit {cycle}\n")  # the reloader restarts the worker
-    finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+            # The reloader restarts the worker.
+            module.write_text(module.read_text() + f"\n# edit {cycle}\n")
     assert len({answer["run"] for answer in seen}) == 3
     for answer in seen:
         # Every reloaded worker: the shim active, the lifespan starting empty, requests seeing it.

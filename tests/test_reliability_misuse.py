@@ -18,12 +18,13 @@ from typing import Any, Dict, Optional
 
 import pytest
 from tools.envs import EnvSpec, ensure_env
+from tools.releases import DEBIAN, SERVERS
 
 SCRIPTS = Path(__file__).parent / "scripts"
 SCRIPT = SCRIPTS / "reliability_misuse.py"
 EXTRA = ("wsproto", "h2")
-OLD = {"uvicorn": "0.17.6", "hypercorn": "0.16.0"}
-WRAPTS = {"wrapt 2.x": None, "wrapt 1.14.1": "1.14.1"}
+OLD = {name: SERVERS[name].soaked for name in ("uvicorn", "hypercorn")}
+WRAPTS = {"wrapt 2.x": None, f"wrapt {DEBIAN.wrapt}": DEBIAN.wrapt}
 
 OK = {"keys": ["pool", "token"], "token_is_current_run": True}
 NO_STATE = "None"  # what the probe app reports when a scope has no state
@@ -57,7 +58,7 @@ def server(request: pytest.FixtureRequest) -> str:
 def wrapt_env(request: pytest.FixtureRequest, server: str) -> Path:
     venv = venv_for(server, WRAPTS[request.param])
     version = subprocess.run(
-        [str(venv / "bin" / "python"), "-c", "import wrapt; print(wrapt.__version__)"],
+        [str(venv / "bin" / "python"), str(SCRIPTS / "dist_version.py"), "wrapt"],
         capture_output=True,
         text=True,
         timeout=30,

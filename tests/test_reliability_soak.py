@@ -12,9 +12,10 @@ from __future__ import annotations
 from typing import Any, Dict
 
 import pytest
-from tools.soak import problems, run_soak
+from tools.releases import SERVERS
+from tools.soak import SOAKED, problems, run_soak
 
-OLD = {"uvicorn": "0.17.6", "hypercorn": "0.16.0"}
+OLD = {name: SERVERS[name].soaked for name in SOAKED}
 
 
 def assert_clean(result: Dict[str, Any], requests: int) -> None:
@@ -36,7 +37,7 @@ def test_soak_small(server: str) -> None:
     assert_clean(result, 5000)
 
 
-@pytest.mark.parametrize(("server", "version"), [("uvicorn", "0.21.0"), ("hypercorn", "0.17.3")])
+@pytest.mark.parametrize(("server", "version"), [(name, SERVERS[name].buggy) for name in SOAKED])
 def test_soak_sees_violations_on_buggy_native_servers(server: str, version: str) -> None:
     """Negative control: per-connection copies (uvicorn 0.21.0, hypercorn 0.17.3) leak keys."""
     result = run_soak(server, version, requests=800, concurrency=64, shim=False, deadline=240)

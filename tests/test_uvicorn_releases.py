@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import textwrap
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
@@ -21,7 +20,9 @@ import pytest
 from packaging.version import Version
 from tools.envs import EnvSpec, ensure_env
 from tools.matrix import Cell, Outcome, run_cells
+from tools.releases import DEBIAN, UVICORN, limit_for
 
+from lifespan_state._versions import mode_for
 from lifespan_state.check._h1 import HTTP1Connection
 from lifespan_state.check._runner import ServerProcess, ServerStartError, free_port
 
@@ -31,21 +32,19 @@ DEFAULT_CASES: Sequence[Tuple[str, str, str, str]] = (
     ("0.11.8", "3.8", "h11", "websockets"),
     ("0.13.4", "3.9", "httptools", "wsproto"),
     ("0.15.0", "3.10", "httptools", "websockets"),
-    ("0.17.6", "3.11", "h11", "wsproto"),
-    ("0.20.0", "3.11", "httptools", "websockets"),
-    ("0.21.0", "3.11", "h11", "websockets"),
-    ("0.21.1", "3.12", "httptools", "wsproto"),
-    ("0.54.0", "3.13", "h11", "websockets-sansio"),
+    (UVICORN.debian, DEBIAN.python, "h11", "wsproto"),
+    (UVICORN.last_stateless, "3.11", "httptools", "websockets"),
+    (UVICORN.buggy, "3.11", "h11", "websockets"),
+    (UVICORN.reference, "3.12", "httptools", "wsproto"),
+    (UVICORN.newest, "3.13", "h11", "websockets-sansio"),
 )
 
 
 def _implementations(version: str, python: str) -> List[Tuple[str, str]]:
-    """Every (http, ws) pair the release has and that installs on ``python``."""
-    v = Version(version)
-    # The httptools pins of releases < 0.17 (0.1.x, 0.2.x, < 0.4) do not build on Python 3.11+.
-    https = ["h11"] + (["httptools"] if v >= Version("0.17") or Version(python) < Version("3.11") else [])
-    wss = ["websockets", "wsproto"] + (["websockets-sansio"] if v >= Version("0.35") else [])
-    return [(h, w) for h in https for w in wss]
+    """Every (http, ws) pair the release has and that runs on ``python`` (``tools.releases.LIMITS``)."""
+    wss = ["websockets", "wsproto"] + (["websockets-sansio"] if Version(version) >= Version("0.35") else [])
+    pairs = [(h, w) for h in ("h11", "httptools") for w in wss]
+    return [(h, w) for h, w in pairs if limit_for("uvicorn", version, python, h, w, "asyncio") is None]
 
 
 def _cell(version: str, python: str, http: str, ws: str) -> Cell:
@@ -62,18 +61,18 @@ SLOW_CELLS = [
 
 
 def _expected_mode(version: str) -> str:
-    v = Version(version)
-    return "add" if v < Version("0.21.0") else "fix" if v == Version("0.21.0") else "native"
+    entry = mode_for("uvicorn", Version(version))
+    assert entry is not None, version
+    return entry.mode
+
+
+#: What a release alone must fail (the negative controls), by the mode the shim picks for it:
+#: no state at all; one copy per connection (upstream #1902); nothing.
+NATIVE_FAILURES: Dict[str, Tuple[str, ...]] = {"add": ("S1",), "fix": ("S5",), "native": ()}
 
 
 def _expected_native_failures(version: str) -> Tuple[str, ...]:
-    """What the release alone must fail (the negative controls), or () when it must pass."""
-    v = Version(version)
-    if v < Version("0.21.0"):
-        return ("S1",)  # no state at all
-    if v == Version("0.21.0"):
-        return ("S5",)  # one copy per connection (upstream #1902)
-    return ()
+    return NATIVE_FAILURES[_expected_mode(version)]
 
 
 @pytest.fixture(scope="module")
@@ -118,8 +117,8 @@ def test_release(cell: Cell, default_outcomes: Dict[str, Outcome]) -> None:
 @pytest.mark.timeout(1500)
 def test_negative_controls_fail_what_they_must(default_outcomes: Dict[str, Outcome]) -> None:
     """0.20.0 alone fails S1; 0.21.0 alone fails S5 but not S1 — and both pass with the shim."""
-    before = default_outcomes[_cell("0.20.0", "3.11", "httptools", "websockets").id]
-    buggy = default_outcomes[_cell("0.21.0", "3.11", "h11", "websockets").id]
+    before = default_outcomes[_cell(UVICORN.last_stateless, "3.11", "httptools", "websockets").id]
+    buggy = default_outcomes[_cell(UVICORN.buggy, "3.11", "h11", "websockets").id]
     assert "S1" in before.failed_native
     assert "S5" in buggy.failed_native and "S1" not in buggy.failed_native
     assert before.shim == buggy.shim == "pass"
@@ -134,74 +133,31 @@ def test_release_every_implementation(cell: Cell) -> None:
 
 # -- real frameworks on Debian 12's uvicorn 0.17.6 --------------------------------------------------
 
-_APPS = {
-    "starlette": """
-        from starlette.applications import Starlette
-        from starlette.responses import JSONResponse
-        from starlette.routing import Route
-
-        async def endpoint(request):
-            return JSONResponse(await view(request))
-
-        app = Starlette(routes=[Route("/", endpoint)], lifespan=lifespan)
-    """,
-    "fastapi": """
-        from fastapi import FastAPI, Request
-
-        app = FastAPI(lifespan=lifespan)
-
-        @app.get("/")
-        async def endpoint(request: Request):
-            return await view(request)
-    """,
-}
-
-_COMMON = """
-    from contextlib import asynccontextmanager
-
-    class Pool:
-        pass
-
-    @asynccontextmanager
-    async def lifespan(app):
-        yield {"pool": Pool(), "hits": []}
-
-    async def view(request):
-        await request.body()
-        state = request.state
-        seen = getattr(state, "mine", None)
-        n = request.query_params.get("n")
-        state.mine = n
-        state.hits.append(n)
-        return {"pool": id(state.pool), "seen": seen, "hits": list(state.hits)}
-"""
+FRAMEWORK_APP = Path(__file__).parent / "scripts" / "framework_app.py"
+FRAMEWORKS = ("fastapi", "starlette")
 
 
 @pytest.fixture(scope="module")
 def framework_env() -> Path:
     return ensure_env(
-        EnvSpec("uvicorn", "0.17.6", "3.11", wrapt="2.*", extra=("starlette>=0.26", "fastapi>=0.94"))
+        EnvSpec("uvicorn", UVICORN.debian, DEBIAN.python, wrapt="2.*",
+                extra=("starlette>=0.26", "fastapi>=0.94"))
     )
 
 
-def _write_app(directory: Path, framework: str, shim: bool) -> None:
-    head = "import lifespan_state.auto  # noqa: F401\n" if shim else ""
-    body = textwrap.dedent(_COMMON) + textwrap.dedent(_APPS[framework])
-    (directory / "frameworkapp.py").write_text(head + body)
-
-
-def _server(env: Path, directory: Path) -> ServerProcess:
+def _server(env: Path, framework: str, shim: bool) -> ServerProcess:
     port = free_port()
-    argv = [str(env / "bin" / "python"), "-m", "uvicorn", "frameworkapp:app", "--port", str(port),
-            "--lifespan", "on"]
+    argv = [str(env / "bin" / "python"), "-m", "uvicorn", "framework_app:app", "--port", str(port),
+            "--lifespan", "on", "--app-dir", str(FRAMEWORK_APP.parent)]
     environ = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    return ServerProcess(argv, port=port, env=environ, cwd=str(directory), start_timeout=30.0)
+    environ.update(FRAMEWORK=framework, WITH_SHIM="1" if shim else "0")
+    return ServerProcess(argv, port=port, env=environ, start_timeout=30.0)
 
 
-@pytest.mark.parametrize("framework", sorted(_APPS))
-def test_framework_app_on_0_17_6_with_the_shim(framework: str, framework_env: Path, tmp_path: Path) -> None:
-    _write_app(tmp_path, framework, shim=True)
-    with _server(framework_env, tmp_path) as server, HTTP1Connection(server.host, server.port) as conn:
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_framework_app_on_debians_release_with_the_shim(framework: str, framework_env: Path) -> None:
+    server = _server(framework_env, framework, shim=True)
+    with server, HTTP1Connection(server.host, server.port) as conn:
         first = conn.get("/?n=1").json()
         second = conn.get("/?n=2").json()
         assert conn.requests_sent == 2 and not conn.server_closed  # one keep-alive connection
@@ -211,12 +167,11 @@ def test_framework_app_on_0_17_6_with_the_shim(framework: str, framework_env: Pa
     assert second["hits"] == ["1", "2"]  # shallow: the shared list is the lifespan's
 
 
-@pytest.mark.parametrize("framework", sorted(_APPS))
-def test_framework_app_on_0_17_6_without_the_shim_fails_to_start(
-    framework: str, framework_env: Path, tmp_path: Path
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_framework_app_on_debians_release_without_the_shim_fails_to_start(
+    framework: str, framework_env: Path
 ) -> None:
-    _write_app(tmp_path, framework, shim=False)
-    server = _server(framework_env, tmp_path)
+    server = _server(framework_env, framework, shim=False)
     with pytest.raises(ServerStartError) as failure:
         server.start()
     server.stop()
@@ -224,12 +179,11 @@ def test_framework_app_on_0_17_6_without_the_shim_fails_to_start(
 
 
 def test_framework_env_has_the_release_it_claims(framework_env: Path) -> None:
-    code = "import importlib.metadata as m; print(m.version('uvicorn'))"
     done = subprocess.run(
-        [str(framework_env / "bin" / "python"), "-c", code],
+        [str(framework_env / "bin" / "python"), str(FRAMEWORK_APP.parent / "dist_version.py"), "uvicorn"],
         capture_output=True,
         text=True,
         timeout=60,
         check=True,
     )
-    assert done.stdout.strip() == "0.17.6"
+    assert done.stdout.strip() == UVICORN.debian

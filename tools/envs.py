@@ -2,9 +2,8 @@
 
 The one way the test suites, the matrix job, the patch proofs and the benchmarks get an
 environment holding one server release (plus this project, installed editable so that source
-changes apply without a rebuild). Install pins that old releases need on new Pythons live in
-``pins_for`` — the facts come from RESEARCH.md ("Running old servers on new Pythons") and from
-installing every release on every Python here.
+changes apply without a rebuild). The install pins old releases need on new Pythons are rows of
+``tools.releases.PINS``; ``pins_for`` applies them.
 """
 
 from __future__ import annotations
@@ -20,6 +19,8 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Tuple
 
 from packaging.version import Version
+
+from tools import releases
 
 __all__ = [
     "ROOT",
@@ -83,67 +84,18 @@ class EnvSpec:
         return f"{self.server}-{self.version}-py{self.python}-{digest}"
 
 
-def _py(spec: EnvSpec) -> Tuple[int, int]:
-    major, minor = spec.python.split(".")[:2]
-    return int(major), int(minor)
-
-
 def server_needs_no_deps(spec: EnvSpec) -> bool:
-    """uvicorn 0.11 hard-requires ``httptools==0.1.*`` (and uvloop) on Linux, and httptools 0.1
-    does not build on Python >= 3.11: install the release itself without dependencies and list
-    what it needs in ``pins_for`` instead (RESEARCH.md: "install the plain package plus what you
-    need")."""
-    return spec.server == "uvicorn" and Version(spec.version) < Version("0.12")
+    """Releases whose hard requirements do not build on new Pythons are installed without their
+    dependencies; ``pins_for`` lists what they need instead (``tools.releases``)."""
+    return releases.installs_without_deps(spec.server, spec.version)
 
 
 def pins_for(spec: EnvSpec) -> List[str]:
-    """Pins an old release needs to install and run on ``spec.python``.
-
-    Each bound is the one the release itself declared (in its requirements or its ``[standard]``
-    extra) or the newest version of the dependency that still has the API the release calls.
-    """
-    v = Version(spec.version)
-    py = _py(spec)
-    extra = set(spec.extra)
-    pins: List[str] = []
-    if spec.server == "uvicorn":
-        if v < Version("0.12"):
-            # The release's own hard requirements, installed by hand (see server_needs_no_deps).
-            pins += ["click==7.*", "h11>=0.8,<0.10", "websockets==8.*", "uvloop>=0.14,<0.22"]
-            if py < (3, 11) or "httptools" in extra:
-                pins.append("httptools==0.1.*")
-            if "wsproto" in extra:
-                # wsproto >= 1.0 needs h11 >= 0.10 (h11._headers.Headers), which 0.11 excludes.
-                pins.append("wsproto<1.0")
-        elif v < Version("0.14"):
-            if "websockets" in extra:
-                pins.append("websockets==8.*")  # the [standard] pin
-            if "httptools" in extra:
-                pins.append("httptools==0.1.*")  # the [standard] pin; builds on <= 3.10 only
-        elif v < Version("0.16"):
-            if "websockets" in extra:
-                # [standard] says >=9.1; 9.x is the series 0.14/0.15 were written against, and
-                # websockets < 10 passes loop= to asyncio, which Python 3.10 removed.
-                pins.append("websockets>=9.1,<10" if py < (3, 10) else "websockets>=10,<11")
-            if "httptools" in extra:
-                pins.append("httptools==0.2.*")  # the [standard] pin; builds on <= 3.10 only
-        elif v < Version("0.17") and "httptools" in extra:
-            pins.append("httptools>=0.2.0,<0.4.0")  # the [standard] pin
-        if v < Version("0.15") and "uvloop" in extra and v >= Version("0.12"):
-            # 0.11-0.14 call asyncio.get_event_loop() in Server.run; uvloop >= 0.22 breaks it
-            # (0.11 pins it above, as a hard requirement).
-            pins.append("uvloop<0.22")
-    elif spec.server == "hypercorn":
-        if "trio" in extra and v < Version("0.14.4"):
-            # 0.11-0.14.3 catch trio.MultiError, which trio 0.24.0 removed (0.23.2 still runs
-            # their shutdown path: the lifespan shutdown of 0.13.2's trio worker needs it).
-            pins.append("trio<0.24")
-        if "aioquic" in extra and v < Version("0.18"):
-            pins.append("aioquic>=0.9.0,<1.0")  # the [h3] pin
-        if "h2" in extra and v == Version("0.16.0"):
-            # 0.16.0's h2c Upgrade raises TypeError after the 101 with h2 >= 4.3.
-            pins.append("h2==4.1.0")
-    if spec.wrapt is None and py < (3, 9):
+    """Pins an old release needs to install and run on ``spec.python`` (``tools.releases.PINS``:
+    each bound is the one the release itself declared, in its requirements or its ``[standard]``
+    extra, or the newest version of the dependency that still has the API the release calls)."""
+    pins = releases.pins(spec.server, spec.version, spec.python, spec.extra)
+    if spec.wrapt is None and Version(spec.python) < Version("3.9"):
         # wrapt 2.1+ dropped Python 3.8; say so instead of relying on the resolver's fallback.
         pins.append("wrapt<2.1")
     return pins

@@ -53,6 +53,7 @@ if __package__ in (None, ""):  # run as a script: make ``tools`` and ``lifespan_
 
 from lifespan_state._versions import SUPPORTED, mode_for
 from tools.envs import ROOT, EnvError, EnvSpec, ensure_env
+from tools.releases import DEBIAN, HYPERCORN, LIMITS, UVICORN, limit_for
 
 __all__ = [
     "PYTHONS",
@@ -83,7 +84,7 @@ CACHE = ROOT / ".cache" / "matrix"
 CELL_TIMEOUT = float(os.environ.get("LIFESPAN_STATE_CELL_TIMEOUT", "420"))
 
 #: wrapt lines: label -> the requirement EnvSpec pins ("==" + this).
-WRAPT = {"1.14.1": "1.14.1", "1.x": "1.*", "2.x": "2.*"}
+WRAPT = {DEBIAN.wrapt: DEBIAN.wrapt, "1.x": "1.*", "2.x": "2.*"}
 DEFAULT_WRAPT = "2.x"
 
 
@@ -247,14 +248,17 @@ DEFAULTS = {"uvicorn": ("h11", "websockets", "asyncio"), "hypercorn": ("h11+h2",
 
 #: Representative releases swept over every Python 3.8-3.13 (cannot-run cells included).
 PYTHON_SWEEP = {
-    "uvicorn": ("0.11.8", "0.17.6", "0.21.0", "0.54.0"),
-    "hypercorn": ("0.11.0", "0.13.2", "0.17.0", "0.18.0"),
+    "uvicorn": ("0.11.8", UVICORN.debian, UVICORN.buggy, UVICORN.newest),
+    "hypercorn": ("0.11.0", HYPERCORN.debian, "0.17.0", HYPERCORN.newest),
 }
 
 #: The CI subset's releases (oldest, last without state, first with native state, newest): each
 #: must be in the matrix on at least two Pythons; these are the Pythons for the ones the sweep
 #: above does not cover.
-CI_EXTRA = {"uvicorn": (("0.20.0", ("3.8", "3.12")),), "hypercorn": (("0.16.0", ("3.8", "3.12")),)}
+CI_EXTRA = {
+    "uvicorn": ((UVICORN.last_stateless, ("3.8", "3.12")),),
+    "hypercorn": ((HYPERCORN.last_stateless, ("3.8", "3.12")),),
+}
 
 #: One release per code-shape family (RESEARCH.md "Hook points"), with the Python its
 #: configurations run on (httptools' old pins build on <= 3.10 only).
@@ -262,18 +266,18 @@ CONFIG_SWEEP = {
     "uvicorn": (
         ("0.11.8", "3.8"),  # 0.11-0.13 scope construction; websockets 8
         ("0.15.0", "3.9"),  # 0.14-0.17.1 (_handlers/http.py); Ubuntu 22.04
-        ("0.17.6", "3.11"),  # 0.17.5-0.20; Debian 12
-        ("0.21.0", "3.11"),  # the per-connection copy (fix mode)
-        ("0.21.1", "3.11"),  # first native release
+        (UVICORN.debian, DEBIAN.python),  # 0.17.5-0.20; Debian 12
+        (UVICORN.buggy, "3.11"),  # the per-connection copy (fix mode)
+        (UVICORN.reference, "3.11"),  # first native release
         ("0.34.3", "3.12"),  # last minor before websockets-sansio
-        ("0.54.0", "3.13"),  # newest: websockets-sansio
+        (UVICORN.newest, "3.13"),  # newest: websockets-sansio
     ),
     "hypercorn": (
-        ("0.13.2", "3.9"),  # invoke_asgi era; Debian 12
+        (HYPERCORN.debian, "3.9"),  # invoke_asgi era; Debian 12
         ("0.14.2", "3.10"),  # ASGIWrapper (scope, receive, send, sync_spawn)
-        ("0.16.0", "3.11"),  # ASGIWrapper with call_soon
-        ("0.17.3", "3.12"),  # per-connection copies (fix mode)
-        ("0.18.0", "3.13"),  # per-request copies; trio snapshot
+        (HYPERCORN.last_stateless, "3.11"),  # ASGIWrapper with call_soon
+        (HYPERCORN.buggy, "3.12"),  # per-connection copies (fix mode)
+        (HYPERCORN.newest, "3.13"),  # per-request copies; trio snapshot
     ),
 }
 
@@ -282,11 +286,15 @@ CONFIG_SWEEP = {
 WRAPT_SWEEP = {
     "uvicorn": (
         ("0.11.8", "3.8", "1.x"),
-        ("0.17.6", "3.11", "1.14.1"),
-        ("0.21.0", "3.10", "1.x"),
-        ("0.54.0", "3.12", "1.x"),
+        (UVICORN.debian, DEBIAN.python, DEBIAN.wrapt),
+        (UVICORN.buggy, "3.10", "1.x"),
+        (UVICORN.newest, "3.12", "1.x"),
     ),
-    "hypercorn": (("0.13.2", "3.11", "1.14.1"), ("0.17.3", "3.10", "1.x"), ("0.18.0", "3.11", "1.x")),
+    "hypercorn": (
+        (HYPERCORN.debian, DEBIAN.python, DEBIAN.wrapt),
+        (HYPERCORN.buggy, "3.10", "1.x"),
+        (HYPERCORN.newest, "3.11", "1.x"),
+    ),
 }
 
 
@@ -303,18 +311,18 @@ def _config_cross(server: str, version: str) -> List[Tuple[str, str, str]]:
         if v >= Version("0.35"):
             combos.append(("h11", "websockets-sansio", "asyncio"))
         return combos
-    # hypercorn < 0.14's trio worker often dies on SIGINT before lifespan.shutdown (KNOWN_LIMITS).
-    workers = ("asyncio", "uvloop", "trio") if v >= Version("0.14") else ("asyncio", "uvloop")
-    return [("h11+h2", "wsproto", worker) for worker in workers]
+    # Workers a limit keeps out of the plan (hypercorn < 0.14's trio worker: tools.releases.LIMITS).
+    combos = [("h11+h2", "wsproto", worker) for worker in ("asyncio", "uvloop", "trio")]
+    return [c for c in combos if not getattr(limit_for(server, version, None, *c), "skipped", False)]
 
 
 def _default_config(server: str, version: str, python: str) -> Tuple[str, str, str]:
-    http, ws, worker = DEFAULTS[server]
-    if server == "uvicorn" and Version(version) < Version("0.14") and Version(python) >= Version("3.10"):
-        # websockets 8 (those releases' pin) passes loop= to asyncio, removed in Python 3.10: its
-        # handshake fails there; wsproto runs.
-        ws = "wsproto"
-    return http, ws, worker
+    config = dict(zip(("http", "ws", "worker"), DEFAULTS[server]))
+    # Where the default cannot run and something else does (uvicorn < 0.14's websockets 8 on
+    # Python 3.10+: wsproto), the sweep runs that instead.
+    limit = limit_for(server, version, python, **config)
+    config.update(limit.instead if limit else ())
+    return config["http"], config["ws"], config["worker"]
 
 
 def plan(available: Optional[Dict[str, List[str]]] = None) -> List[Cell]:
@@ -400,55 +408,10 @@ class Outcome:
         }
 
 
-#: Known reasons a release cannot run somewhere (RESEARCH.md, and this matrix). They only explain
-#: a cell that *did* fail to install or start natively; they never decide a result.
-KNOWN_LIMITS: List[Tuple[Callable[[Cell], bool], str]] = [
-    (
-        lambda c: (
-            c.server == "hypercorn"
-            and Version(c.server_version) < Version("0.12")
-            and c.worker in ("asyncio", "uvloop")
-            and Version(c.python) >= Version("3.10")
-        ),
-        "hypercorn 0.11.x, asyncio worker: passes loop= to asyncio (removed in Python 3.10)",
-    ),
-    (
-        lambda c: (
-            c.server == "hypercorn" and Version(c.server_version) < Version("0.14") and c.worker == "trio"
-        ),
-        "hypercorn < 0.14, trio worker: a SIGINT often kills the process (exit -2) before "
-        "lifespan.shutdown, natively as with the shim, so S10 cannot be observed reliably; not run",
-    ),
-    (
-        lambda c: (
-            c.server == "hypercorn"
-            and Version(c.server_version) < Version("0.14.4")
-            and c.worker == "trio"
-            and Version(c.python) >= Version("3.13")
-        ),
-        "hypercorn < 0.14.4, trio worker: needs trio < 0.24 (trio.MultiError), which does not run "
-        "on Python 3.13",
-    ),
-    (
-        lambda c: (
-            c.server == "uvicorn"
-            and Version(c.server_version) < Version("0.14")
-            and c.ws == "websockets"
-            and Version(c.python) >= Version("3.10")
-        ),
-        "uvicorn < 0.14, websockets: websockets 8 (their pin) passes loop= to asyncio "
-        "(removed in Python 3.10); wsproto runs",
-    ),
-    (
-        lambda c: (
-            c.server == "uvicorn"
-            and Version(c.server_version) < Version("0.17")
-            and c.http == "httptools"
-            and Version(c.python) >= Version("3.11")
-        ),
-        "uvicorn < 0.17, httptools: their httptools pins (< 0.4) do not build on Python 3.11+; h11 runs",
-    ),
-]
+#: Known reasons a release cannot run somewhere (RESEARCH.md, and this matrix): the rows of
+#: ``tools.releases.LIMITS``. They only explain a cell that *did* fail to install or start
+#: natively; they never decide a result.
+KNOWN_LIMITS = LIMITS
 
 
 def _stable(text: str) -> str:
@@ -461,10 +424,8 @@ def _stable(text: str) -> str:
 
 
 def _explain(cell: Cell, observed: str) -> str:
-    for applies, text in KNOWN_LIMITS:
-        if applies(cell):
-            return text
-    return observed
+    limit = limit_for(cell.server, cell.server_version, cell.python, cell.http, cell.ws, cell.worker)
+    return limit.text if limit else observed
 
 
 #: How the check kit reports a server that never accepted a connection (ServerStartError).
@@ -723,7 +684,7 @@ def render_markdown(records: List[Dict[str, Any]]) -> str:
         "Limits of the old releases themselves (the plan runs such a release elsewhere, or in a",
         "configuration that works there; cells that hit them anyway say so):",
         "",
-        *(f"- {text}" for _, text in KNOWN_LIMITS),
+        *(f"- {limit.text}" for limit in KNOWN_LIMITS),
         "",
     ]
     for server in ("uvicorn", "hypercorn"):

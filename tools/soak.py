@@ -2,8 +2,7 @@
 
 Full size (the figures in the README "Guarantees" section)::
 
-    python -m tools.soak --server uvicorn==0.17.6 --server hypercorn==0.16.0 \\
-        --requests 100000 --concurrency 64
+    python -m tools.soak --requests 100000 --concurrency 64   # each server's "soaked" release
 
 One run per server: a per-release environment (``tools.envs``) gets a probe server process with
 the shim activated (``serve``) and an asyncio load client (``load``). The client mixes HTTP/1.1
@@ -31,7 +30,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -50,6 +48,8 @@ IO_TIMEOUT = 20.0
 KEEP_ALIVE_S = 1
 
 SoakResult = Dict[str, Any]
+#: The servers ``serve`` can run (the default soak runs each one's ``tools.releases`` "soaked").
+SOAKED = ("uvicorn", "hypercorn")
 
 
 # --------------------------------------------------------------------------------------------
@@ -563,26 +563,6 @@ def load(port: int, total: int, concurrency: int, http2: bool, seed: int, deadli
 # --------------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float, log: str) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            tail = Path(log).read_text(errors="replace")[-3000:]
-            raise RuntimeError(f"server exited with {proc.returncode} before listening:\n{tail}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"server did not listen on {port} within {timeout}s")
-
-
 def growth(quiet: List[List[int]], column: int) -> int:
     """Growth of ``column`` (1: RSS KiB, 2: gc-tracked objects) over the second half of the run.
 
@@ -608,67 +588,39 @@ def run_soak(
 ) -> SoakResult:
     """Soak one server release; the result holds the counts, violations and memory figures."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from lifespan_state.check._runner import ServerProcess, free_port
     from tools.envs import EnvSpec, ensure_env
 
     venv = ensure_env(EnvSpec(server, version, python=python, extra=("wsproto", "h2")))
     interpreter = str(venv / "bin" / "python")
     http2 = (server == "hypercorn") if http2 is None else http2
-    port = _free_port()
+    port = free_port()
     with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
         result_file = os.path.join(tmp, "shutdown.json")
-        cmd = [
-            interpreter,
-            __file__,
-            "serve",
-            "--server",
-            server,
-            "--port",
-            str(port),
-            "--result",
-            result_file,
-        ]
+        cmd = [interpreter, __file__, "serve", "--server", server, "--port", str(port)]
+        cmd += ["--result", result_file]
         if not shim:
             cmd.append("--no-shim")
         if leak:
             cmd.append("--leak")
-        log_path = os.path.join(tmp, "server.log")
-        with open(log_path, "wb") as log:
-            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            _wait_port(port, proc, 30, log_path)
-            client = subprocess.run(
-                [
-                    interpreter,
-                    __file__,
-                    "load",
-                    "--port",
-                    str(port),
-                    "--requests",
-                    str(requests),
-                    "--concurrency",
-                    str(concurrency),
-                    "--seed",
-                    str(seed),
-                    "--deadline",
-                    str(deadline),
-                ]
-                + (["--http2"] if http2 else []),
-                capture_output=True,
-                timeout=deadline + 60,
-            )
+        # The kit's one stop sequence: SIGINT first, so the lifespan shutdown (which writes the
+        # shutdown report) runs.
+        probe = ServerProcess(cmd, port=port, start_timeout=30, stop_timeout=30)
+        with probe:
+            load_argv = [
+                interpreter, __file__, "load", "--port", str(port), "--requests", str(requests),
+                "--concurrency", str(concurrency), "--seed", str(seed), "--deadline", str(deadline),
+            ]
+            if http2:
+                load_argv.append("--http2")
+            client = subprocess.run(load_argv, capture_output=True, timeout=deadline + 60)
             if client.returncode != 0:
                 raise RuntimeError(f"load client failed: {client.stderr.decode()[-2000:]}")
             result: SoakResult = json.loads(client.stdout)
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
         result["shutdown"] = (
             json.loads(Path(result_file).read_text()) if os.path.exists(result_file) else None
         )
-        result["server_log_tail"] = Path(log_path).read_text(errors="replace")[-3000:]
+        result["server_log_tail"] = probe.output[-3000:]
     result.update(
         server=server,
         version=version,
@@ -724,7 +676,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.soak", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command")
     p_serve = sub.add_parser("serve", help="(inside a release environment) run the probe server")
-    p_serve.add_argument("--server", required=True, choices=["uvicorn", "hypercorn"])
+    p_serve.add_argument("--server", required=True, choices=SOAKED)
     p_serve.add_argument("--port", type=int, required=True)
     p_serve.add_argument("--result")
     p_serve.add_argument("--no-shim", action="store_true")
@@ -740,7 +692,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         "--server",
         action="append",
         metavar="NAME==VERSION",
-        help="server release to soak (repeatable; default uvicorn==0.17.6 and hypercorn==0.16.0)",
+        help="server release to soak (repeatable; default: each server's tools.releases 'soaked')",
     )
     parser.add_argument("--python", default="3.11", help="Python of the server environments")
     parser.add_argument("--requests", type=int, default=100_000)
@@ -761,7 +713,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 0
     failed = False
     results = []
-    for item in args.server or ["uvicorn==0.17.6", "hypercorn==0.16.0"]:
+    from tools.releases import SERVERS
+
+    for item in args.server or [f"{r.name}=={r.soaked}" for r in SERVERS.values() if r.name in SOAKED]:
         name, _, version = item.partition("==")
         result = run_soak(
             name, version, args.requests, args.concurrency, shim=not args.no_shim, python=args.python

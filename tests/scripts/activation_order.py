@@ -11,7 +11,6 @@ import asyncio
 import http.client
 import importlib
 import json
-import socket
 import sys
 import threading
 import time
@@ -68,10 +67,9 @@ def main() -> None:
     from uvicorn.lifespan.on import LifespanOn
 
     from lifespan_state._patching import wrapper_depth
+    from lifespan_state.check._runner import free_port
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, lifespan="on", log_level="warning", loop="asyncio"
     )

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from tools.envs import ROOT, EnvSpec, ensure_env, python_for
+from tools.releases import DEBIAN, HYPERCORN, UVICORN
 
 from . import report
 from ._system import BENCH_DIR, ensure_tool, load_average, machine_facts
@@ -103,12 +104,13 @@ def _micro_before(number: int, repeat: int) -> Optional[Dict[str, Any]]:
 
 def run_activation(quick: bool, runs: Optional[int]) -> List[Dict[str, Any]]:
     runs = runs or (5 if quick else 8)
-    envs = [("uvicorn 0.20.0, wrapt 2.x", "uvicorn", env_for("uvicorn", "0.20.0"))]
+    uvicorn, hypercorn = UVICORN.last_stateless, HYPERCORN.last_stateless
+    envs = [(f"uvicorn {uvicorn}, wrapt 2.x", "uvicorn", env_for("uvicorn", uvicorn))]
     if not quick:
-        envs.append(("hypercorn 0.16.0, wrapt 2.x", "hypercorn", env_for("hypercorn", "0.16.0")))
+        envs.append((f"hypercorn {hypercorn}, wrapt 2.x", "hypercorn", env_for("hypercorn", hypercorn)))
         # Debian 12's wrapt: its import is much lighter than wrapt 2.x's (no asyncio, no importlib.metadata).
-        old = ensure_env(EnvSpec("uvicorn", "0.20.0", python="3.11", wrapt="1.14.1", extra=("httptools",)))
-        envs.insert(1, ("uvicorn 0.20.0, wrapt 1.14.1", "uvicorn", old))
+        old = ensure_env(EnvSpec("uvicorn", uvicorn, python="3.11", wrapt=DEBIAN.wrapt, extra=("httptools",)))
+        envs.insert(1, (f"uvicorn {uvicorn}, wrapt {DEBIAN.wrapt}", "uvicorn", old))
     return [
         measure_activation(path / "bin" / "python", server, runs, _log, label) for label, server, path in envs
     ]
@@ -121,9 +123,9 @@ def run_memory_section(quick: bool, pin: bool) -> List[Dict[str, Any]]:
 def run_memory_cases(requests: int, leak_requests: int, pin: bool) -> List[Dict[str, Any]]:
     """The shim-on run, the same server without the shim as its baseline, and the leak control."""
     cases = [
-        MemoryCase("uvicorn", "0.20.0", "httptools", 100, requests),
-        MemoryCase("uvicorn", "0.20.0", "httptools", 100, requests, shim=False),
-        MemoryCase("uvicorn", "0.20.0", "httptools", 100, leak_requests, leak=True),
+        MemoryCase("uvicorn", UVICORN.last_stateless, "httptools", 100, requests),
+        MemoryCase("uvicorn", UVICORN.last_stateless, "httptools", 100, requests, shim=False),
+        MemoryCase("uvicorn", UVICORN.last_stateless, "httptools", 100, leak_requests, leak=True),
     ]
     # hypercorn is left out: it serves a few hundred requests/s here with tracemalloc on, so
     # 100,000 requests would take the whole time budget of the run.

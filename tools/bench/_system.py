@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import os
 import platform
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
+
+from lifespan_state.check._runner import ServerProcess, ServerStartError, free_port
 
 __all__ = [
     "BENCH_DIR",
@@ -71,13 +69,6 @@ def cpu_prefix(cpu: Optional[int]) -> List[str]:
     return ["taskset", "-c", str(cpu)]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def bench_env(extra: Dict[str, str]) -> Dict[str, str]:
     """The environment of a server or probe: the benchmark app importable, bytecode cached.
 
@@ -92,50 +83,38 @@ def bench_env(extra: Dict[str, str]) -> Dict[str, str]:
     return env
 
 
-class Server:
-    """A server process serving ``benchapp:app`` on 127.0.0.1; always stopped by ``stop()``."""
+class Server(ServerProcess):
+    """A server process serving ``benchapp:app`` on 127.0.0.1 (the kit's process harness: its own
+    process group, output kept, stopped with SIGINT first); ready once ``GET /`` answers 200."""
 
     def __init__(self, command: Sequence[str], env: Dict[str, str], port: int, label: str) -> None:
-        self.command = list(command)
-        self.env = env
-        self.port = port
+        super().__init__(command, port=port, env=env, cwd=str(BENCH_DIR), start_timeout=30.0)
         self.label = label
-        # Kept open for the server's lifetime (it writes there); removed by close().
-        self.log = tempfile.NamedTemporaryFile(prefix="bench-server-", suffix=".log", delete=False)  # noqa: SIM115
-        self.process: Optional[subprocess.Popen[bytes]] = None
 
-    def start(self, timeout: float = 30.0) -> None:
-        self.launch()
-        self.wait_ready(timeout)
+    @property
+    def command(self) -> List[str]:
+        return self.argv
 
-    def launch(self) -> None:
-        self.process = subprocess.Popen(
-            self.command,
-            env=self.env,
-            cwd=str(BENCH_DIR),
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: workers are stopped with it
-        )
+    def start(self) -> Server:
+        try:
+            super().start()
+        except ServerStartError as exc:
+            raise RuntimeError(f"{self.label}: {exc}:\n{self.tail(30)}") from None
+        status = self._status("/")
+        if status != 200:
+            self.stop()
+            raise RuntimeError(f"{self.label} answered {status} at start-up:\n{self.tail(30)}")
+        return self
 
-    def wait_ready(self, timeout: float = 30.0) -> None:
-        assert self.process is not None, "launch() first"
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.label} exited at start-up:\n{self.log_tail()}")
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1.0)
-                conn.request("GET", "/")
-                status = conn.getresponse().status
-                conn.close()
-                if status == 200:
-                    return
-                raise RuntimeError(f"{self.label} answered {status} at start-up:\n{self.log_tail()}")
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"{self.label} not ready after {timeout:.0f} s:\n{self.log_tail()}")
+    def _status(self, path: str) -> int:
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=10.0)
+        try:
+            conn.request("GET", path)
+            response = conn.getresponse()
+            response.read()
+            return response.status
+        finally:
+            conn.close()
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of every process of this server (workers included).
@@ -157,7 +136,7 @@ class Server:
         return ticks / _CLOCK_TICKS
 
     def get(self, path: str) -> bytes:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10.0)
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=10.0)
         try:
             conn.request("GET", path)
             response = conn.getresponse()
@@ -168,27 +147,11 @@ class Server:
         finally:
             conn.close()
 
-    def stop(self) -> None:
-        process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=10)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-
     def log_tail(self, lines: int = 30) -> str:
-        self.log.flush()
-        text = Path(self.log.name).read_text(errors="replace").splitlines()
-        return "\n".join(text[-lines:])
+        return self.tail(lines)
 
     def close(self) -> None:
         self.stop()
-        self.log.close()
-        Path(self.log.name).unlink(missing_ok=True)
 
 
 @dataclass

@@ -18,7 +18,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from packaging.version import Version
+
+from lifespan_state._versions import mode_for
 from tools.envs import EnvSpec, ensure_env
+from tools.releases import HYPERCORN, UVICORN
 
 from ._system import LoadResult, Server, bench_env, cpu_prefix, free_port, h2load, median, wrk
 
@@ -44,8 +48,8 @@ class Arm:
 
     @property
     def has_native_state(self) -> bool:
-        first_native = (0, 21, 0) if self.server == "uvicorn" else (0, 17, 0)
-        return tuple(int(p) for p in self.version.split(".")[:3]) >= first_native
+        entry = mode_for(self.server, Version(self.version))
+        return entry is not None and entry.mode != "add"
 
 
 @dataclass(frozen=True)
@@ -99,33 +103,35 @@ def _versus(server: str, protocol: str, keys: int, base: Arm, cand: Arm, kind: s
     return Row(key, server, protocol, keys, base, cand, kind, mode)
 
 
-_U20_OFF, _U20_ON = Arm("uvicorn", "0.20.0", False), Arm("uvicorn", "0.20.0", True)
-_U21_NATIVE = Arm("uvicorn", "0.21.1", False)
-_H16_OFF = Arm("hypercorn", "0.16.0", False)
+_U_OLD, _U_BUGGY, _U_NATIVE = UVICORN.last_stateless, UVICORN.buggy, UVICORN.reference
+_H_OLD, _H_BUGGY, _H_NATIVE = HYPERCORN.last_stateless, HYPERCORN.buggy, HYPERCORN.reference
+_U20_OFF, _U20_ON = Arm("uvicorn", _U_OLD, False), Arm("uvicorn", _U_OLD, True)
+_U21_NATIVE = Arm("uvicorn", _U_NATIVE, False)
+_H16_OFF = Arm("hypercorn", _H_OLD, False)
 
 ROWS: Tuple[Row, ...] = (
-    _pair("uvicorn", "0.20.0", "h11", 4, "add", quick=True),
-    _pair("uvicorn", "0.20.0", "h11", 100, "add"),
-    _pair("uvicorn", "0.20.0", "httptools", 4, "add", quick=True),
-    _pair("uvicorn", "0.20.0", "httptools", 100, "add", quick=True),
-    _pair("uvicorn", "0.21.0", "httptools", 4, "fix", quick=True),
-    _pair("uvicorn", "0.21.0", "httptools", 100, "fix"),
-    _pair("uvicorn", "0.21.1", "httptools", 4, "native"),
+    _pair("uvicorn", _U_OLD, "h11", 4, "add", quick=True),
+    _pair("uvicorn", _U_OLD, "h11", 100, "add"),
+    _pair("uvicorn", _U_OLD, "httptools", 4, "add", quick=True),
+    _pair("uvicorn", _U_OLD, "httptools", 100, "add", quick=True),
+    _pair("uvicorn", _U_BUGGY, "httptools", 4, "fix", quick=True),
+    _pair("uvicorn", _U_BUGGY, "httptools", 100, "fix"),
+    _pair("uvicorn", _U_NATIVE, "httptools", 4, "native"),
     # What the feature costs where the server itself does it (0.21.1 copies per request), and the
     # shim's copy against that native one: different releases, so other code differs too.
     *(_versus("uvicorn", "httptools", n, _U20_OFF, _U21_NATIVE, "native-cost", "native") for n in (4, 100)),
     *(_versus("uvicorn", "httptools", n, _U21_NATIVE, _U20_ON, "cross", "add") for n in (4, 100)),
     # Two identical servers: the noise floor of the machine for each server.
     _versus("uvicorn", "httptools", 4, _U20_OFF, _U20_OFF, "control", "none"),
-    _pair("hypercorn", "0.16.0", "h1", 4, "add", quick=True),
-    _pair("hypercorn", "0.16.0", "h1", 100, "add"),
-    _pair("hypercorn", "0.16.0", "h2", 4, "add", quick=True),
-    _pair("hypercorn", "0.16.0", "h2", 100, "add"),
-    _pair("hypercorn", "0.17.3", "h1", 4, "fix"),
-    _pair("hypercorn", "0.17.3", "h2", 4, "fix"),
+    _pair("hypercorn", _H_OLD, "h1", 4, "add", quick=True),
+    _pair("hypercorn", _H_OLD, "h1", 100, "add"),
+    _pair("hypercorn", _H_OLD, "h2", 4, "add", quick=True),
+    _pair("hypercorn", _H_OLD, "h2", 100, "add"),
+    _pair("hypercorn", _H_BUGGY, "h1", 4, "fix"),
+    _pair("hypercorn", _H_BUGGY, "h2", 4, "fix"),
     # 0.18.0 copies the live state per request on asyncio without HTTP/3: the shim leaves such
     # runs alone (it fixes only trio and HTTP/3 runs), so this row must show no cost at all.
-    _pair("hypercorn", "0.18.0", "h1", 4, "native"),
+    _pair("hypercorn", _H_NATIVE, "h1", 4, "native"),
     _versus("hypercorn", "h1", 4, _H16_OFF, _H16_OFF, "control", "none"),
 )
 
@@ -221,9 +227,8 @@ def run_row(
                 arm.label,
             )
             servers.append(server)
-            server.launch()  # both arms start up side by side
-        for server in servers:
-            server.wait_ready()
+        with ThreadPoolExecutor(max_workers=2) as starting:  # both arms start up side by side
+            list(starting.map(Server.start, servers))
         record["commands"] = [" ".join(s.command) for s in servers]
         runs: Dict[str, List[LoadResult]] = {"base": [], "cand": []}
         cpu: Dict[str, List[float]] = {"base": [], "cand": []}
