@@ -15,6 +15,13 @@ Rules, because this runs inside other people's processes:
   package has loaded), so code that looks at the shim before any server sees it active. A process
   that imports neither never imports lifespan_state, wrapt or asyncio because of us;
 * run the user's own ``sitecustomize`` (the next one on ``sys.path``), which ours shadows;
+* stay first on ``PYTHONPATH`` for the processes started from here. Another bootstrap that does
+  not run a later ``sitecustomize`` (``opentelemetry-instrument``'s) puts its own directory first
+  — its command before it execs, its initialisation (which ours runs, chained) again in every
+  process — and a child that finds its ``sitecustomize`` first never runs ours. So after the
+  chained ``sitecustomize`` has run, and right before any ``os.exec*`` of this process, our
+  directory is moved back to the front (nothing else is reordered, nothing added or removed):
+  the child runs ours, and ours runs the other one;
 * safe to run again in one process (a re-import does nothing the second time).
 
 ``LIFESPAN_STATE_DISABLE=1`` is honoured by the activation itself.
@@ -35,6 +42,7 @@ if MYPY:  # pragma: no cover
     from typing import Any, Optional, Sequence
 
 _FLAG = "_lifespan_state_bootstrapped"
+_HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def _warn(message: str) -> None:
@@ -134,6 +142,64 @@ class _ActivateOnFirstUse:
             return None
 
 
+def _is_ours(entry: str) -> bool:
+    if not entry:
+        return False  # the working directory: never ours as a PYTHONPATH entry
+    if os.path.normpath(entry) == _HERE:
+        return True
+    try:
+        return os.path.samefile(entry, _HERE)
+    except OSError:
+        return False
+
+
+def _ours_first(pythonpath: str) -> str:
+    """``pythonpath`` with our directory moved to the front, when it holds it; else unchanged."""
+    entries = pythonpath.split(os.pathsep)
+    if not entries or _is_ours(entries[0]) or not any(_is_ours(e) for e in entries):
+        return pythonpath
+    ours = next(e for e in entries if _is_ours(e))
+    return os.pathsep.join([ours, *(e for e in entries if not _is_ours(e))])
+
+
+def _keep_first(env: Any = None) -> None:
+    """Move our directory back to the front of ``PYTHONPATH`` in ``env`` (``os.environ``)."""
+    with contextlib.suppress(Exception):
+        target = os.environ if env is None else env
+        current = target.get("PYTHONPATH")
+        if current:
+            fixed = _ours_first(current)
+            if fixed != current:
+                target["PYTHONPATH"] = fixed
+
+
+def _guard_exec() -> None:
+    """Wrap ``os.execv`` and ``os.execve`` (every other ``os.exec*`` calls one of them, looked
+    up in ``os`` at call time) so that an exec'd command finds our ``sitecustomize`` first even
+    when this process reordered ``PYTHONPATH`` just before (``opentelemetry-instrument``)."""
+    real_execv, real_execve = os.execv, os.execve
+    if getattr(real_execv, "_lifespan_state", False):
+        return
+
+    def execv(path: Any, argv: Any) -> Any:
+        _keep_first()
+        return real_execv(path, argv)
+
+    def execve(path: Any, argv: Any, env: Any) -> Any:
+        if env is os.environ:
+            _keep_first()
+        else:
+            with contextlib.suppress(Exception):
+                current = env.get("PYTHONPATH")
+                if current and _ours_first(current) != current:
+                    env = dict(env, PYTHONPATH=_ours_first(current))
+        return real_execve(path, argv, env)
+
+    execv.__doc__, execve.__doc__ = real_execv.__doc__, real_execve.__doc__
+    execv._lifespan_state = execve._lifespan_state = True  # type: ignore[attr-defined]
+    os.execv, os.execve = execv, execve
+
+
 def _remove_trigger() -> None:
     # Fires once: activation covers every server.
     for finder in list(sys.meta_path):
@@ -151,21 +217,20 @@ def _install_trigger() -> None:
 
 
 def _chain_user_sitecustomize() -> None:
-    here = os.path.dirname(os.path.abspath(__file__))
     try:
         import importlib.machinery
         import importlib.util
 
-        def _is_ours(entry: str) -> bool:
+        def _is_ours_on_sys_path(entry: str) -> bool:
             try:
-                return os.path.samefile(entry or ".", here)
+                return os.path.samefile(entry or ".", _HERE)
             except OSError:
                 return False
 
-        positions = [i for i, entry in enumerate(sys.path) if _is_ours(entry)]
+        positions = [i for i, entry in enumerate(sys.path) if _is_ours_on_sys_path(entry)]
         # Entries before ours cannot hold a sitecustomize (Python would have imported that one).
         rest = sys.path[positions[0] + 1 :] if positions else list(sys.path)
-        rest = [entry for entry in rest if not _is_ours(entry)]
+        rest = [entry for entry in rest if not _is_ours_on_sys_path(entry)]
         spec = importlib.machinery.PathFinder.find_spec("sitecustomize", rest)
     except Exception as exc:
         _warn(f"could not look for your own sitecustomize ({type(exc).__name__}: {exc})")
@@ -193,7 +258,15 @@ def _bootstrap() -> None:
         # Before the user's sitecustomize, in case that one imports a server.
         _install_trigger()
     finally:
-        _chain_user_sitecustomize()
+        try:
+            _chain_user_sitecustomize()
+        finally:
+            # The chained sitecustomize may have put its own directory first (OpenTelemetry's
+            # initialisation does): the workers and reload children started from here must find
+            # ours first again. Exec'd commands are covered at the exec itself.
+            _keep_first()
+            with contextlib.suppress(Exception):
+                _guard_exec()
 
 
 try:
