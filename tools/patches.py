@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import urllib.request
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -91,6 +92,19 @@ class Series:
     api_configs: Tuple[Tuple[Tuple[Tuple[str, str], ...], Tuple[str, ...]], ...] = field(
         default_factory=tuple
     )
+    #: The upstream git tag of the release (``git-am``); empty: the release string itself.
+    tag: str = ""
+    #: The upstream changelog the series adds its line to: a file name prefix (``CHANGELOG``) or a
+    #: path; empty when the project keeps no changelog file (granian: GitHub release notes).
+    changelog: str = "CHANGELOG"
+    #: The release is a compiled extension whose sdist cannot be built here (granian: Rust, and
+    #: its crates are not reachable offline), and the series changes Python files only: the proof
+    #: installs the release's wheel and puts the patched Python files over the installed ones.
+    wheel_overlay: bool = False
+
+    @property
+    def git_tag(self) -> str:
+        return self.tag or self.release
 
     @property
     def name(self) -> str:
@@ -156,6 +170,14 @@ SERIES: Tuple[Series, ...] = (
            api_configs=(((("app", "proxy_fix"),), ("S2",)),
                         ((("app", "dispatcher"), ("worker", "trio")), ("S7",)),
                         ((("app", "dispatcher"),), ()))),
+    Series("gunicorn", "26.2.0", "3.11", ("S5",),
+           summary="`-k asgi`: a shallow copy of the lifespan state per HTTP, WebSocket and HTTP/2 "
+                   "scope instead of the worker's dict itself (27.0.0's fix, backported)",
+           changelog="docs/content/news.md"),
+    Series("granian", "2.8.9", "3.11", ("S10",),
+           summary="the lifespan state is cleared after lifespan.shutdown is handled, not before "
+                   "(shutdown handlers see what startup stored)",
+           tag="v2.8.9", changelog="", wheel_overlay=True),
 )
 
 
@@ -222,12 +244,37 @@ def sdist(server: str, release: str) -> Path:
              f"{server}=={release}", "-d", str(target)],
             capture_output=True, text=True, timeout=600,
         )
-        path = found()
+        path = found() or _sdist_from_index(server, release, target)
         if path is None:
             raise RuntimeError(
                 f"pip could not download the sdist of {server} {release}: "
                 + " ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
             )
+    return path
+
+
+def _sdist_from_index(server: str, release: str, target: Path) -> Optional[Path]:
+    """The sdist file straight from the index's JSON listing (PEP 691), for releases ``pip
+    download`` cannot fetch because it prepares their metadata first: granian's build backend
+    (maturin) needs Rust crates that are not reachable here, although the archive itself is."""
+    request = urllib.request.Request(
+        f"https://pypi.org/simple/{server}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            files = json.load(response)["files"]
+        wanted = [f for f in files if f["filename"].lower() == f"{server}-{release}.tar.gz"]
+        if not wanted:
+            return None
+        digest = wanted[0].get("hashes", {}).get("sha256")
+        with urllib.request.urlopen(wanted[0]["url"], timeout=300) as response:
+            data = response.read()
+    except (OSError, ValueError, KeyError):
+        return None
+    if digest and hashlib.sha256(data).hexdigest() != digest:
+        return None
+    path = target / str(wanted[0]["filename"])
+    path.write_bytes(data)
     return path
 
 
@@ -303,6 +350,53 @@ def apply_to_sdist(series: Series, fresh: bool = False) -> Applied:
 
 
 # -- proving --------------------------------------------------------------------------------------
+
+
+def _site_packages(env: Path) -> Path:
+    (found,) = env.glob("lib/python*/site-packages")
+    return found
+
+
+def overlay_env(series: Series, applied: Applied) -> Path:
+    """The release's environment built from its wheel, with the series' patched Python files put
+    over the installed ones (``Series.wheel_overlay``); built once per series digest.
+
+    Only for series that change existing Python files of the package: anything else (the
+    compiled part, a new module) cannot be overlaid faithfully and is an error.
+    """
+    files = [entry.split(": ", 1)[1] for entry in applied.applied]
+    bad = [f for f in files if not (f.startswith(f"{series.server}/") and f.endswith(".py"))]
+    if bad:
+        raise RuntimeError(f"{series.name}: only Python files of the package can go over the wheel: {bad}")
+    target = CACHE / "overlay" / f"{series.server}-{series.release}-py{series.python}-{series.digest()}"
+    done = target / ".complete"
+    if done.exists():
+        return target
+    if target.exists():
+        shutil.rmtree(target)
+    base = EnvSpec(series.server, series.release, series.python, extra=series.extra)
+    tool = uv()
+    env = dict(os.environ, VIRTUAL_ENV=str(target))
+    env.pop("PYTHONPATH", None)
+    steps = [
+        [tool, "venv", "-q", "-p", python_for(series.python), str(target)],
+        [tool, "pip", "install", "-q", "--only-binary", series.server, "--python",
+         str(target / "bin" / "python"), *base.requirements(), "-e", str(ROOT)],
+    ]
+    for step in steps:
+        proc = subprocess.run(step, env=env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            shutil.rmtree(target, ignore_errors=True)
+            why = (proc.stderr or proc.stdout).strip()[-400:]
+            raise RuntimeError(f"{series.name}: the wheel's environment: {why}")
+    site = _site_packages(target)
+    for path in files:
+        if not (site / path).exists():
+            shutil.rmtree(target, ignore_errors=True)
+            raise RuntimeError(f"{series.name}: {path} is not in the installed wheel")
+        shutil.copyfile(applied.tree / path, site / path)
+    done.write_text("\n".join(files) + "\n")
+    return target
 
 
 def env_for(series: Series, patched: Optional[Path]) -> Path:
@@ -388,6 +482,8 @@ class Proof:
     def as_dict(self) -> Dict[str, Any]:
         return {
             "series": self.series.name,
+            # the patched Python files put over the release's wheel instead of an sdist build
+            "wheel_overlay": self.series.wheel_overlay,
             "patches": [p.name for p in self.series.patches()],
             "ok": self.ok,
             "error": self.error,
@@ -431,7 +527,13 @@ def prove(series: Series, log: Any = None) -> Proof:
         proof.applied = apply_to_sdist(series)
         say(f"applied {len(proof.applied.applied)} file diffs to the sdist "
             f"(left out: {len(proof.applied.skipped)} test/doc file diffs)")
-        patched_env = env_for(series, proof.applied.tree)
+        if series.wheel_overlay:
+            patched_env = overlay_env(series, proof.applied)
+            overlaid = ", ".join(e.split(": ", 1)[1] for e in proof.applied.applied)
+            say(f"{series.server} {series.release} is a compiled extension, not built from the sdist "
+                f"here: the patched Python files ({overlaid}) are put over the installed wheel's")
+        else:
+            patched_env = env_for(series, proof.applied.tree)
         release_env = env_for(series, None)
         for options in series.configs:
             label = " ".join(options) or "defaults"
@@ -473,10 +575,10 @@ def git_am(series: Series, repo: Path, pytest_args: Optional[Sequence[str]] = No
     git = ["git", f"--git-dir={repo}"]
     lines: List[str] = []
     try:
-        proc = subprocess.run([*git, "worktree", "add", "--detach", str(tree), series.release],
+        proc = subprocess.run([*git, "worktree", "add", "--detach", str(tree), series.git_tag],
                               capture_output=True, text=True)
         if proc.returncode != 0:
-            return False, f"no tag {series.release} in {repo}: {proc.stderr.strip()}"
+            return False, f"no tag {series.git_tag} in {repo}: {proc.stderr.strip()}"
         env = dict(os.environ, GIT_COMMITTER_NAME="lifespan-state-shim",
                    GIT_COMMITTER_EMAIL="lifespan-state-shim@users.noreply.github.com")
         proc = subprocess.run(["git", "am", "--quiet", *map(str, series.patches())], cwd=tree,
@@ -484,7 +586,7 @@ def git_am(series: Series, repo: Path, pytest_args: Optional[Sequence[str]] = No
         if proc.returncode != 0:
             subprocess.run(["git", "am", "--abort"], cwd=tree, capture_output=True)
             return False, f"git am failed: {(proc.stderr or proc.stdout).strip()}"
-        lines.append(f"git am: {len(series.patches())} patch(es) applied to tag {series.release}")
+        lines.append(f"git am: {len(series.patches())} patch(es) applied to tag {series.git_tag}")
         if pytest_args is not None:
             ok, text = _upstream_pytest(series, tree, work / "venv", pytest_args)
             lines.append(text)
@@ -532,7 +634,18 @@ TEST_SUITES: Dict[str, Tuple[str, Tuple[str, ...], Tuple[str, ...]]] = {
                          # fails unpatched as well
                          ("tests/asyncio/test_sanity.py::test_http2_websocket",
                           "tests/trio/test_sanity.py::test_http2_websocket")),
+    # the release's requirements_test.txt
+    "gunicorn/26.2.0": ("3.11", ("gevent", "coverage", "packaging", "pytest>=9.0.3", "pytest-cov",
+                                 "pytest-asyncio", "gunicorn_h1c>=0.6.9", "h2>=4.4.1",
+                                 "uvloop>=0.19.0", "inotify>=0.2.10"), ()),
+    # the release's [dependency-groups] test group
+    "granian/2.8.9": ("3.11", ("httpx~=0.28", "pytest~=9.0", "pytest-asyncio~=1.3", "sniffio~=1.3",
+                               "websockets~=16.0"), ()),
 }
+
+#: Servers whose suite runs against the release's compiled extension: the wheel is installed and
+#: its extension module copied into the patched tree (the series changes Python files only).
+_WHEEL_EXTENSION = {"granian": "_granian"}
 
 
 def _upstream_pytest(series: Series, tree: Path, venv: Path,
@@ -546,10 +659,17 @@ def _upstream_pytest(series: Series, tree: Path, venv: Path,
     env.pop("PYTHONPATH", None)
     subprocess.run([tool, "venv", "-q", "-p", python_for(python), str(venv)], check=True, env=env)
     extras = "[trio]" if series.server == "hypercorn" else ""
-    proc = subprocess.run([tool, "pip", "install", "-q", "-e", f"{tree}{extras}", *reqs], env=env,
+    target = [f"{series.server}=={series.release}"] if series.wheel_overlay else ["-e", f"{tree}{extras}"]
+    proc = subprocess.run([tool, "pip", "install", "-q", *target, *reqs], env=env,
                           capture_output=True, text=True)
     if proc.returncode != 0:
         return False, f"test environment: {proc.stderr.strip()[-600:]}"
+    if series.wheel_overlay:
+        # The tree (first on sys.path under `python -m pytest`) is the patched package; it gets
+        # the released wheel's compiled module, which the series does not touch.
+        module = _WHEEL_EXTENSION[series.server]
+        for built in _site_packages(venv).glob(f"{series.server}/{module}*.so"):
+            shutil.copy2(built, tree / series.server / built.name)
     proc = subprocess.run([str(venv / "bin" / "python"), "-m", "pytest", "-q", "-rf", "-p",
                            "no:cacheprovider", *pytest_args,
                            *(f"--deselect={t}" for t in known_failures)], cwd=tree, env=env,
@@ -607,6 +727,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         else:
             for proof in proofs:
                 print(f"{proof.series.name}: {'proven' if proof.ok else 'NOT PROVEN'}")
+                if proof.series.wheel_overlay:
+                    print(f"  (not built from the sdist: {proof.series.server} is a compiled extension; "
+                          "the patched Python files were put over the installed wheel's)")
                 for label, pf, nf, _ in proof.runs:
                     print(f"  {label}: patched fails {pf or 'nothing'}; release fails {nf or 'nothing'}")
                 for label, checks in proof.not_applicable.items():
