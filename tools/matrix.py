@@ -25,6 +25,13 @@ The plan is designed to cover, without running the full cross product:
 * every HTTP and WebSocket implementation and worker class for one release of each code-shape
   family ("config" cells);
 * wrapt 1.14.1 (Debian 12's) and the newest 1.x next to 2.x ("wrapt" cells).
+
+The rest of the field (FIELD.md) joins once the runtime table has a row for it: gunicorn's
+native ASGI worker (every release from 24.0.0, on the Pythons it supports: >= 3.10), granian (the
+newest patch of every minor from 1.0, plus the oldest) and anycorn (the first and the last
+release of every minor). Their configurations are the kit's: the plain run (HTTP/1.1,
+WebSocket, and h2c where the server speaks it) and, for one release of each, TLS (HTTP/2 by
+ALPN).
 """
 
 from __future__ import annotations
@@ -57,6 +64,7 @@ from tools.releases import DEBIAN, HYPERCORN, LIMITS, UVICORN, limit_for
 
 __all__ = [
     "PYTHONS",
+    "SERVER_ORDER",
     "Cell",
     "MergeError",
     "Outcome",
@@ -65,15 +73,26 @@ __all__ = [
     "merge_shards",
     "parse_shard",
     "plan",
+    "pythons_for",
     "readme_table",
     "releases",
     "render_markdown",
     "run_cells",
+    "servers",
     "shard",
     "shard_document",
 ]
 
 PYTHONS: Tuple[str, ...] = ("3.8", "3.9", "3.10", "3.11", "3.12", "3.13")
+#: The matrix's servers in the order its pages list them. A server is planned once the runtime
+#: table (``SUPPORTED``) has its row: the shim-on half of its cells needs the shim.
+SERVER_ORDER: Tuple[str, ...] = ("uvicorn", "hypercorn", "gunicorn", "granian", "anycorn")
+#: Servers whose every release states a Python floor the plan respects instead of recording
+#: cannot-run cells below it (gunicorn >= 24: Requires-Python >= 3.10).
+PYTHON_FLOOR = {"gunicorn": "3.10"}
+#: The check kit's own configuration of the servers it launches by recipe (no http/ws/worker
+#: options): the labels name what a run speaks; "tls+h2" is the kit's --tls run.
+RECIPE_SERVERS = ("gunicorn", "granian", "anycorn")
 JSON_PATH = ROOT / "compat_matrix.json"
 #: Cells run at once. A check run spends most of its time waiting on its servers (about a quarter
 #: of one core, measured here), so two per core keep both cores busy without overloading them.
@@ -134,16 +153,42 @@ def releases(server: str, versions: Optional[Iterable[Version]] = None) -> List[
     low, high = Version(support.minimum), Version(support.newest_tested)
     pool = [v for v in (versions if versions is not None else _index_versions(server)) if low <= v <= high]
     pool = [v for v in pool if v.post is None or Version(v.base_version) not in pool]
-    if server == "hypercorn":
+    if server in ("hypercorn", "gunicorn"):
         return [str(v) for v in sorted(pool)]
     newest: Dict[Tuple[int, int], Version] = {}
+    oldest: Dict[Tuple[int, int], Version] = {}
     for v in pool:
         key = (v.major, v.minor)
         if key not in newest or v > newest[key]:
             newest[key] = v
+        if key not in oldest or v < oldest[key]:
+            oldest[key] = v
     chosen = set(newest.values())
-    chosen.update(v for v in pool if mode_for(server, v) is not None and mode_for(server, v).mode == "fix")  # type: ignore[union-attr]
+    if server == "uvicorn":
+        chosen.update(v for v in pool if (mode_for(server, v) or _NONE).mode == "fix")
+    elif server == "granian":
+        # every release since 1.0 shares the one bug (fix mode): the oldest one, and the newest
+        # patch of every minor, cover the code shapes
+        chosen.update(sorted(pool)[:1])
+    elif server == "anycorn":
+        # three code shapes in 19 releases: the first and the last of each minor, and both sides
+        # of each mode boundary (0.17.2 the last without state, 0.17.3 the first with it)
+        chosen.update(oldest.values())
+        for bound in (Version(r.low) for r in SUPPORTED[server].ranges):
+            chosen.update(v for v in pool if v == bound)
+            chosen.update(sorted(v for v in pool if v < bound)[-1:])
     return [str(v) for v in sorted(chosen)]
+
+
+def servers() -> List[str]:
+    """The matrix's servers: those of :data:`SERVER_ORDER` the runtime table has a row for."""
+    return [s for s in SERVER_ORDER if s in SUPPORTED]
+
+
+def pythons_for(server: str) -> Tuple[str, ...]:
+    """The Pythons the matrix runs ``server`` on (all of :data:`PYTHONS` above its floor)."""
+    floor = Version(PYTHON_FLOOR.get(server, PYTHONS[0]))
+    return tuple(p for p in PYTHONS if Version(p) >= floor)
 
 
 # -- cells ----------------------------------------------------------------------------------------
@@ -191,7 +236,12 @@ class Cell:
     def extras(self) -> Tuple[str, ...]:
         """What the configuration needs installed next to the server release."""
         need: List[str] = []
-        if self.server == "uvicorn":
+        if self.server in RECIPE_SERVERS:
+            # the kit's h2c / HTTP/2 client (and gunicorn's HTTP/2 support) use h2
+            need.append("h2")
+            if self.http.startswith("tls"):
+                need.append("trustme")
+        elif self.server == "uvicorn":
             if self.http == "httptools":
                 need.append("httptools")
             if self.ws in ("websockets", "websockets-sansio"):
@@ -229,6 +279,12 @@ def _era(server: str, version: str) -> Tuple[str, ...]:
             ("0.40", ("3.11", "3.12", "3.13")),
         ]
         default: Tuple[str, ...] = ("3.10", "3.11", "3.12", "3.13")
+    elif server == "gunicorn":
+        table = []
+        default = ("3.10", "3.11", "3.12", "3.13")
+    elif server in ("granian", "anycorn"):
+        table = [("2.0" if server == "granian" else "0.19", ("3.10", "3.11", "3.12"))]
+        default = ("3.10", "3.11", "3.12", "3.13")
     else:
         table = [
             ("0.14", ("3.8", "3.9")),
@@ -244,12 +300,21 @@ def _era(server: str, version: str) -> Tuple[str, ...]:
 
 
 #: server -> (default http, default ws, default worker)
-DEFAULTS = {"uvicorn": ("h11", "websockets", "asyncio"), "hypercorn": ("h11+h2", "wsproto", "asyncio")}
+DEFAULTS = {
+    "uvicorn": ("h11", "websockets", "asyncio"),
+    "hypercorn": ("h11+h2", "wsproto", "asyncio"),
+    "gunicorn": ("h1", "ws", "asgi"),  # -k asgi, one worker process
+    "granian": ("h1+h2c", "ws", "asgi"),  # --interface asgi
+    "anycorn": ("h1+h2c", "ws", "asyncio"),
+}
 
 #: Representative releases swept over every Python 3.8-3.13 (cannot-run cells included).
 PYTHON_SWEEP = {
     "uvicorn": ("0.11.8", UVICORN.debian, UVICORN.buggy, UVICORN.newest),
     "hypercorn": ("0.11.0", HYPERCORN.debian, "0.17.0", HYPERCORN.newest),
+    "gunicorn": ("24.0.0", "26.2.0", "27.0.1"),  # first -k asgi, last shared dict, newest (fixed)
+    "granian": ("1.0.2", "2.8.9"),
+    "anycorn": ("0.18.7", "0.20.1"),  # last per-connection copy, newest
 }
 
 #: The CI subset's releases (oldest, last without state, first with native state, newest): each
@@ -258,6 +323,9 @@ PYTHON_SWEEP = {
 CI_EXTRA = {
     "uvicorn": ((UVICORN.last_stateless, ("3.8", "3.12")),),
     "hypercorn": ((HYPERCORN.last_stateless, ("3.8", "3.12")),),
+    "gunicorn": (),
+    "granian": (),
+    "anycorn": (),
 }
 
 #: One release per code-shape family (RESEARCH.md "Hook points"), with the Python its
@@ -279,6 +347,9 @@ CONFIG_SWEEP = {
         (HYPERCORN.buggy, "3.12"),  # per-connection copies (fix mode)
         (HYPERCORN.newest, "3.13"),  # per-request copies; trio snapshot
     ),
+    "gunicorn": (("26.2.0", "3.12"), ("27.0.1", "3.12")),  # TLS: HTTP/2 streams share it too
+    "granian": (("2.8.9", "3.12"),),
+    "anycorn": (("0.18.7", "3.11"), ("0.20.1", "3.12")),
 }
 
 #: (release, python, wrapt line): Debian 12's wrapt 1.14.1 with Debian 12's servers and Python,
@@ -295,6 +366,9 @@ WRAPT_SWEEP = {
         (HYPERCORN.buggy, "3.10", "1.x"),
         (HYPERCORN.newest, "3.11", "1.x"),
     ),
+    "gunicorn": (("26.2.0", "3.11", "1.x"),),
+    "granian": (("2.8.9", "3.11", "1.x"),),
+    "anycorn": (("0.18.7", "3.11", "1.x"),),
 }
 
 
@@ -302,6 +376,9 @@ def _config_cross(server: str, version: str) -> List[Tuple[str, str, str]]:
     """Every HTTP and WebSocket implementation and worker class of a release, each at least once
     (the default configuration is the first)."""
     v = Version(version)
+    if server in RECIPE_SERVERS:
+        http, ws, worker = DEFAULTS[server]
+        return [(http, ws, worker), ("tls+h2", ws, worker)]
     if server == "uvicorn":
         combos = [
             ("h11", "websockets", "asyncio"),
@@ -334,8 +411,9 @@ def plan(available: Optional[Dict[str, List[str]]] = None) -> List[Cell]:
         if role not in cells[cell]:
             cells[cell].append(role)
 
-    for server in ("uvicorn", "hypercorn"):
-        versions = (available or {}).get(server) or releases(server)
+    for server in servers():
+        # ``available`` given: exactly those releases (a server it lacks is not planned)
+        versions = available.get(server, []) if available is not None else releases(server)
         http, ws, worker = DEFAULTS[server]
         for index, version in enumerate(versions):
             era = _era(server, version)
@@ -344,7 +422,7 @@ def plan(available: Optional[Dict[str, List[str]]] = None) -> List[Cell]:
         for version in PYTHON_SWEEP[server]:
             if version not in versions:
                 continue
-            for python in PYTHONS:
+            for python in pythons_for(server):
                 add(
                     Cell(server, version, python, DEFAULT_WRAPT, *_default_config(server, version, python)),
                     "python",
@@ -487,7 +565,8 @@ def classify(cell: Cell, data: Dict[str, Any]) -> Outcome:
 
 def _installed(env: Path) -> Dict[str, str]:
     """Versions of the packages that matter, read from the environment's dist-info names."""
-    wanted = {"wrapt", "h11", "httptools", "websockets", "wsproto", "uvloop", "trio", "h2", "aioquic"}
+    wanted = {"wrapt", "h11", "httptools", "websockets", "wsproto", "uvloop", "trio", "h2", "aioquic",
+              "anyio", "gunicorn-h1c"}
     found: Dict[str, str] = {}
     for info in env.glob("lib/python*/site-packages/*.dist-info"):
         name, _, version = info.name[: -len(".dist-info")].partition("-")
@@ -498,6 +577,10 @@ def _installed(env: Path) -> Dict[str, str]:
 
 
 def check_argv(cell: Cell) -> List[str]:
+    if cell.server in RECIPE_SERVERS:
+        # launched by the kit's recipe: its transports are the configuration; TLS is the option
+        tls = ["--tls"] if cell.http.startswith("tls") else []
+        return ["-m", "lifespan_state", "check", "--json", "--shim", "both", "--server", cell.server, *tls]
     return [
         "-m", "lifespan_state", "check", "--json", "--shim", "both",
         "--server", cell.server, "--http", cell.http, "--ws", cell.ws, "--worker", cell.worker,
@@ -638,6 +721,12 @@ def _spans(ids: List[str]) -> str:
 SYMBOL = {"pass": "✓", "fail": "✗", "cannot-run": "n/a"}
 
 
+def _listed(records: List[Dict[str, Any]]) -> List[str]:
+    """The servers of ``records`` in page order."""
+    present = {r["server"] for r in records}
+    return [s for s in SERVER_ORDER if s in present] + sorted(present - set(SERVER_ORDER))
+
+
 def render_markdown(records: List[Dict[str, Any]]) -> str:
     """compat_matrix.md from the records (no timestamps or durations: reruns give the same bytes)."""
     records = sorted(records, key=_record_key)
@@ -656,7 +745,7 @@ def render_markdown(records: List[Dict[str, Any]]) -> str:
         "| cannot run |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for server in ("uvicorn", "hypercorn"):
+    for server in _listed(records):
         mine = [r for r in records if r["server"] == server]
         support = SUPPORTED[server]
         count = {s: sum(1 for r in mine if r["shim"] == s) for s in ("pass", "fail", "cannot-run")}
@@ -687,7 +776,7 @@ def render_markdown(records: List[Dict[str, Any]]) -> str:
         *(f"- {limit.text}" for limit in KNOWN_LIMITS),
         "",
     ]
-    for server in ("uvicorn", "hypercorn"):
+    for server in _listed(records):
         mine = [r for r in records if r["server"] == server]
         lines += [
             f"## {server}: releases x Pythons (with the shim)",
@@ -900,7 +989,7 @@ def ci_cells(records: List[Dict[str, Any]], pythons_per_release: int = 2) -> Lis
     each server, on ``pythons_per_release`` Pythons each, in the default configuration — chosen
     among the cells of ``records`` where the release runs (so each has a committed answer)."""
     chosen: List[Cell] = []
-    for server in ("uvicorn", "hypercorn"):
+    for server in [s for s in ("uvicorn", "hypercorn") if s in SUPPORTED]:
         http, ws, worker = DEFAULTS[server]
         mine = [
             r for r in records
@@ -923,7 +1012,23 @@ def ci_cells(records: List[Dict[str, Any]], pythons_per_release: int = 2) -> Lis
                 chosen.append(
                     Cell(server, version, r["python"], r["wrapt"], r["http"], r["ws"], r["worker"], ("ci",))
                 )
+    # The rest of the field: one representative cell each (the release the shim matters most
+    # for, on the newest Python it runs on), so that the subset stays quick.
+    for name, release in CI_REPRESENTATIVE.items():
+        rows = sorted(
+            (r for r in records if (r["server"], r["server_version"]) == (name, release)
+             and (r["http"], r["ws"], r["worker"]) == DEFAULTS[name]
+             and r["wrapt"] == DEFAULT_WRAPT and r["native"] != "cannot-run"),
+            key=lambda r: Version(r["python"]),
+        )
+        for r in rows[-1:]:
+            config = (r["http"], r["ws"], r["worker"])
+            chosen.append(Cell(name, release, r["python"], r["wrapt"], *config, ("ci",)))
     return chosen
+
+
+#: The CI subset's cell of each server beyond uvicorn and hypercorn.
+CI_REPRESENTATIVE = {"gunicorn": "26.2.0", "granian": "2.8.9", "anycorn": "0.18.7"}
 
 
 @dataclass(frozen=True)
