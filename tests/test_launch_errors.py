@@ -7,10 +7,13 @@ provoked in a real uvicorn run.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import socket
 import subprocess
+import time
+from contextlib import suppress
 from pathlib import Path
 from typing import Dict, List, Sequence
 
@@ -92,6 +95,59 @@ def test_factory_bad_input_under_hypercorn(appdir: Path) -> None:
     expected = "LIFESPAN_STATE_APP='plain_app:nope': module 'plain_app' has no attribute 'nope'"
     assert f"lifespan-state: error: {expected}" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr, done.stderr
+
+
+HYPERCORN_13 = EnvSpec("hypercorn", "0.13.2")
+FACTORY = "lifespan_state.factory:create_app"
+
+
+@pytest.mark.parametrize(
+    ("spec", "argv", "status"),
+    [
+        # 0.13.2 takes a plain function for an ASGI2 app: the lifespan scope is the first call.
+        (HYPERCORN_13, [], 1),
+        # 0.16.0 takes it for a WSGI app: the first request is the first call. With -w 0 the
+        # process exit status is ours; with workers (the default -w 1) hypercorn 0.16's parent
+        # exits 0 whatever its worker did (its own import errors too) — the README says so.
+        (HYPERCORN_16, ["-w", "0"], 1),
+        (HYPERCORN_16, [], 0),
+    ],
+)
+def test_factory_served_without_the_call(appdir: Path, spec: EnvSpec, argv: List[str], status: int) -> None:
+    """``hypercorn "lifespan_state.factory:create_app"`` (no ``()``): one line, the server stops."""
+    bindir = ensure_env(spec) / "bin"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = _env(bindir, LIFESPAN_STATE_APP="plain_app:app")
+    command = [
+        str(bindir / "hypercorn"),
+        *argv,
+        "-b",
+        f"127.0.0.1:{port}",
+        "lifespan_state.factory:create_app",
+    ]
+    proc = subprocess.Popen(
+        command, cwd=appdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:
+            with suppress(OSError, http.client.HTTPException):  # the request that is the first call
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                conn.request("GET", "/")
+                conn.getresponse().read()
+            time.sleep(0.2)
+        err = proc.communicate(timeout=30)[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == status, (proc.returncode, err)
+    expected = "lifespan-state: error: lifespan_state.factory:create_app is being served as the application"
+    assert err.count(expected) == 1, err
+    assert 'hypercorn "lifespan_state.factory:create_app()"' in err or "create_app()" in err, err
+    assert "Traceback" not in err and "TypeError" not in err, err
 
 
 def test_lazy_attribute_bad_input(appdir: Path) -> None:

@@ -35,6 +35,7 @@ import importlib
 import inspect
 import os
 import sys
+import threading
 from typing import TYPE_CHECKING, Any, Callable, Mapping, NoReturn, Optional, Tuple
 
 from ._errors import LifespanStateError
@@ -171,6 +172,30 @@ def _fail(exc: AppLoadError) -> NoReturn:
     raise SystemExit(1)
 
 
+_SERVED_ITSELF = (
+    "{path} is being served as the application itself (the server called it with a request's "
+    "arguments) instead of being called for the application it returns: write "
+    '`hypercorn "{path}()"` or `gunicorn ... "{path}()"` (with the parentheses), '
+    "or `uvicorn {path} --factory`."
+)
+_served_itself_told = threading.Lock()
+
+
+def _served_itself(path: str, args: Any, kwargs: Any) -> NoReturn:
+    """The factory got the server's call arguments: it is being served instead of called
+    (``hypercorn "lifespan_state.factory:create_app"`` without ``()``: hypercorn takes a plain
+    function for an ASGI2 or WSGI app). That can never serve anything, so stop this process
+    with one line at this first scope — answering 500 to every request with a TypeError would
+    hide the cause."""
+    if _served_itself_told.acquire(blocking=False):  # one line, even from concurrent requests
+        sys.stderr.write("lifespan-state: error: " + _SERVED_ITSELF.format(path=path) + "\n")
+        sys.stderr.flush()
+    sys.stdout.flush()
+    # os._exit: this runs inside the server (an event loop, or a WSGI worker thread), where
+    # SystemExit would be caught and turned into one more failed request.
+    os._exit(1)
+
+
 def factory_for(spec: str) -> Callable[[], Any]:
     """An app factory for ``spec`` (``module:attribute``) that activates the shim first.
 
@@ -180,7 +205,9 @@ def factory_for(spec: str) -> Callable[[], Any]:
     """
     _split(spec, "factory_for")  # a malformed string is the caller's bug: raise right here
 
-    def create() -> Any:
+    def create(*args: Any, **kwargs: Any) -> Any:
+        if args or kwargs:
+            _served_itself(f"{getattr(create, '__module__', '?')}:create_app", args, kwargs)
         activate(strict=False)
         try:
             return load_app(spec, source="factory_for")
@@ -213,12 +240,16 @@ def _from_env() -> Any:
     return load_app(env_spec(), source=APP_ENV)
 
 
-def create_app() -> Any:
+def create_app(*args: Any, **kwargs: Any) -> Any:
     """Activate the shim in this process and return the application named by ``LIFESPAN_STATE_APP``.
 
-    Meant to be called by the server, once per serving process. On bad input it prints one line
-    to stderr and exits with status 1.
+    Meant to be called by the server, once per serving process, without arguments. On bad input
+    it prints one line to stderr and exits with status 1 — also when the server calls it with a
+    request, i.e. serves the factory itself (``hypercorn "lifespan_state.factory:create_app"``
+    without the ``()``).
     """
+    if args or kwargs:
+        _served_itself(f"{__name__}:create_app", args, kwargs)
     activate(strict=False)
     try:
         return _from_env()
