@@ -35,7 +35,13 @@ __all__ = [
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
-VENVS = Path(os.environ.get("LIFESPAN_STATE_VENVS", ROOT / ".venvs"))
+#: Outside the checkout by default (a user cache directory), one directory per checkout: each
+#: environment has *this* checkout installed editable. ``LIFESPAN_STATE_VENVS`` overrides it.
+VENVS = Path(
+    os.environ.get("LIFESPAN_STATE_VENVS")
+    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "lifespan-state-shim", "venvs")
+    / f"{ROOT.name}-{hashlib.sha1(str(ROOT).encode()).hexdigest()[:8]}"
+)
 
 
 class EnvError(RuntimeError):
