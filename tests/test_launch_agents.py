@@ -161,6 +161,21 @@ def test_launcher_and_agent_nested(appdir: Path, agent: str, server: str, order:
         assert len(spans) >= len(views), (len(spans), len(views), output[-3000:])
 
 
+@pytest.mark.parametrize("order", ORDERS)
+def test_reload_child_under_opentelemetry(appdir: Path, order: str) -> None:
+    """uvicorn --reload: the reload child (spawned by the reloader, after OpenTelemetry's
+    initialisation moved its directory first in the reloader) has the shim and the agent."""
+    bindir = _bindir("opentelemetry", "uvicorn")
+    port = free_port()
+    env = server_env(bindir, AGENT="opentelemetry", **dict(AGENTS["opentelemetry"].env))
+    served = ["uvicorn", "app:app", "--reload", "--reload-dir", str(appdir), "--port", str(port)]
+    argv = _command(order, "opentelemetry", served)
+    with ServerProcess(argv, port=port, env=env, cwd=str(appdir), start_timeout=60.0) as running:
+        view = _get(port, timeout=60.0)
+        assert view["pid"] != running.pid, view  # served by the reload child
+        assert view["state_pid"] == view["pid"] and view["agent"] is True, (view, running.output[-3000:])
+
+
 def test_agent_without_the_launcher_has_no_state(appdir: Path) -> None:
     """Negative control: under the agent alone, the app refuses to start (no lifespan state)."""
     bindir = _bindir("opentelemetry", "uvicorn")
