@@ -174,3 +174,51 @@ def test_a_mere_look_up_of_the_package_keeps_the_trigger(bindir: Path, tmp_path:
         "print(json.dumps({'found': found, 'patched': bool(lifespan_state.status()['uvicorn'].patched)}))\n"
     )
     assert report(launch(bindir, ["python", "-c", code], tmp_path)) == {"found": True, "patched": True}
+
+
+@pytest.mark.parametrize("rewrite", ["replaced", "extended"])
+def test_pythonpath_rewritten_before_the_server_import_is_told(
+    bindir: Path, tmp_path: Path, rewrite: str
+) -> None:
+    """A program that replaces PYTHONPATH before it imports a server would start its workers
+    without the bootstrap: one warning says so. Extending PYTHONPATH is fine (negative control)."""
+    change = "os.environ['PYTHONPATH'] = '/elsewhere'" if rewrite == "replaced" else (
+        "os.environ['PYTHONPATH'] += os.pathsep + '/elsewhere'"
+    )
+    done = launch(bindir, ["python", "-c", f"import os\n{change}\nimport uvicorn\nprint('ran')"], tmp_path)
+    assert done.returncode == 0 and done.stdout.strip() == "ran", done.stderr
+    warning = "lifespan-state: warning: PYTHONPATH was rewritten in this process before `import uvicorn`"
+    if rewrite == "replaced":
+        assert done.stderr.count(warning) == 1 and len(done.stderr.splitlines()) == 1, done.stderr
+    else:
+        assert done.stderr == "", done.stderr
+
+
+def test_a_bootstrap_that_puts_itself_first_does_not_take_the_children(bindir: Path, tmp_path: Path) -> None:
+    """What opentelemetry-instrument does, reduced to our own logic: another sitecustomize, run by
+    ours, that runs no later one and moves its directory first on PYTHONPATH; then a command that
+    also puts it first right before it execs. Children and exec'd Pythons still get the shim."""
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "sitecustomize.py").write_text(
+        "import os\n"
+        "here = os.path.dirname(os.path.abspath(__file__))\n"
+        "rest = [e for e in os.environ.get('PYTHONPATH', '').split(os.pathsep) if e and e != here]\n"
+        "os.environ['PYTHONPATH'] = os.pathsep.join([here, *rest])\n"
+    )
+    child = (
+        "import subprocess, sys\n"
+        f"subprocess.run([sys.executable, '-c', {REPORT!r}, '--import'], check=True)\n"
+    )
+    exec_first = (
+        "import os, sys\n"
+        f"here = {str(other)!r}\n"
+        "rest = [e for e in os.environ['PYTHONPATH'].split(os.pathsep) if e != here]\n"
+        "os.environ['PYTHONPATH'] = os.pathsep.join([here, *rest])\n"
+        f"os.execv(sys.executable, [sys.executable, '-c', {child!r}])\n"
+    )
+    for code in (child, exec_first):
+        out = report(launch(bindir, ["python", "-c", code], tmp_path, PYTHONPATH=str(other)))
+        assert out["requested"] == ["hypercorn", "uvicorn"], out
+        first = out["pythonpath"].split(os.pathsep)[0]
+        assert first.endswith("_bootstrap"), out

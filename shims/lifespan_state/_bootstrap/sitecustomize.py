@@ -134,6 +134,7 @@ class _ActivateOnFirstUse:
                     spec.loader = _ThenActivate(spec.loader)  # type: ignore[assignment]
                 return spec
             _remove_trigger()
+            _check_pythonpath(fullname)
             if not _activate():
                 return None
             return importlib.util.find_spec(fullname)
@@ -171,6 +172,26 @@ def _keep_first(env: Any = None) -> None:
             fixed = _ours_first(current)
             if fixed != current:
                 target["PYTHONPATH"] = fixed
+
+
+_started_with_us = False
+
+
+def _check_pythonpath(server: str) -> None:
+    """At the first server import: the processes this one will start (workers, reload children)
+    find our bootstrap through PYTHONPATH. When the program dropped it from PYTHONPATH after
+    start-up, they will run without the shim: say so once, here, where it can still be seen."""
+    with contextlib.suppress(Exception):
+        entries = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+        if _started_with_us and not any(_is_ours(e) for e in entries):
+            _warn(
+                f"PYTHONPATH was rewritten in this process before `import {server}` and no longer "
+                "holds lifespan-state's bootstrap: workers and reload children started from here "
+                "will run without the shim. Keep the bootstrap directory on PYTHONPATH (extend it, "
+                "don't replace it), or use `import lifespan_state.auto` in the app module."
+            )
+        else:
+            _keep_first()
 
 
 def _guard_exec() -> None:
@@ -251,9 +272,12 @@ def _chain_user_sitecustomize() -> None:
 
 
 def _bootstrap() -> None:
+    global _started_with_us
     if getattr(sys, _FLAG, False):
         return
     setattr(sys, _FLAG, True)
+    with contextlib.suppress(Exception):
+        _started_with_us = any(_is_ours(e) for e in os.environ.get("PYTHONPATH", "").split(os.pathsep))
     try:
         # Before the user's sitecustomize, in case that one imports a server.
         _install_trigger()
