@@ -123,3 +123,19 @@ def test_importing_the_package_or_auto_imports_no_server(uvicorn_debian: Path) -
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_activation_waits_for_the_server_without_importing_wrapt(uvicorn_0176: Path) -> None:
+    # Cheap activation: nothing heavy until a server is imported; the server import then patches.
+    heavy = "('wrapt', 'packaging', 'importlib.metadata', 'asyncio', 'logging', 'typing')"
+    out = run_python(
+        uvicorn_0176,
+        "import sys, json, lifespan_state.auto\n"
+        f"before = sorted(m for m in {heavy} if m in sys.modules)\n"
+        "import uvicorn, lifespan_state\n"
+        "print(json.dumps([before, 'wrapt' in sys.modules, lifespan_state.status()['uvicorn'].patched]))",
+    )
+    assert out.returncode == 0, out.stderr
+    before, wrapt_after, patched = json.loads(out.stdout)
+    assert before == [] and wrapt_after
+    assert patched == ["uvicorn.lifespan.on.LifespanOn.__init__", "uvicorn.lifespan.off.LifespanOff.__init__"]

@@ -7,7 +7,22 @@ from typing import Any, Dict, Tuple
 import pytest
 import wrapt
 
+from lifespan_state import _patching
 from lifespan_state._patching import PatchSet, is_wrapped_by_us, wrapper_depth
+
+
+@pytest.fixture(autouse=True, params=["wrapt-api", "fallback"])
+def wrapt_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test twice: through wrapt's own wrap/unwrap API (2.5+) and through our fallback
+    (what wrapt 1.14 - 2.4 get)."""
+    if request.param == "wrapt-api":
+        if _patching._unwrap_object is None:
+            pytest.skip(f"wrapt {wrapt.__version__} has no unwrap_object")
+    else:
+        monkeypatch.setattr(_patching, "_unwrap_object", None)
+        monkeypatch.setattr(_patching, "_wrap_object", None)
+        monkeypatch.setattr(_patching, "_wrapper_chain", None)
+    return str(request.param)
 
 
 def make_classes() -> Tuple[type, type]:
@@ -89,3 +104,32 @@ def test_foreign_wrapper_below_ours_survives_restore() -> None:
     ours.restore()
     assert vars(base)["__init__"] is foreign
     assert base(1).tags == ["agent"]
+
+
+def test_restore_under_a_plain_closure_takes_our_wrapper_out_of_its_link() -> None:
+    # A functools.wraps-style wrapper above ours: wrapt 2.5 refuses to splice there, and the
+    # fallback re-points the closure's __wrapped__ (all that can be done without rebinding it).
+    base, _ = make_classes()
+    ours = PatchSet()
+    ours.apply([(base, "__init__", tag("ours"))])
+    inner = vars(base)["__init__"]
+
+    def closure(self: Any, config: Any) -> None:
+        inner(self, config)
+
+    closure.__wrapped__ = inner  # type: ignore[attr-defined]
+    base.__init__ = closure  # type: ignore[misc]
+    ours.restore()
+    assert not is_wrapped_by_us(vars(base)["__init__"])
+    assert vars(base)["__init__"] is closure
+
+
+def test_chain_walk_is_bounded_on_cycles() -> None:
+    class Node:
+        pass
+
+    a, b = Node(), Node()
+    a.__wrapped__ = b  # type: ignore[attr-defined]
+    b.__wrapped__ = a  # type: ignore[attr-defined]
+    assert list(_patching.chain(a)) == [a, b]
+    assert not is_wrapped_by_us(a) and wrapper_depth(a) == 0

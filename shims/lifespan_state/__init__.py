@@ -6,7 +6,15 @@ Activate it once, before or after the server is imported::
 
 On releases without lifespan state the shim adds it, on releases that share one copy between
 requests it gives each request its own, and on releases that do it right it does nothing.
-Importing this package never imports a server.
+Importing this package never imports a server (nor wrapt: that waits for a server's import).
+
+``LIFESPAN_STATE_DISABLE=1`` (or ``true``, ``yes``, ``on``) in the environment switches every
+activation path off; ``activate()`` and ``status()`` say so. Other values are ignored, with a
+warning.
+
+``status()`` is keyed by distribution name (``status()["uvicorn"]``); each
+:class:`ServerStatus` says what is wrapped now (``patched``) and what will be wrapped on which
+import (``pending``).
 """
 
 from __future__ import annotations
@@ -18,11 +26,12 @@ from ._errors import (
     ShimError,
     UnsupportedServerError,
 )
-from ._registry import DISABLE_ENV, ServerStatus, activate, deactivate, status
+from ._registry import DISABLE_ENV, DISABLE_VALUES, ServerStatus, activate, deactivate, status
 from ._versions import SUPPORTED
 
 __all__ = [
     "DISABLE_ENV",
+    "DISABLE_VALUES",
     "SUPPORTED",
     "ActivationTooLateWarning",
     "LifespanStateError",

@@ -18,11 +18,10 @@ Kept cheap: until a supported server is imported this module has imported nothin
 from __future__ import annotations
 
 import _thread
-import importlib
 import os
 import sys
 
-from . import _log
+from . import _hooks, _log
 from ._errors import LifespanStateError, ServerNotInstalledError, ShimError
 from ._versions import SUPPORTED, installed_version
 
@@ -33,6 +32,7 @@ if MYPY:  # pragma: no cover
 
 __all__ = [
     "DISABLE_ENV",
+    "DISABLE_VALUES",
     "SERVERS",
     "ServerStatus",
     "activate",
@@ -40,8 +40,11 @@ __all__ = [
     "status",
 ]
 
-#: Setting this environment variable to 1/true/yes/on switches every activation path off.
+#: Setting this environment variable to 1, true, yes or on (any case) switches every activation
+#: path off. Any other non-empty value is ignored, with a warning.
 DISABLE_ENV = "LIFESPAN_STATE_DISABLE"
+#: The values of DISABLE_ENV that switch the shim off.
+DISABLE_VALUES = ("1", "true", "yes", "on")
 
 SERVERS: Tuple[str, ...] = tuple(SUPPORTED)
 
@@ -59,7 +62,9 @@ class ServerStatus:
     ``hypercorn.trio``).
     """
 
-    __slots__ = ("imported", "installed", "mode", "patched", "pending", "reason", "requested", "server")
+    __slots__ = (
+        "disabled", "imported", "installed", "mode", "patched", "pending", "reason", "requested", "server",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -71,6 +76,7 @@ class ServerStatus:
         patched: Tuple[str, ...],
         reason: str,
         pending: Optional[Dict[str, str]] = None,
+        disabled: bool = False,
     ) -> None:
         self.server = server
         self.installed = installed
@@ -80,6 +86,8 @@ class ServerStatus:
         self.patched = patched
         self.reason = reason
         self.pending: Dict[str, str] = dict(pending or {})
+        #: LIFESPAN_STATE_DISABLE switched activation off in this process.
+        self.disabled = disabled
 
     def as_dict(self) -> Dict[str, Any]:
         return {
@@ -91,6 +99,7 @@ class ServerStatus:
             "patched": list(self.patched),
             "pending": dict(self.pending),
             "reason": self.reason,
+            "disabled": self.disabled,
         }
 
     def __eq__(self, other: object) -> bool:
@@ -104,7 +113,40 @@ class ServerStatus:
 
 
 def disabled_by_env() -> bool:
-    return os.environ.get(DISABLE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+    """True when LIFESPAN_STATE_DISABLE is 1, true, yes or on (any case, spaces ignored)."""
+    return os.environ.get(DISABLE_ENV, "").strip().lower() in DISABLE_VALUES
+
+
+def _disable_text() -> str:
+    return f"{DISABLE_ENV}={os.environ.get(DISABLE_ENV, '')} is set"
+
+
+def _note_disable_variable(strict: bool) -> bool:
+    """True when activation is switched off; says so (or that the value is ignored) once.
+
+    Under ``lifespan-state run`` the launcher has already said it, once for the whole process
+    tree: the bootstrap's automatic activation in every child then logs at INFO only.
+    """
+    value = os.environ.get(DISABLE_ENV, "")
+    if not value.strip():
+        return False
+    said = not strict and getattr(sys, "_lifespan_state_bootstrapped", False)
+    level = _log.INFO if said else _log.WARNING
+    if disabled_by_env():
+        how = "activate()" if strict else "automatic activation"
+        _log.log_once(
+            "disabled",
+            level,
+            f"lifespan-state-shim: not activated ({how}): {_disable_text()}; unset it to activate",
+        )
+        return True
+    _log.log_once(
+        "disable-value",
+        level,
+        f"lifespan-state-shim: {DISABLE_ENV}={value!r} is not one of {', '.join(DISABLE_VALUES)}: "
+        f"ignored, the shim is active (unset {DISABLE_ENV} or set it to 1 to switch it off)",
+    )
+    return False
 
 
 def _names(servers: Iterable[str]) -> Tuple[str, ...]:
@@ -122,6 +164,8 @@ def _imported(name: str) -> bool:
 
 
 def _shim(name: str) -> Any:
+    import importlib  # only once a server is there: not on the activation path
+
     return importlib.import_module(SUPPORTED[name].shim)
 
 
@@ -132,10 +176,13 @@ def activate(*servers: str, strict: bool = True) -> None:
     With ``strict`` (the default for explicit calls), a named server that is not installed or an
     imported server that cannot be patched raises a :class:`LifespanStateError`; without it the
     problem is logged once and the server is left untouched.
+
+    ``LIFESPAN_STATE_DISABLE`` set to ``1``, ``true``, ``yes`` or ``on`` (any case) makes this a
+    no-op, said once in a warning on the ``lifespan_state`` logger; any other non-empty value is
+    ignored, also with a warning once. ``status()`` reports it too.
     """
     names = _names(servers)
-    if disabled_by_env():
-        _log.log_once("disabled", _log.INFO, f"lifespan-state-shim: not activated ({DISABLE_ENV} is set)")
+    if _note_disable_variable(strict):
         return
     with _lock:
         for name in names:
@@ -155,19 +202,14 @@ def activate(*servers: str, strict: bool = True) -> None:
             for module in SUPPORTED[name].imports:
                 if module not in _hooked:
                     _hooked.add(module)
-                    # Hooks cannot be unregistered: the callback checks _requested instead.
-                    _when_imported(module)
-
-
-def _when_imported(module: str) -> None:
-    import wrapt
-
-    wrapt.when_imported(module)(_on_import)
+                    # A hook runs once, whatever happened since: it checks _requested.
+                    _hooks.when_imported(module, _on_import)
 
 
 def _on_import(module: ModuleType) -> None:
     # Runs inside the user's import of a server: it must never raise.
     imported = module.__name__
+    _hooked.discard(imported)  # a hook runs once: a later activate() may need a new one
     for name, row in SUPPORTED.items():
         if imported not in row.imports:
             continue
@@ -240,6 +282,7 @@ def status() -> Dict[str, ServerStatus]:
     """Per distribution name: the release found, whether it is imported, the mode chosen, what
     is wrapped now and what will be wrapped on which import."""
     result: Dict[str, ServerStatus] = {}
+    disabled = disabled_by_env()
     with _lock:
         for name in SERVERS:
             version = installed_version(name)
@@ -259,7 +302,7 @@ def status() -> Dict[str, ServerStatus]:
                 pending = dict(info.get("pending", {}))
                 reason = reason or str(info.get("reason", ""))
             elif not requested:
-                reason = reason or "not activated"
+                reason = reason or (f"not activated: {_disable_text()}" if disabled else "not activated")
             else:
                 first = SUPPORTED[name].imports[0]
                 pending = {first: "decided when it is imported"}
@@ -273,5 +316,6 @@ def status() -> Dict[str, ServerStatus]:
                 patched=patched,
                 reason=reason,
                 pending=pending,
+                disabled=disabled,
             )
     return result

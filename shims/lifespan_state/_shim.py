@@ -78,7 +78,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Dict, List, Literal, Mapping, Optional, Sequence, Set, Tuple
 
-from . import _log
+from . import _hooks, _log
 from ._late import RunMarkers, warn_if_too_late
 from ._patching import PatchSet, Wrapper
 from ._versions import SUPPORTED, is_newer_than_tested, mode_for, running_version, unsupported
@@ -231,7 +231,7 @@ class Shim:
             for name in deferred:
                 if name not in self._applied and name not in self._hooked:
                     self._hooked.add(name)
-                    _when_imported(name, self._on_deferred_import)
+                    _hooks.when_imported(name, self._on_deferred_import)
             _log.log(
                 _log.DEBUG,
                 "lifespan-state-shim: %s %s patched in %s mode (%s)",
@@ -284,6 +284,7 @@ class Shim:
         # import lock of that module is held, and a patch() in another thread that imports it
         # would wait for it while holding ours.
         name = getattr(module, "__name__", "")
+        self._hooked.discard(name)  # a hook runs once: a later patch() may need a new one
         decision = self._decision
         if not self._active or decision is None or name in self._applied:
             return
@@ -303,9 +304,3 @@ class Shim:
                 "Please report this with the output of `lifespan-state status`.",
                 name, type(exc).__name__, exc, self.name,
             )  # fmt: skip
-
-
-def _when_imported(name: str, hook: Callable[[Any], None]) -> None:
-    import wrapt
-
-    wrapt.when_imported(name)(hook)

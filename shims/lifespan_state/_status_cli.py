@@ -1,42 +1,86 @@
-"""``lifespan-state status``: what the shim finds in this environment, as text or JSON."""
+"""``lifespan-state status``: what the shim finds in this environment, as text or JSON.
+
+For each supported distribution: the release found, the mode chosen, what is wrapped now and what
+will be wrapped on which import (hypercorn's wraps come with ``hypercorn.asyncio`` /
+``hypercorn.trio``, which this command does not import) — never "nothing wrapped" for a server
+that will be wrapped. ``LIFESPAN_STATE_DISABLE`` is reported first when it is set.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
 import json
+import os
 import sys
 from typing import List
 
-from ._registry import activate, status
+from ._registry import DISABLE_ENV, DISABLE_VALUES, ServerStatus, activate, disabled_by_env, status
+from ._versions import SUPPORTED
 
 __all__ = ["main"]
+
+_WIDTH = 10
+
+
+def _disable_line() -> str:
+    value = os.environ.get(DISABLE_ENV, "")
+    if not value.strip():
+        return ""
+    if disabled_by_env():
+        return f"{DISABLE_ENV}={value} is set: activation is off in this environment (unset it to activate)"
+    return (
+        f"{DISABLE_ENV}={value!r} is not one of {', '.join(DISABLE_VALUES)}: ignored, the shim is active"
+    )
+
+
+def _lines(name: str, info: ServerStatus) -> List[str]:
+    if info.installed is None and not info.imported:
+        return [f"{name:<{_WIDTH}} not installed"]
+    head = f"{name:<{_WIDTH}} {info.installed or '?':<{_WIDTH}} mode={info.mode or '-':<7}"
+    pad = " " * _WIDTH
+    lines: List[str] = []
+    if info.patched:
+        lines.append(f"{head} wrapped: {', '.join(info.patched)}")
+    elif info.mode == "native":
+        lines.append(f"{head} nothing to wrap: the release has lifespan state")
+    elif info.pending:
+        lines.append(f"{head} nothing wrapped yet")
+    elif info.requested and info.mode is not None:
+        lines.append(f"{head} nothing wrapped")
+    else:
+        lines.append(f"{head} not active")
+    for module, what in info.pending.items():
+        lines.append(f"{pad} on `import {module}`: {what}")
+    if info.reason:
+        lines.append(f"{pad} {info.reason}")
+    return lines
 
 
 def main(argv: List[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="lifespan-state status",
-        description="Import each installed server, activate the shim, and report the mode chosen.",
+        description="Import each installed server, activate the shim, and report what it does.",
     )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     options = parser.parse_args(argv)
-    activate(strict=False)
-    for name in status():
+    if not disabled_by_env():  # switched off: said below, once, instead of in a log line too
+        activate(strict=False)
+    for row in SUPPORTED.values():
         try:
-            importlib.import_module(name)
+            importlib.import_module(row.imports[0])
         except ImportError:
             continue  # not installed: reported as such below
     report = status()
     if options.json:
-        json.dump({k: v.as_dict() for k, v in report.items()}, sys.stdout, indent=2)
+        data = {k: v.as_dict() for k, v in report.items()}
+        json.dump(data, sys.stdout, indent=2)
         print()
         return 0
+    note = _disable_line()
+    if note:
+        print(note)
     for name, info in report.items():
-        if info.installed is None and not info.imported:
-            print(f"{name:<10} not installed")
-            continue
-        what = ", ".join(info.patched) if info.patched else "nothing wrapped"
-        print(f"{name:<10} {info.installed or '?':<10} mode={info.mode or '-':<7} {what}")
-        if info.reason:
-            print(f"{'':<10} {info.reason}")
+        for line in _lines(name, info):
+            print(line)
     return 0

@@ -49,6 +49,7 @@ from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Sequence, S
 
 from ._core import unwrap_state_app
 from ._hypercorn_wrappers import dispatcher_call, make_state_app, proxy_fix_call
+from ._patching import innermost
 from ._shim import Decision, Deferred, RunMarkers, Shim, Target
 
 __all__ = ["SERVER", "SHIM", "HypercornShim", "decide_mode", "is_patched", "patch", "status", "unpatch"]
@@ -124,28 +125,18 @@ def _serves_quic(config: Any, sockets: Any) -> bool:
     return bool(getattr(config, "quic_bind", None))
 
 
-def _innermost(obj: Any) -> Any:
-    """The function at the bottom of a chain of ``__wrapped__`` links (bounded: cycles exist)."""
-    for _ in range(64):
-        inner = getattr(obj, "__wrapped__", None)
-        if inner is None:
-            return obj
-        obj = inner
-    return obj
-
-
 def _holders(original: Any) -> Iterable[Tuple[Any, str]]:
     """Every (hypercorn module, name) binding ``original`` — the re-exports included.
 
     A binding another tool (a tracing agent) already wrapped is matched by what it wraps, not by
     identity: we then wrap the agent's wrapper, so runs reaching hypercorn through it get state too.
     """
-    target = _innermost(original)
+    target = innermost(original)
     for name, module in list(sys.modules.items()):
         if module is None or not (name == SERVER or name.startswith(SERVER + ".")):
             continue
         for attribute, value in list(vars(module).items()):
-            if value is original or (callable(value) and _innermost(value) is target):
+            if value is original or (callable(value) and innermost(value) is target):
                 yield module, attribute
 
 
