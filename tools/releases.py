@@ -171,6 +171,7 @@ PINS: Tuple[Pin, ...] = (
     Pin("hypercorn", "<0.18", "aioquic>=0.9.0,<1.0", "the [h3] pin", extra="aioquic"),
     Pin("hypercorn", "<0.18", "h2<4.3",
         "the h2c Upgrade of releases < 0.18 fails after the 101 with h2 >= 4.3 (TypeError)", extra="h2"),
+    Pin("anycorn", "==0.18.7", "sniffio", "0.18.7 imports sniffio, its wheel does not declare it"),
 )
 
 

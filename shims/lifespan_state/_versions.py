@@ -155,6 +155,52 @@ SUPPORTED: Dict[str, ServerSupport] = {
         shim="lifespan_state.hypercorn",
         imports=("hypercorn",),
     ),
+    "gunicorn": ServerSupport(
+        name="gunicorn",
+        ranges=(
+            ModeRange(
+                "24.0.0",
+                "27.0.0",
+                "fix",
+                "the ASGI worker hands every request the worker's lifespan dict itself",
+            ),
+            ModeRange("27.0.0", None, "native", "per-request copies since 27.0.0"),
+        ),
+        newest_tested="27.0.1",
+        notable=("24.0.0", "26.2.0", "27.0.1"),
+        shim="lifespan_state.gunicorn",
+        # gunicorn's own ASGI worker (-k asgi) only; UvicornWorker runs uvicorn (the uvicorn shim's).
+        imports=("gunicorn.workers.gasgi",),
+    ),
+    "anycorn": ServerSupport(
+        name="anycorn",
+        ranges=(
+            ModeRange("0.17.0", "0.17.3", "add", "no lifespan state before 0.17.3"),
+            ModeRange("0.17.3", "0.19.0", "fix", "0.17.3 - 0.18.x copy the state once per connection"),
+            ModeRange(
+                "0.19.0",
+                None,
+                "fix",
+                "0.19+ copy a startup snapshot (0.19.x also deep-copy it in ProxyFixMiddleware)",
+            ),
+        ),
+        newest_tested="0.20.1",
+        notable=("0.17.2", "0.18.7", "0.19.3", "0.20.1"),
+        shim="lifespan_state.anycorn",
+        imports=("anycorn",),
+    ),
+    "granian": ServerSupport(
+        name="granian",
+        ranges=(
+            ModeRange(
+                "1.0.0", None, "fix", "LifespanProtocol.shutdown() empties the state before lifespan.shutdown"
+            ),
+        ),
+        newest_tested="2.8.9",
+        notable=("1.0.2", "1.7.6", "2.8.9"),
+        shim="lifespan_state.granian",
+        imports=("granian.asgi",),
+    ),
 }
 
 

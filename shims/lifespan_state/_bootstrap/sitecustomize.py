@@ -54,7 +54,7 @@ def _warn(message: str) -> None:
 _PACKAGE = "lifespan_state"
 #: Top-level modules whose first import activates the shim: the supported servers and the
 #: package itself.
-_TRIGGERS = frozenset({"uvicorn", "hypercorn", _PACKAGE})
+_TRIGGERS = frozenset({"uvicorn", "hypercorn", "gunicorn", "granian", "anycorn", _PACKAGE})
 
 
 def _activate() -> bool:

@@ -1,0 +1,176 @@
+"""The anycorn shim: lifespan state for anycorn (hypercorn 0.16's code on AnyIO) 0.17.0 and later.
+
+Modes (from distribution metadata, confirmed by feature probes):
+
+* add (0.17.0 - 0.17.2): anycorn has no lifespan state; we add it.
+* fix (0.17.3 - 0.18.7): one copy of the lifespan dict per TCP connection (``TCPServer`` makes
+  ``ConnectionState(self.state.copy())``, streams take ``event.state``): keep-alive requests and
+  the streams of one HTTP/2 connection share it — hypercorn 0.17's bug.
+* fix (0.19.0 - 0.19.3): per-request copies, but of a snapshot ``worker_serve`` took when the
+  servers started (keys the lifespan adds later never reach requests, S7), and
+  ``ProxyFixMiddleware`` deep-copies the scope, state included (a lock or a pool fails every
+  request).
+* fix (0.20.0 - 0.20.1, newest tested): ProxyFix copies shallowly now, the snapshot is still there.
+* Releases newer than the newest tested are decided by the probes: per-request copies of the live
+  dict (streams copy ``event.state`` and ``worker_serve`` copies nothing) are native.
+
+Where the state goes in: every way anycorn serves (``python -m anycorn`` in the main process or
+in spawned worker processes, ``anycorn.serve``) ends in ``worker_serve(app, config, *, sockets=None,
+shutdown_trigger=None, ...)`` of ``anycorn.run`` (same name and signature from 0.17.0 to 0.20.1),
+and the one ``app`` it receives is what ``Lifespan``, every TCP/UDP server and every stream call.
+Wrapping that call puts one fresh :class:`~lifespan_state._core.StateApp` in front of the app per
+server run, so each run has its own namespace and each request a fresh copy of the live dict —
+whatever copies anycorn made underneath are replaced. ``anycorn/__init__.py`` imports
+``worker_serve`` by name (``serve()`` calls that binding, ``anyio_worker`` the ``run`` module's),
+so we wrap the binding in every anycorn module namespace that holds it, each with its own handle
+in the PatchSet, which restores each exactly (the hypercorn shim does the same, for the same
+reason). Rejected alternatives: ``Lifespan.__init__`` sees the app but the TCP servers receive
+``worker_serve``'s local variable; ``TCPServer.__init__``/``ConnectionState`` would fix the copy per
+connection but not the streams' per-request state or the snapshot; both moved between releases.
+``ProxyFixMiddleware.__call__`` is wrapped on the class in place where it deep-copies (0.17 -
+0.19), as for hypercorn (:func:`~lifespan_state._hypercorn_wrappers.proxy_fix_call`).
+``DispatcherMiddleware`` is left as anycorn has it (0.20 added prefix rules of its own).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from types import FrameType
+from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple
+
+from ._code_probes import names
+from ._core import unwrap_state_app
+from ._hypercorn_wrappers import make_state_app, proxy_fix_call
+from ._late import RunMarkers
+from ._shim import Decision, Deferred, Shim, Target
+
+__all__ = ["SHIM", "AnycornShim", "is_patched", "patch", "status", "unpatch"]
+
+SERVER = "anycorn"
+
+
+def _copies(module_name: str, owner: str, attribute: str) -> Optional[bool]:
+    """Does ``module:owner.attribute`` call ``.copy()``? None when it is not in this release."""
+    try:
+        target: Any = importlib.import_module(module_name)
+        if owner:
+            target = getattr(target, owner)
+        return "copy" in names(vars(target)[attribute] if owner else getattr(target, attribute))
+    except (ImportError, AttributeError, KeyError):
+        return None
+
+
+def _copies_live_state_per_request() -> bool:
+    """Probe: streams copy per request *and* ``worker_serve`` hands servers the live dict."""
+    streams = (
+        _copies("anycorn.protocol.http_stream", "HTTPStream", "handle"),
+        _copies("anycorn.protocol.ws_stream", "WSStream", "handle"),
+    )
+    # worker_serve's own .copy() is the startup snapshot (0.17.3 - 0.20.1); None (moved) counts
+    # as a copy: fixing a correct server is harmless.
+    snapshot = _copies("anycorn.run", "", "worker_serve") is not False
+    return all(streams) and not snapshot
+
+
+def _innermost(obj: Any) -> Any:
+    for _ in range(64):  # bounded: cycles exist
+        inner = getattr(obj, "__wrapped__", None)
+        if inner is None:
+            return obj
+        obj = inner
+    return obj
+
+
+def _holders(original: Any) -> Iterable[Tuple[Any, str]]:
+    """Every (anycorn module, name) binding ``original``, re-exports included (matched through
+    another tool's wrapper by what it wraps)."""
+    target = _innermost(original)
+    for name, module in list(sys.modules.items()):
+        if module is None or not (name == SERVER or name.startswith(SERVER + ".")):
+            continue
+        for attribute, value in list(vars(module).items()):
+            if value is original or (callable(value) and _innermost(value) is target):
+                yield module, attribute
+
+
+#: anycorn's WSGI wrapper: WSGI apps have no lifespan and no scope state.
+_wsgi_types: Tuple[type, ...] = ()
+
+
+def _worker_serve(wrapped: Any, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
+    """wrapt wrapper of ``worker_serve``: this run's app gets a fresh StateApp in front of it."""
+    if not SHIM.active:
+        return wrapped(*args, **kwargs)  # a reference kept past unpatch(): the original
+    app = unwrap_state_app(args[0] if args else kwargs.get("app"))
+    if _wsgi_types and isinstance(app, _wsgi_types):
+        return wrapped(*args, **kwargs)
+    # anycorn calls its wrapped app with (scope, receive, send, sync_spawn, call_soon): the
+    # plain StateApp passes the extra arguments through.
+    state_app = make_state_app(app, None)
+    if args:
+        return wrapped(state_app, *args[1:], **kwargs)
+    return wrapped(**dict(kwargs, app=state_app))
+
+
+def _proxy_fix_targets(decision: Decision) -> Sequence[Target]:
+    module = importlib.import_module("anycorn.middleware.proxy_fix")
+    middleware = module.ProxyFixMiddleware
+    if "deepcopy" not in names(vars(middleware)["__call__"]):
+        return []  # 0.20.0+: a shallow copy, the state is the lifespan's objects already
+    return [(middleware, "__call__", proxy_fix_call)]
+
+
+def _serving(frame: FrameType) -> bool:
+    # worker_serve hands its app to Lifespan and the servers; anyio_worker loads the app first,
+    # which is in time.
+    return frame.f_code.co_name == "worker_serve"
+
+
+class AnycornShim(Shim):
+    """anycorn's ``worker_serve``: one StateApp per server run (see the module docstring)."""
+
+    name = "anycorn"
+    late = RunMarkers(
+        gates=("anycorn.lifespan",),
+        frames={
+            "anycorn.run": _serving,
+            "anycorn.lifespan": None,
+            "anycorn.task_group": None,
+            "anycorn.protocol.": None,
+        },
+    )
+
+    def probe_native(self) -> bool:
+        """Probe: anycorn >= 0.17.3 defines ``anycorn.typing.LifespanState``."""
+        return bool(hasattr(importlib.import_module("anycorn.typing"), "LifespanState"))
+
+    def decide(self) -> Decision:
+        decision = super().decide()
+        if decision.mode == "native" and not _copies_live_state_per_request():
+            return Decision(
+                "fix", f"{decision.version} copies a startup snapshot or one copy per connection",
+                decision.version,
+            )  # fmt: skip
+        if decision.mode == "fix" and _copies_live_state_per_request():
+            return Decision(
+                "native", f"{decision.version or 'this build'} copies the live state per request",
+                decision.version,
+            )  # fmt: skip
+        return decision
+
+    def targets(self, decision: Decision) -> Sequence[Target]:
+        global _wsgi_types
+        run = importlib.import_module("anycorn.run")
+        wrappers = importlib.import_module("anycorn.app_wrappers")
+        wsgi = getattr(wrappers, "WSGIWrapper", None)
+        _wsgi_types = (wsgi,) if isinstance(wsgi, type) else ()
+        original = vars(run)["worker_serve"]
+        return [(module, attribute, _worker_serve) for module, attribute in _holders(original)]
+
+    def deferred(self) -> Mapping[str, Deferred]:
+        return {"anycorn.middleware.proxy_fix": Deferred("ProxyFixMiddleware.__call__", _proxy_fix_targets)}
+
+
+SHIM = AnycornShim()
+patch, unpatch, is_patched, status = SHIM.patch, SHIM.unpatch, SHIM.is_patched, SHIM.status
