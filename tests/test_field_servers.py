@@ -39,6 +39,7 @@ EXTRAS: Dict[str, Sequence[str]] = {
     "gunicorn": ("starlette>=0.26", "h2"),
     "anycorn": ("starlette>=0.26", "h2"),
     "granian": ("starlette>=0.26",),
+    "nonecorn": ("starlette>=0.26",),
 }
 
 
@@ -58,6 +59,9 @@ def command(server: str, bindir: Path, port: int, workers: int, extra: Sequence[
                 *extra, APP]  # fmt: skip
     if server == "granian":
         return [str(bindir / "granian"), "--interface", "asgi", "--host", HOST, "--port", str(port),
+                "--workers", str(workers), *extra, APP]  # fmt: skip
+    if server == "nonecorn":  # installs the import package hypercorn
+        return [str(bindir / "python"), "-m", "hypercorn", "--bind", f"{HOST}:{port}",
                 "--workers", str(workers), *extra, APP]  # fmt: skip
     return [str(bindir / "python"), "-m", "anycorn", "--bind", f"{HOST}:{port}",
             "--workers", str(workers), *extra, APP]  # fmt: skip
@@ -119,7 +123,7 @@ def serving(
         bindir,
         PYTHONPATH=str(SCRIPTS),
         FIELD_SHIM="1" if shim else "0",
-        FIELD_SERVER=server,
+        FIELD_SERVER="hypercorn" if server == "nonecorn" else server,
         FIELD_REPORT=str(report),
         # gunicorn >= 26 opens a control socket under $HOME: one per test, never the user's.
         HOME=str(home),
@@ -383,6 +387,22 @@ def test_granian_releases(version: str, tmp_path: Path) -> None:
         assert_isolated(keep_alive_and_fresh(served))
         served.graceful_stop()
         assert _shutdowns(served.records()) == [["pool"]]
+
+
+# --------------------------------------------------------------------------- nonecorn
+
+
+def test_nonecorn_is_decided_by_probes_and_says_so(tmp_path: Path) -> None:
+    """nonecorn 0.18.0 installs hypercorn 0.18.0's code with no ``hypercorn`` distribution."""
+    with serving("nonecorn", "0.18.0", tmp_path, shim=True) as served:
+        views = keep_alive_and_fresh(served)
+        status = served.get("/status")["shim"]
+        served.process.stop()
+        records = served.records()
+    assert_isolated(views)
+    assert status["installed"] is None and status["mode"] == "fix", status
+    assert "installed by nonecorn 0.18.0" in status["reason"], status
+    assert [r["keys"] for r in records if r["event"] == "shutdown"] == [["pool"]], records
 
 
 # --------------------------------------------------------------------------- launcher and factory

@@ -51,6 +51,7 @@ from ._core import unwrap_state_app
 from ._hypercorn_wrappers import dispatcher_call, make_state_app, proxy_fix_call
 from ._patching import innermost
 from ._shim import Decision, Deferred, RunMarkers, Shim, Target
+from ._versions import installed_version
 
 __all__ = ["SERVER", "SHIM", "HypercornShim", "decide_mode", "is_patched", "patch", "status", "unpatch"]
 
@@ -146,6 +147,26 @@ def _worker_serving(frame: FrameType) -> bool:
     return frame.f_code.co_name == "worker_serve"
 
 
+def _installed_by() -> Optional[str]:
+    """"nonecorn 0.18.0" when the ``hypercorn`` package here belongs to another distribution.
+
+    nonecorn installs hypercorn 0.18.0's code as the import package ``hypercorn``: there is no
+    ``hypercorn`` distribution to read a version from, so such a tree is decided by the probes
+    alone, and status() names what installed it. None for a real hypercorn (or when unreadable).
+    """
+    try:
+        from importlib import metadata
+
+        if installed_version(SERVER) is not None or not hasattr(metadata, "packages_distributions"):
+            return None  # a real hypercorn; or Python < 3.10, which cannot map packages cheaply
+        owners = [d for d in metadata.packages_distributions().get(SERVER, []) if d != SERVER]
+        if not owners:
+            return None
+        return f"{owners[0]} {metadata.version(owners[0])}"
+    except Exception:  # broken metadata: the probes decide anyway
+        return None
+
+
 class HypercornShim(Shim):
     name = SERVER
     late = RunMarkers(
@@ -171,11 +192,24 @@ class HypercornShim(Shim):
         self._wsgi_types: Tuple[type, ...] = ()
         #: flavour -> what its runs need (EVERY_RUN, QUIC_RUNS, NOTHING), once imported.
         self._workers: Dict[str, str] = {}
+        #: The distribution that installed a hypercorn-shaped tree ("nonecorn 0.18.0"), if not
+        #: hypercorn itself.
+        self._owner: Optional[str] = None
 
     def probe_native(self) -> bool:
         """hypercorn >= 0.17.0 defines ``hypercorn.typing.LifespanState``."""
         typing_module = importlib.import_module("hypercorn.typing")
         return hasattr(typing_module, "LifespanState")
+
+    def decide(self) -> Decision:
+        decision = super().decide()
+        owner = _installed_by()
+        if owner is None:
+            return decision
+        self._owner = owner
+        return Decision(
+            decision.mode, f"hypercorn's code installed by {owner}: {decision.why}", decision.version
+        )
 
     def targets(self, decision: Decision) -> Sequence[Target]:
         # Nothing to wrap in hypercorn's top-level package: every wrap is in a submodule the
@@ -202,12 +236,13 @@ class HypercornShim(Shim):
         }
 
     def details(self) -> Dict[str, Any]:
+        extra: Dict[str, Any] = {"installed_by": self._owner} if self._owner else {}
         if not self.active:
-            return {"workers": {}}
+            return {"workers": {}, **extra}
         workers = dict(self._workers)
         for flavour in ("asyncio", "trio"):
             workers.setdefault(flavour, f"decided when hypercorn.{flavour} is imported")
-        return {"workers": workers}
+        return {"workers": workers, **extra}
 
     def reset(self) -> None:
         self._workers.clear()
