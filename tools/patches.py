@@ -87,8 +87,8 @@ class Series:
     summary: str = ""
     #: Part of the default (fast) test run.
     default: bool = False
-    #: Python-API check runs (``run_checks(server, **options)``) for configurations the CLI does not
-    #: expose (hypercorn's ``app`` variants): each is ``(options, native_fails)``.
+    #: Check runs of recipe options without their own flag (hypercorn's ``app`` variants, as
+    #: ``--option app=proxy_fix``): each is ``(options, native_fails)``.
     api_configs: Tuple[Tuple[Tuple[Tuple[str, str], ...], Tuple[str, ...]], ...] = field(
         default_factory=tuple
     )
@@ -419,14 +419,11 @@ def run_check(env: Path, series: Series, options: Sequence[str], shim: str = "of
     return _run_json(argv)
 
 
-#: The check kit's Python API as a program (run in the release's environment).
-_API_CHECK = Path(__file__).resolve().parent / "run_checks.py"
-
-
 def run_api_check(env: Path, series: Series, options: Dict[str, str],
                   shim: str = "off") -> Dict[str, Any]:
-    argv = [str(env / "bin" / "python"), str(_API_CHECK), series.server, json.dumps(options), shim]
-    return _run_json(argv)
+    """The same for a recipe option the CLI has no flag for (``--option app=proxy_fix``)."""
+    flags = [part for name, value in options.items() for part in ("--option", f"{name}={value}")]
+    return run_check(env, series, flags, shim)
 
 
 def _run_json(argv: List[str]) -> Dict[str, Any]:

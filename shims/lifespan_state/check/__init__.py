@@ -1,16 +1,17 @@
-"""The check kit: CONFORMANCE.md's checks S1-S12 against real server processes on 127.0.0.1.
+"""The check kit: docs/CONFORMANCE.md's checks S1-S12 against real server processes on 127.0.0.1.
 
 ``lifespan-state check`` is its command line; the same pieces are a Python API for the matrix job,
-the patch proofs and the benchmarks:
+the patch proofs, the field table and the benchmarks:
 
-* :func:`run_checks` — check one configuration of the server installed in this environment,
-  natively and/or with the shim; returns :class:`ResultRecord` objects (``as_dict()`` is the JSON
-  form ``lifespan-state check --json`` prints);
-* :func:`check_configuration` with a :class:`ServerBuilder` from :data:`BUILDERS` — the same with
-  full control; new configurations are added to the builders' tables (see ``_servers``);
-* :class:`ServerProcess`, :func:`free_port` — start any server command and stop it cleanly;
+* :func:`run_checks` — check one configuration of a built-in server installed in this
+  environment, natively and/or with the shim; returns :class:`ResultRecord` objects
+  (``as_dict()`` is the JSON form ``lifespan-state check --json`` prints);
+* :func:`check_configuration` with a :class:`Recipe` (:data:`RECIPES`, or :func:`custom_recipe`
+  for any command) — the same with full control;
+* :class:`ServerProcess`, :func:`free_port`, :func:`wait_for_port`, :func:`http_get` — start any
+  server command, stop it cleanly, ask it something;
 * :class:`HTTP1Connection`, :class:`WebSocket`, :class:`HTTP2Connection` — the clients;
-  :func:`register_transport` plugs another client protocol into S5, S6 and S11.
+  :data:`TRANSPORTS` / :func:`register_transport` — the transports the checks run over.
 
 Nothing here imports a server: servers run in subprocesses (the probe app,
 ``lifespan_state.check._probe:app``, is what they serve).
@@ -18,27 +19,20 @@ Nothing here imports a server: servers run in subprocesses (the probe app,
 
 from __future__ import annotations
 
-from ._checks import check_configuration, run_checks
+from ._checks import CHECK_TABLE, check_configuration, run_checks, shim_supports
 from ._h1 import HTTP1Connection, HTTPResponse, ProtocolError
 from ._h2 import HTTP2Connection, HTTP2Response, h2_available, tls_files
+from ._recipes import PROBE_APP, RECIPES, Capabilities, ConfigError, LaunchContext, Recipe, custom_recipe
 from ._records import CHECKS, CheckResult, ResultRecord
-from ._runner import ServerProcess, ServerStartError, free_port, wait_for_port
-from ._servers import (
-    BUILDERS,
-    PROBE_APP,
-    Capabilities,
-    ConfigError,
-    LaunchContext,
-    ServerBuilder,
-    register,
-)
-from ._transports import TRANSPORTS, Session, Transport, register_transport
+from ._runner import ServerProcess, ServerStartError, free_port, http_get, wait_for_port
+from ._transports import TRANSPORTS, NotApplicable, Session, Transport, register_transport
 from ._ws import WebSocket, WebSocketClosed
 
 __all__ = [
-    "BUILDERS",
     "CHECKS",
+    "CHECK_TABLE",
     "PROBE_APP",
+    "RECIPES",
     "TRANSPORTS",
     "Capabilities",
     "CheckResult",
@@ -48,9 +42,10 @@ __all__ = [
     "HTTP2Response",
     "HTTPResponse",
     "LaunchContext",
+    "NotApplicable",
     "ProtocolError",
+    "Recipe",
     "ResultRecord",
-    "ServerBuilder",
     "ServerProcess",
     "ServerStartError",
     "Session",
@@ -58,11 +53,13 @@ __all__ = [
     "WebSocket",
     "WebSocketClosed",
     "check_configuration",
+    "custom_recipe",
     "free_port",
     "h2_available",
-    "register",
+    "http_get",
     "register_transport",
     "run_checks",
+    "shim_supports",
     "tls_files",
     "wait_for_port",
 ]

@@ -1,8 +1,9 @@
-"""``lifespan-state check``: run the conformance checks against the servers installed here.
+"""``lifespan-state check``: the conformance checks S1-S12 (docs/CONFORMANCE.md) against servers.
 
-With no options, every installed server is checked in its default configuration, natively (shim
-off) and then with the shim on. The exit status is non-zero when a check fails with the shim on
-(or, with ``--shim off`` alone, when any check fails: patched servers and negative controls are
+With no ``--server``, every built-in server installed here is checked in its default configuration,
+natively (shim off) and, where the shim supports the server, with the shim on. ``--command``
+checks any server command instead. The exit status is non-zero when a check fails with the shim on
+(or, where no shim run happens, when any check fails: patched servers and negative controls are
 checked that way).
 """
 
@@ -11,37 +12,59 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import string
 import sys
+import textwrap
 import time
 from typing import Callable, Dict, List, Optional, Sequence, TextIO, Tuple
 
 from .._versions import installed_version
-from ._checks import check_configuration
-from ._records import CHECKS, FAIL, PASS, ResultRecord
-from ._servers import BUILDERS, ConfigError, load_extensions
+from ._checks import check_configuration, shim_supports
+from ._recipes import RECIPES, ConfigError, Recipe, custom_recipe
+from ._records import CHECKS, FAIL, PASS, SKIP, ResultRecord
+from ._transports import TRANSPORTS
 
-__all__ = ["main", "render_table"]
+__all__ = ["SHORT", "main", "render_table"]
 
-_CELL = {PASS: "pass", FAIL: "FAIL", "skip": "n/a"}
+_CELL = {PASS: "pass", FAIL: "FAIL", SKIP: "n/a"}
+WIDTH = 100
+#: Row labels of the table (the full titles are in CHECKS and docs/CONFORMANCE.md).
+SHORT = {"S1": "lifespan has state", "S2": "request sees keys", "S3": "copy, not the dict",
+         "S4": "shallow", "S5": "per request", "S6": "websocket", "S7": "live copy",
+         "S8": "no lifespan", "S9": "server isolation", "S10": "shutdown", "S11": "concurrency",
+         "S12": "no double work"}
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lifespan-state check",
-        description="Run the lifespan-state conformance checks (S1-S12) against real server "
-        "processes on 127.0.0.1, natively and with the shim.",
+        description="Run the lifespan-state conformance checks (S1-S12, docs/CONFORMANCE.md) "
+        "against real server processes on 127.0.0.1, natively and with the shim.",
     )
-    parser.add_argument("--server", choices=sorted(BUILDERS), help="check only this server")
+    parser.add_argument("--server", choices=sorted(RECIPES),
+                        help="check this built-in server (default: every one installed here)")
+    parser.add_argument("--command", metavar="TEMPLATE",
+                        help="check any server command, e.g. '{python} -m uvicorn {app} --host "
+                        "{host} --port {port}' (also {certfile} {keyfile} for TLS, {workdir})")
+    parser.add_argument("--name", help="with --command: the server's distribution name (default: "
+                        "the module after -m, or the executable)")
+    parser.add_argument("--transport", action="append", choices=list(TRANSPORTS), default=[],
+                        help="with --command: a transport the server speaks (repeatable; default: "
+                        "the built-in server's, else h1 and ws)")
+    parser.add_argument("--tls", action="store_true",
+                        help="serve TLS with a throw-away certificate: HTTP/2 over TLS, HTTP/3, "
+                        "WebSocket over HTTP/2 where the server speaks them")
     parser.add_argument("--http", help="HTTP protocol implementation (uvicorn: h11, httptools)")
     parser.add_argument("--ws", help="WebSocket implementation (uvicorn: websockets, "
                         "websockets-sansio, wsproto, none)")
     parser.add_argument("--lifespan", choices=["on", "auto", "off"], help="lifespan mode")
     parser.add_argument("--worker", help="event loop / worker class: asyncio, uvloop, trio")
     parser.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
-                        help="any other option the server's configurations offer (e.g. hypercorn "
-                        "workers=2); repeatable")
+                        help="any other option of the server's recipe (e.g. hypercorn workers=2, "
+                        "app=proxy_fix); repeatable")
     parser.add_argument("--shim", choices=["on", "off", "both"], default="both",
-                        help="check natively (off), with the shim (on), or both (default)")
+                        help="check natively (off), with the shim (on), or both (default; servers "
+                        "the shim does not support are checked natively)")
     parser.add_argument("--checks", help="comma-separated check ids, e.g. S1,S5 (default: all)")
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     parser.add_argument("--timeout", type=float, default=10.0,
@@ -55,10 +78,7 @@ def _progress(stream: TextIO) -> Tuple[Callable[[str], None], Callable[[], None]
 
     def show(message: str) -> None:
         text = f"[{time.monotonic() - started:5.1f}s] {message}"
-        if live:
-            stream.write("\r\033[K" + text)
-        else:
-            stream.write(text + "\n")
+        stream.write("\r\033[K" + text if live else text + "\n")
         stream.flush()
 
     def done() -> None:
@@ -70,47 +90,59 @@ def _progress(stream: TextIO) -> Tuple[Callable[[str], None], Callable[[], None]
 
 
 def _column(record: ResultRecord) -> str:
-    shim = "shim" if record.shim == "on" else "native"
+    shim = f"shim (mode {record.mode})" if record.shim == "on" else "native"
     return f"{record.server} {record.server_version} {shim}"
 
 
+def _wrap(text: str, indent: str = "  ") -> List[str]:
+    return textwrap.wrap(text, WIDTH, subsequent_indent=indent + "  ", initial_indent=indent,
+                         break_on_hyphens=False) or [indent]
+
+
+def _config_text(record: ResultRecord) -> str:
+    return ", ".join(f"{k}={v}" for k, v in record.config.items())
+
+
 def render_table(records: Sequence[ResultRecord]) -> str:
-    """Rows = checks, columns = configurations; then what fails natively and what the shim fixes."""
+    """Rows = checks, columns = configurations (letters, explained under the table); then the
+    reasons of every ``n/a``, what fails, and what the shim changes. Fits in 100 columns."""
     if not records:
         return "no results"
     ids = [c for c in CHECKS if any(r.check(c) for r in records)]
-    title_width = max(len(f"{i} {CHECKS[i]}") for i in ids) + 2
-    headers = [_column(r) for r in records]
-    configs = ["/".join(r.config.values()) for r in records]
-    widths = [max(len(h), len(c), 6) + 2 for h, c in zip(headers, configs)]
-    lines = [
-        "".ljust(title_width) + "".join(h.ljust(w) for h, w in zip(headers, widths)),
-        "".ljust(title_width) + "".join(c.ljust(w) for c, w in zip(configs, widths)),
-    ]
-    modes = [f"mode={r.mode}" if r.mode else "" for r in records]
-    if any(modes):
-        lines.append("".ljust(title_width) + "".join(m.ljust(w) for m, w in zip(modes, widths)))
-    lines.append("-" * (title_width + sum(widths)))
+    letters = (string.ascii_uppercase * 2)[: len(records)]
+    label_width = max(len(f"{i} {SHORT[i]}") for i in ids) + 2
+    lines = ["".ljust(label_width) + "".join(f"{x:<6}" for x in letters).rstrip()]
     for check_id in ids:
         cells = []
-        for record, width in zip(records, widths):
-            result = record.check(check_id)
-            cells.append((_CELL[result.status] if result else "-").ljust(width))
-        lines.append(f"{check_id} {CHECKS[check_id]}".ljust(title_width) + "".join(cells))
-    lines.append("")
-    lines += _summary(records)
-    if any(r.failed() for r in records):
-        lines += ["", "What failed:"]
         for record in records:
-            # One line per distinct observation: a server without state fails most checks the
-            # same way, and one line says so.
-            by_detail: Dict[str, List[str]] = {}
-            for result in record.checks:
-                if result.status == FAIL:
-                    by_detail.setdefault(result.detail, []).append(result.id)
-            for detail, ids in by_detail.items():
-                lines.append(f"  {_column(record)} {', '.join(ids)}: {detail}")
+            result = record.check(check_id)
+            cells.append(f"{_CELL[result.status] if result else '-':<6}")
+        lines.append(f"{check_id} {SHORT[check_id]}".ljust(label_width) + "".join(cells).rstrip())
+    lines.append("")
+    for letter, record in zip(letters, records):
+        config = f"; {_config_text(record)}" if record.config else ""
+        lines += _wrap(f"{letter} = {_column(record)}{config}", "")
+    for kind, title in ((SKIP, "n/a (does not apply):"), (FAIL, "What failed:")):
+        entries = _grouped(records, letters, kind)
+        if entries:
+            lines += ["", title] + [w for e in entries for w in _wrap(e)]
+    summary = _summary(records)
+    if summary:
+        lines += [""] + [w for s in summary for w in _wrap(s, "")]
     return "\n".join(lines)
+
+
+def _grouped(records: Sequence[ResultRecord], letters: str, status: str) -> List[str]:
+    """One line per distinct detail: a server without state fails most checks the same way."""
+    by_detail: Dict[Tuple[str, str], List[str]] = {}
+    for letter, record in zip(letters, records):
+        for result in record.checks:
+            if result.status == status:
+                by_detail.setdefault((result.id, result.detail), []).append(letter)
+    merged: Dict[Tuple[str, str], List[str]] = {}
+    for (check_id, detail), where in by_detail.items():
+        merged.setdefault((",".join(where), detail), []).append(check_id)
+    return [f"{where} {', '.join(ids)}: {detail}" for (where, detail), ids in merged.items()]
 
 
 def _summary(records: Sequence[ResultRecord]) -> List[str]:
@@ -135,18 +167,35 @@ def _summary(records: Sequence[ResultRecord]) -> List[str]:
                              f"passes — the shim fixes {', '.join(native.failed())}")
             else:
                 lines.append(f"{name} with the shim (mode {shimmed.mode}): every applicable check passes")
+        elif native is not None and not shim_supports(server):
+            lines.append(f"{name} with the shim: n/a (the shim has no module for {server})")
     return lines
 
 
-def _servers(chosen: Optional[str]) -> List[str]:
-    if chosen:
-        return [chosen]
+def _recipes(options: argparse.Namespace) -> List[Recipe]:
+    if options.command:
+        return [custom_recipe(options.command, options.name, tuple(options.transport) or None)]
+    if options.server:
+        return [RECIPES[options.server]]
     # Metadata only: the checking process never imports a server.
-    return [name for name in BUILDERS if installed_version(name) is not None]
+    return [r for name, r in RECIPES.items() if installed_version(name) is not None]
+
+
+def _chosen(recipe: Recipe, options: argparse.Namespace) -> Dict[str, Optional[str]]:
+    chosen: Dict[str, Optional[str]] = {}
+    for name in ("http", "ws", "lifespan", "worker"):
+        value = getattr(options, name)
+        if value is not None or name in recipe.options:
+            chosen[name] = value
+    for item in options.option:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ConfigError(f"--option wants NAME=VALUE, got {item!r}")
+        chosen[name.strip()] = value.strip()
+    return chosen
 
 
 def main(argv: List[str]) -> int:
-    load_extensions()
     options = _parser().parse_args(argv)
     selected = None
     if options.checks:
@@ -156,36 +205,50 @@ def main(argv: List[str]) -> int:
             print(f"lifespan-state check: unknown check {unknown[0]} (known: {', '.join(CHECKS)})",
                   file=sys.stderr)
             return 2
-    servers = _servers(options.server)
-    if not servers:
-        print("lifespan-state check: neither uvicorn nor hypercorn is installed in this environment "
-              f"({sys.executable}); install one, e.g. `pip install uvicorn`.", file=sys.stderr)
+    if options.command and options.server:
+        print("lifespan-state check: --server and --command exclude each other", file=sys.stderr)
         return 2
-    shims = {"on": [True], "off": [False], "both": [False, True]}[options.shim]
+    try:
+        recipes = _recipes(options)
+    except (ValueError, IndexError) as exc:
+        print(f"lifespan-state check: --command: {exc}", file=sys.stderr)
+        return 2
+    if not recipes:
+        print("lifespan-state check: none of the built-in servers "
+              f"({', '.join(RECIPES)}) is installed in this environment ({sys.executable}); "
+              "install one, e.g. `pip install uvicorn`, or check any server with --command.",
+              file=sys.stderr)
+        return 2
     show, done = _progress(sys.stderr)
     records: List[ResultRecord] = []
-    for server in servers:
-        builder = BUILDERS[server]
-        capabilities = builder.available()
+    for recipe in recipes:
+        capabilities = recipe.available()
         if capabilities.error:
             print(f"lifespan-state check: {capabilities.error}", file=sys.stderr)
             return 2
-        chosen: Dict[str, Optional[str]] = {"http": options.http, "ws": options.ws,
-                                            "lifespan": options.lifespan, "worker": options.worker}
         try:
-            for item in options.option:
-                name, sep, value = item.partition("=")
-                if not sep or not name:
-                    raise ConfigError(f"--option wants NAME=VALUE, got {item!r}")
-                chosen[name.strip()] = value.strip()
-            config = builder.config(capabilities, **chosen)
+            chosen = _chosen(recipe, options)
+            if recipe.custom:
+                if any(v is not None for v in chosen.values()):
+                    raise ConfigError("with --command, put the server's options into the command")
+                config = {"command": recipe.command}
+            else:
+                config = recipe.config(capabilities, **chosen)
         except ConfigError as exc:
             print(f"lifespan-state check: {exc}", file=sys.stderr)
             return 2
+        shims = {"on": [True], "off": [False], "both": [False, True]}[options.shim]
+        if options.shim == "both" and not shim_supports(recipe.name):
+            shims = [False]
+        tls = options.tls or (recipe.custom and "{certfile}" in recipe.command)
         for shim_on in shims:
-            records.append(check_configuration(builder, capabilities, config, shim_on,
-                                               checks=selected, timeout=options.timeout,
-                                               progress=show))
+            try:
+                records.append(check_configuration(recipe, capabilities, config, shim_on, tls=tls,
+                                                   checks=selected, timeout=options.timeout,
+                                                   progress=show))
+            except ConfigError as exc:
+                print(f"lifespan-state check: {exc}", file=sys.stderr)
+                return 2
     done()
     if options.json:
         document = {

@@ -8,184 +8,150 @@ JSON line::
     {"sequential": [view_run1, view_run2], "concurrent": [view_a, view_b], "error": ""}
 
 where each view is the probe's answer to a request (run 1 writes ``req-s9-a``; server A writes
-``req-s9-x``, server B ``req-s9-y``). The probe is loaded the way servers load it (an import
-string), so ``LIFESPAN_STATE_PROBE_SHIM=1`` activates the shim inside the server's app loading.
+``req-s9-x``, server B ``req-s9-y``, then each is read again). The probe is loaded the way servers
+load it (an import string), so ``LIFESPAN_STATE_PROBE_SHIM=1`` activates the shim inside the
+server's app loading.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import sys
 import traceback
-from typing import Any, Awaitable, Callable, Dict, List
+from typing import Any, Awaitable, Callable, Dict, List, Tuple
 
-from ._h1 import HTTP1Connection
-from ._runner import HOST, free_port, wait_for_port
-from ._servers import PROBE_APP
+from ._recipes import PROBE_APP
+from ._runner import HOST, free_port, http_get, wait_for_port
 
 __all__ = ["main"]
 
 Json = Dict[str, Any]
+#: (port, target) requests, made one after another while the servers run.
+Plan = List[Tuple[int, str]]
 
 
-async def _client(port: int, targets: List[str], timeout: float) -> List[Json]:
-    """Requests from a thread (the server runs on this loop), on one keep-alive connection."""
-
-    def run() -> List[Json]:
-        if not wait_for_port(HOST, port, timeout):
-            raise RuntimeError(f"in-process server did not listen on {port}")
-        with HTTP1Connection(HOST, port, timeout=timeout) as conn:
-            return [conn.get(t).json() for t in targets]
-
-    return await asyncio.get_running_loop().run_in_executor(None, run)
+def _request(port: int, target: str, timeout: float) -> Json:
+    if not wait_for_port(HOST, port, timeout):
+        raise RuntimeError(f"in-process server did not listen on {port}")
+    data: Json = http_get(port, target, timeout=timeout).json()
+    return data
 
 
-# -- uvicorn --------------------------------------------------------------------------------------
-
-async def _uvicorn(config_options: Dict[str, str], timeout: float) -> Json:
-    import uvicorn
-
-    def make_config(port: int) -> Any:
-        kwargs: Dict[str, Any] = {"host": HOST, "port": port, "log_level": "warning",
-                                  "lifespan": "on" if config_options.get("lifespan") != "off" else "off"}
-        for option, keyword in (("http", "http"), ("ws", "ws")):
-            if option in config_options:
-                kwargs[keyword] = config_options[option]
-        return uvicorn.Config(PROBE_APP, **kwargs)
-
-    async def serve(server: Any, action: Callable[[], Awaitable[List[Json]]]) -> List[Json]:
-        task = asyncio.ensure_future(server.serve())
-        try:
-            return await asyncio.wait_for(action(), timeout * 2)
-        finally:
-            server.should_exit = True
-            await asyncio.wait_for(task, timeout * 2)
-
+def _result(serving: Callable[[List[Any], Plan], Any], make: Callable[[int], Any]) -> Any:
+    """The two S9 scenarios as ``serving(configs, plan)`` calls (a generator the caller drives:
+    asyncio awaits each call, trio runs it in ``trio.run``)."""
     port = free_port()
-    config = make_config(port)
-    first = await serve(uvicorn.Server(config), lambda: _client(port, ["/?write=req-s9-a"], timeout))
-    second = await serve(uvicorn.Server(config), lambda: _client(port, ["/"], timeout))
-
-    port_a, port_b = free_port(), free_port()
-    server_a, server_b = uvicorn.Server(make_config(port_a)), uvicorn.Server(make_config(port_b))
-
-    async def both() -> List[Json]:
-        a = await _client(port_a, ["/?write=req-s9-x"], timeout)
-        b = await _client(port_b, ["/?write=req-s9-y"], timeout)
-        # Read again on each, after both wrote: a leak would show here.
-        a2 = await _client(port_a, ["/"], timeout)
-        b2 = await _client(port_b, ["/"], timeout)
-        return [a[0], b[0], a2[0], b2[0]]
-
-    tasks = [asyncio.ensure_future(s.serve()) for s in (server_a, server_b)]
-    try:
-        views = await asyncio.wait_for(both(), timeout * 4)
-    finally:
-        server_a.should_exit = server_b.should_exit = True
-        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout * 2)
+    config = make(port)  # one config, two runs
+    first = yield serving([config], [(port, "/?write=req-s9-a")])
+    second = yield serving([config], [(port, "/")])
+    a, b = free_port(), free_port()
+    views = yield serving([make(a), make(b)], [(a, "/?write=req-s9-x"), (b, "/?write=req-s9-y"),
+                                               (a, "/"), (b, "/")])
     return {"sequential": [first[0], second[0]], "concurrent": [views[2], views[3]]}
 
 
-# -- hypercorn ------------------------------------------------------------------------------------
+async def _on_asyncio(serve: Callable[[Any], Tuple[Awaitable[Any], Callable[[], None]]],
+                      make: Callable[[int], Any], timeout: float) -> Json:
+    """``serve(config)`` -> (the server's coroutine, a function that asks it to stop)."""
 
-async def _hypercorn(config_options: Dict[str, str], timeout: float) -> Json:
-    import importlib
+    async def serving(configs: List[Any], plan: Plan) -> List[Json]:
+        runs = [serve(config) for config in configs]
+        tasks = [asyncio.ensure_future(coroutine) for coroutine, _ in runs]
+        loop = asyncio.get_running_loop()
+        try:
+            # Requests from a thread: the servers run on this loop.
+            return [await asyncio.wait_for(loop.run_in_executor(None, _request, p, t, timeout),
+                                           timeout * 2) for p, t in plan]
+        finally:
+            for _, stop in runs:
+                stop()
+            await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout * 2)
 
-    from hypercorn.asyncio import serve
+    steps = _result(serving, make)
+    views = None
+    try:
+        while True:
+            views = await steps.send(views)
+    except StopIteration as done:
+        result: Json = done.value
+        return result
+
+
+def _uvicorn(options: Dict[str, str], timeout: float) -> Json:
+    import uvicorn
+
+    def make(port: int) -> Any:
+        kwargs: Dict[str, Any] = {"host": HOST, "port": port, "log_level": "warning",
+                                  "lifespan": "on" if options.get("lifespan") != "off" else "off"}
+        kwargs.update({k: options[k] for k in ("http", "ws") if k in options})
+        return uvicorn.Config(PROBE_APP, **kwargs)
+
+    def serve(config: Any) -> Tuple[Awaitable[Any], Callable[[], None]]:
+        server = uvicorn.Server(config)
+        return server.serve(), lambda: setattr(server, "should_exit", True)
+
+    return asyncio.run(_on_asyncio(serve, make, timeout))
+
+
+def _hypercorn_config(port: int) -> Any:
     from hypercorn.config import Config
 
+    config = Config()
+    config.bind = [f"{HOST}:{port}"]
+    return config
+
+
+def _probe() -> Any:
     module, _, name = PROBE_APP.partition(":")
-    app = getattr(importlib.import_module(module), name)
+    return getattr(importlib.import_module(module), name)
 
-    def make_config(port: int) -> Any:
-        config = Config()
-        config.bind = [f"{HOST}:{port}"]
-        return config
 
-    async def serve_with(config: Any, action: Callable[[], Awaitable[List[Json]]]) -> List[Json]:
+def _hypercorn(options: Dict[str, str], timeout: float) -> Json:
+    if options.get("worker") == "trio":
+        return _hypercorn_trio(timeout)
+    from hypercorn.asyncio import serve as hypercorn_serve
+
+    app = _probe()
+
+    def serve(config: Any) -> Tuple[Awaitable[Any], Callable[[], None]]:
         stop = asyncio.Event()
-        task = asyncio.ensure_future(serve(app, config, shutdown_trigger=stop.wait))
-        try:
-            return await asyncio.wait_for(action(), timeout * 2)
-        finally:
-            stop.set()
-            await asyncio.wait_for(task, timeout * 2)
+        return hypercorn_serve(app, config, shutdown_trigger=stop.wait), stop.set
 
-    port = free_port()
-    config = make_config(port)
-    first = await serve_with(config, lambda: _client(port, ["/?write=req-s9-a"], timeout))
-    second = await serve_with(config, lambda: _client(port, ["/"], timeout))
-
-    port_a, port_b = free_port(), free_port()
-    stop_a, stop_b = asyncio.Event(), asyncio.Event()
-    tasks = [
-        asyncio.ensure_future(serve(app, make_config(port_a), shutdown_trigger=stop_a.wait)),
-        asyncio.ensure_future(serve(app, make_config(port_b), shutdown_trigger=stop_b.wait)),
-    ]
-    try:
-        await _client(port_a, ["/?write=req-s9-x"], timeout)
-        await _client(port_b, ["/?write=req-s9-y"], timeout)
-        a2 = await _client(port_a, ["/"], timeout)
-        b2 = await _client(port_b, ["/"], timeout)
-    finally:
-        stop_a.set()
-        stop_b.set()
-        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout * 2)
-    return {"sequential": [first[0], second[0]], "concurrent": [a2[0], b2[0]]}
+    return asyncio.run(_on_asyncio(serve, _hypercorn_config, timeout))
 
 
-def _hypercorn_trio(config_options: Dict[str, str], timeout: float) -> Json:
+def _hypercorn_trio(timeout: float) -> Json:
     """The same two scenarios on hypercorn's trio worker (its own serve() and worker_serve())."""
-    import importlib
     from functools import partial
 
     import trio
-    from hypercorn.config import Config
     from hypercorn.trio import serve
 
-    module, _, name = PROBE_APP.partition(":")
-    app = getattr(importlib.import_module(module), name)
+    app = _probe()
 
-    def make_config(port: int) -> Any:
-        config = Config()
-        config.bind = [f"{HOST}:{port}"]
-        return config
-
-    def requests(port: int, targets: List[str]) -> List[Json]:
-        if not wait_for_port(HOST, port, timeout):
-            raise RuntimeError(f"in-process server did not listen on {port}")
-        with HTTP1Connection(HOST, port, timeout=timeout) as conn:
-            return [conn.get(t).json() for t in targets]
-
-    async def serving(configs: List[Any], plan: List[Any]) -> List[Json]:
+    async def serving(configs: List[Any], plan: Plan) -> List[Json]:
         stops = [trio.Event() for _ in configs]
         views: List[Json] = []
         with trio.fail_after(timeout * 4):
             async with trio.open_nursery() as nursery:
                 for config, stop in zip(configs, stops):
                     nursery.start_soon(partial(serve, app, config, shutdown_trigger=stop.wait))
-                for port, targets in plan:
-                    views += await trio.to_thread.run_sync(requests, port, targets)
+                for port, target in plan:
+                    views.append(await trio.to_thread.run_sync(_request, port, target, timeout))
                 for stop in stops:
                     stop.set()
         return views
 
-    async def scenarios() -> Json:
-        port = free_port()
-        config = make_config(port)
-        first = await serving([config], [(port, ["/?write=req-s9-a"])])
-        second = await serving([config], [(port, ["/"])])
-        port_a, port_b = free_port(), free_port()
-        views = await serving(
-            [make_config(port_a), make_config(port_b)],
-            [(port_a, ["/?write=req-s9-x"]), (port_b, ["/?write=req-s9-y"]), (port_a, ["/"]),
-             (port_b, ["/"])],
-        )
-        return {"sequential": [first[0], second[0]], "concurrent": [views[2], views[3]]}
-
-    result: Json = trio.run(scenarios)
-    return result
+    steps = _result(lambda configs, plan: partial(serving, configs, plan), _hypercorn_config)
+    views = None
+    try:
+        while True:
+            views = trio.run(steps.send(views))
+    except StopIteration as done:
+        result: Json = done.value
+        return result
 
 
 _DRIVERS = {"uvicorn": _uvicorn, "hypercorn": _hypercorn}
@@ -194,10 +160,7 @@ _DRIVERS = {"uvicorn": _uvicorn, "hypercorn": _hypercorn}
 def main(argv: List[str]) -> int:
     server, options, timeout = argv[0], json.loads(argv[1]), float(argv[2])
     try:
-        if server == "hypercorn" and options.get("worker") == "trio":
-            result = _hypercorn_trio(options, timeout)
-        else:
-            result = asyncio.run(_DRIVERS[server](options, timeout))
+        result = _DRIVERS[server](options, timeout)
         result["error"] = ""
     except BaseException as exc:  # report, never hang: the checking process reads this line
         traceback.print_exc()

@@ -1,4 +1,4 @@
-"""A small HTTP/1.1 keep-alive client on the stdlib socket.
+"""A small HTTP/1.1 keep-alive client on the stdlib socket (plain or TLS).
 
 Written on the raw socket rather than ``http.client`` for two reasons: ``http.client`` silently
 reconnects when the server closed the connection (which would hide the very per-connection
@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import ssl
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -30,7 +31,7 @@ class SocketReader:
         self.sock = sock
         self.buffer = bytearray()
 
-    def _fill(self) -> None:
+    def fill(self) -> None:
         chunk = self.sock.recv(65536)
         if not chunk:
             raise ProtocolError("connection closed by the server")
@@ -45,11 +46,11 @@ class SocketReader:
                 return line
             if len(self.buffer) > limit:
                 raise ProtocolError("line too long")
-            self._fill()
+            self.fill()
 
     def readexact(self, size: int) -> bytes:
         while len(self.buffer) < size:
-            self._fill()
+            self.fill()
         data = bytes(self.buffer[:size])
         del self.buffer[:size]
         return data
@@ -83,11 +84,16 @@ class HTTP1Connection:
     server that closes the connection makes the next ``request()`` raise :class:`ProtocolError`.
     """
 
-    def __init__(self, host: str, port: int, *, timeout: float = 10.0) -> None:
+    def __init__(self, host: str, port: int, *, timeout: float = 10.0,
+                 ca_file: Optional[str] = None) -> None:
         self.host = host
         self.port = port
         self.timeout = timeout
         self.sock = socket.create_connection((host, port), timeout=timeout)
+        if ca_file is not None:  # HTTP/1.1 over TLS (ALPN http/1.1), verified against ca_file
+            context = ssl.create_default_context(cafile=ca_file)
+            context.set_alpn_protocols(["http/1.1"])
+            self.sock = context.wrap_socket(self.sock, server_hostname=host)
         self.sock.settimeout(timeout)
         self.reader = SocketReader(self.sock)
         self.local_port: int = int(self.sock.getsockname()[1])

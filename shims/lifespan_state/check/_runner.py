@@ -2,9 +2,10 @@
 
 :class:`ServerProcess` runs any argv (always with this interpreter: ``sys.executable -m uvicorn``)
 in its own session, with its output in a temporary file (a pipe nobody reads could block the
-server). ``stop()`` sends SIGINT (the servers' graceful shutdown, which runs ``lifespan.shutdown``),
-then SIGTERM, then SIGKILL to the whole process group, each after a bounded wait, so no child
-worker outlives a check.
+server). ``stop()`` sends SIGINT (most servers' graceful shutdown, which runs
+``lifespan.shutdown``; ``stop_signal`` names another, e.g. gunicorn's SIGTERM), then SIGTERM, then
+SIGKILL to the whole process group, each after a bounded wait, so no child worker outlives a check.
+:func:`http_get` is one request on a fresh connection, for tests and tools that only need an answer.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
-__all__ = ["ServerProcess", "ServerStartError", "free_port", "wait_for_port"]
+from ._h1 import HTTP1Connection, HTTPResponse
+
+__all__ = ["ServerProcess", "ServerStartError", "free_port", "http_get", "wait_for_port"]
 
 HOST = "127.0.0.1"
 
@@ -66,6 +68,7 @@ class ServerProcess:
         start_timeout: float = 20.0,
         stop_timeout: float = 10.0,
         cwd: Optional[str] = None,
+        stop_signal: int = signal.SIGINT,
     ) -> None:
         self.argv: List[str] = list(argv)
         self.host = host
@@ -74,6 +77,7 @@ class ServerProcess:
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self.cwd = cwd
+        self.stop_signal = stop_signal
         self.process: Optional[subprocess.Popen] = None  # type: ignore[type-arg]
         self.returncode: Optional[int] = None
         self._log = tempfile.TemporaryFile(mode="w+b")  # noqa: SIM115 - closed in stop()
@@ -109,7 +113,7 @@ class ServerProcess:
         if process is None or self._output is not None:
             return self.returncode
         try:
-            for sig, wait in ((signal.SIGINT, self.stop_timeout), (signal.SIGTERM, 5.0)):
+            for sig, wait in ((self.stop_signal, self.stop_timeout), (signal.SIGTERM, 5.0)):
                 if process.poll() is not None:
                     break
                 try:
@@ -156,6 +160,9 @@ class ServerProcess:
         return f"<ServerProcess {' '.join(self.argv)!r} port={self.port} pid={self.pid}>"
 
 
-def python() -> str:
-    """The interpreter every server runs under: this one (the environment being checked)."""
-    return sys.executable
+def http_get(port: int, target: str = "/", *, host: str = HOST, timeout: float = 10.0,
+             headers: Sequence[Tuple[str, str]] = ()) -> HTTPResponse:
+    """``GET target`` on a fresh HTTP/1.1 connection to ``host:port``; the whole response
+    (``status``, ``headers``, ``body``, ``json()``). Raises ``OSError``/``ProtocolError``."""
+    with HTTP1Connection(host, port, timeout=timeout) as conn:
+        return conn.request("GET", target, headers=headers)

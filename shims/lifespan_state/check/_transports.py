@@ -1,31 +1,48 @@
-"""Client protocols the checks run over besides HTTP/1.1 and its WebSocket: a small registry.
+"""The client transports of the one engine: HTTP/1.1 keep-alive, WebSocket over HTTP/1.1, h2c,
+HTTP/2 over TLS, HTTP/3, WebSocket over HTTP/2.
 
-HTTP/1.1 keep-alive and WebSocket-over-HTTP/1.1 are always checked. Every other protocol is a
-:class:`Transport` in :data:`TRANSPORTS`, named as ``ServerBuilder.transports()`` names it; the
-checks use it where a configuration lists it and its client library is importable here:
+A :class:`Transport` carries the probe's requests to the server; the checks (``_checks``) judge
+what comes back the same way whichever transport carried it. A transport offers any of:
 
-* ``sequence(session, targets)``: the targets one after another on *one* connection (S5: the first
-  writes a key and replaces ``obj``; the next must not see either);
-* ``concurrent(session, targets)``: all targets at once on one connection (S11);
-* ``websocket(session, key)``: open a WebSocket, return ``{"first": view, "written": view}`` after
-  sending ``write <key>`` (S6).
+* ``sequence(session, targets)``: the targets one after another on *one* connection, the probe's
+  views in order (S5: the first writes a key and replaces ``obj``, the next must not see either;
+  S7: a request after the lifespan added a key must see it);
+* ``concurrent(session, targets)``: all targets at once (S11);
+* ``websocket(session, key)``: an HTTP request, then a WebSocket on the same connection that
+  writes ``key``, then a later connection: ``{"http", "first", "written", "after"}`` views (S6).
 
-Each returns the probe's JSON views. A new protocol (HTTP/3, WebSocket over HTTP/2) is one
-:func:`register_transport` call in the module that holds its client.
+A transport that cannot run against this server raises :class:`NotApplicable` (its reason goes
+into the check's detail). ``available()`` says whether its client library is importable here;
+``needs`` is what to install otherwise (all of them come with the ``check`` extra).
+
+Harness transports (a test harness in place of a socket): the engine reaches a run only through a
+:class:`Session` — ``get(target)`` and the transports' callables — so a harness is a Session
+subclass whose ``get`` calls the app through the harness (``httpx.ASGITransport`` on an
+``asgi-lifespan`` manager, a Starlette ``TestClient``, ``lifespan_state.testing``), plus
+:class:`Transport` entries whose ``sequence``/``concurrent``/``websocket`` use the same harness
+client, registered with :func:`register_transport`; the run that starts and stops the harness
+takes the place of the server process in ``_checks._serve`` (``Serve`` there).
 """
 
 from __future__ import annotations
 
+import importlib.util
+import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ._h1 import HTTP1Connection
-from ._h2 import HTTP2Connection, h2_available
-from ._servers import LaunchContext
+from ._h2 import HTTP2Connection
+from ._recipes import LaunchContext
+from ._ws import WebSocket
 
-__all__ = ["TRANSPORTS", "Session", "Transport", "register_transport"]
+__all__ = ["TRANSPORTS", "NotApplicable", "Session", "Transport", "ok_json", "register_transport"]
 
 Json = Dict[str, Any]
+
+
+class NotApplicable(RuntimeError):
+    """This transport cannot be checked against this server (the message says why)."""
 
 
 class Session:
@@ -36,7 +53,8 @@ class Session:
         self.timeout = timeout
 
     def connect(self) -> HTTP1Connection:
-        return HTTP1Connection(self.ctx.host, self.ctx.port, timeout=self.timeout)
+        return HTTP1Connection(self.ctx.host, self.ctx.port, timeout=self.timeout,
+                               ca_file=self.ctx.ca_file)
 
     def get(self, target: str) -> Json:
         """One HTTP/1.1 request on a fresh connection; the probe's view."""
@@ -44,9 +62,9 @@ class Session:
             return ok_json(conn.get(target))
 
     def h2(self) -> HTTP2Connection:
-        """An HTTP/2 connection: over TLS when the launch left a ``ca_file``, else cleartext."""
+        """An HTTP/2 connection: over TLS (ALPN) when the run has TLS, else cleartext."""
         return HTTP2Connection(self.ctx.host, self.ctx.port, timeout=self.timeout,
-                               ca_file=self.ctx.extras.get("ca_file"))
+                               ca_file=self.ctx.ca_file)
 
 
 def ok_json(response: Any) -> Json:
@@ -57,14 +75,23 @@ def ok_json(response: Any) -> Json:
     return data
 
 
+Targets = Sequence[str]
+
+
 @dataclass(frozen=True)
 class Transport:
     name: str
     label: str
-    available: Callable[[], bool]
-    sequence: Optional[Callable[[Session, Sequence[str]], List[Json]]] = None
-    concurrent: Optional[Callable[[Session, Sequence[str]], List[Json]]] = None
+    #: Modules its client needs (importable here, else the transport is reported as not checked).
+    needs: Tuple[str, ...] = ()
+    sequence: Optional[Callable[[Session, Targets], List[Json]]] = None
+    concurrent: Optional[Callable[[Session, Targets], List[Json]]] = None
     websocket: Optional[Callable[[Session, str], Json]] = None
+    #: Only with TLS (the run's certificate is what the client verifies).
+    tls: bool = False
+
+    def available(self) -> bool:
+        return all(importlib.util.find_spec(m) is not None for m in self.needs)
 
 
 TRANSPORTS: Dict[str, Transport] = {}
@@ -75,15 +102,109 @@ def register_transport(transport: Transport) -> Transport:
     return transport
 
 
-def _h2_sequence(session: Session, targets: Sequence[str]) -> List[Json]:
+# -- HTTP/1.1 -------------------------------------------------------------------------------------
+
+def _h1_sequence(session: Session, targets: Targets) -> List[Json]:
+    with session.connect() as conn:
+        return [ok_json(conn.get(t)) for t in targets]
+
+
+def _h1_concurrent(session: Session, targets: Targets, per_connection: int = 2) -> List[Json]:
+    """HTTP/1.1 has no streams: the targets on concurrent keep-alive connections, two on each."""
+    results: Dict[int, Json] = {}
+    errors: List[str] = []
+    lock = threading.Lock()
+    chunks = [list(range(i, min(i + per_connection, len(targets))))
+              for i in range(0, len(targets), per_connection)]
+
+    def worker(indexes: List[int]) -> None:
+        try:
+            with session.connect() as conn:
+                for index in indexes:
+                    view = ok_json(conn.get(targets[index]))
+                    with lock:
+                        results[index] = view
+        except Exception as exc:
+            with lock:
+                errors.append(f"{type(exc).__name__}: {exc}")
+
+    pool = [threading.Thread(target=worker, args=(c,), daemon=True) for c in chunks]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join(session.timeout * per_connection + 5)
+    if errors:
+        raise RuntimeError(f"{len(errors)} of {len(chunks)} connections failed, e.g. {errors[0]}")
+    if len(results) != len(targets):
+        raise RuntimeError(f"only {len(results)} of {len(targets)} requests answered in time")
+    return [results[i] for i in range(len(targets))]
+
+
+def _ws_h1(session: Session, key: str) -> Json:
+    conn = session.connect()
+    try:
+        http_view = ok_json(conn.get(f"/?write={key}-http"))
+        with WebSocket(conn, "/ws") as ws:
+            first = ws.receive_json()
+            ws.send_text(f"write {key}")
+            written = ws.receive_json()
+    finally:
+        conn.close()
+    with WebSocket(session.connect(), "/ws") as ws2:
+        after = ws2.receive_json()
+    return {"http": http_view, "first": first, "written": written, "after": after}
+
+
+# -- HTTP/2 ---------------------------------------------------------------------------------------
+
+def _h2_sequence(session: Session, targets: Targets) -> List[Json]:
     with session.h2() as conn:
         return [ok_json(conn.get(t)) for t in targets]
 
 
-def _h2_concurrent(session: Session, targets: Sequence[str]) -> List[Json]:
+def _h2_concurrent(session: Session, targets: Targets) -> List[Json]:
     with session.h2() as conn:
         return [ok_json(r) for r in conn.get_many(targets)]
 
 
-for _name, _label in (("h2c", "HTTP/2 cleartext (prior knowledge)"), ("h2-tls", "HTTP/2 over TLS")):
-    register_transport(Transport(_name, _label, h2_available, _h2_sequence, _h2_concurrent))
+def _ws_h2(session: Session, key: str) -> Json:
+    from ._ws_h2 import WebSocketOverH2, server_allows_websocket
+
+    with session.h2() as conn:
+        http_view = ok_json(conn.get(f"/?write={key}-http"))
+        if not server_allows_websocket(conn):
+            raise NotApplicable("the server does not offer WebSocket over HTTP/2 (RFC 8441)")
+        with WebSocketOverH2(conn, "/ws") as ws:
+            first = ws.receive_json()
+            ws.send_text(f"write {key}")
+            written = ws.receive_json()
+            # While the WebSocket is open: its close ends the whole connection on some servers.
+            with session.h2() as fresh:
+                after = ok_json(fresh.get("/"))
+    return {"http": http_view, "first": first, "written": written, "after": after}
+
+
+# -- HTTP/3 ---------------------------------------------------------------------------------------
+
+def _h3(session: Session, targets: Targets, concurrent: bool = False) -> List[Json]:
+    from ._h3 import h3_get
+
+    if session.ctx.ca_file is None:
+        raise NotApplicable("HTTP/3 needs TLS")
+    return [ok_json(r) for r in h3_get(session.ctx.host, session.ctx.port, targets, concurrent=concurrent,
+                                       ca_file=session.ctx.ca_file, timeout=session.timeout)]
+
+
+def _h3_concurrent(session: Session, targets: Targets) -> List[Json]:
+    return _h3(session, targets, concurrent=True)
+
+
+for _transport in (
+    Transport("h1", "HTTP/1.1 keep-alive", (), _h1_sequence, _h1_concurrent),
+    Transport("ws", "WebSocket over HTTP/1.1", (), websocket=_ws_h1),
+    Transport("h2c", "HTTP/2 cleartext (prior knowledge)", ("h2",), _h2_sequence, _h2_concurrent),
+    Transport("h2-tls", "HTTP/2 over TLS (ALPN)", ("h2",), _h2_sequence, _h2_concurrent, tls=True),
+    Transport("h3", "HTTP/3 (QUIC)", ("aioquic",), _h3, _h3_concurrent, tls=True),
+    Transport("ws-h2", "WebSocket over HTTP/2 (RFC 8441)", ("h2",), websocket=_ws_h2),
+):
+    register_transport(_transport)

@@ -1,9 +1,10 @@
-"""A minimal RFC 6455 WebSocket client over HTTP/1.1, on the stdlib socket.
+"""WebSocket clients (RFC 6455 frames) over HTTP/1.1 and, as one HTTP/2 stream, over HTTP/2.
 
 Handshake, masked text frames, ping/pong, the closing handshake — enough for the probe, and free of
 dependencies so it runs in every old environment (the ``websockets`` releases old uvicorns pin
-cannot even complete a handshake on new Pythons). It upgrades an :class:`HTTP1Connection`, so the
-WebSocket can follow HTTP requests on the same socket (S6).
+cannot even complete a handshake on new Pythons). :class:`WebSocket` upgrades an
+:class:`HTTP1Connection`, so the WebSocket can follow HTTP requests on the same socket (S6);
+``_ws_h2`` carries the same frames in DATA frames of an extended CONNECT stream (RFC 8441).
 """
 
 from __future__ import annotations
@@ -13,31 +14,52 @@ import hashlib
 import json
 import os
 import struct
-from typing import Any, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 from ._h1 import HTTP1Connection, ProtocolError
 
-__all__ = ["WebSocket", "WebSocketClosed", "client_frame"]
+__all__ = ["FrameSocket", "WebSocket", "WebSocketClosed", "client_frame", "split_frame"]
+
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+_TEXT, _CLOSE, _PING, _PONG = 0x1, 0x8, 0x9, 0xA
+
+Frame = Tuple[bool, int, bytes]
 
 
 def client_frame(opcode: int, payload: bytes) -> bytes:
-    """One final, masked client frame (RFC 6455 5.2); also the payload of WebSocket over HTTP/2."""
+    """One final, masked client frame (RFC 6455 5.2)."""
     header = bytearray([0x80 | opcode])
     size = len(payload)
     if size < 126:
         header.append(0x80 | size)
     elif size < 1 << 16:
-        header.append(0x80 | 126)
-        header += struct.pack("!H", size)
+        header += bytes([0x80 | 126]) + struct.pack("!H", size)
     else:
-        header.append(0x80 | 127)
-        header += struct.pack("!Q", size)
+        header += bytes([0x80 | 127]) + struct.pack("!Q", size)
     mask = os.urandom(4)  # clients must mask every frame (RFC 6455 5.3)
-    header += mask
-    return bytes(header) + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return bytes(header + mask) + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
-_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-_TEXT, _BINARY, _CLOSE, _PING, _PONG, _CONT = 0x1, 0x2, 0x8, 0x9, 0xA, 0x0
+
+def split_frame(buffer: bytearray) -> Optional[Frame]:
+    """The first whole frame in ``buffer`` (removed from it), or None while it is incomplete."""
+    if len(buffer) < 2:
+        return None
+    size, offset = buffer[1] & 0x7F, 2
+    if size in (126, 127):
+        wide = 2 if size == 126 else 8
+        if len(buffer) < 2 + wide:
+            return None
+        size, offset = int.from_bytes(buffer[2:2 + wide], "big"), 2 + wide
+    mask = b""
+    if buffer[1] & 0x80:
+        mask, offset = bytes(buffer[offset:offset + 4]), offset + 4
+    if len(buffer) < offset + size:
+        return None
+    first, payload = buffer[0], bytes(buffer[offset:offset + size])
+    del buffer[:offset + size]
+    if mask:
+        payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return bool(first & 0x80), first & 0x0F, payload
 
 
 class WebSocketClosed(ProtocolError):
@@ -48,23 +70,57 @@ class WebSocketClosed(ProtocolError):
         self.code = code
 
 
-class WebSocket:
+class FrameSocket:
+    """Messages over frames; a subclass supplies ``_send_frame`` and ``_read_frame``."""
+
+    closed = False
+
+    def _send_frame(self, opcode: int, payload: bytes) -> None:
+        raise NotImplementedError
+
+    def _read_frame(self) -> Frame:
+        raise NotImplementedError
+
+    def send_text(self, text: str) -> None:
+        self._send_frame(_TEXT, text.encode("utf-8"))
+
+    def receive(self) -> str:
+        """The next text (or binary, decoded) message; answers pings on the way."""
+        parts: List[bytes] = []
+        while True:
+            try:
+                fin, opcode, payload = self._read_frame()
+            except WebSocketClosed:
+                raise
+            except ProtocolError:
+                self.closed = True
+                raise WebSocketClosed(None, "without a close frame") from None
+            if opcode == _PING:
+                self._send_frame(_PONG, payload)
+            elif opcode == _CLOSE:
+                code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
+                if not self.closed:
+                    self._send_frame(_CLOSE, payload[:2])
+                self.closed = True
+                raise WebSocketClosed(code, payload[2:].decode("utf-8", "replace"))
+            elif opcode != _PONG:
+                parts.append(payload)
+                if fin:
+                    return b"".join(parts).decode("utf-8")
+
+    def receive_json(self) -> Any:
+        return json.loads(self.receive())
+
+
+class WebSocket(FrameSocket):
     """A client WebSocket on ``connection`` (which it takes over: no HTTP after the upgrade)."""
 
     def __init__(self, connection: HTTP1Connection, path: str = "/") -> None:
         self.connection = connection
-        self.closed = False
         key = base64.b64encode(os.urandom(16)).decode()
-        connection.send_request(
-            "GET",
-            path,
-            headers=(
-                ("Upgrade", "websocket"),
-                ("Connection", "Upgrade"),
-                ("Sec-WebSocket-Key", key),
-                ("Sec-WebSocket-Version", "13"),
-            ),
-        )
+        connection.send_request("GET", path, headers=(
+            ("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Key", key),
+            ("Sec-WebSocket-Version", "13")))
         response = connection.read_response()
         if response.status != 101:
             raise ProtocolError(f"websocket handshake answered {response.status} {response.reason}")
@@ -76,55 +132,16 @@ class WebSocket:
     def connect(cls, host: str, port: int, path: str = "/", *, timeout: float = 10.0) -> WebSocket:
         return cls(HTTP1Connection(host, port, timeout=timeout), path)
 
-    # -- frames ---------------------------------------------------------------------------
     def _send_frame(self, opcode: int, payload: bytes) -> None:
         self.connection.sock.sendall(client_frame(opcode, payload))
 
-    def _read_frame(self) -> Tuple[bool, int, bytes]:
+    def _read_frame(self) -> Frame:
         reader = self.connection.reader
-        first, second = reader.readexact(2)
-        fin, opcode = bool(first & 0x80), first & 0x0F
-        size = second & 0x7F
-        if size == 126:
-            size = struct.unpack("!H", reader.readexact(2))[0]
-        elif size == 127:
-            size = struct.unpack("!Q", reader.readexact(8))[0]
-        mask = reader.readexact(4) if second & 0x80 else b""
-        payload = reader.readexact(size)
-        if mask:
-            payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        return fin, opcode, payload
-
-    # -- messages -------------------------------------------------------------------------
-    def send_text(self, text: str) -> None:
-        self._send_frame(_TEXT, text.encode("utf-8"))
-
-    def receive(self) -> str:
-        """The next text (or binary, decoded) message; answers pings on the way."""
-        parts: list = []  # type: ignore[type-arg]
         while True:
-            try:
-                fin, opcode, payload = self._read_frame()
-            except ProtocolError:
-                self.closed = True
-                raise WebSocketClosed(None, "without a close frame") from None
-            if opcode == _PING:
-                self._send_frame(_PONG, payload)
-                continue
-            if opcode == _PONG:
-                continue
-            if opcode == _CLOSE:
-                code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
-                if not self.closed:
-                    self._send_frame(_CLOSE, payload[:2])
-                self.closed = True
-                raise WebSocketClosed(code, payload[2:].decode("utf-8", "replace"))
-            parts.append(payload)
-            if fin:
-                return b"".join(parts).decode("utf-8")
-
-    def receive_json(self) -> Any:
-        return json.loads(self.receive())
+            frame = split_frame(reader.buffer)
+            if frame is not None:
+                return frame
+            reader.fill()
 
     def close(self, code: int = 1000) -> Optional[int]:
         """Closing handshake (bounded by the socket timeout); returns the server's close code."""

@@ -1,16 +1,12 @@
-"""hypercorn-only scenarios: HTTP/2 over TLS, WebSocket over HTTP/2, HTTP/3, worker processes,
-app variants, in-process ``hypercorn.trio.serve``, and the shim's wraps themselves.
+"""hypercorn scenarios beyond the conformance checks, for this repository's tests only.
 
-Run as ``python -m lifespan_state.check._hypercorn_checks SCENARIO [--shim on|off] [--worker W]``
-in the environment being checked; prints one JSON document
-``{"scenario": ..., "results": {name: {"ok": bool, "detail": str, ...}}}``. Each result is an
-observation with a verdict in the words of CONFORMANCE.md (S5 over HTTP/2 streams, S6 over an
-HTTP/2 WebSocket, S5/S7/S11 over HTTP/3, ...). Servers run as real processes on 127.0.0.1 (except
-``trio-serve`` and ``patching``, which import hypercorn in this subprocess on purpose).
-
-Scenarios: ``tls`` (HTTP/2 by ALPN, WebSocket over HTTP/2, HTTP/3 where aioquic is installed),
-``workers`` (``-w 2``: two processes, each its own state), ``starlette``, ``wsgi``,
-``dispatcher``, ``proxy-fix-lock``, ``trio-serve``, ``patching``.
+Run as ``python tests/scripts/hypercorn_scenarios.py SCENARIO [--shim on|off] [--worker W]`` in
+a release's environment; prints one JSON document ``{"scenario": ..., "results": {name: {"ok":
+bool, "detail": str, ...}}}``. Servers run as real processes on 127.0.0.1 (except ``trio-serve``
+and ``patching``, which import hypercorn in this process on purpose). The checks S1-S12 over every
+transport (HTTP/2 over TLS, HTTP/3, WebSocket over HTTP/2 included) are ``lifespan-state check``'s;
+these are the cases around them: ``h2c-upgrade`` (curl), ``workers`` (``-w 2``), ``starlette``,
+``wsgi``, ``dispatcher``, ``proxy-fix-lock``, ``trio-serve``, ``patching``.
 """
 
 from __future__ import annotations
@@ -20,25 +16,28 @@ import importlib.util
 import json
 import os
 import sys
-import tempfile
 import time
+from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
-from ._h1 import HTTP1Connection
-from ._h2 import HTTP2Connection, tls_files
-from ._runner import HOST, ServerProcess, free_port
-from ._servers import PROBE_APP
-
-__all__ = ["main", "run_scenario"]
+from lifespan_state.check import HTTP1Connection, ServerProcess, free_port
+from lifespan_state.check._runner import HOST
 
 Json = Dict[str, Any]
+HERE = Path(__file__).resolve().parent
+#: The probe behind hypercorn's middlewares (shipped: the patch proofs use them) and the app
+#: variants only these tests serve (``hypercorn_apps`` next to this file).
 _APPS = "lifespan_state.check._hypercorn_apps"
+_TEST_APPS = "hypercorn_apps"
+PROBE_APP = "lifespan_state.check._probe:app"
 
 
 def _env(shim: bool) -> Dict[str, str]:
     env = dict(os.environ)
     env["LIFESPAN_STATE_PROBE_SHIM"] = "1" if shim else "0"
     env.pop("LIFESPAN_STATE_DISABLE", None)
+    # The servers import the test-only app variants from this directory.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")]))
     return env
 
 
@@ -72,8 +71,6 @@ def _guard(results: Json, name: str, action: Callable[[], Json]) -> None:
         results[name] = _result(False, f"{type(exc).__name__}: {exc}")
 
 
-# -- tls: HTTP/2 by ALPN, WebSocket over HTTP/2, HTTP/3 ---------------------------------------------
-
 def _sequence_problem(views: List[Json], key: str) -> Optional[str]:
     """S5 on one connection: the key request 1 wrote and its replaced 'obj' stay with request 1."""
     if any(not isinstance(v.get("keys"), list) for v in views):
@@ -86,112 +83,6 @@ def _sequence_problem(views: List[Json], key: str) -> Optional[str]:
         if view.get("obj_id") != view.get("lifespan_obj_id_now"):
             return f"request {n} saw an 'obj' other than the lifespan's"
     return None
-
-
-def _concurrent_problem(views: List[Json], keys: List[str]) -> Optional[str]:
-    for view, own in zip(views, keys):
-        seen = [k for k in (view.get("keys") or []) if k.startswith("req-") and k != own]
-        if seen:
-            return f"a stream saw keys other streams wrote: {seen[:3]}"
-        if own not in (view.get("keys") or []):
-            return "a stream lost its own key"
-    return None
-
-
-def _h2_tls(ca_file: str, port: int, timeout: float) -> Json:
-    with HTTP2Connection(HOST, port, timeout=timeout, ca_file=ca_file) as conn:
-        views = [conn.get("/?write=req-h2tls&replace=1").json(), conn.get("/").json(),
-                 conn.get("/").json()]
-        keys = [f"req-t{i}" for i in range(10)]
-        many = [r.json() for r in conn.get_many([f"/?write={k}&sleep=0.1" for k in keys])]
-    problem = _sequence_problem(views, "req-h2tls") or _concurrent_problem(many, keys)
-    ports = {v.get("client_port") for v in views + many}
-    if len(ports) != 1:
-        problem = problem or f"streams came from {len(ports)} connections, not one"
-    versions = {v.get("http_version") for v in views}
-    if versions != {"2"}:
-        problem = problem or f"http_version {versions}, not HTTP/2"
-    return _result(problem is None, problem or "S5/S11 hold over HTTP/2 negotiated by ALPN "
-                   f"({len(views)} sequential and {len(many)} concurrent streams on one connection)")
-
-
-def _ws_h2(ca_file: str, port: int, timeout: float) -> Json:
-    from ._ws_h2 import WebSocketOverH2, server_allows_websocket
-
-    with HTTP2Connection(HOST, port, timeout=timeout, ca_file=ca_file) as conn:
-        http_view = conn.get("/?write=req-wsh2-http").json()
-        if not server_allows_websocket(conn):
-            return _result(True, "skipped: this release does not offer WebSocket over HTTP/2",
-                           skipped=True)
-        with WebSocketOverH2(conn, "/ws") as ws:
-            first = ws.receive_json()
-            ws.send_text("write req-wsh2-ws")
-            written = ws.receive_json()
-            # While the WebSocket is open: its close trips a hypercorn bug on some releases.
-            with HTTP2Connection(HOST, port, timeout=timeout, ca_file=ca_file) as fresh:
-                after = fresh.get("/").json()
-    problem = None
-    if not isinstance(first.get("keys"), list):
-        problem = "the websocket scope had no state dict"
-    elif first.get("type") != "websocket" or first.get("http_version") != "2":
-        problem = f"not a WebSocket over HTTP/2: {first.get('type')} {first.get('http_version')}"
-    elif first.get("client_port") != http_view.get("client_port"):
-        problem = "the WebSocket did not share the HTTP/2 connection of the request before it"
-    elif "req-wsh2-http" in first["keys"]:
-        problem = "a WebSocket stream saw the key an HTTP/2 request on its connection wrote"
-    elif first.get("obj_id") != first.get("lifespan_obj_id_now"):
-        problem = "the WebSocket's 'obj' is not the lifespan's"
-    elif "req-wsh2-ws" not in (written.get("keys") or []):
-        problem = "the WebSocket's own key was not kept"
-    elif "req-wsh2-ws" in (after.get("keys") or []):
-        problem = "a later request saw the key a WebSocket wrote"
-    return _result(problem is None, problem or "S6 holds for a WebSocket over HTTP/2 (RFC 8441) "
-                   "following a request on the same connection")
-
-
-def _h3(ca_file: str, port: int, timeout: float) -> Json:
-    from ._h3 import HTTP3Connection
-
-    with HTTP3Connection(HOST, port, ca_file=ca_file, timeout=timeout) as conn:
-        views = [conn.get("/?write=req-h3&replace=1").json(), conn.get("/").json(),
-                 conn.get("/").json()]
-        trigger = conn.get("/?late=1").json()
-        after = conn.get("/").json()
-        keys = [f"req-q{i}" for i in range(10)]
-        many = [r.json() for r in conn.get_many([f"/?write={k}&sleep=0.1" for k in keys])]
-    with HTTP3Connection(HOST, port, ca_file=ca_file, timeout=timeout) as other:
-        second_client = other.get("/").json()
-    problem = _sequence_problem(views, "req-h3") or _concurrent_problem(many, keys)
-    if problem is None and {v.get("http_version") for v in views} != {"3"}:
-        problem = "not HTTP/3"
-    if problem is None and not trigger.get("acted", {}).get("late_written"):
-        problem = "the lifespan's background task did not add 'late'"
-    if problem is None and "late" not in (after.get("keys") or []):
-        problem = "S7: a key the lifespan added after startup was not seen over HTTP/3 (snapshot)"
-    if problem is None and "req-h3" in (second_client.get("keys") or []):
-        problem = "another HTTP/3 client saw the key the first one wrote"
-    return _result(problem is None, problem or "S5/S7/S11 hold over HTTP/3 (one QUIC connection; "
-                   "a second client)")
-
-
-def scenario_tls(shim: bool, worker: str, timeout: float) -> Json:
-    results: Json = {}
-    workdir = tempfile.mkdtemp(prefix="lifespan-state-h3-")
-    files = tls_files(workdir)
-    plain, secure = free_port(), free_port()
-    quic = importlib.util.find_spec("aioquic") is not None
-    extra = ["--certfile", files["cert_file"], "--keyfile", files["key_file"],
-             "--insecure-bind", f"{HOST}:{plain}", "--bind", f"{HOST}:{secure}"]
-    if quic:
-        extra += ["--quic-bind", f"{HOST}:{secure}"]
-    with _server(PROBE_APP, worker, shim, *extra, port=plain, timeout=timeout) as server:
-        _guard(results, "h2_tls", lambda: _h2_tls(files["ca_file"], secure, timeout))
-        _guard(results, "h3", lambda: _h3(files["ca_file"], secure, timeout) if quic else
-               _result(True, "skipped: aioquic is not installed", skipped=True))
-        # Last: hypercorn ends the whole HTTP/2 connection when a WebSocket stream closes.
-        _guard(results, "ws_h2", lambda: _ws_h2(files["ca_file"], secure, timeout))
-    results["_log"] = server.tail(8)
-    return results
 
 
 def scenario_h2c_upgrade(shim: bool, worker: str, timeout: float) -> Json:
@@ -250,7 +141,7 @@ def scenario_starlette(shim: bool, worker: str, timeout: float) -> Json:
     """A Starlette app whose lifespan yields state (fails at startup without lifespan state)."""
     results: Json = {}
     try:
-        with _server(f"{_APPS}:starlette()", worker, shim, timeout=timeout) as server:
+        with _server(f"{_TEST_APPS}:starlette()", worker, shim, timeout=timeout) as server:
             with HTTP1Connection(HOST, server.port, timeout=timeout) as conn:
                 first = conn.get("/?write=x")
                 body: Json = first.json() if first.status == 200 else {}
@@ -274,7 +165,7 @@ def scenario_starlette(shim: bool, worker: str, timeout: float) -> Json:
 
 
 def scenario_wsgi(shim: bool, worker: str, timeout: float) -> Json:
-    with _server(f"{_APPS}:wsgi()", worker, shim, timeout=timeout) as server:
+    with _server(f"{_TEST_APPS}:wsgi()", worker, shim, timeout=timeout) as server:
         view = _get(server.port, "/", timeout)
     problem = None
     if any("state" in k.lower() for k in view.get("environ_keys", [])):
@@ -344,7 +235,7 @@ def scenario_trio_serve(shim: bool, worker: str, timeout: float) -> Json:
         import lifespan_state
 
         lifespan_state.activate("hypercorn")
-    from ._probe import app
+    from lifespan_state.check._probe import app
 
     port = free_port()
     config = Config()
@@ -403,7 +294,6 @@ def scenario_patching(shim: bool, worker: str, timeout: float) -> Json:
 
 
 SCENARIOS: Dict[str, Callable[[bool, str, float], Json]] = {
-    "tls": scenario_tls,
     "h2c-upgrade": scenario_h2c_upgrade,
     "workers": scenario_workers,
     "starlette": scenario_starlette,
@@ -424,7 +314,7 @@ def run_scenario(name: str, shim: bool = True, worker: str = "asyncio", timeout:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lifespan_state.check._hypercorn_checks")
+    parser = argparse.ArgumentParser(prog="hypercorn_scenarios.py")
     parser.add_argument("scenario", choices=sorted(SCENARIOS))
     parser.add_argument("--shim", choices=["on", "off"], default="on")
     parser.add_argument("--worker", default="asyncio")

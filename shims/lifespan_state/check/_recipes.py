@@ -1,0 +1,394 @@
+"""Servers as launch recipes: a command template plus what the server supports.
+
+A :class:`Recipe` is everything the check kit knows about one server: the command that starts it
+(``{python} -m uvicorn {app} --host {host} --port {port}``), the client transports it speaks
+(plain, and with TLS), its options (each value a template fragment appended to the command), how
+to run it without lifespan (S8), whether an in-process driver exists for S9, and the environment
+and stop signal its process needs. Placeholders: ``{python}`` (the interpreter of the environment
+being checked), ``{app}`` (the app's import string), ``{host}``, ``{port}``, ``{certfile}`` and
+``{keyfile}`` (with TLS), ``{workdir}`` (a temporary directory of the run), ``{worker}`` (the
+``worker`` option's value, for app strings).
+
+:data:`RECIPES` holds the built-in recipes, by distribution name. ``lifespan-state check
+--command TEMPLATE`` makes a recipe from any command (:func:`custom_recipe`); when the command runs
+a built-in server (``-m NAME`` or the ``NAME`` executable) it inherits that server's transports
+and features, which ``--transport`` overrides. See docs/CONFORMANCE.md for what each check needs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from typing import Dict, FrozenSet, List, Optional, Tuple
+
+__all__ = [
+    "PROBE_APP",
+    "RECIPES",
+    "Capabilities",
+    "ConfigError",
+    "LaunchContext",
+    "Recipe",
+    "custom_recipe",
+    "expand",
+]
+
+#: The probe app, as every server's command line names it.
+PROBE_APP = "lifespan_state.check._probe:app"
+_APPS = "lifespan_state.check._hypercorn_apps"
+
+
+class ConfigError(ValueError):
+    """A configuration the installed server cannot run (unknown option or value)."""
+
+
+@dataclass
+class LaunchContext:
+    """The facts of one server launch: the values of the template's placeholders."""
+
+    host: str
+    port: int
+    workdir: str
+    python: str = sys.executable
+    app: str = PROBE_APP
+    #: With TLS: the server's certificate chain and key, and the CA the clients trust.
+    certfile: str = ""
+    keyfile: str = ""
+    ca_file: Optional[str] = None
+
+    def values(self, config: Dict[str, str]) -> Dict[str, str]:
+        return {"python": self.python, "app": self.app, "host": self.host, "port": str(self.port),
+                "certfile": self.certfile, "keyfile": self.keyfile, "workdir": self.workdir,
+                "worker": config.get("worker", "asyncio")}
+
+
+def expand(template: str, values: Dict[str, str]) -> List[str]:
+    """``template`` split like a shell would, each word's placeholders filled in."""
+    try:
+        return [word.format(**values) for word in shlex.split(template)]
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ConfigError(f"command template {template!r}: unknown placeholder {exc} (known: "
+                          f"{', '.join('{' + k + '}' for k in sorted(values))})") from None
+
+
+@dataclass
+class Capabilities:
+    """What the installed release of a server offers (from a subprocess probe)."""
+
+    server: str
+    version: Optional[str]
+    choices: Dict[str, List[str]]
+    defaults: Dict[str, str]
+    error: str = ""
+
+
+#: Prints {"version": ..., "choices": {}, "defaults": {}} for a server without options to probe.
+_VERSION_PROBE = r"""
+import json, sys
+try:
+    from importlib import metadata
+except ImportError:
+    import importlib_metadata as metadata
+print(json.dumps({"version": metadata.version(sys.argv[1]), "choices": {}, "defaults": {}}))
+"""
+
+
+@dataclass
+class Recipe:
+    """How to launch one server and what it supports; see the module docstring."""
+
+    name: str
+    command: str
+    #: Transports of a plain run (``h1`` is always used; see ``_transports.TRANSPORTS``).
+    transports: FrozenSet[str] = frozenset({"h1", "ws"})
+    #: With TLS: the fragment that turns it on, and the transports it then speaks.
+    tls: str = ""
+    tls_transports: FrozenSet[str] = frozenset()
+    #: transport -> fragment the server needs to offer it (e.g. hypercorn's ``--quic-bind``).
+    transport_args: Dict[str, str] = field(default_factory=dict)
+    #: option -> value -> fragment (appended to the command). ``app`` values are import strings.
+    options: Dict[str, Dict[str, str]] = field(default_factory=dict)
+    #: Python source run in the checked environment that prints ``{"version", "choices",
+    #: "defaults"}``; empty: the distribution's version only, no options.
+    probe: str = ""
+    #: Config overrides for the S8 run "with lifespan disabled"; None: the server cannot.
+    lifespan_off: Optional[Dict[str, str]] = None
+    #: Config overrides for the S8 run whose app raises on the lifespan scope.
+    lifespan_raise: Dict[str, str] = field(default_factory=dict)
+    #: S9 needs an in-process driver (``_driver``); for the others S9 says so.
+    driver: bool = False
+    #: Extra environment of the server process (placeholders allowed).
+    env: Dict[str, str] = field(default_factory=dict)
+    #: The signal of a graceful stop (the one that runs ``lifespan.shutdown``).
+    stop_signal: int = signal.SIGINT
+    #: What this server lacks, said in the checks it makes fail (e.g. no lifespan protocol).
+    lacks: str = ""
+    #: Set for ``--command`` recipes: the JSON config then records the template.
+    custom: bool = False
+
+    def available(self, python: str = sys.executable, timeout: float = 60.0) -> Capabilities:
+        """Probe the release installed for ``python`` (in a subprocess: never import a server here)."""
+        argv = [python, "-c", self.probe or _VERSION_PROBE, self.name]
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return Capabilities(self.name, None, {}, {}, error=f"probe failed: {exc}")
+        if done.returncode != 0 and self.custom:
+            return Capabilities(self.name, None, {}, {})  # any command: its version may be unknown
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            return Capabilities(self.name, None, {}, {}, error=f"{self.name} not installed here: {last}")
+        data = json.loads(done.stdout.strip().splitlines()[-1])
+        if self.custom:
+            data["choices"], data["defaults"] = {}, {}
+        return Capabilities(self.name, data.get("version"), data["choices"], data["defaults"])
+
+    def config(self, capabilities: Capabilities, **chosen: Optional[str]) -> Dict[str, str]:
+        """The default configuration with ``chosen`` values (None: default) — validated."""
+        config = dict(capabilities.defaults)
+        for option, value in chosen.items():
+            if value is None:
+                continue
+            if option not in self.options:
+                raise ConfigError(f"{self.name} has no option {option!r} in the check kit"
+                                  + (f" (options: {', '.join(self.options)})" if self.options else ""))
+            allowed = capabilities.choices.get(option, list(self.options[option]))
+            if value not in allowed:
+                raise ConfigError(
+                    f"{self.name} {capabilities.version}: {option}={value!r} is not available here "
+                    f"(available: {', '.join(allowed) or 'none'})"
+                )
+            config[option] = value
+        return config
+
+    def uses(self, config: Dict[str, str], tls: bool) -> FrozenSet[str]:
+        """The transports a run of ``config`` speaks."""
+        found = set(self.tls_transports if tls else self.transports) | {"h1"}
+        if config.get("ws") == "none":
+            found.discard("ws")
+            found.discard("ws-h2")
+        return frozenset(found)
+
+    def argv(self, config: Dict[str, str], ctx: LaunchContext, transports: FrozenSet[str],
+             tls: bool) -> List[str]:
+        app = self.options.get("app", {}).get(config.get("app", "probe"), "")
+        values = ctx.values(config)
+        if app:
+            values["app"] = ctx.app = app.format(**values)
+        words = expand(self.command, values)
+        for option, value in config.items():
+            if option in ("app", "command", "transports", "tls"):
+                continue
+            table = self.options.get(option)
+            if table is None or value not in table:
+                raise ConfigError(f"{self.name}: unknown {option}={value!r}")
+            words += expand(table[value], values)
+        if tls:
+            words += expand(self.tls, values)
+        for name in sorted(transports):
+            words += expand(self.transport_args.get(name, ""), values)
+        return words
+
+    def environ(self, ctx: LaunchContext, config: Dict[str, str]) -> Dict[str, str]:
+        values = ctx.values(config)
+        return {k: v.format(**values) for k, v in self.env.items()}
+
+
+RECIPES: Dict[str, Recipe] = {}
+
+
+def _register(recipe: Recipe) -> None:
+    RECIPES[recipe.name] = recipe
+
+
+def _has(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def custom_recipe(template: str, name: Optional[str] = None,
+                  transports: Optional[Tuple[str, ...]] = None) -> Recipe:
+    """A recipe for an arbitrary server command (``--command``).
+
+    The server's name is ``name``, else the module after ``-m``, else the executable's name; a
+    built-in server's recipe lends its transports and features (S8 and S9 runs, stop signal,
+    environment), ``transports`` replaces them. With ``{certfile}`` in the template, the TLS
+    transports are used.
+    """
+    words = shlex.split(template)
+    guess = words[words.index("-m") + 1] if "-m" in words[:-1] else os.path.basename(words[0])
+    name = name or guess
+    base = RECIPES.get(name) or RECIPES.get(guess) or Recipe(name, template, driver=False)
+    tls = "{certfile}" in template
+    chosen = frozenset(transports) if transports else None
+    plain = chosen or base.transports
+    secure = chosen or base.tls_transports or plain
+    return dataclasses.replace(
+        base, name=name, command=template, custom=True, probe="",
+        transports=frozenset() if tls else plain, tls="",
+        tls_transports=secure if tls else frozenset(),
+        # A run "without lifespan" appends the built-in's option; only its lifespan option.
+        options={k: v for k, v in base.options.items() if k == "lifespan"},
+    )
+
+
+# -- uvicorn ------------------------------------------------------------------------------------
+
+_UVICORN_PROBE = r"""
+import importlib, importlib.util, json, sys
+try:
+    from importlib import metadata
+except ImportError:
+    import importlib_metadata as metadata
+import uvicorn.config as c
+
+def has(module):
+    return importlib.util.find_spec(module) is not None
+
+def resolve(table, auto_path):
+    # What uvicorn's "auto" picks in this environment, as the option value naming it.
+    module, _, attr = auto_path.partition(":")
+    try:
+        obj = getattr(importlib.import_module(module), attr)
+    except Exception:
+        return None
+    if obj is None:
+        return "none"
+    target = obj.__module__ + ":" + obj.__name__
+    for key, value in table.items():
+        if key != "auto" and value == target:
+            return key
+    return None
+
+needs = {"httptools": "httptools", "websockets": "websockets", "websockets-sansio": "websockets",
+         "wsproto": "wsproto", "uvloop": "uvloop"}
+usable = lambda key: key not in needs or has(needs[key])
+# zttp (uvicorn's HTTP/2, 0.53+) never ends a bodiless request: the probe's GETs would hang.
+http = [k for k in c.HTTP_PROTOCOLS if k not in ("auto", "zttp") and usable(k)]
+ws = [k for k in c.WS_PROTOCOLS if k != "auto" and usable(k)]
+loops = getattr(c, "LOOP_SETUPS", None) or getattr(c, "LOOP_FACTORIES", None) or {}
+worker = [k for k in ("asyncio", "uvloop") if k in loops and usable(k)]
+lifespan = [k for k in ("on", "auto", "off") if k in c.LIFESPAN]
+default_http = resolve(c.HTTP_PROTOCOLS, c.HTTP_PROTOCOLS["auto"]) or "h11"
+default_ws = resolve(c.WS_PROTOCOLS, c.WS_PROTOCOLS["auto"]) or ("wsproto" if "wsproto" in ws else "none")
+print(json.dumps({
+    "version": metadata.version("uvicorn"),
+    "choices": {"http": http, "ws": ws, "lifespan": lifespan, "worker": worker},
+    # asyncio, not uvicorn's "auto": releases < 0.15 break on uvloop >= 0.22.
+    "defaults": {"http": default_http, "ws": default_ws, "lifespan": "auto", "worker": "asyncio"},
+}))
+"""
+
+_register(Recipe(
+    name="uvicorn",
+    command="{python} -m uvicorn {app} --host {host} --port {port}",
+    tls="--ssl-certfile {certfile} --ssl-keyfile {keyfile}",
+    tls_transports=frozenset({"h1", "ws"}),
+    options={
+        "http": {v: f"--http {v}" for v in ("h11", "httptools")},
+        "ws": {v: f"--ws {v}" for v in ("websockets", "websockets-sansio", "wsproto", "none")},
+        "lifespan": {v: f"--lifespan {v}" for v in ("on", "auto", "off")},
+        "worker": {v: f"--loop {v}" for v in ("asyncio", "uvloop")},
+    },
+    probe=_UVICORN_PROBE,
+    lifespan_off={"lifespan": "off"},
+    # "on" exits when the lifespan raises; "auto" carries on without it, which S8 needs.
+    lifespan_raise={"lifespan": "auto"},
+    driver=True,
+))
+
+
+# -- hypercorn ----------------------------------------------------------------------------------
+
+_HYPERCORN_PROBE = r"""
+import importlib.util, json
+try:
+    from importlib import metadata
+except ImportError:
+    import importlib_metadata as metadata
+from packaging.version import Version
+import hypercorn.config  # importable at all?
+has = lambda m: importlib.util.find_spec(m) is not None
+v = Version(metadata.version("hypercorn"))
+apps = ["probe", "dispatcher"] + (["proxy_fix"] if v >= Version("0.16") else [])
+print(json.dumps({
+    "version": metadata.version("hypercorn"),
+    # One port speaks HTTP/1.1 (h11) and, by prior knowledge, cleartext HTTP/2 (h2).
+    "choices": {"http": ["h11+h2"], "ws": ["wsproto"], "lifespan": ["auto"],
+                "worker": ["asyncio"] + [k for k in ("uvloop", "trio") if has(k)],
+                # 0.14.2+ spawns worker processes even for 1; 0 serves in the main process (0.15+).
+                "workers": ["default", "1", "2"] + (["0"] if v >= Version("0.15") else []),
+                "app": apps},
+    "defaults": {"http": "h11+h2", "ws": "wsproto", "lifespan": "auto", "worker": "asyncio",
+                 "workers": "default", "app": "probe"},
+}))
+"""
+
+_register(Recipe(
+    name="hypercorn",
+    command="{python} -m hypercorn --bind {host}:{port} {app}",
+    transports=frozenset({"h1", "ws", "h2c"}),
+    # TLS and QUIC on one port number (TCP and UDP): HTTP/2 by ALPN, RFC 8441, HTTP/3.
+    tls="--certfile {certfile} --keyfile {keyfile}",
+    tls_transports=frozenset({"h1", "ws", "h2-tls", "ws-h2", "h3"}),
+    transport_args={"h3": "--quic-bind {host}:{port}"},
+    options={
+        # Both protocols are always on; the option names what the configuration serves.
+        "http": {"h11+h2": ""},
+        "ws": {"wsproto": ""},
+        # hypercorn always runs the lifespan and carries on when the app raises on it.
+        "lifespan": {"auto": ""},
+        "worker": {v: f"--worker-class {v}" for v in ("asyncio", "uvloop", "trio")},
+        "workers": {"default": "", **{n: f"--workers {n}" for n in ("0", "1", "2")}},
+        # The probe behind hypercorn's middlewares (_hypercorn_apps), by its call syntax.
+        "app": {"probe": "", "proxy_fix": f"{_APPS}:proxy_fix()",
+                "dispatcher": f"{_APPS}:dispatcher('{{worker}}')"},
+    },
+    probe=_HYPERCORN_PROBE,
+    driver=True,
+))
+
+
+# -- the rest of the field (FIELD.md) -------------------------------------------------------------
+
+_register(Recipe(
+    name="gunicorn",
+    # The native ASGI worker (24.0+); one worker process: one lifespan to observe.
+    command="{python} -m gunicorn -k asgi --workers 1 --bind {host}:{port} {app}",
+    tls="--certfile {certfile} --keyfile {keyfile} --http-protocols h2,h1",
+    tls_transports=frozenset({"h1", "ws", "h2-tls"}),
+    options={"lifespan": {v: f"--asgi-lifespan {v}" for v in ("auto", "on", "off")}},
+    lifespan_off={"lifespan": "off"},
+    lifespan_raise={"lifespan": "auto"},
+    # 27.x opens a control socket under $HOME (or $XDG_RUNTIME_DIR): the run's own directory.
+    env={"HOME": "{workdir}", "XDG_RUNTIME_DIR": "{workdir}"},
+    # SIGINT is gunicorn's quick exit; SIGTERM its graceful one (lifespan.shutdown runs).
+    stop_signal=signal.SIGTERM,
+))
+
+_register(Recipe(
+    name="granian",
+    command="{python} -m granian --interface asgi --host {host} --port {port} {app}",
+    transports=frozenset({"h1", "ws", "h2c"}),
+    tls="--ssl-certificate {certfile} --ssl-keyfile {keyfile}",
+    tls_transports=frozenset({"h1", "ws", "h2-tls"}),
+))
+
+_register(Recipe(
+    name="anycorn",
+    command="{python} -m anycorn --bind {host}:{port} {app}",
+    transports=frozenset({"h1", "ws", "h2c"}),
+    tls="--certfile {certfile} --keyfile {keyfile}",
+    tls_transports=frozenset({"h1", "ws", "h2-tls"}),
+))
+
+_register(Recipe(
+    name="daphne",
+    command="{python} -m daphne --bind {host} --port {port} {app}",
+    lacks="daphne implements no ASGI lifespan protocol",
+))
