@@ -77,7 +77,7 @@ class Series:
     release: str
     #: The Python the proof runs on (the release's era; Debian 12's 3.11 for its releases).
     python: str
-    #: What the release alone must fail (the reason the series exists), per CONFORMANCE.md.
+    #: What the release alone must fail (the reason the series exists), per docs/CONFORMANCE.md.
     native_fails: Tuple[str, ...]
     #: ``lifespan-state check`` options, one tuple per configuration to prove.
     configs: Tuple[Tuple[str, ...], ...] = ((),)

@@ -19,7 +19,7 @@ __all__ = ["CHECKS", "FAIL", "PASS", "SKIP", "CheckResult", "ResultRecord"]
 
 PASS, FAIL, SKIP = "pass", "fail", "skip"
 
-#: id -> short title (CONFORMANCE.md), in report order.
+#: id -> title (docs/CONFORMANCE.md), in report order.
 CHECKS: Dict[str, str] = {
     "S1": "lifespan scope has state",
     "S2": "request sees lifespan keys",
