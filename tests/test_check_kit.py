@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import pytest
-from tools.envs import EnvSpec, ensure_env
+from tools.envs import ROOT, EnvSpec, ensure_env
 
 from lifespan_state.check import (
     CHECKS,
@@ -406,3 +406,11 @@ def test_a_server_command_that_exits_is_reported() -> None:
     assert record["checks"][0]["status"] == "fail"
     assert record["checks"][0]["detail"].startswith("server exited with status 4")
     assert done.returncode == 1
+
+
+def test_field_page_is_current() -> None:
+    """docs/field.md is generated (tools/field.py): its verdicts are what the servers do today."""
+    done = subprocess.run([sys.executable, str(ROOT / "tools" / "field.py"), "--check"],
+                          capture_output=True, text=True, timeout=1200, check=False, cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "docs/field.md is current" in done.stdout
