@@ -28,21 +28,20 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from lifespan_state._versions import SUPPORTED  # noqa: E402
 from lifespan_state.check import CHECKS, RECIPES  # noqa: E402
 from tools.envs import EnvError, EnvSpec, ensure_env  # noqa: E402
 
 __all__ = ["NEWEST", "main", "render", "run_server"]
 
 PATH = ROOT / "docs" / "field.md"
-#: The newest release of each built-in server (December 2026); bump and regenerate.
+#: The newest release of each built-in server (December 2026): the runtime table's newest tested
+#: release where the shim supports the server, else this table's; bump and regenerate.
 NEWEST: Dict[str, str] = {
-    "uvicorn": "0.54.0",
-    "hypercorn": "0.18.0",
-    "gunicorn": "27.0.1",
-    "granian": "2.8.9",
-    "anycorn": "0.20.1",
-    "daphne": "4.2.3",
+    **{"gunicorn": "27.0.1", "granian": "2.8.9", "anycorn": "0.20.1", "daphne": "4.2.3"},
+    **{name: SUPPORTED[name].newest_tested for name in RECIPES if name in SUPPORTED},
 }
+NEWEST = {name: NEWEST[name] for name in RECIPES}  # the recipes' order: the page's columns
 #: The kit's clients (the ``check`` extra) and a WebSocket library for the servers that need one.
 CLIENTS = ("h2", "wsproto", "trustme", "aioquic")
 _CELL = {"pass": "pass", "fail": "**FAIL**", "skip": "n/a"}
