@@ -58,3 +58,13 @@ def test_soak_sees_a_leak() -> None:
 def test_soak_full(server: str) -> None:
     result = run_soak(server, OLD[server], requests=100_000, concurrency=64, deadline=1800)
     assert_clean(result, 100_000)
+
+
+def test_soak_gunicorn_asgi_worker() -> None:
+    """gunicorn 26.2.0 ``-k asgi`` with the shim: clean; natively it leaks (the negative control)."""
+    result = run_soak("gunicorn", "26.2.0", requests=5000, concurrency=64, http2=False, deadline=240)
+    assert_clean(result, 5000)
+    native = run_soak(
+        "gunicorn", "26.2.0", requests=800, concurrency=64, http2=False, shim=False, deadline=240
+    )
+    assert native["violations"] > 50, native["server_stats"]

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import itertools
 import json
@@ -50,6 +51,8 @@ KEEP_ALIVE_S = 1
 SoakResult = Dict[str, Any]
 #: The servers ``serve`` can run (the default soak runs each one's ``tools.releases`` "soaked").
 SOAKED = ("uvicorn", "hypercorn")
+#: Servers ``serve`` can also run (soaked at a release named on the command line or by a test).
+SERVABLE = (*SOAKED, "gunicorn")
 
 
 # --------------------------------------------------------------------------------------------
@@ -235,6 +238,9 @@ def serve(server: str, port: int, result: Optional[str], shim: bool, leak: bool)
         )
         uvicorn.Server(config).run()  # handles SIGINT/SIGTERM itself: graceful shutdown
         return
+    if server == "gunicorn":
+        _serve_gunicorn(app, port)
+        return
     from hypercorn.asyncio import serve as hypercorn_serve
     from hypercorn.config import Config
 
@@ -252,6 +258,43 @@ def serve(server: str, port: int, result: Optional[str], shim: bool, leak: bool)
         await hypercorn_serve(app, hconfig, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
 
     asyncio.run(main())
+
+
+def _serve_gunicorn(app: Any, port: int) -> None:
+    """gunicorn's own ASGI worker (``-k asgi``, one worker) serving ``app``, until SIGTERM/SIGINT.
+
+    gunicorn's master treats SIGINT as a quick shutdown that skips ``lifespan.shutdown``, while
+    the soak stops every server with SIGINT and reads the shutdown report: the master runs in a
+    forked child, and this process turns SIGINT into the SIGTERM of gunicorn's graceful stop.
+    """
+    from gunicorn.app.base import BaseApplication
+
+    class Soaked(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            settings = {"bind": f"127.0.0.1:{port}", "workers": 1, "worker_class": "asgi",
+                        "loglevel": "warning", "keepalive": KEEP_ALIVE_S,
+                        "control_socket_disable": True}  # fmt: skip
+            for name, value in settings.items():
+                if name in self.cfg.settings:  # control sockets exist from 26.x on
+                    self.cfg.set(name, value)
+
+        def load(self) -> Any:
+            return app
+
+    child = os.fork()
+    if child == 0:
+        try:
+            Soaked().run()
+        finally:
+            os._exit(0)
+
+    def stop(signum: int, frame: Any) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGTERM)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    os.waitpid(child, 0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -676,7 +719,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.soak", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command")
     p_serve = sub.add_parser("serve", help="(inside a release environment) run the probe server")
-    p_serve.add_argument("--server", required=True, choices=SOAKED)
+    p_serve.add_argument("--server", required=True, choices=SERVABLE)
     p_serve.add_argument("--port", type=int, required=True)
     p_serve.add_argument("--result")
     p_serve.add_argument("--no-shim", action="store_true")
