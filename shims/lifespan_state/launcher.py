@@ -39,7 +39,7 @@ BOOTSTRAP_DIR = str(Path(__file__).resolve().parent / "_bootstrap")
 
 #: Commands that are servers: when missing, say "not installed" rather than "not found"; on an
 #: interpreter that cannot import lifespan_state, stop instead of serving without the shim.
-_SERVER_COMMANDS = {"uvicorn": "uvicorn", "hypercorn": "hypercorn", "gunicorn": "gunicorn"}
+_SERVER_COMMANDS = {name: name for name in ("uvicorn", "hypercorn", "gunicorn", "granian", "anycorn")}
 
 #: ``python``, ``python3``, ``python3.11``: names that mean "a Python interpreter".
 _PYTHON_NAME = re.compile(r"python(\d+(\.\d+)?)?")
