@@ -16,6 +16,11 @@ import pytest
 from tools.envs import EnvSpec, ensure_env, python_for
 from tools.envs import activated_env as _env
 
+from lifespan_state import SUPPORTED
+
+#: Every server the shim supports: what a launched process has requested once activated.
+ALL_SERVERS = sorted(SUPPORTED)
+
 UVICORN_OLD = EnvSpec("uvicorn", "0.17.6", extra=("gunicorn==23.0.0",))
 
 #: What a launched process reports: is the shim active, did anything import a server, whose
@@ -73,7 +78,7 @@ def test_activates_lazily_without_importing_a_server(bindir: Path, tmp_path: Pat
     out = report(launch(bindir, ["python", "-c", REPORT, "--import"], tmp_path))
     # Nothing imported up front: a process that never imports a server pays for nothing.
     assert out["imported_at_start"] == [], out
-    assert out["requested"] == ["hypercorn", "uvicorn"]
+    assert out["requested"] == ALL_SERVERS
     assert out["uvicorn"]["mode"] == "add" and out["uvicorn"]["patched"], out
     assert out["pythonpath"].split(os.pathsep)[0].endswith(os.path.join("lifespan_state", "_bootstrap"))
 
@@ -97,7 +102,7 @@ def test_chains_the_users_sitecustomize_once(bindir: Path, tmp_path: Path) -> No
     assert out["user_mark"] == "the user's own sitecustomize", out
     assert out["sitecustomize"] == str(user / "sitecustomize.py"), out
     assert out["user_runs"] == 1, out
-    assert out["requested"] == ["hypercorn", "uvicorn"], out
+    assert out["requested"] == ALL_SERVERS, out
     entries = out["pythonpath"].split(os.pathsep)
     assert len(entries) == 2 and entries[1] == str(user), entries
 
@@ -109,7 +114,7 @@ def test_a_failing_user_sitecustomize_is_reported_not_fatal(bindir: Path, tmp_pa
     done = launch(bindir, ["python", "-c", REPORT, "--import"], tmp_path, PYTHONPATH=str(user))
     out = report(done)
     assert "lifespan-state: warning: error in" in done.stderr and "RuntimeError: boom" in done.stderr
-    assert out["requested"] == ["hypercorn", "uvicorn"], out
+    assert out["requested"] == ALL_SERVERS, out
 
 
 def test_every_python_process_below_is_active(bindir: Path, tmp_path: Path) -> None:
@@ -119,7 +124,7 @@ def test_every_python_process_below_is_active(bindir: Path, tmp_path: Path) -> N
         f"raise SystemExit(subprocess.run([sys.executable, '-c', {REPORT!r}, '--import']).returncode)\n"
     )
     out = report(launch(bindir, ["python", "-c", child], tmp_path))
-    assert out["requested"] == ["hypercorn", "uvicorn"], out
+    assert out["requested"] == ALL_SERVERS, out
 
 
 def test_launcher_under_itself_puts_the_bootstrap_once(bindir: Path, tmp_path: Path) -> None:
@@ -219,6 +224,6 @@ def test_a_bootstrap_that_puts_itself_first_does_not_take_the_children(bindir: P
     )
     for code in (child, exec_first):
         out = report(launch(bindir, ["python", "-c", code], tmp_path, PYTHONPATH=str(other)))
-        assert out["requested"] == ["hypercorn", "uvicorn"], out
+        assert out["requested"] == ALL_SERVERS, out
         first = out["pythonpath"].split(os.pathsep)[0]
         assert first.endswith("_bootstrap"), out
