@@ -11,6 +11,8 @@ from packaging.version import Version
 from lifespan_state import UnsupportedServerError
 from lifespan_state._versions import SUPPORTED, installed_version, is_newer_than_tested, mode_for
 
+pytestmark = pytest.mark.unit
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover

@@ -1,0 +1,7 @@
+"""hypercorn >= 0.17.0 defines ``LifespanState`` (the shim's native-state probe)."""
+
+import os
+from typing import Any, Dict
+
+if os.environ.get("STUB_STATE") == "1":
+    LifespanState = Dict[str, Any]
