@@ -83,15 +83,6 @@ def kit(version: str, *args: str, timeout: float = 300, server: Sequence[str] = 
     return document
 
 
-def kit_api(version: str, shim: str, checks: Optional[List[str]] = None, **options: str) -> List[Json]:
-    """The kit's Python API (``run_checks``) with the hypercorn-only options (app, workers)."""
-    code = ("import json; from lifespan_state.check import run_checks; "
-            f"print(json.dumps([r.as_dict() for r in run_checks('hypercorn', shim={shim!r}, "
-            f"checks={checks!r}, **{options!r})]))")
-    _, document, _ = _json_run([_python(version), "-c", code], 300)
-    return document  # type: ignore[return-value]
-
-
 def scenario(version: str, name: str, shim: str = "on", worker: str = "asyncio") -> Json:
     _, document, _ = _json_run(
         [_python(version), str(SCRIPTS / "hypercorn_scenarios.py"), name, "--shim", shim,
@@ -279,17 +270,18 @@ def test_starlette_app_yielding_state_needs_the_shim(version: str) -> None:
     assert not without["ok"]
 
 
-def asgi2(version: str, shim: str, *args: str) -> List[Json]:
-    """The kit on any command: hypercorn serving the test-only ASGI 2 variant of the probe."""
+def served(version: str, shim: str, call: str, *args: str, worker: str = "asyncio") -> List[Json]:
+    """The kit on any command: hypercorn serving an app variant of ``scripts/hypercorn_apps``."""
     env = dict(os.environ, PYTHONPATH=str(SCRIPTS))
-    command = "{python} -m hypercorn --bind {host}:{port} 'hypercorn_apps:asgi2()'"
+    command = (f"{{python}} -m hypercorn --bind {{host}}:{{port}} --worker-class {worker} "
+               f"'hypercorn_apps:{call}'")
     records: List[Json] = kit(version, "--shim", shim, *args, server=("--command", command),
                               env=env)["results"]
     return records
 
 
 def test_asgi2_app_on_0_13_2() -> None:
-    (record,) = asgi2("0.13.2", "on", "--checks", "S1,S2,S3,S5,S6,S7")
+    (record,) = served("0.13.2", "on", "asgi2()", "--checks", "S1,S2,S3,S5,S6,S7")
     assert record["server"] == "hypercorn" and record["config"]["command"].endswith("asgi2()'")
     assert not failures(record), failures(record)
 
@@ -343,7 +335,7 @@ def test_tls_transports_on_every_release(version: str, worker: str) -> None:
 @pytest.mark.parametrize("version", ["0.16.0", "0.17.3", "0.18.0"])
 @pytest.mark.parametrize("app", ["proxy_fix", "dispatcher"])
 def test_kit_through_middlewares(version: str, app: str) -> None:
-    native, shimmed = kit_api(version, "both", app=app)
+    native, shimmed = served(version, "both", f"{app}()")
     assert not failures(shimmed), failures(shimmed)
     if not (app == "dispatcher" and version == "0.18.0"):
         # 0.18.0's own per-request copies pass S1-S11 behind the dispatcher; that mounts share
@@ -354,7 +346,7 @@ def test_kit_through_middlewares(version: str, app: str) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("version", ["0.11.2", "0.13.2"])
 def test_asgi2_app_with_and_without_the_shim(version: str) -> None:
-    native, shimmed = asgi2(version, "both")
+    native, shimmed = served(version, "both", "asgi2()")
     assert not failures(shimmed), failures(shimmed)
     assert "S1" in failures(native)
 

@@ -87,8 +87,8 @@ class Series:
     summary: str = ""
     #: Part of the default (fast) test run.
     default: bool = False
-    #: Check runs of recipe options without their own flag (hypercorn's ``app`` variants, as
-    #: ``--option app=proxy_fix``): each is ``(options, native_fails)``.
+    #: Check runs of hypercorn serving an app variant (``run_api_check``): each is
+    #: ``(options, native_fails)``.
     api_configs: Tuple[Tuple[Tuple[Tuple[str, str], ...], Tuple[str, ...]], ...] = field(
         default_factory=tuple
     )
@@ -419,15 +419,27 @@ def run_check(env: Path, series: Series, options: Sequence[str], shim: str = "of
     return _run_json(argv)
 
 
+#: The probe behind hypercorn's middlewares (``app`` configurations), served from here.
+APPS = ROOT / "tests" / "scripts"
+
+
 def run_api_check(env: Path, series: Series, options: Dict[str, str],
                   shim: str = "off") -> Dict[str, Any]:
-    """The same for a recipe option the CLI has no flag for (``--option app=proxy_fix``)."""
-    flags = [part for name, value in options.items() for part in ("--option", f"{name}={value}")]
-    return run_check(env, series, flags, shim)
+    """The same for an app variant (``options["app"]``: ``proxy_fix``, ``dispatcher``) of
+    ``tests/scripts/hypercorn_apps.py``: ``lifespan-state check --command`` serving it."""
+    worker = options.get("worker", "asyncio")
+    # Double quotes inside: the command is split like a shell line, the app in single quotes.
+    call = f'dispatcher("{worker}")' if options["app"] == "dispatcher" else f"{options['app']}()"
+    command = (f"{{python}} -m {series.server} --bind {{host}}:{{port}} --worker-class {worker} "
+               f"'hypercorn_apps:{call}'")
+    argv = [str(env / "bin" / "python"), "-m", "lifespan_state", "check", "--command", command,
+            "--shim", shim, "--json"]
+    return _run_json(argv, {"PYTHONPATH": str(APPS)})
 
 
-def _run_json(argv: List[str]) -> Dict[str, Any]:
+def _run_json(argv: List[str], extra_env: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
     environ = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    environ.update(extra_env or {})
     environ["PYTHONDONTWRITEBYTECODE"] = "1"
     with tempfile.TemporaryDirectory(prefix="lspatch-") as workdir:
         proc = subprocess.run(argv, cwd=workdir, env=environ, capture_output=True, text=True,

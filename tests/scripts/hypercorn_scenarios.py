@@ -25,10 +25,8 @@ from lifespan_state.check._runner import HOST
 
 Json = Dict[str, Any]
 HERE = Path(__file__).resolve().parent
-#: The probe behind hypercorn's middlewares (shipped: the patch proofs use them) and the app
-#: variants only these tests serve (``hypercorn_apps`` next to this file).
-_APPS = "lifespan_state.check._hypercorn_apps"
-_TEST_APPS = "hypercorn_apps"
+#: The app variants (``hypercorn_apps`` next to this file).
+_APPS = "hypercorn_apps"
 PROBE_APP = "lifespan_state.check._probe:app"
 
 
@@ -141,7 +139,7 @@ def scenario_starlette(shim: bool, worker: str, timeout: float) -> Json:
     """A Starlette app whose lifespan yields state (fails at startup without lifespan state)."""
     results: Json = {}
     try:
-        with _server(f"{_TEST_APPS}:starlette()", worker, shim, timeout=timeout) as server:
+        with _server(f"{_APPS}:starlette()", worker, shim, timeout=timeout) as server:
             with HTTP1Connection(HOST, server.port, timeout=timeout) as conn:
                 first = conn.get("/?write=x")
                 body: Json = first.json() if first.status == 200 else {}
@@ -165,7 +163,7 @@ def scenario_starlette(shim: bool, worker: str, timeout: float) -> Json:
 
 
 def scenario_wsgi(shim: bool, worker: str, timeout: float) -> Json:
-    with _server(f"{_TEST_APPS}:wsgi()", worker, shim, timeout=timeout) as server:
+    with _server(f"{_APPS}:wsgi()", worker, shim, timeout=timeout) as server:
         view = _get(server.port, "/", timeout)
     problem = None
     if any("state" in k.lower() for k in view.get("environ_keys", [])):

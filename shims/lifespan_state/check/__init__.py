@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from ._checks import CHECK_TABLE, check_configuration, run_checks, shim_supports
 from ._h1 import HTTP1Connection, HTTPResponse, ProtocolError
-from ._h2 import HTTP2Connection, HTTP2Response, h2_available, tls_files
+from ._h2 import HTTP2Connection, HTTP2Response, tls_files
 from ._recipes import PROBE_APP, RECIPES, Capabilities, ConfigError, LaunchContext, Recipe, custom_recipe
 from ._records import CHECKS, CheckResult, ResultRecord
 from ._runner import ServerProcess, ServerStartError, free_port, http_get, wait_for_port
@@ -29,37 +29,10 @@ from ._transports import TRANSPORTS, NotApplicable, Session, Transport, register
 from ._ws import WebSocket, WebSocketClosed
 
 __all__ = [
-    "CHECKS",
-    "CHECK_TABLE",
-    "PROBE_APP",
-    "RECIPES",
-    "TRANSPORTS",
-    "Capabilities",
-    "CheckResult",
-    "ConfigError",
-    "HTTP1Connection",
-    "HTTP2Connection",
-    "HTTP2Response",
-    "HTTPResponse",
-    "LaunchContext",
-    "NotApplicable",
-    "ProtocolError",
-    "Recipe",
-    "ResultRecord",
-    "ServerProcess",
-    "ServerStartError",
-    "Session",
-    "Transport",
-    "WebSocket",
-    "WebSocketClosed",
-    "check_configuration",
-    "custom_recipe",
-    "free_port",
-    "h2_available",
-    "http_get",
-    "register_transport",
-    "run_checks",
-    "shim_supports",
-    "tls_files",
-    "wait_for_port",
+    "CHECKS", "CHECK_TABLE", "PROBE_APP", "RECIPES", "TRANSPORTS", "Capabilities", "CheckResult",
+    "ConfigError", "HTTP1Connection", "HTTP2Connection", "HTTP2Response", "HTTPResponse",
+    "LaunchContext", "NotApplicable", "ProtocolError", "Recipe", "ResultRecord", "ServerProcess",
+    "ServerStartError", "Session", "Transport", "WebSocket", "WebSocketClosed",
+    "check_configuration", "custom_recipe", "free_port", "http_get",
+    "register_transport", "run_checks", "shim_supports", "tls_files", "wait_for_port"
 ]

@@ -1,14 +1,9 @@
 """The one engine: checks S1-S12 of docs/CONFORMANCE.md against a real server process.
 
 One *configuration* (a recipe, its options, TLS or not, shim on or off) is checked by a few runs:
-
-* the main run: the probe app under the configuration; every transport the server speaks
-  (``_transports``) carries the requests whose views S1-S7 and S11-S12 judge; stopping the server
-  with its graceful signal makes the probe write what ``lifespan.shutdown`` saw (S10);
-* S8 runs: lifespan disabled (where the server can disable it) and an app raising on the lifespan
-  scope;
-* S9: an in-process driver (``python -m lifespan_state.check._driver``) that serves the probe
-  twice with one config and with two servers at once, in a subprocess (uvicorn, hypercorn).
+the main run (every transport the server speaks carries the requests S1-S7 and S11-S12 judge; its
+graceful stop makes the probe report what ``lifespan.shutdown`` saw, S10), the S8 runs (lifespan
+off where the server can, an app raising on the lifespan scope) and the S9 driver (``_driver``).
 
 Every check is one entry of :data:`CHECK_TABLE` (registered with ``@_check``), judged from the
 observations the same way whatever the transport; a check fails with what was observed, and is
@@ -30,7 +25,7 @@ from .._registry import DISABLE_ENV
 from ._recipes import RECIPES, Capabilities, ConfigError, LaunchContext, Recipe
 from ._records import CHECKS, FAIL, PASS, SKIP, CheckResult, ResultRecord
 from ._runner import HOST, ServerProcess, ServerStartError, free_port
-from ._transports import TRANSPORTS, NotApplicable, Session, Transport, ok_json
+from ._transports import TRANSPORTS, NotApplicable, Session, Transport
 
 __all__ = ["CHECK_TABLE", "Progress", "check_configuration", "run_checks", "shim_supports"]
 
@@ -77,6 +72,7 @@ class _Run:
     shutdown: List[Json] = field(default_factory=list)
 
     def step(self, name: str, action: Callable[[], Any]) -> None:
+        """Observe ``action()`` as step ``name`` (its exception, if any, is the observation)."""
         if self.start_error:
             return
         try:
@@ -204,12 +200,7 @@ def _main_body(plan: _Plan) -> Callable[[_Run, Session], None]:
 
 
 def _s8_body(run: _Run, c: Session) -> None:
-    run.step("s8", lambda: _transport_views(c))
-
-
-def _transport_views(c: Session) -> List[Json]:
-    with c.connect() as conn:
-        return [ok_json(conn.get("/")), ok_json(conn.get(f"/?write={_REQ}s8")), ok_json(conn.get("/"))]
+    run.step("s8", lambda: TRANSPORTS["h1"].sequence(c, ["/", f"/?write={_REQ}s8", "/"]))  # type: ignore[misc]
 
 
 # -- what the checks look at --------------------------------------------------------------------
@@ -270,23 +261,15 @@ def _lifespan_of(view: Json) -> Optional[Json]:
     return runs[-1] if runs else None
 
 
-@dataclass(frozen=True)
-class _Spec:
-    judge: Callable[[_Obs], str]
-    #: n/a when the configuration runs no lifespan.
-    lifespan: bool
-
-
-#: check id -> how it is judged (in CHECKS order once the module is loaded).
-CHECK_TABLE: Dict[str, _Spec] = {}
-
-
 _Judge = Callable[[_Obs], str]
+#: check id -> (its judge: the pass detail, or _Fail/_Skip; n/a when the configuration runs no
+#: lifespan?).
+CHECK_TABLE: Dict[str, Tuple[_Judge, bool]] = {}
 
 
 def _check(check_id: str, *, lifespan: bool = False) -> Callable[[_Judge], _Judge]:
     def register(judge: _Judge) -> _Judge:
-        CHECK_TABLE[check_id] = _Spec(judge, lifespan)
+        CHECK_TABLE[check_id] = (judge, lifespan)
         return judge
 
     return register
@@ -577,11 +560,11 @@ def _s12(obs: _Obs) -> str:
 
 
 def _judge(check_id: str, obs: _Obs) -> CheckResult:
-    spec = CHECK_TABLE[check_id]
-    if spec.lifespan and not obs.plan.lifespan_on:
+    judge, needs_lifespan = CHECK_TABLE[check_id]
+    if needs_lifespan and not obs.plan.lifespan_on:
         return CheckResult(check_id, SKIP, "lifespan is off in this configuration")
     try:
-        return CheckResult(check_id, PASS, spec.judge(obs))
+        return CheckResult(check_id, PASS, judge(obs))
     except _Fail as exc:
         return CheckResult(check_id, FAIL, str(exc))
     except _Skip as exc:
@@ -706,20 +689,14 @@ def check_configuration(
         main.shutdown = _read_report(report)
 
         s8: Dict[str, _Run] = {}
-        if "S8" in selected:
-            if not plan.lifespan_on:
-                # The configuration itself has no lifespan: one more run of it is the S8 run.
-                progress(f"{label}: S8 run")
-                s8["lifespan off"] = _serve(plan, config, _env(shim_on), base, timeout, _s8_body)
-            else:
-                if recipe.lifespan_off is not None:
-                    progress(f"{label}: S8 run with lifespan off")
-                    s8["lifespan off"] = _serve(plan, {**config, **recipe.lifespan_off},
-                                                _env(shim_on), base, timeout, _s8_body)
-                progress(f"{label}: S8 run with an app raising on lifespan")
-                s8["app raises on lifespan"] = _serve(plan, {**config, **recipe.lifespan_raise},
-                                                      _env(shim_on, lifespan_raise=True), base,
-                                                      timeout, _s8_body)
+        # Without lifespan in the configuration itself, one more run of it is the S8 run.
+        s8_runs = [("lifespan off", {}, False)] if not plan.lifespan_on else [
+            *([("lifespan off", recipe.lifespan_off, False)] if recipe.lifespan_off is not None else []),
+            ("app raises on lifespan", recipe.lifespan_raise, True)]
+        for name, overrides, raising in s8_runs if "S8" in selected else []:
+            progress(f"{label}: S8 run, {name}")
+            s8[name] = _serve(plan, {**config, **overrides}, _env(shim_on, lifespan_raise=raising), base,
+                              timeout, _s8_body)
 
         s9: Optional[Json] = None
         s9_error = ""

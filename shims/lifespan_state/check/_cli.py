@@ -195,6 +195,11 @@ def _chosen(recipe: Recipe, options: argparse.Namespace) -> Dict[str, Optional[s
     return chosen
 
 
+def _error(message: str) -> int:
+    print(f"lifespan-state check: {message}", file=sys.stderr)
+    return 2
+
+
 def main(argv: List[str]) -> int:
     options = _parser().parse_args(argv)
     selected = None
@@ -202,30 +207,23 @@ def main(argv: List[str]) -> int:
         selected = [c.strip().upper() for c in options.checks.split(",") if c.strip()]
         unknown = [c for c in selected if c not in CHECKS]
         if unknown:
-            print(f"lifespan-state check: unknown check {unknown[0]} (known: {', '.join(CHECKS)})",
-                  file=sys.stderr)
-            return 2
+            return _error(f"unknown check {unknown[0]} (known: {', '.join(CHECKS)})")
     if options.command and options.server:
-        print("lifespan-state check: --server and --command exclude each other", file=sys.stderr)
-        return 2
+        return _error("--server and --command exclude each other")
     try:
         recipes = _recipes(options)
     except (ValueError, IndexError) as exc:
-        print(f"lifespan-state check: --command: {exc}", file=sys.stderr)
-        return 2
+        return _error(f"--command: {exc}")
     if not recipes:
-        print("lifespan-state check: none of the built-in servers "
-              f"({', '.join(RECIPES)}) is installed in this environment ({sys.executable}); "
-              "install one, e.g. `pip install uvicorn`, or check any server with --command.",
-              file=sys.stderr)
-        return 2
+        return _error(f"none of the built-in servers ({', '.join(RECIPES)}) is installed in this "
+                      f"environment ({sys.executable}); install one, e.g. `pip install uvicorn`, or "
+                      "check any server with --command.")
     show, done = _progress(sys.stderr)
     records: List[ResultRecord] = []
     for recipe in recipes:
         capabilities = recipe.available()
         if capabilities.error:
-            print(f"lifespan-state check: {capabilities.error}", file=sys.stderr)
-            return 2
+            return _error(capabilities.error)
         try:
             chosen = _chosen(recipe, options)
             if recipe.custom:
@@ -235,8 +233,7 @@ def main(argv: List[str]) -> int:
             else:
                 config = recipe.config(capabilities, **chosen)
         except ConfigError as exc:
-            print(f"lifespan-state check: {exc}", file=sys.stderr)
-            return 2
+            return _error(str(exc))
         shims = {"on": [True], "off": [False], "both": [False, True]}[options.shim]
         if options.shim == "both" and not shim_supports(recipe.name):
             shims = [False]
@@ -247,8 +244,7 @@ def main(argv: List[str]) -> int:
                                                    checks=selected, timeout=options.timeout,
                                                    progress=show))
             except ConfigError as exc:
-                print(f"lifespan-state check: {exc}", file=sys.stderr)
-                return 2
+                return _error(str(exc))
     done()
     if options.json:
         document = {

@@ -12,8 +12,8 @@ import contextlib
 import json
 import socket
 import ssl
-from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Any, List, Optional, Sequence, Tuple
 
 __all__ = ["HTTP1Connection", "HTTPResponse", "ProtocolError", "SocketReader"]
 
@@ -64,7 +64,6 @@ class HTTPResponse:
     body: bytes
     #: local port of the socket that carried it (equal ports on one connection prove reuse)
     local_port: int = 0
-    extra: Dict[str, Any] = field(default_factory=dict)
 
     def header(self, name: str) -> Optional[str]:
         name = name.lower()

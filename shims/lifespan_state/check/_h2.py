@@ -9,7 +9,6 @@ made: the check kit works without it, and HTTP/2 checks are skipped where it is 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import socket
 import ssl
@@ -19,11 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ._h1 import ProtocolError
 
-__all__ = ["HTTP2Connection", "HTTP2Response", "h2_available", "tls_files"]
-
-
-def h2_available() -> bool:
-    return importlib.util.find_spec("h2") is not None
+__all__ = ["HTTP2Connection", "HTTP2Response", "tls_files"]
 
 
 @dataclass
@@ -33,7 +28,6 @@ class HTTP2Response:
     headers: List[Tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
     ended: bool = False
-    reset: Optional[int] = None
 
     def json(self) -> Any:
         return json.loads(self.body.decode("utf-8"))
@@ -130,11 +124,8 @@ class HTTP2Connection:
                 elif isinstance(event, h2.events.DataReceived):
                     self.responses[event.stream_id].body += event.data
                     self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
-                elif isinstance(event, h2.events.StreamEnded):
+                elif isinstance(event, (h2.events.StreamEnded, h2.events.StreamReset)):
                     self.responses[event.stream_id].ended = True
-                elif isinstance(event, h2.events.StreamReset):
-                    response = self.responses[event.stream_id]
-                    response.reset, response.ended = int(event.error_code), True
                 elif isinstance(event, h2.events.ConnectionTerminated):
                     self.terminated = True
             self._flush()

@@ -8,19 +8,11 @@ Servers load it as ``lifespan_state.check._probe:app``. Environment variables se
   there (S10) to this file as JSON (one JSON line appended per lifespan run).
 * ``LIFESPAN_STATE_PROBE_LIFESPAN=raise``: raise on the lifespan scope (S8).
 
-What the lifespan does at startup (when it gets a dict): it records whether the dict was empty,
-then stores ``run`` (a per-process counter), ``items`` (a list, for S4) and ``obj`` (an object,
-for S2 identity), and starts a background task that adds ``late`` when a request asks for it (S7).
-
-Every HTTP request reads its whole body (hypercorn 0.13.2 closes keep-alive connections when the
-app never awaited ``receive()``) and answers one JSON document, :func:`_view`, after acting on its
-query string: ``write=K`` adds key K, ``replace=1`` replaces ``obj``, ``append=V`` appends to the
-lifespan's list, ``late=1`` asks the lifespan to add ``late``, ``sleep=S`` waits before answering
-(S11 overlaps requests), ``status=1`` adds ``lifespan_state.status()`` and a count of live
-StateApp objects (S12). A WebSocket connection gets the same view as its first message and answers
-each text message ``write K`` with a new view.
-
-The probe works under asyncio and trio (hypercorn ``-k trio``) without importing either up front.
+What it stores and answers: docs/CONFORMANCE.md ("The probe"). Every HTTP request reads its whole
+body (hypercorn 0.13.2 closes keep-alive connections when the app never awaited ``receive()``);
+``status=1`` adds ``lifespan_state.status()`` and a count of live StateApp objects (S12); a
+WebSocket gets the view as its first message and answers each ``write K`` with a new one. It works
+under asyncio and trio (hypercorn ``-k trio``) without importing either up front.
 """
 
 from __future__ import annotations

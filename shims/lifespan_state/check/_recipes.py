@@ -1,13 +1,9 @@
 """Servers as launch recipes: a command template plus what the server supports.
 
 A :class:`Recipe` is everything the check kit knows about one server: the command that starts it
-(``{python} -m uvicorn {app} --host {host} --port {port}``), the client transports it speaks
-(plain, and with TLS), its options (each value a template fragment appended to the command), how
-to run it without lifespan (S8), whether an in-process driver exists for S9, and the environment
-and stop signal its process needs. Placeholders: ``{python}`` (the interpreter of the environment
-being checked), ``{app}`` (the app's import string), ``{host}``, ``{port}``, ``{certfile}`` and
-``{keyfile}`` (with TLS), ``{workdir}`` (a temporary directory of the run), ``{worker}`` (the
-``worker`` option's value, for app strings).
+(``{python} -m uvicorn {app} --host {host} --port {port}``; the placeholders are those of
+docs/CONFORMANCE.md), the transports it speaks (plain, and with TLS), its options (each value a
+template fragment appended to the command), its S8 and S9 features, its environment and stop signal.
 
 :data:`RECIPES` holds the built-in recipes, by distribution name. ``lifespan-state check
 --command TEMPLATE`` makes a recipe from any command (:func:`custom_recipe`); when the command runs
@@ -18,7 +14,6 @@ and features, which ``--transport`` overrides. See docs/CONFORMANCE.md for what 
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import os
 import shlex
@@ -41,7 +36,6 @@ __all__ = [
 
 #: The probe app, as every server's command line names it.
 PROBE_APP = "lifespan_state.check._probe:app"
-_APPS = "lifespan_state.check._hypercorn_apps"
 
 
 class ConfigError(ValueError):
@@ -64,8 +58,7 @@ class LaunchContext:
 
     def values(self, config: Dict[str, str]) -> Dict[str, str]:
         return {"python": self.python, "app": self.app, "host": self.host, "port": str(self.port),
-                "certfile": self.certfile, "keyfile": self.keyfile, "workdir": self.workdir,
-                "worker": config.get("worker", "asyncio")}
+                "certfile": self.certfile, "keyfile": self.keyfile, "workdir": self.workdir}
 
 
 def expand(template: str, values: Dict[str, str]) -> List[str]:
@@ -112,7 +105,7 @@ class Recipe:
     tls_transports: FrozenSet[str] = frozenset()
     #: transport -> fragment the server needs to offer it (e.g. hypercorn's ``--quic-bind``).
     transport_args: Dict[str, str] = field(default_factory=dict)
-    #: option -> value -> fragment (appended to the command). ``app`` values are import strings.
+    #: option -> value -> fragment (appended to the command).
     options: Dict[str, Dict[str, str]] = field(default_factory=dict)
     #: Python source run in the checked environment that prints ``{"version", "choices",
     #: "defaults"}``; empty: the distribution's version only, no options.
@@ -177,13 +170,10 @@ class Recipe:
 
     def argv(self, config: Dict[str, str], ctx: LaunchContext, transports: FrozenSet[str],
              tls: bool) -> List[str]:
-        app = self.options.get("app", {}).get(config.get("app", "probe"), "")
         values = ctx.values(config)
-        if app:
-            values["app"] = ctx.app = app.format(**values)
         words = expand(self.command, values)
         for option, value in config.items():
-            if option in ("app", "command", "transports", "tls"):
+            if option in ("command", "tls"):
                 continue
             table = self.options.get(option)
             if table is None or value not in table:
@@ -205,10 +195,6 @@ RECIPES: Dict[str, Recipe] = {}
 
 def _register(recipe: Recipe) -> None:
     RECIPES[recipe.name] = recipe
-
-
-def _has(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
 
 
 def custom_recipe(template: str, name: Optional[str] = None,
@@ -315,17 +301,15 @@ from packaging.version import Version
 import hypercorn.config  # importable at all?
 has = lambda m: importlib.util.find_spec(m) is not None
 v = Version(metadata.version("hypercorn"))
-apps = ["probe", "dispatcher"] + (["proxy_fix"] if v >= Version("0.16") else [])
 print(json.dumps({
     "version": metadata.version("hypercorn"),
     # One port speaks HTTP/1.1 (h11) and, by prior knowledge, cleartext HTTP/2 (h2).
     "choices": {"http": ["h11+h2"], "ws": ["wsproto"], "lifespan": ["auto"],
                 "worker": ["asyncio"] + [k for k in ("uvloop", "trio") if has(k)],
                 # 0.14.2+ spawns worker processes even for 1; 0 serves in the main process (0.15+).
-                "workers": ["default", "1", "2"] + (["0"] if v >= Version("0.15") else []),
-                "app": apps},
+                "workers": ["default", "1", "2"] + (["0"] if v >= Version("0.15") else [])},
     "defaults": {"http": "h11+h2", "ws": "wsproto", "lifespan": "auto", "worker": "asyncio",
-                 "workers": "default", "app": "probe"},
+                 "workers": "default"},
 }))
 """
 
@@ -345,9 +329,6 @@ _register(Recipe(
         "lifespan": {"auto": ""},
         "worker": {v: f"--worker-class {v}" for v in ("asyncio", "uvloop", "trio")},
         "workers": {"default": "", **{n: f"--workers {n}" for n in ("0", "1", "2")}},
-        # The probe behind hypercorn's middlewares (_hypercorn_apps), by its call syntax.
-        "app": {"probe": "", "proxy_fix": f"{_APPS}:proxy_fix()",
-                "dispatcher": f"{_APPS}:dispatcher('{{worker}}')"},
     },
     probe=_HYPERCORN_PROBE,
     driver=True,

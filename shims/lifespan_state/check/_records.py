@@ -64,10 +64,7 @@ class ResultRecord:
         return all(c.status != FAIL for c in self.checks)
 
     def check(self, check_id: str) -> Optional[CheckResult]:
-        for result in self.checks:
-            if result.id == check_id:
-                return result
-        return None
+        return next((result for result in self.checks if result.id == check_id), None)
 
     def failed(self) -> List[str]:
         return [c.id for c in self.checks if c.status == FAIL]

@@ -1,8 +1,7 @@
-"""The client transports of the one engine: HTTP/1.1 keep-alive, WebSocket over HTTP/1.1, h2c,
-HTTP/2 over TLS, HTTP/3, WebSocket over HTTP/2.
+"""The client transports of the one engine (docs/CONFORMANCE.md, "Transports").
 
-A :class:`Transport` carries the probe's requests to the server; the checks (``_checks``) judge
-what comes back the same way whichever transport carried it. A transport offers any of:
+A :class:`Transport` carries the probe's requests; the checks judge what comes back the same way
+whichever transport carried it. It offers any of:
 
 * ``sequence(session, targets)``: the targets one after another on *one* connection, the probe's
   views in order (S5: the first writes a key and replaces ``obj``, the next must not see either;
@@ -11,9 +10,8 @@ what comes back the same way whichever transport carried it. A transport offers 
 * ``websocket(session, key)``: an HTTP request, then a WebSocket on the same connection that
   writes ``key``, then a later connection: ``{"http", "first", "written", "after"}`` views (S6).
 
-A transport that cannot run against this server raises :class:`NotApplicable` (its reason goes
-into the check's detail). ``available()`` says whether its client library is importable here;
-``needs`` is what to install otherwise (all of them come with the ``check`` extra).
+A transport that cannot run against this server raises :class:`NotApplicable` (the reason goes
+into the check's detail); ``needs`` is what its client imports (all in the ``check`` extra).
 
 Harness transports (a test harness in place of a socket): the engine reaches a run only through a
 :class:`Session` — ``get(target)`` and the transports' callables — so a harness is a Session
@@ -27,8 +25,9 @@ takes the place of the server process in ``_checks._serve`` (``Serve`` there).
 from __future__ import annotations
 
 import importlib.util
-import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ._h1 import HTTP1Connection
@@ -110,34 +109,11 @@ def _h1_sequence(session: Session, targets: Targets) -> List[Json]:
 
 
 def _h1_concurrent(session: Session, targets: Targets, per_connection: int = 2) -> List[Json]:
-    """HTTP/1.1 has no streams: the targets on concurrent keep-alive connections, two on each."""
-    results: Dict[int, Json] = {}
-    errors: List[str] = []
-    lock = threading.Lock()
-    chunks = [list(range(i, min(i + per_connection, len(targets))))
-              for i in range(0, len(targets), per_connection)]
-
-    def worker(indexes: List[int]) -> None:
-        try:
-            with session.connect() as conn:
-                for index in indexes:
-                    view = ok_json(conn.get(targets[index]))
-                    with lock:
-                        results[index] = view
-        except Exception as exc:
-            with lock:
-                errors.append(f"{type(exc).__name__}: {exc}")
-
-    pool = [threading.Thread(target=worker, args=(c,), daemon=True) for c in chunks]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join(session.timeout * per_connection + 5)
-    if errors:
-        raise RuntimeError(f"{len(errors)} of {len(chunks)} connections failed, e.g. {errors[0]}")
-    if len(results) != len(targets):
-        raise RuntimeError(f"only {len(results)} of {len(targets)} requests answered in time")
-    return [results[i] for i in range(len(targets))]
+    """HTTP/1.1 has no streams: the targets on concurrent keep-alive connections, two on each (every
+    read is bounded by the session's timeout; the first failure is the step's)."""
+    chunks = [targets[i:i + per_connection] for i in range(0, len(targets), per_connection)]
+    with ThreadPoolExecutor(max_workers=len(chunks)) as pool:
+        return [view for views in pool.map(partial(_h1_sequence, session), chunks) for view in views]
 
 
 def _ws_h1(session: Session, key: str) -> Json:
