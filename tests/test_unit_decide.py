@@ -9,10 +9,11 @@ from packaging.version import Version
 
 from lifespan_state import UnsupportedServerError, _shim
 from lifespan_state._versions import SUPPORTED
+from unit_support import STUBBED
 
 pytestmark = pytest.mark.unit
 
-SHIMS = sorted(SUPPORTED)
+SHIMS = STUBBED
 
 
 @pytest.fixture

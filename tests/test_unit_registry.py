@@ -13,11 +13,11 @@ import pytest
 
 import lifespan_state
 from lifespan_state._versions import SUPPORTED
-from unit_support import run_steps
+from unit_support import STUBBED, run_steps
 
 pytestmark = pytest.mark.unit
 
-SHIMS = sorted(SUPPORTED)
+SHIMS = STUBBED
 TOO_OLD = "0.0.1"
 
 

@@ -27,6 +27,11 @@ def stub_package(server: str) -> Path:
     return STUBS / SUPPORTED[server].imports[0].partition(".")[0]
 
 
+#: The shims with a stub server here (the generated tests run for these).
+STUBBED = sorted(name for name in SUPPORTED if (stub_package(name) / "__init__.py").exists())
+MISSING = sorted(set(SUPPORTED) - set(STUBBED))
+
+
 def stub_hooks(server: str) -> Tuple[str, ...]:
     """The stub's ``STUB_HOOKS``, read from its source (importing it here would shadow nothing, but
     the test process must never import a server)."""
