@@ -1,21 +1,13 @@
 """The check kit: docs/CONFORMANCE.md's checks S1-S12 against real server processes on 127.0.0.1.
 
-``lifespan-state check`` is its command line; the same pieces are a Python API for the matrix job,
-the patch proofs, the field table and the benchmarks:
-
-* :func:`run_checks` — check one configuration of a built-in server installed in this
-  environment, natively and/or with the shim; returns :class:`ResultRecord` objects
-  (``as_dict()`` is the JSON form ``lifespan-state check --json`` prints);
-* :func:`check_configuration` with a :class:`Recipe` (:data:`RECIPES`, or :func:`custom_recipe`
-  for any command) — the same with full control;
-* :class:`ServerProcess`, :func:`free_port`, :func:`wait_for_port`, :func:`http_get` — start any
-  server command, stop it cleanly, ask it something;
-* :class:`HTTP1Connection`, :class:`WebSocket`, :class:`HTTP2Connection` — the clients;
-  :data:`TRANSPORTS` / :func:`register_transport` — the transports the checks run over.
-
-Nothing here imports a server: servers run in subprocesses (the probe app,
-``lifespan_state.check._probe:app``, is what they serve).
+``lifespan-state check`` is its command line; the Python API: :func:`run_checks` (a built-in
+server installed here) and :func:`check_configuration` with a :class:`Recipe` (:data:`RECIPES`,
+or :func:`custom_recipe` for any command) return :class:`ResultRecord` objects (``as_dict()`` is
+the ``--json`` form); :class:`ServerProcess`, :func:`free_port`, :func:`wait_for_port` and
+:func:`http_get` start, stop and ask any server command; the clients and :data:`TRANSPORTS` are
+what the checks run over. Nothing here imports a server: servers run in subprocesses.
 """
+
 
 from __future__ import annotations
 

@@ -1,11 +1,10 @@
 """``lifespan-state check``: the conformance checks S1-S12 (docs/CONFORMANCE.md) against servers.
 
-With no ``--server``, every built-in server installed here is checked in its default configuration,
-natively (shim off) and, where the shim supports the server, with the shim on. ``--command``
-checks any server command instead. The exit status is non-zero when a check fails with the shim on
-(or, where no shim run happens, when any check fails: patched servers and negative controls are
-checked that way).
+With no ``--server``, every built-in server installed here is checked natively and, where the shim
+supports it, with the shim; ``--command`` checks any server command. The exit status is non-zero
+when a check fails with the shim on (without a shim run: when any check fails).
 """
+
 
 from __future__ import annotations
 

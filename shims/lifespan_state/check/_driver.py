@@ -1,17 +1,13 @@
 """S9 driver: serve the probe in-process, twice with one config and with two servers at once.
 
-Run as ``python -m lifespan_state.check._driver SERVER CONFIG_JSON TIMEOUT`` by the checks, in the
-environment being checked; this is the one place of the check kit that imports a server, and it
-does so in its own subprocess (hypercorn's trio worker is driven under trio). It prints one
-JSON line::
-
-    {"sequential": [view_run1, view_run2], "concurrent": [view_a, view_b], "error": ""}
-
-where each view is the probe's answer to a request (run 1 writes ``req-s9-a``; server A writes
-``req-s9-x``, server B ``req-s9-y``, then each is read again). The probe is loaded the way servers
-load it (an import string), so ``LIFESPAN_STATE_PROBE_SHIM=1`` activates the shim inside the
-server's app loading.
+Run as ``python -m lifespan_state.check._driver SERVER CONFIG_JSON TIMEOUT`` in the environment
+being checked (the one place of the kit that imports a server, in its own subprocess); prints one
+JSON line ``{"sequential": [run 1, run 2], "concurrent": [server A, server B], "error": ""}`` of
+the probe's views (run 1 writes ``req-s9-a``; A writes ``req-s9-x``, B ``req-s9-y``, then each is
+read again). The probe is loaded by import string, so ``LIFESPAN_STATE_PROBE_SHIM=1`` activates
+the shim inside the server's app loading.
 """
+
 
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
 """A small HTTP/1.1 keep-alive client on the stdlib socket (plain or TLS).
 
-Written on the raw socket rather than ``http.client`` for two reasons: ``http.client`` silently
-reconnects when the server closed the connection (which would hide the very per-connection
-behaviour S5 looks at), and a WebSocket upgrade must be able to follow HTTP requests on the same
-socket (S6). Every read and write is bounded by the connection's timeout.
+Not ``http.client``: it silently reconnects when the server closed the connection (which would hide
+the per-connection behaviour S5 looks at), and a WebSocket upgrade must be able to follow HTTP
+requests on the same socket (S6). Every read and write is bounded by the connection's timeout.
 """
+
 
 from __future__ import annotations
 

@@ -1,10 +1,7 @@
-"""An HTTP/2 client on the ``h2`` library: many streams on one connection, cleartext or TLS.
-
-Cleartext uses prior knowledge (the connection preface straight away, no ``Upgrade: h2c``); TLS
-negotiates ``h2`` by ALPN. Streams can be sent one after another (S5: a key written by one stream
-must not be seen by the next) or all at once (S11). ``h2`` is imported only when a connection is
-made: the check kit works without it, and HTTP/2 checks are skipped where it is missing.
+"""An HTTP/2 client on ``h2``: streams one after another (S5) or all at once (S11) on one
+connection, cleartext by prior knowledge or TLS with ALPN ``h2``; ``h2`` is imported on connect.
 """
+
 
 from __future__ import annotations
 

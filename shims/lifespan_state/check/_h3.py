@@ -1,12 +1,10 @@
-"""An HTTP/3 client on ``aioquic``: requests on one QUIC connection, one after another or at once.
+"""An HTTP/3 client on ``aioquic`` (0.9.x, what hypercorn < 0.18 declares, and 1.x).
 
-The checks are synchronous and aioquic is asyncio-only: :func:`h3_get` runs one connection from
-open to close in its own ``asyncio.run``, bounded as a whole by the timeout (an aioquic client
-facing a server that never answers would otherwise wait out its whole idle timeout). Requests go
-one after another (S5: a key written by one request must not be seen by the next on the same
-connection) or all at once (S11). Works with aioquic 0.9.x (what hypercorn < 0.18 declares for its
-``h3`` extra) and 1.x; imported only when a connection is made.
+The checks are synchronous and aioquic is asyncio-only: :func:`h3_get` runs one QUIC connection
+from open to close in its own ``asyncio.run``, bounded as a whole by the timeout (an aioquic client
+facing a server that never answers would otherwise wait out its whole idle timeout).
 """
+
 
 from __future__ import annotations
 

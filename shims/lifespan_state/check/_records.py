@@ -1,14 +1,9 @@
 """Result records: what one check observed, and the checks of one server configuration.
 
-The JSON form (``as_dict``) is consumed by the matrix job, the patch proofs and the benchmarks;
-its keys are stable::
-
-    {"server": "uvicorn", "server_version": "0.17.6",
-     "config": {"http": "h11", "ws": "wsproto", "lifespan": "auto", "worker": "asyncio"},
-     "shim": "on" | "off", "mode": "add" | "fix" | "native" | null,
-     "checks": [{"id": "S1", "status": "pass" | "fail" | "skip", "detail": "..."}],
-     "passed": true}
+The JSON form (``as_dict``; its keys are stable, docs/CONFORMANCE.md shows it) is what the matrix
+job, the patch proofs, the field table and the benchmarks read.
 """
+
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ subclass whose ``get`` calls the app through the harness (``httpx.ASGITransport`
 ``asgi-lifespan`` manager, a Starlette ``TestClient``, ``lifespan_state.testing``), plus
 :class:`Transport` entries whose ``sequence``/``concurrent``/``websocket`` use the same harness
 client, registered with :func:`register_transport`; the run that starts and stops the harness
-takes the place of the server process in ``_checks._serve`` (``Serve`` there).
+takes the place of the server process that ``_checks._serve`` starts and stops.
 """
 
 from __future__ import annotations

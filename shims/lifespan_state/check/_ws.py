@@ -1,11 +1,10 @@
 """WebSocket clients (RFC 6455 frames) over HTTP/1.1 and, as one HTTP/2 stream, over HTTP/2.
 
-Handshake, masked text frames, ping/pong, the closing handshake — enough for the probe, and free of
-dependencies so it runs in every old environment (the ``websockets`` releases old uvicorns pin
-cannot even complete a handshake on new Pythons). :class:`WebSocket` upgrades an
-:class:`HTTP1Connection`, so the WebSocket can follow HTTP requests on the same socket (S6);
-``_ws_h2`` carries the same frames in DATA frames of an extended CONNECT stream (RFC 8441).
+Dependency-free, so it runs in every old environment (the ``websockets`` releases old uvicorns pin
+cannot even handshake on new Pythons). :class:`WebSocket` upgrades an :class:`HTTP1Connection`, so
+it can follow HTTP requests on the same socket (S6); ``_ws_h2`` carries the same frames (RFC 8441).
 """
+
 
 from __future__ import annotations
 
