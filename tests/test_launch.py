@@ -23,7 +23,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 from contextlib import contextmanager, suppress
@@ -34,6 +33,8 @@ from typing import Any, Dict, Iterator, List, Sequence
 import pytest
 from tools.envs import EnvSpec, ensure_env
 from tools.envs import activated_env as server_env
+
+from lifespan_state.check._runner import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 HYPERCORN_SHIM = ROOT / "shims" / "lifespan_state" / "hypercorn.py"
@@ -61,12 +62,6 @@ FACTORY_APP = f"def make():\n    from {PROBE} import app\n\n    return app\n"
 
 
 # --------------------------------------------------------------------------- running servers
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def venv(spec: EnvSpec) -> Path:
