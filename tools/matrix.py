@@ -496,6 +496,8 @@ def _stable(text: str) -> str:
     """Drop what differs between two runs of the same cell (ports, addresses, process ids) from a
     reason, so that a rerun with the same results writes the same bytes."""
     text = re.sub(r"0x[0-9a-fA-F]+", "0xADDR", text)
+    # installer messages name the machine's uv cache (with a random directory per build)
+    text = re.sub(r"/\S*?/uv/sdists-v\d+/\S*", "<uv cache>", text)
     text = re.sub(r"(127\.0\.0\.1|localhost):\d+", r"\1:PORT", text)
     text = re.sub(r"\[\d+\]", "[PID]", text)
     return text
