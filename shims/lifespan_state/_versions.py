@@ -201,6 +201,35 @@ SUPPORTED: Dict[str, ServerSupport] = {
         shim="lifespan_state.granian",
         imports=("granian.asgi",),
     ),
+    # Test harnesses: they run the lifespan and hand requests their state in-process.
+    "asgi-lifespan": ServerSupport(
+        name="asgi-lifespan",
+        ranges=(
+            ModeRange("1.0.0", "2.1.0", "add", "LifespanManager has no lifespan state before 2.1.0"),
+            ModeRange("2.1.0", None, "fix", "2.1.0 hands every request the manager's dict itself"),
+        ),
+        newest_tested="2.1.0",
+        notable=("2.0.0", "2.1.0"),
+        shim="lifespan_state.asgi_lifespan",
+        imports=("asgi_lifespan",),
+    ),
+    "starlette": ServerSupport(
+        name="starlette",
+        ranges=(
+            ModeRange(
+                "0.26.0",
+                None,
+                "fix",
+                "TestClient keeps one state dict per client: a second `with` block starts with "
+                "the first run's keys",
+            ),
+        ),
+        newest_tested="1.10.0",
+        notable=("0.26.0", "1.10.0"),
+        shim="lifespan_state.starlette",
+        # The TestClient only: an app that imports Starlette loads nothing of ours.
+        imports=("starlette.testclient",),
+    ),
 }
 
 

@@ -52,9 +52,11 @@ def _warn(message: str) -> None:
 
 
 _PACKAGE = "lifespan_state"
-#: Top-level modules whose first import activates the shim: the supported servers and the
-#: package itself.
-_TRIGGERS = frozenset({"uvicorn", "hypercorn", "gunicorn", "granian", "anycorn", _PACKAGE})
+#: Top-level modules whose first import activates the shim: the supported servers, the test
+#: harnesses (asgi-lifespan, Starlette for its TestClient) and the package itself.
+_TRIGGERS = frozenset(
+    {"uvicorn", "hypercorn", "gunicorn", "granian", "anycorn", "asgi_lifespan", "starlette", _PACKAGE}
+)
 
 
 def _activate() -> bool:

@@ -1,0 +1,93 @@
+"""The asgi-lifespan shim: ``LifespanManager`` hands requests the spec's state (1.0.0 and later).
+
+The usual way to test a FastAPI or Starlette app with httpx::
+
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+
+Modes (from distribution metadata, confirmed by a feature probe):
+
+* add (1.0.0 - 2.0.0): the manager has no lifespan state (a lifespan that yields state fails with
+  Starlette's "The server does not support "state" in the lifespan scope"); ``manager.app`` gets it.
+* fix (2.1.0, the newest release): ``state_middleware`` sets ``scope["state"]`` to the manager's
+  dict *itself* for every scope, so what one request writes, the next one sees
+  (``../shared/FIELD.md``, "Test harnesses"); each request now gets a fresh shallow copy.
+
+The one hook point is ``LifespanManager.__init__`` (``self.app`` is what the manager runs the
+lifespan on and what tests hand to httpx, in every release): it becomes a fresh
+:class:`~lifespan_state._core.StateApp` per manager, so each manager run has its own dict (the
+manager's own ``_state`` on 2.1.0). ``startup`` / ``shutdown`` are wrapped only to know whether
+the lifespan is running, so that a request made outside it (a test that forgot ``async with``)
+names the missing key and what to do (:class:`~lifespan_state._harness.MissingStateError`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Sequence, Tuple
+
+from ._core import StateApp, unwrap_state_app
+from ._harness import RunStatus, explaining
+from ._shim import Decision, Shim, Target
+
+__all__ = ["DISTRIBUTION", "SHIM", "AsgiLifespanShim", "is_patched", "patch", "status", "unpatch"]
+
+DISTRIBUTION = "asgi-lifespan"
+
+_HOW = (
+    "Run it first: `async with LifespanManager(app) as manager:` and send the requests to "
+    "`manager.app` inside that block."
+)
+#: Where a patched manager keeps the phase of its run (for the message of a missing key).
+_RUN = "_lifespan_state_run"
+
+
+def _manager_init(wrapped: Any, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
+    result = wrapped(*args, **kwargs)
+    app = args[0] if args else kwargs["app"]
+    # 2.1.0 keeps the run's dict as ``_state``: keep that one object, so both names agree.
+    state = getattr(instance, "_state", None)
+    run = RunStatus("LifespanManager", _HOW)
+    setattr(instance, _RUN, run)
+    own = state if isinstance(state, dict) else None
+    instance.app = StateApp(explaining(unwrap_state_app(app), run), own)
+    return result
+
+
+async def _startup(wrapped: Any, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
+    result = await wrapped(*args, **kwargs)
+    run = getattr(instance, _RUN, None)
+    if run is not None:
+        run.phase = "running"
+    return result
+
+
+async def _shutdown(wrapped: Any, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
+    run = getattr(instance, _RUN, None)
+    try:
+        return await wrapped(*args, **kwargs)
+    finally:
+        if run is not None:
+            run.phase = "ended"
+
+
+class AsgiLifespanShim(Shim):
+    name = DISTRIBUTION
+
+    def probe_native(self) -> bool:
+        """Does the manager put a dict into the scopes it runs (2.1.0's ``state_middleware``)?"""
+        from asgi_lifespan import _manager
+
+        return hasattr(_manager, "state_middleware")
+
+    def targets(self, decision: Decision) -> Sequence[Target]:
+        from asgi_lifespan import LifespanManager
+
+        return [
+            (LifespanManager, "__init__", _manager_init),
+            (LifespanManager, "startup", _startup),
+            (LifespanManager, "shutdown", _shutdown),
+        ]
+
+
+SHIM = AsgiLifespanShim()
+patch, unpatch, is_patched, status = SHIM.patch, SHIM.unpatch, SHIM.is_patched, SHIM.status

@@ -1,0 +1,121 @@
+"""Two lifespan runs of three requests each through a real test harness, with or without the shim.
+
+Usage: python harness_runs.py HARNESS APP ACTIVATION
+
+* HARNESS: ``asgi-lifespan`` (``LifespanManager`` + ``httpx.AsyncClient(ASGITransport(m.app))``,
+  a new manager per run) or ``testclient`` (one Starlette ``TestClient`` used for two ``with``
+  blocks).
+* APP: ``starlette`` or ``fastapi`` (tests/scripts/harness_apps.py).
+* ACTIVATION: ``none`` (the harness alone), ``auto-first`` (``import lifespan_state.auto`` before
+  the harness is imported, as a conftest.py does), ``activate-after`` (``activate()`` once the
+  harness is imported) or ``activate-deactivate`` (``activate()`` then ``deactivate()``: the
+  harness must be exactly what it is alone).
+
+Prints one JSON line: what every request saw against what its run stored (``violations``), the
+keys each run's requests saw, the error (if any) of a request made without running the lifespan,
+and ``lifespan_state.status()`` for the harness.
+"""
+
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import Any, Dict, List
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from harness_apps import APPS, Recorder
+
+REQUESTS = 3
+
+
+def activate(activation: str, when: str) -> None:
+    if activation == "auto-first" and when == "before":
+        importlib.import_module("lifespan_state.auto")
+    elif activation in ("activate-after", "activate-deactivate") and when == "after":
+        import lifespan_state
+
+        lifespan_state.activate()
+        if activation == "activate-deactivate":
+            lifespan_state.deactivate()
+
+
+def run_asgi_lifespan(app: Any, activation: str) -> Dict[str, Any]:
+    import anyio
+
+    activate(activation, "before")
+    import httpx
+    from asgi_lifespan import LifespanManager
+
+    activate(activation, "after")
+    forgot: List[str] = []
+
+    async def main() -> None:
+        for _ in range(2):
+            manager = LifespanManager(app)
+            async with manager:
+                transport = httpx.ASGITransport(app=manager.app)  # type: ignore[arg-type]
+                async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                    for _ in range(REQUESTS):
+                        response = await client.get("/")
+                        assert response.status_code == 200, response.text
+        # A test that forgot `async with manager`: the request is made, the lifespan never ran.
+        transport = httpx.ASGITransport(app=LifespanManager(app).app)  # type: ignore[arg-type]
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            try:
+                await client.get("/db")
+            except Exception as exc:
+                forgot.append(explain(exc))
+
+    anyio.run(main)
+    return {"forgot": forgot}
+
+
+def run_testclient(app: Any, activation: str) -> Dict[str, Any]:
+    activate(activation, "before")
+    from starlette.testclient import TestClient
+
+    activate(activation, "after")
+    forgot: List[str] = []
+    client = TestClient(app)
+    # A test that forgot `with`: no lifespan runs.
+    try:
+        client.get("/db")
+    except Exception as exc:
+        forgot.append(explain(exc))
+    for _ in range(2):
+        with client:
+            for _ in range(REQUESTS):
+                response = client.get("/")
+                assert response.status_code == 200, response.text
+    return {"forgot": forgot}
+
+
+def explain(exc: BaseException) -> str:
+    """The first message of the chain: ours (a KeyError) when the shim explains, else Starlette's."""
+    while exc.__context__ is not None:
+        exc = exc.__context__
+    return f"{type(exc).__name__}: {exc}"
+
+
+def main() -> None:
+    harness, kind, activation = sys.argv[1:4]
+    recorder = Recorder()
+    app = APPS[kind](recorder)
+    runner = run_asgi_lifespan if harness == "asgi-lifespan" else run_testclient
+    result = runner(app, activation)
+    import lifespan_state
+
+    distribution = "asgi-lifespan" if harness == "asgi-lifespan" else "starlette"
+    info = lifespan_state.status().get(distribution)
+    result.update(
+        violations=recorder.violations(per_run=REQUESTS),
+        seen=[sorted(seen) for seen in recorder.requests],
+        runs=len(recorder.runs),
+        status=info.as_dict() if info is not None else None,
+    )
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
