@@ -18,11 +18,6 @@ def hypercorn_0160() -> Path:
     return ensure_env(EnvSpec("hypercorn", "0.16.0"))
 
 
-@pytest.fixture(scope="module")
-def uvicorn_0176() -> Path:
-    return ensure_env(EnvSpec("uvicorn", "0.17.6"))
-
-
 def _env(disable: Optional[str]) -> Dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIFESPAN_STATE")}
     if disable is not None:
