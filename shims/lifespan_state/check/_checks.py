@@ -424,7 +424,7 @@ def _s7(obs: _Obs) -> str:
     snapshot = "a key the lifespan added after startup was not seen by a later request " \
                "(requests get a snapshot, not the live dict)"
     if "late" not in (after.get("keys") or []):
-        raise _Fail(f"HTTP/1.1 keep-alive: {snapshot}")
+        raise _Fail(f"{obs.plan.transports[0].label}: {snapshot}")  # h1, or the harness in its place
     if not [t for t in obs.plan.able("sequence") if t.name != "h1"]:
         return "a key the lifespan added after startup is seen by later requests"
 
@@ -532,7 +532,7 @@ def _s11(obs: _Obs) -> str:
 
     def what(t: Transport) -> str:
         if t.name == "h1":
-            return "50 requests on 25 concurrent HTTP/1.1 connections"
+            return f"50 requests on 25 concurrent {t.label} connections"
         return f"20 concurrent requests on one {t.label} connection"
 
     return "no request saw another's key: " + _per_transport(obs, "concurrent", "s11", judge, what)

@@ -174,7 +174,7 @@ def _view(scope: Dict[str, Any], state: Any, acted: Dict[str, Any]) -> Dict[str,
         "client_port": client[1] if client else None,
         "http_version": scope.get("http_version"),
         "has_state": "state" in scope,
-        "state_type": type(state).__name__,
+        "state_type": "dict" if is_dict else type(state).__name__,  # a subclass is a dict too
         "state_id": id(state) if is_dict else None,
         "keys": sorted(state) if is_dict else None,
         "run": run,
