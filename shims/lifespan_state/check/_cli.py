@@ -19,6 +19,7 @@ from typing import Callable, Dict, List, Optional, Sequence, TextIO, Tuple
 
 from .._versions import installed_version
 from ._checks import check_configuration, shim_supports
+from ._harness_checks import HARNESSES, check_harness
 from ._recipes import RECIPES, ConfigError, Recipe, custom_recipe
 from ._records import CHECKS, FAIL, PASS, SKIP, ResultRecord
 from ._transports import TRANSPORTS
@@ -45,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--command", metavar="TEMPLATE",
                         help="check any server command, e.g. '{python} -m uvicorn {app} --host "
                         "{host} --port {port}' (also {certfile} {keyfile} for TLS, {workdir})")
+    parser.add_argument("--harness", choices=list(HARNESSES), help="check a test harness, in-process")
     parser.add_argument("--name", help="with --command: the server's distribution name (default: "
                         "the module after -m, or the executable)")
     parser.add_argument("--transport", action="append", choices=list(TRANSPORTS), default=[],
@@ -207,18 +209,22 @@ def main(argv: List[str]) -> int:
         unknown = [c for c in selected if c not in CHECKS]
         if unknown:
             return _error(f"unknown check {unknown[0]} (known: {', '.join(CHECKS)})")
-    if options.command and options.server:
-        return _error("--server and --command exclude each other")
+    if sum(map(bool, (options.command, options.server, options.harness))) > 1:
+        return _error("--server, --command and --harness exclude each other")
     try:
-        recipes = _recipes(options)
+        recipes = [] if options.harness else _recipes(options)
     except (ValueError, IndexError) as exc:
         return _error(f"--command: {exc}")
-    if not recipes:
+    if not recipes and not options.harness:
         return _error(f"none of the built-in servers ({', '.join(RECIPES)}) is installed in this "
                       f"environment ({sys.executable}); install one, e.g. `pip install uvicorn`, or "
                       "check any server with --command.")
     show, done = _progress(sys.stderr)
-    records: List[ResultRecord] = []
+    try:
+        records = check_harness(options.harness, options.shim, selected, options.timeout, show) \
+            if options.harness else []
+    except ConfigError as exc:
+        return _error(str(exc))
     for recipe in recipes:
         capabilities = recipe.available()
         if capabilities.error:
