@@ -3,7 +3,10 @@
 ``python -m tools.bench`` with every section cut to a minimum: one end-to-end row, one round,
 a few thousand requests of memory sampling. What is asserted is that each section produced
 numbers, that the "shim on" arm really saw the lifespan state, that the memory measurement sees
-the leak of its negative control, and that a server without the state fails the app's check.
+the leak of its negative control, that a server without the state fails the app's check, and
+that measuring one section again keeps the others' stored results.
+
+Offline (``unit``): the stored results name no path of the machine that measured them.
 """
 
 from __future__ import annotations
@@ -61,6 +64,42 @@ def test_bench_command_smoke(tmp_path: Path) -> None:
     assert "uvicorn 0.20.0 httptools, 4 keys" in text
     chart = ET.parse(tmp_path / "docs" / "bench.svg").getroot()
     assert chart.tag.endswith("svg") and any(el.tag.endswith("rect") for el in chart.iter())
+
+
+    # One section again: only its stored results change, the report keeps every section.
+    stored = _results_file(tmp_path)
+    before = json.loads(stored.read_text())["sections"]
+    again = subprocess.run(
+        [sys.executable, "-m", "tools.bench", "--quick", "--sections", "activation",
+         "--activation-runs", "1", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    after = json.loads(stored.read_text())["sections"]
+    assert sorted(after) == sorted(before) == ["activation", "e2e", "memory", "micro"]
+    for kept in ("e2e", "memory", "micro"):
+        assert after[kept] == before[kept]
+    assert "--sections activation" in after["activation"]["run"]["command"]
+    assert "--sections activation" not in after["e2e"]["run"]["command"]
+    text = out.read_text()
+    for heading in ("## End to end", "## Per scope", "## Activation", "## Memory"):
+        assert heading in text
+
+
+def _results_file(base: Path) -> Path:
+    return base / "tools" / "bench" / "results.json"
+
+
+@pytest.mark.unit
+def test_stored_results_are_machine_neutral() -> None:
+    from tools.bench.store import neutral
+    from tools.envs import VENVS
+
+    record = {"commands": [f"{VENVS}/uvicorn-0.20.0/bin/python -m uvicorn"], "cwd": f"{ROOT}/tools/bench"}
+    assert neutral(record) == {
+        "commands": ["$VENVS/uvicorn-0.20.0/bin/python -m uvicorn"],
+        "cwd": "./tools/bench",
+    }
 
 
 def test_state_check_fails_without_the_shim() -> None:

@@ -2,7 +2,11 @@
 
 Sections run in this order (each can be picked with ``--sections``): per scope (micro),
 activation, end to end (e2e), memory. ``--quick`` is a few-minute subset with short runs;
-the full run stays under 15 minutes on a 2-core machine. Raw results go to ``--json``.
+the full run stays under 20 minutes on a 2-core machine. The report is rendered from the stored
+results (``tools/bench/results.json``, see ``store``): the sections a run measures replace their
+stored results, the others are kept with the date and commit they were measured at, so
+``--sections activation`` updates that section alone. ``--render`` re-renders from the stored
+results without measuring; this run's raw results also go to ``--json``.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import Any, Dict, List, Optional
 from tools.envs import ROOT, EnvSpec, ensure_env, python_for
 from tools.releases import DEBIAN, HYPERCORN, UVICORN
 
-from . import report
+from . import report, store
 from ._system import BENCH_DIR, ensure_tool, load_average, machine_facts
 from .activation import measure_activation
 from .e2e import env_for, run_row, select_rows
@@ -264,13 +268,43 @@ def _commit() -> str:
     return head + ("+" if dirty else "")
 
 
-def _hypercorn_shim_note() -> Optional[str]:
-    shim = ROOT / "shims" / "lifespan_state" / "hypercorn.py"
-    if not shim.exists():
-        return (
-            "The hypercorn shim (`lifespan_state.hypercorn`) does not exist yet: hypercorn rows are errors."
-        )
-    return None
+def _measure(name: str, args: argparse.Namespace, pin: bool, rounds: int, seconds: int) -> Any:
+    if name == "micro":
+        _log("per scope (timeit)")
+        return run_micro(args.quick)
+    if name == "activation":
+        _log("activation (fresh interpreters)")
+        return run_activation(args.quick, args.activation_runs)
+    if name == "e2e":
+        _log(f"end to end ({rounds} rounds x {seconds} s per arm)")
+        return [
+            run_row(row, rounds, seconds, pin, _log, paired=not args.sequential)
+            for row in select_rows(args.quick, args.only)
+        ]
+    _log("memory")
+    if args.memory_requests:
+        return run_memory_cases(args.memory_requests, max(1000, args.memory_requests // 4), pin)
+    return run_memory_section(args.quick, pin)
+
+
+def _utc(timestamp: float, with_date: bool) -> str:
+    moment = datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc)
+    return moment.strftime("%Y-%m-%d %H:%M" if with_date else "%H:%M")
+
+
+def render(stored: Dict[str, Any], out: Path, chart: Path) -> Dict[str, Any]:
+    """Write the report (and the chart, when end-to-end results are stored) from stored results."""
+    results = store.view(stored)
+    results["notes"] = explain(results)
+    chart.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        chart_ref = os.path.relpath(chart, out.parent)
+    except ValueError:
+        chart_ref = str(chart)
+    if results.get("e2e"):
+        chart.write_text(report.render_svg(results))
+    out.write_text(report.render_markdown(results, chart_ref))
+    return results
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -294,7 +328,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     )
     parser.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"), help="the markdown file to write")
     parser.add_argument("--chart", default=None, help="the SVG chart (default: docs/bench.svg next to --out)")
-    parser.add_argument("--json", default=None, help="also write the raw results here")
+    parser.add_argument(
+        "--results",
+        default=None,
+        help="the stored results the report is rendered from; the sections measured replace theirs "
+        "(default: tools/bench/results.json next to --out)",
+    )
+    parser.add_argument(
+        "--render", action="store_true", help="measure nothing: write the report from the stored results"
+    )
+    parser.add_argument("--json", default=None, help="also write this run's raw results here")
     args = parser.parse_args(argv)
     # SIGTERM (a CI timeout, `kill`) must still run the finally blocks that stop the servers.
     signal.signal(signal.SIGTERM, _terminate)
@@ -304,73 +347,62 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.error(f"unknown sections {unknown}; choose from {SECTIONS}")
     out = Path(args.out).resolve()
     chart = Path(args.chart).resolve() if args.chart else out.parent / "docs" / "bench.svg"
+    results_path = (
+        Path(args.results).resolve() if args.results else out.parent / "tools" / "bench" / "results.json"
+    )
+    stored = store.load(results_path)
+    if args.render:
+        if not stored["sections"]:
+            parser.error(f"no stored results in {results_path}: measure first")
+        rendered = render(stored, out, chart)
+        _log(f"wrote {out} from {results_path}")
+        _log("summary: " + report.summary_line(rendered))
+        return 0
+
     pin = not args.no_pin and (os.cpu_count() or 1) >= 2
     rounds = args.rounds or (3 if args.quick else 7)
     seconds = args.seconds or (1 if args.quick else 2)
-
     started = time.time()
     command = "python -m tools.bench" + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip()
-    results: Dict[str, Any] = {
-        "started": datetime.datetime.utcfromtimestamp(started).strftime("%Y-%m-%d %H:%M"),
-        "command": command.strip(),
-        "pin": pin,
-        "load_before": load_average(),
-        "commit": _commit(),
-    }
+    commit = _commit()
     if "e2e" in sections or "memory" in sections:
         ensure_tool("wrk")
         if "e2e" in sections:
             ensure_tool("h2load")
-    results["machine"] = machine_facts()
-
-    if "micro" in sections:
-        _log("per scope (timeit)")
-        results["micro"] = run_micro(args.quick)
-    if "activation" in sections:
-        _log("activation (fresh interpreters)")
-        results["activation"] = run_activation(args.quick, args.activation_runs)
-    if "e2e" in sections:
-        _log(f"end to end ({rounds} rounds x {seconds} s per arm)")
-        results["e2e"] = [
-            run_row(row, rounds, seconds, pin, _log, paired=not args.sequential)
-            for row in select_rows(args.quick, args.only)
-        ]
-    if "memory" in sections:
-        _log("memory")
-        if args.memory_requests:
-            results["memory"] = run_memory_cases(
-                args.memory_requests, max(1000, args.memory_requests // 4), pin
-            )
-        else:
-            results["memory"] = run_memory_section(args.quick, pin)
-
-    finished = time.time()
-    results.update(
-        finished=datetime.datetime.utcfromtimestamp(finished).strftime("%H:%M"),
-        elapsed_s=finished - started,
-        load_after=load_average(),
-    )
-    notes = explain(results)
-    extra = _hypercorn_shim_note()
-    if extra:
-        notes.append(f"- {extra}")
-    results["notes"] = notes
-    chart.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        chart_ref = os.path.relpath(chart, out.parent)
-    except ValueError:
-        chart_ref = str(chart)
-    if results.get("e2e"):
-        chart.write_text(report.render_svg(results))
-    out.write_text(report.render_markdown(results, chart_ref))
+    machine = machine_facts()
+    measured: Dict[str, Any] = {"runs": {}}
+    for name in SECTIONS:  # in this order whatever order --sections names them
+        if name not in sections:
+            continue
+        began, load_before = time.time(), load_average()
+        data = _measure(name, args, pin, rounds, seconds)
+        ended = time.time()
+        run = {
+            "started": _utc(began, True),
+            "finished": _utc(ended, False),
+            "elapsed_s": ended - began,
+            "commit": commit,
+            "command": command.strip(),
+            "load_before": load_before,
+            "load_after": load_average(),
+            "pin": pin,
+            "machine": machine,
+        }
+        store.put(stored, name, run, data)
+        measured[name] = data
+        measured["runs"][name] = run
+    store.save(results_path, stored)
+    rendered = render(stored, out, chart)
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1, default=str))
+        Path(args.json).write_text(json.dumps(store.neutral(measured), indent=1, default=str))
+    kept = sorted(set(rendered["runs"]) - set(sections))
     _log(
-        f"wrote {out}"
-        + (f" and {chart}" if results.get("e2e") else "")
-        + f" in {(finished - started) / 60:.1f} min"
+        f"wrote {out}, {results_path}"
+        + (f" and {chart}" if rendered.get("e2e") else "")
+        + f" in {(time.time() - started) / 60:.1f} min"
+        + (f" (kept as stored: {', '.join(kept)})" if kept else "")
     )
-    _log("summary: " + report.summary_line(results))
+    _log("summary: " + report.summary_line(rendered))
     return 0
 
 

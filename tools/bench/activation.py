@@ -40,6 +40,10 @@ SERVER_PREFIXES = (
     "wsproto",
     "websockets",
     "starlette",
+    "gunicorn",
+    "granian",
+    "anycorn",
+    "asgi_lifespan",
 )
 
 _EAGER = f"[m for m in sys.modules if m.split('.')[0] in {SERVER_PREFIXES!r}]"
@@ -234,6 +238,7 @@ def measure_activation(python: Path, server: str, runs: int, log: Any, label: st
                 group: median([b["groups_ms"].get(group, 0.0) for b in breakdowns])
                 for group in sorted({g for b in breakdowns for g in b["groups_ms"]})
             },
+            "total_ms": median([sum(b["groups_ms"].values()) for b in breakdowns]),
             "modules": breakdowns[0]["modules"],
             "server_modules": sorted({m for b in breakdowns for m in b["server_modules"]}),
             "heaviest": breakdowns[len(breakdowns) // 2]["heaviest"],

@@ -13,6 +13,11 @@ PYTHONPATH), so it must not import anything from ``tools``. Switches, all enviro
 * ``BENCH_LEAK=1``: keep every request's state copy alive — the negative control that proves the
   memory measurement sees a leak when there is one.
 
+``/__shim`` answers what ``lifespan_state.status()`` says in the process serving the request
+(``{}`` without the shim): the driver asks it once per arm, so an "on" arm whose server the shim
+did not patch (a fix-mode release still has a ``state``, so the check above cannot tell) fails
+the row too.
+
 Without the shim an old server gives no ``scope["state"]``: the app tolerates that (the "off" arm
 of an old release is the baseline cost of serving without the feature).
 """
@@ -27,9 +32,10 @@ Message = Dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
+SHIM = os.environ.get("BENCH_SHIM") == "1"
 #: Wall time of ``import lifespan_state.auto`` here, inside the server's start-up (activation probe).
 SHIM_IMPORT_SECONDS = SHIM_IMPORT_CPU_SECONDS = 0.0
-if os.environ.get("BENCH_SHIM") == "1":
+if SHIM:
     import time
 
     _t0, _c0 = time.perf_counter(), time.process_time()
@@ -68,6 +74,26 @@ def _lifespan_values(n: int) -> Dict[str, Any]:
     return {f"key{i}": ({"setting": i} if i % 2 else [i]) for i in range(n)}
 
 
+def _shim_report() -> bytes:
+    if not SHIM:
+        return b"{}"
+    import lifespan_state
+
+    return json.dumps(
+        {
+            name: {"mode": st.mode, "patched": list(st.patched)}
+            for name, st in lifespan_state.status().items()
+            if st.mode is not None
+        }
+    ).encode()
+
+
+async def _send_json(send: Send, body: bytes) -> None:
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
 def _memory_report() -> bytes:
     with open("/proc/self/statm") as f:
         rss_pages = int(f.read().split()[1])
@@ -89,11 +115,10 @@ async def app(scope: Dict[str, Any], receive: Receive, send: Send) -> None:
             await send(_BAD_BODY)
             return
         if scope["path"] == "/__mem":
-            body = _memory_report()
-            length = str(len(body)).encode()
-            headers = [(b"content-type", b"application/json"), (b"content-length", length)]
-            await send({"type": "http.response.start", "status": 200, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
+            await _send_json(send, _memory_report())
+            return
+        if scope["path"] == "/__shim":
+            await _send_json(send, _shim_report())
             return
         await send(_OK_START)
         await send(_OK_BODY)

@@ -12,6 +12,7 @@ ratio and its spread.
 
 from __future__ import annotations
 
+import json
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -20,7 +21,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from packaging.version import Version
 
-from lifespan_state._versions import mode_for
+from lifespan_state._versions import SUPPORTED, mode_for
 from tools.envs import EnvSpec, ensure_env
 from tools.releases import HYPERCORN, UVICORN
 
@@ -58,13 +59,16 @@ class Row:
 
     key: str
     server: str
-    protocol: str  # uvicorn: h11 | httptools; hypercorn: h1 | h2
+    protocol: str  # uvicorn: h11 | httptools; hypercorn, anycorn: h1 | h2; gunicorn, granian: h1
     keys: int
     base: Arm
     cand: Arm
     kind: str  # shim: off vs on | noop: native release, shim must do nothing | cross | native-cost | control
     mode: str  # what the shim does on cand's release: add | fix | native
     quick: bool = False
+    #: False where the shim's on arm puts nothing in the request path (granian: only the lifespan
+    #: shutdown is wrapped), so the per-scope cost predicts nothing for the row.
+    per_request: bool = True
 
     @property
     def title(self) -> str:
@@ -84,7 +88,10 @@ class Row:
         return "h2load" if self.protocol == "h2" else "wrk"
 
 
-def _pair(server: str, version: str, protocol: str, keys: int, mode: str, quick: bool = False) -> Row:
+def _pair(
+    server: str, version: str, protocol: str, keys: int, mode: str, quick: bool = False,
+    per_request: bool = True,
+) -> Row:  # fmt: skip
     return Row(
         key=f"{server}-{version}-{protocol}-{keys}",
         server=server,
@@ -95,6 +102,7 @@ def _pair(server: str, version: str, protocol: str, keys: int, mode: str, quick:
         kind="noop" if mode == "native" else "shim",
         mode=mode,
         quick=quick,
+        per_request=per_request,
     )
 
 
@@ -103,11 +111,23 @@ def _versus(server: str, protocol: str, keys: int, base: Arm, cand: Arm, kind: s
     return Row(key, server, protocol, keys, base, cand, kind, mode)
 
 
+def _control(server: str, version: str, protocol: str) -> Row:
+    """Two identical servers without the shim: the noise floor of the machine for that server."""
+    off = Arm(server, version, False)
+    return _versus(server, protocol, 4, off, off, "control", "none")
+
+
 _U_OLD, _U_BUGGY, _U_NATIVE = UVICORN.last_stateless, UVICORN.buggy, UVICORN.reference
 _H_OLD, _H_BUGGY, _H_NATIVE = HYPERCORN.last_stateless, HYPERCORN.buggy, HYPERCORN.reference
 _U20_OFF, _U20_ON = Arm("uvicorn", _U_OLD, False), Arm("uvicorn", _U_OLD, True)
 _U21_NATIVE = Arm("uvicorn", _U_NATIVE, False)
-_H16_OFF = Arm("hypercorn", _H_OLD, False)
+#: The rest of the field. tools/releases.py has no named releases for these servers yet, so they
+#: are named here: gunicorn 26.2.0 is the last ASGI worker handing every request the worker's own
+#: dict (27.0.0 fixed it), anycorn 0.18.7 the last with one copy per connection; the newest tested
+#: releases come from the runtime table.
+_G_BUGGY, _G_NATIVE = "26.2.0", SUPPORTED["gunicorn"].newest_tested
+_GRANIAN = SUPPORTED["granian"].newest_tested
+_A_BUGGY = "0.18.7"
 
 ROWS: Tuple[Row, ...] = (
     _pair("uvicorn", _U_OLD, "h11", 4, "add", quick=True),
@@ -129,28 +149,70 @@ ROWS: Tuple[Row, ...] = (
     _pair("hypercorn", _H_OLD, "h2", 100, "add"),
     _pair("hypercorn", _H_BUGGY, "h1", 4, "fix"),
     _pair("hypercorn", _H_BUGGY, "h2", 4, "fix"),
-    # 0.18.0 copies the live state per request on asyncio without HTTP/3: the shim leaves such
-    # runs alone (it fixes only trio and HTTP/3 runs), so this row must show no cost at all.
-    _pair("hypercorn", _H_NATIVE, "h1", 4, "native"),
-    _versus("hypercorn", "h1", 4, _H16_OFF, _H16_OFF, "control", "none"),
+    # 0.18.0 copies the live state per request on asyncio without HTTP/3: the shim (fix mode,
+    # worker_serve wrapped) leaves such runs alone (it fixes only trio and HTTP/3 runs), so this
+    # row must show no cost at all.
+    _pair("hypercorn", _H_NATIVE, "h1", 4, "fix", per_request=False),
+    _control("hypercorn", _H_OLD, "h1"),
+    _pair("gunicorn", _G_BUGGY, "h1", 4, "fix", quick=True),
+    _pair("gunicorn", _G_BUGGY, "h1", 100, "fix"),
+    _pair("gunicorn", _G_NATIVE, "h1", 4, "native"),
+    _control("gunicorn", _G_BUGGY, "h1"),
+    # granian's requests are right natively; the shim wraps only its lifespan shutdown, so both
+    # arms serve requests through granian's own per-request copy: the row must show no cost.
+    _pair("granian", _GRANIAN, "h1", 4, "fix", quick=True, per_request=False),
+    _control("granian", _GRANIAN, "h1"),
+    _pair("anycorn", _A_BUGGY, "h1", 4, "fix", quick=True),
+    _pair("anycorn", _A_BUGGY, "h1", 100, "fix"),
+    _control("anycorn", _A_BUGGY, "h1"),
 )
+
+
+#: The fast extras production installs use with each server (anycorn runs on asyncio or trio only).
+EXTRAS: Dict[str, Tuple[str, ...]] = {
+    "uvicorn": ("httptools", "uvloop"),
+    "hypercorn": ("uvloop",),
+    "gunicorn": ("uvloop",),
+    "granian": ("uvloop",),
+    "anycorn": (),
+}
 
 
 def env_for(server: str, version: str) -> Path:
     """The cached environment of one release, with the fast extras production installs use."""
-    extra = ("httptools", "uvloop") if server == "uvicorn" else ("uvloop",)
-    return ensure_env(EnvSpec(server, version, python="3.11", extra=extra))
+    return ensure_env(EnvSpec(server, version, python="3.11", extra=EXTRAS[server]))
 
 
 def server_command(arm: Arm, protocol: str, port: int, pin: bool) -> List[str]:
+    """The server's own command line: one process serving requests, on uvloop where it can."""
     python = str(env_for(arm.server, arm.version) / "bin" / "python")
     prefix = cpu_prefix(SERVER_CPU if pin else None)
+    host = "127.0.0.1"
     if arm.server == "uvicorn":
         return [
-            *prefix, python, "-m", "uvicorn", "benchapp:app", "--host", "127.0.0.1", "--port", str(port),
+            *prefix, python, "-m", "uvicorn", "benchapp:app", "--host", host, "--port", str(port),
             "--http", protocol, "--lifespan", "on", "--no-access-log", "--log-level", "warning",
         ]
-    return [*prefix, python, "-m", "hypercorn", "benchapp:app", "--bind", f"127.0.0.1:{port}", "-k", "uvloop"]
+    if arm.server == "hypercorn":
+        return [
+            *prefix, python, "-m", "hypercorn", "benchapp:app", "--bind", f"{host}:{port}", "-k", "uvloop",
+        ]
+    if arm.server == "gunicorn":
+        # 27.x opens a control socket at one path under $HOME by default: the two arms of a row
+        # would fight over it, and it plays no part in serving.
+        control = ["--no-control-socket"] if Version(arm.version) >= Version("27") else []
+        return [
+            *prefix, python, "-m", "gunicorn", "-k", "asgi", "--workers", "1", "--bind", f"{host}:{port}",
+            "--asgi-loop", "uvloop", "--log-level", "warning", *control, "benchapp:app",
+        ]
+    if arm.server == "granian":
+        return [
+            *prefix, python, "-m", "granian", "--interface", "asgi", "--host", host, "--port", str(port),
+            "--workers", "1", "--loop", "uvloop", "--log-level", "warning", "benchapp:app",
+        ]
+    if arm.server == "anycorn":
+        return [*prefix, python, "-m", "anycorn", "--bind", f"{host}:{port}", "-k", "asyncio", "benchapp:app"]
+    raise ValueError(f"no benchmark command for {arm.server}")
 
 
 def arm_env(arm: Arm, keys: int) -> Dict[str, str]:
@@ -168,6 +230,24 @@ def _loader(row: Row, pin: bool) -> Callable[[int, int], LoadResult]:
     if row.protocol == "h2":
         return lambda port, seconds: h2load(port, H2_CONNECTIONS, H2_STREAMS, seconds, cpu)
     return lambda port, seconds: wrk(port, WRK_CONNECTIONS, seconds, cpu)
+
+
+def _check_shim(arm: Arm, row: Row, server: Server) -> Dict[str, Any]:
+    """What the shim says in the serving process; raises when an arm is not what the row claims.
+
+    A fix-mode release has a ``state`` with the lifespan's keys even unpatched, so the app's state
+    check alone cannot tell an "on" arm where the shim did nothing from one where it works.
+    """
+    status: Dict[str, Any] = json.loads(server.get("/__shim"))
+    mine = status.get(arm.server)
+    if not arm.shim:
+        if status:
+            raise RuntimeError(f"{arm.label}: the shim is loaded: {status}")
+    elif mine is None or mine["mode"] != row.mode:
+        raise RuntimeError(f"{arm.label}: the shim reports {mine}, the row expects mode {row.mode}")
+    elif (row.mode == "native") == bool(mine["patched"]):
+        raise RuntimeError(f"{arm.label}: mode {row.mode} with patched {mine['patched']}")
+    return status
 
 
 def _spread(values: List[float]) -> Tuple[float, float, float]:
@@ -230,6 +310,7 @@ def run_row(
         with ThreadPoolExecutor(max_workers=2) as starting:  # both arms start up side by side
             list(starting.map(Server.start, servers))
         record["commands"] = [" ".join(s.command) for s in servers]
+        record["shim_status"] = [_check_shim(a, row, s) for a, s in zip((row.base, row.cand), servers)]
         runs: Dict[str, List[LoadResult]] = {"base": [], "cand": []}
         cpu: Dict[str, List[float]] = {"base": [], "cand": []}
         if paired:

@@ -1,4 +1,5 @@
-"""BENCHMARKS.md and its chart, generated from one run's results (nothing here is typed by hand)."""
+"""BENCHMARKS.md and its chart, rendered from the stored results of each section (``store.view``);
+nothing here is typed by hand, and each section says when and how it was measured."""
 
 from __future__ import annotations
 
@@ -21,6 +22,9 @@ THROUGHPUT_TARGET = 0.98
 #: Row kinds that compare other things than one release with the shim off and on.
 _COMPARISONS = ("control", "cross", "native-cost")
 IMPORT_TARGET_MS = 10.0
+#: The contract issue's bound for a fresh ``import lifespan_state.auto`` under ``-X importtime``.
+IMPORTTIME_TARGET_MS = 25.0
+_SECTION_NAMES = {"micro": "Per scope", "activation": "Activation", "e2e": "End to end", "memory": "Memory"}
 
 
 def _f(value: Optional[float], digits: int = 0) -> str:
@@ -51,7 +55,7 @@ def _scope_row(micro: Dict[str, Any], keys: int) -> Optional[Dict[str, Any]]:
 def expected_ratio(record: Dict[str, Any], micro: Dict[str, Any]) -> Optional[float]:
     """The on/off ratio the per-scope cost predicts: 1 / (1 + added time x requests per second)."""
     row = record["row"]
-    if row["kind"] != "shim" or not record.get("base_rps"):
+    if row["kind"] != "shim" or not row.get("per_request", True) or not record.get("base_rps"):
         return None
     scope = _scope_row(micro, row["keys"])
     if scope is None:
@@ -99,6 +103,11 @@ def verdicts(results: Dict[str, Any]) -> Dict[str, Any]:
             "cpu_met": cpu < IMPORT_TARGET_MS,
             "wall_ms": wall,
             "cpu_ms": cpu,
+            # The -X importtime total of the wrapt 2.x environments: every module imported, self
+            # times summed (the cumulative time of the import tree rooted at lifespan_state).
+            "importtime": [
+                (a["label"], importtime_total(a)) for a in act if "wrapt 2" in a["label"]
+            ],
             "eager": sorted(
                 {m for a in act for m in a["eager_after_auto"] + a["importtime"]["server_modules"]}
             ),
@@ -108,6 +117,48 @@ def verdicts(results: Dict[str, Any]) -> Dict[str, Any]:
         out["memory"] = {"met": all(m.get("flat") and not m["error"] for m in mem)}
         control = [m for m in results.get("memory", []) if m["case"]["leak"]]
         out["memory"]["control_detected"] = all(m.get("flat") is False for m in control) if control else None
+    return out
+
+
+def importtime_total(act: Dict[str, Any]) -> float:
+    """``-X importtime`` total of a fresh ``import lifespan_state.auto`` (median of its samples)."""
+    stored = act["importtime"].get("total_ms")
+    if stored is not None:
+        return float(stored)
+    return float(sum(act["importtime"]["groups_ms"].values()))
+
+
+def per_server(results: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """Each server's shim-on rows against the throughput bound, next to its own noise floor."""
+    e2e = results.get("e2e", [])
+    out = []
+    for server in dict.fromkeys(r["row"]["server"] for r in e2e):
+        rows = [r for r in e2e if r["row"]["server"] == server and r["row"]["kind"] in ("shim", "noop")]
+        if not rows:
+            continue
+        valid = [r for r in rows if not r["error"]]
+        control = [
+            r
+            for r in e2e
+            if r["row"]["server"] == server and r["row"]["kind"] == "control" and not r["error"]
+        ]
+        worst = min(valid, key=lambda r: r["ratio"][0]) if valid else None
+        with_cpu = [r for r in valid if r.get("cpu_ratio")]
+        cpu_worst = min(with_cpu, key=lambda r: r["cpu_ratio"][0]) if with_cpu else None
+        out.append(
+            {
+                "server": server,
+                "rows": len(rows),
+                "errors": [r["title"] for r in rows if r["error"]],
+                "worst": worst,
+                "cpu_worst": cpu_worst,
+                "control": control[0] if control else None,
+                "within": bool(valid) and len(valid) == len(rows)
+                and all(r["ratio"][0] >= THROUGHPUT_TARGET for r in valid),
+                "cpu_within": bool(with_cpu) and len(with_cpu) == len(rows)
+                and all(r["cpu_ratio"][0] >= THROUGHPUT_TARGET for r in with_cpu),
+            }
+        )
     return out
 
 
@@ -132,9 +183,10 @@ def summary_line(results: Dict[str, Any]) -> str:
             )
     if "activation" in v:
         act = results["activation"][0]
+        eager = "no server imported eagerly" if not v["activation"]["eager"] else "servers imported eagerly"
         parts.append(
-            f"`import lifespan_state.auto` {act['auto_ms']['median']:.0f} ms in a fresh interpreter, "
-            f"{act['in_server_ms']['median']:.0f} ms inside a server start-up, no server imported eagerly"
+            f"`import lifespan_state.auto` {act['auto_ms']['median']:.1f} ms in a fresh interpreter, "
+            f"{act['in_server_ms']['median']:.1f} ms inside a server start-up, {eager}"
         )
     if "memory" in v:
         counts = [m.get("requests") or 0 for m in results["memory"] if not m["case"]["leak"]]
@@ -207,11 +259,7 @@ def render_markdown(results: Dict[str, Any], chart_path: str) -> str:
         "",
         summary_line(results),
         "",
-        f"Run: {results['started']} - {results['finished']} UTC, commit {results.get('commit', '?')}, "
-        f"`{results['command']}` "
-        f"({results['elapsed_s'] / 60:.1f} min). Load average before/after: {results['load_before']} / "
-        f"{results['load_after']}.",
-        "",
+        *_runs_table(results),
         "## Targets",
         "",
         "| target | result | verdict |",
@@ -241,6 +289,12 @@ def render_markdown(results: Dict[str, Any], chart_path: str) -> str:
             "(fresh interpreter) | "
             f"{a['wall_ms']:.1f} ms wall, {a['cpu_ms']:.1f} ms CPU | {_met(a['met'])} |"
         )
+        for label, total in a["importtime"]:
+            lines.append(
+                f"| `import lifespan_state.auto` < {IMPORTTIME_TARGET_MS:.0f} ms under "
+                f"`python -X importtime` (fresh interpreter, {label}) | {total:.1f} ms | "
+                f"{_met(total < IMPORTTIME_TARGET_MS)} |"
+            )
         lines.append(
             f"| no server imported eagerly | server modules after the import: {a['eager'] or 'none'} | "
             f"{_met(not a['eager'])} |"
@@ -257,10 +311,24 @@ def render_markdown(results: Dict[str, Any], chart_path: str) -> str:
         )
     lines += ["", "## Machine", "", "| | |", "|---|---|"]
     lines += [f"| {k} | {v_} |" for k, v_ in m.items()]
+    others = [
+        _SECTION_NAMES[name] for name, run in results["runs"].items() if run.get("machine") not in (None, m)
+    ]
+    pins = ", ".join(
+        f"{_SECTION_NAMES[name].lower()}: {'on' if run['pin'] else 'off'}"
+        for name, run in results["runs"].items()
+        if name in ("e2e", "memory")
+    )
     lines += [
         "",
-        "Servers run on CPU 1 and the load generator on CPU 0 (`taskset`) when pinning is on "
-        f"(this run: {'on' if results['pin'] else 'off'}). The machine is shared with other jobs, so "
+        *(
+            [f"Measured on another machine (or another tool version): {', '.join(others)}.", ""]
+            if others
+            else []
+        ),
+        "Servers run on CPU 1 and the load generator on CPU 0 (`taskset`) when pinning is on ("
+        + (pins or "-")
+        + "). The machine is shared with other jobs, so "
         "the numbers are noisy: each comparison interleaves its arms and reports the median and the "
         "spread (min-max) of the per-round ratios.",
         "",
@@ -273,6 +341,68 @@ def render_markdown(results: Dict[str, Any], chart_path: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _runs_table(results: Dict[str, Any]) -> List[str]:
+    """When, at which commit and by which command each section was measured."""
+    runs = results["runs"]
+    lines = [
+        "Each section is measured by its own run of the command and stored in "
+        "[`tools/bench/results.json`](tools/bench/results.json); a run replaces the sections it measures "
+        "and this report is rendered from the stored results of all of them:",
+        "",
+        "| section | measured (UTC) | commit | command | minutes | load average before / after |",
+        "|---|---|---|---|---:|---|",
+    ]
+    for name, run in runs.items():
+        lines.append(
+            f"| {_SECTION_NAMES[name]} | {run['started']} - {run['finished']} | {run['commit']} | "
+            f"`{run['command']}` | {run['elapsed_s'] / 60:.1f} | {run['load_before']} / {run['load_after']} |"
+        )
+    return [*lines, ""]
+
+
+def _measured(results: Dict[str, Any], name: str) -> List[str]:
+    run = results["runs"][name]
+    return [f"*Measured {run['started']} - {run['finished']} UTC at commit {run['commit']}.*", ""]
+
+
+def _per_server_lines(results: Dict[str, Any]) -> List[str]:
+    lines = [
+        f"Per server, against the same bound as every row (median on/off ≥ {THROUGHPUT_TARGET}, the "
+        "report's throughput target), and the same from server CPU time per request; *noise floor* is "
+        "the server's own control row (two identical servers without the shim):",
+        "",
+        "| server | rows | worst ratio | worst CPU ratio | noise floor (control) "
+        f"| within {THROUGHPUT_TARGET} | by CPU time | server CPU per request off → on (worst CPU row) |",
+        "|---|---:|---|---|---|---|---|---|",
+    ]
+    for s in per_server(results):
+        worst, cpu, control = s["worst"], s["cpu_worst"], s["control"]
+        lines.append(
+            f"| {s['server']} | {s['rows']} | "
+            + (f"{ratio_text(worst['ratio'])} ({worst['title']})" if worst else "-")
+            + " | "
+            + (f"{ratio_text(cpu['cpu_ratio'])} ({cpu['title']})" if cpu else "-")
+            + " | "
+            + (f"{ratio_text(control['ratio'])}" if control else "-")
+            + f" | {'yes' if s['within'] else '**no**'}"
+            + (f" ({len(s['errors'])} invalid)" if s["errors"] else "")
+            + f" | {'yes' if s['cpu_within'] else '**no**'} | "
+            + (f"{cpu['base_cpu_us']:.1f} → {cpu['cand_cpu_us']:.1f} µs" if cpu else "-")
+            + " |"
+        )
+    return [*lines, ""]
+
+
+def _commands(e2e: List[Dict[str, Any]]) -> List[str]:
+    """The two server commands of each server's first row that started."""
+    seen: Dict[str, List[str]] = {}
+    for r in e2e:
+        server = r["row"]["server"]
+        if server not in seen and r.get("commands"):
+            seen[server] = r["commands"]
+    return [line for commands in seen.values() for line in commands] or ["(not started)"]
+
+
 def _e2e_section(results: Dict[str, Any], chart_path: str) -> List[str]:
     e2e = results.get("e2e")
     if not e2e:
@@ -282,6 +412,7 @@ def _e2e_section(results: Dict[str, Any], chart_path: str) -> List[str]:
     lines = [
         "## End to end",
         "",
+        *_measured(results, "e2e"),
         f"Each row: two server processes of the same release serving the same app "
         f"([`tools/bench/benchapp.py`](tools/bench/benchapp.py): pure ASGI, a 2-byte body, reads one key "
         f'of `scope["state"]`), one without and one with `import lifespan_state.auto` in the app module '
@@ -296,7 +427,10 @@ def _e2e_section(results: Dict[str, Any], chart_path: str) -> List[str]:
         )
         + "HTTP/1.1 load: `wrk -t1 -c32 -dNs --latency`; HTTP/2 load: `h2load -t1 -c4 -m8 -D N` (cleartext, "
         "prior knowledge; p99 from its per-request log). An arm that should see the lifespan's keys "
-        "answers 500 when it does not, and any failed response invalidates the row.",
+        "answers 500 when it does not, and any failed response invalidates the row; before the load, each "
+        "arm is asked what `lifespan_state.status()` says in the serving process (the app's `/__shim`): "
+        "an on arm whose server is not in the row's mode (or, outside native mode, has nothing patched), "
+        "or an off arm with the shim loaded, invalidates the row too.",
         "",
         "*ratio* is on/off requests/s per round (median, min-max); *CPU ratio* is the same from the server's "
         "CPU time per request (off/on: > 1 means cheaper with the shim), which time spent descheduled "
@@ -331,15 +465,23 @@ def _e2e_section(results: Dict[str, Any], chart_path: str) -> List[str]:
         "nothing, both arms run the server's own `app_state.copy()`; *cross* — uvicorn 0.20.0 with the shim "
         "against uvicorn 0.21.1's native copy (different releases: other code differs too); *control* — two "
         "identical off servers, the noise floor of this machine; *native-cost* — what the same per-request "
-        "copy costs when the server does it itself (uvicorn 0.21.1 against 0.20.0 without any state).",
+        "copy costs when the server does it itself (uvicorn 0.21.1 against 0.20.0 without any state). "
+        "gunicorn rows run its own ASGI worker (`-k asgi`, one worker process): 26.2.0 hands every request "
+        "the worker's lifespan dict itself (the shim gives each its own copy), 27.x copies natively. "
+        "anycorn 0.18.7 copies once per connection (the shim copies per request). granian's requests are "
+        "right natively (a copy per request); its shim wraps only the lifespan shutdown, so both of its "
+        "arms serve requests the same way and *expected* does not apply.",
         "",
+        *_per_server_lines(results),
         f"![throughput off/on per server]({chart_path})",
         "",
-        "Server commands of the first row (the others differ in release, `--http` and port; the arms only "
-        "in the environment: `BENCH_SHIM`, `BENCH_STATE_KEYS`, `BENCH_EXPECT_STATE`):",
+        "Server commands of each server's first row (the other rows differ in release, `--http`, port and "
+        "state size; the two arms of a row only in the environment: `BENCH_SHIM`, `BENCH_STATE_KEYS`, "
+        "`BENCH_EXPECT_STATE`); `$VENVS` is the environment cache of `tools/envs.py`, which builds one "
+        "environment per release (Python 3.11, the server's fast extras, this project editable):",
         "",
         "```",
-        *(e2e[0].get("commands") or ["(not started)"]),
+        *_commands(e2e),
         "```",
         "",
     ]
@@ -353,6 +495,7 @@ def _micro_section(results: Dict[str, Any]) -> List[str]:
     lines = [
         "## Per scope",
         "",
+        *_measured(results, "micro"),
         "[`tools/bench/micro.py`](tools/bench/micro.py) times one scope hand-off with `timeit` "
         f"({micro['number']:,} calls x {micro['repeat']} repeats per statement, statements interleaved, "
         "thread CPU time, minimum over repeats): *call* is one plain Python call of the app; *added* is a "
@@ -387,9 +530,11 @@ def _activation_section(results: Dict[str, Any]) -> List[str]:
     acts = results.get("activation")
     if not acts:
         return []
+    groups = sorted({g for a in acts for g in a["importtime"]["groups_ms"]})
     lines = [
         "## Activation",
         "",
+        *_measured(results, "activation"),
         "[`tools/bench/activation.py`](tools/bench/activation.py): every sample is a fresh interpreter of "
         "the release's environment (bytecode cached), timed inside it around the import or call alone "
         "(wall clock and process CPU time); median (p10-p90).",
@@ -421,18 +566,19 @@ def _activation_section(results: Dict[str, Any]) -> List[str]:
             for a in acts
         ),
         "",
-        "Where the import time goes (`-X importtime`, self time, median of 5; each standard-library module "
-        "is charged to the package that imported it):",
+        "Where the import time goes (`python -X importtime -c 'import lifespan_state.auto'`, self time, "
+        "median of 5; each standard-library module is charged to the package that imported it; *total* is "
+        "the whole import tree rooted at lifespan_state):",
         "",
-        "| environment | " + " | ".join(sorted(acts[0]["importtime"]["groups_ms"])) + " | modules |",
-        "|---|" + "---:|" * (len(acts[0]["importtime"]["groups_ms"]) + 1),
+        "| environment | " + " | ".join(groups) + " | **total** | modules |",
+        "|---|" + "---:|" * (len(groups) + 2),
     ]
     for a in acts:
-        groups = a["importtime"]["groups_ms"]
+        mine = a["importtime"]["groups_ms"]
         lines.append(
             f"| {a['label']} | "
-            + " | ".join(f"{groups.get(g, 0.0):.1f} ms" for g in sorted(acts[0]["importtime"]["groups_ms"]))
-            + f" | {a['importtime']['modules']} |"
+            + " | ".join(f"{mine.get(g, 0.0):.1f} ms" for g in groups)
+            + f" | **{importtime_total(a):.1f} ms** | {a['importtime']['modules']} |"
         )
     lines += [
         "",
@@ -467,6 +613,7 @@ def _memory_section(results: Dict[str, Any]) -> List[str]:
     lines = [
         "## Memory",
         "",
+        *_measured(results, "memory"),
         "[`tools/bench/memory.py`](tools/bench/memory.py): the app starts `tracemalloc` at import and "
         "reports "
         "RSS and traced memory at `/__mem`; after a warm-up of up to 10,000 requests, `wrk -c8` runs in "
