@@ -1,0 +1,9 @@
+"""Stub of granian for the offline unit tier: only what lifespan_state.granian touches.
+
+The registry loads the shim on ``import granian.asgi``; its one wrap is
+``LifespanProtocol.shutdown``. No ``stub_run``: every supported release hands requests state of
+its own, so a run would show state with or without the shim.
+"""
+
+STUB_IMPORTS = ()
+STUB_HOOKS = ("granian.asgi.LifespanProtocol.shutdown",)
