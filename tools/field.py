@@ -1,4 +1,4 @@
-"""docs/field.md: the newest release of every built-in server, checked natively and with the shim.
+"""docs/field.md: the newest release of every built-in server and test harness, natively and shimmed.
 
     python tools/field.py            # run the checks, rewrite docs/field.md
     python tools/field.py --check    # run them again, fail when docs/field.md says otherwise
@@ -8,8 +8,11 @@ Each server gets its own environment (tools.envs: the release plus the kit's cli
 can serve it, so HTTP/2 by ALPN and HTTP/3 are checked too. ``--shim both`` checks natively and,
 where the shim has a module for the server (``_versions.SUPPORTED``), with the shim: the shim's
 table fills in for every server the shim supports when this runs, with nothing to change here.
-``--check`` compares the verdicts (both tables) for the servers it could install; a server that
-does not install here keeps its committed column and is named in the output.
+The test harnesses (``HARNESSES``) get columns of their own: ``lifespan-state check --harness
+NAME --json --shim both`` in an environment holding the harness's newest release and httpx, the
+checks run in-process with the harness in place of a server. ``--check`` compares the verdicts
+(both tables) for the columns it could install; one that does not install here keeps its committed
+column and is named in the output.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from lifespan_state._versions import SUPPORTED  # noqa: E402
 from lifespan_state.check import CHECKS, RECIPES  # noqa: E402
 from tools.envs import EnvError, EnvSpec, ensure_env  # noqa: E402
 
-__all__ = ["NEWEST", "main", "render", "run_server"]
+__all__ = ["HARNESSES", "NEWEST", "main", "render", "run_server"]
 
 PATH = ROOT / "docs" / "field.md"
 #: The newest release of each built-in server (December 2026): the runtime table's newest tested
@@ -44,19 +47,41 @@ NEWEST: Dict[str, str] = {
 NEWEST = {name: NEWEST[name] for name in RECIPES}  # the recipes' order: the page's columns
 #: The kit's clients (the ``check`` extra) and a WebSocket library for the servers that need one.
 CLIENTS = ("h2", "wsproto", "trustme", "aioquic")
+#: The harnesses' client (the newest httpx, December 2026).
+HTTPX = "0.29.0"
+_LIFESPAN, _STARLETTE = SUPPORTED["asgi-lifespan"].newest_tested, SUPPORTED["starlette"].newest_tested
+#: Column key (its label's first word) -> (``--harness`` name, label, environment).
+HARNESSES: Dict[str, Tuple[str, str, EnvSpec]] = {
+    "asgi-lifespan": ("asgi-lifespan", f"asgi-lifespan {_LIFESPAN}",
+                      EnvSpec("asgi-lifespan", _LIFESPAN, extra=(f"httpx=={HTTPX}",))),
+    "starlette": ("testclient", f"starlette {_STARLETTE} TestClient",
+                  EnvSpec("starlette", _STARLETTE, extra=(f"httpx=={HTTPX}",))),
+    # The shim's own harness: httpx is all it needs.
+    "lifespan_state.testing": ("lifespan_state.testing", "lifespan_state.testing", EnvSpec("httpx", HTTPX)),
+}
 _CELL = {"pass": "pass", "fail": "**FAIL**", "skip": "n/a"}
 
 Record = Dict[str, Any]
 
 
-def run_server(server: str, version: str, timeout: float = 600) -> Tuple[List[Record], str]:
-    """(result records, error) of ``lifespan-state check`` on ``server==version``."""
+def _spec(column: str) -> EnvSpec:
+    return HARNESSES[column][2] if column in HARNESSES else EnvSpec(column, NEWEST[column], extra=CLIENTS)
+
+
+def _label(column: str) -> str:
+    return HARNESSES[column][1] if column in HARNESSES else f"{column} {NEWEST[column]}"
+
+
+def run_server(server: str, version: str = "", timeout: float = 600) -> Tuple[List[Record], str]:
+    """(result records, error) of ``lifespan-state check`` on ``server==version``, or on the
+    harness of column ``server`` (a key of HARNESSES; its release is the environment's)."""
     try:
-        env = ensure_env(EnvSpec(server, version, extra=CLIENTS))
+        env = ensure_env(_spec(server) if server in HARNESSES else EnvSpec(server, version, extra=CLIENTS))
     except EnvError as exc:
         return [], f"does not install here: {exc.reason}"
-    argv = [str(env / "bin" / "python"), "-m", "lifespan_state", "check", "--server", server,
-            "--json", "--shim", "both", *(["--tls"] if RECIPES[server].tls else [])]
+    target = ["--harness", HARNESSES[server][0]] if server in HARNESSES else [
+        "--server", server, *(["--tls"] if RECIPES[server].tls else [])]
+    argv = [str(env / "bin" / "python"), "-m", "lifespan_state", "check", *target, "--json", "--shim", "both"]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False, cwd=ROOT)
     try:
         records: List[Record] = json.loads(done.stdout)["results"]
@@ -86,20 +111,22 @@ def _table(columns: Dict[str, Optional[Record]], title: str) -> List[str]:
 
 
 def render(results: Dict[str, Tuple[List[Record], str]]) -> str:
-    """The page, from ``{server: (records, error)}`` (every server of NEWEST)."""
+    """The page, from ``{column: (records, error)}`` (every server of NEWEST, every harness)."""
     native: Dict[str, Optional[Record]] = {}
     shimmed: Dict[str, Optional[Record]] = {}
     for server, (records, _) in results.items():
-        label = f"{server} {NEWEST[server]}"
+        label = _label(server)
         native[label] = next((r for r in records if r["shim"] == "off"), None)
         shimmed[label] = next((r for r in records if r["shim"] == "on"), None)
     lines = [
-        "# The field: lifespan state in the newest release of every ASGI server",
+        "# The field: lifespan state in the newest release of every ASGI server and test harness",
         "",
         "Generated by `python tools/field.py` — do not edit. Each column is a real run of",
         "`lifespan-state check --server NAME --shim both --json` (over TLS where the server serves",
         "it: HTTP/1.1, WebSocket, HTTP/2 by ALPN, HTTP/3, WebSocket over HTTP/2 as each speaks them)",
-        "in an environment holding that release; the checks are docs/CONFORMANCE.md's.",
+        "in an environment holding that release; the checks are docs/CONFORMANCE.md's. The last",
+        f"three columns are test harnesses (`--harness NAME`, with httpx {HTTPX}): the same checks",
+        "in-process, the harness carrying the requests instead of a socket.",
         "",
         "## Natively",
         "",
@@ -118,7 +145,7 @@ def render(results: Dict[str, Tuple[List[Record], str]]) -> str:
         "",
     ]
     for server, (records, error) in results.items():
-        label = f"{server} {NEWEST[server]}"
+        label = _label(server)
         if error:
             lines.append(f"- **{label}**: {_stable(error)}")
             continue
@@ -130,7 +157,9 @@ def render(results: Dict[str, Tuple[List[Record], str]]) -> str:
                 c["id"] for c in record["checks"] if c["status"] == "fail")
             lines.append(f"- **{label}** {arm}: {verdict}" + ("." if not notes else ":"))
             lines += [f"  - {note}" for note in notes]
-        if not any(r["shim"] == "on" for r in records):
+        if server == "lifespan_state.testing":
+            lines.append(f"- **{label}** with the shim: n/a, it is the shim's own harness.")
+        elif not any(r["shim"] == "on" for r in records):
             lines.append(f"- **{label}** with the shim: the shim has no module for {server}.")
     return "\n".join(lines) + "\n"
 
@@ -154,15 +183,17 @@ def _cells(text: str) -> Dict[Tuple[str, str, str], str]:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python tools/field.py", description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="compare with docs/field.md, write nothing")
-    parser.add_argument("--servers", help="comma-separated subset (with --check)")
+    parser.add_argument("--servers", help="comma-separated subset of the columns' keys (with --check): "
+                        "servers, asgi-lifespan, starlette, lifespan_state.testing")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
-    chosen = args.servers.split(",") if args.servers else list(NEWEST)
+    columns = [*NEWEST, *HARNESSES]
+    chosen = args.servers.split(",") if args.servers else columns
     for server in chosen:  # environments one by one: uv shares one cache
         with contextlib.suppress(EnvError):  # run_server reports it
-            ensure_env(EnvSpec(server, NEWEST[server], extra=CLIENTS))
+            ensure_env(_spec(server))
     with ThreadPoolExecutor(max_workers=args.workers) as pool:
-        futures = {s: pool.submit(run_server, s, NEWEST[s]) for s in chosen}
+        futures = {s: pool.submit(run_server, s, NEWEST.get(s, "")) for s in chosen}
         results = {s: f.result() for s, f in futures.items()}
     if not args.check:
         PATH.write_text(render(results))
@@ -171,7 +202,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     committed = _cells(PATH.read_text()) if PATH.exists() else {}
 
     def stale_lines() -> Dict[str, List[str]]:
-        fresh = _cells(render({s: results.get(s, ([], "not run")) for s in NEWEST}))
+        fresh = _cells(render({s: results.get(s, ([], "not run")) for s in columns}))
         found: Dict[str, List[str]] = {}
         for key, cell in fresh.items():
             section, column, check = key
@@ -184,15 +215,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     # A loaded machine can make a server miss a deadline: a server that disagrees runs once more
     # (as the matrix job retries a cell); disagreeing twice is a real change.
     for server in stale_lines():
-        results[server] = run_server(server, NEWEST[server])
+        results[server] = run_server(server, NEWEST.get(server, ""))
     stale = [line for lines in stale_lines().values() for line in lines]
     ran = [s for s, (_, error) in results.items() if not error]
     for server, (_, error) in results.items():
         if error:
-            print(f"not compared: {server} {NEWEST[server]}: {error}")
+            print(f"not compared: {_label(server)}: {error}")
     for line in stale:
         print(f"STALE {line}")
-    print(f"{len(ran)} of {len(chosen)} servers compared; docs/field.md is "
+    print(f"{len(ran)} of {len(chosen)} columns compared; docs/field.md is "
           + ("stale: run python tools/field.py" if stale else "current"))
     return 1 if stale else 0
 
