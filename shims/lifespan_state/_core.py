@@ -20,7 +20,7 @@ from __future__ import annotations
 from types import FunctionType
 from typing import Any, Awaitable, Callable, Dict, MutableMapping, Optional
 
-__all__ = ["ASGIApp", "Scope", "StateApp", "state_app_of", "unwrap_state_app"]
+__all__ = ["ASGIApp", "Scope", "StateApp", "put_in_front", "state_app_of", "unwrap_state_app"]
 
 Scope = MutableMapping[str, Any]
 #: Any ASGI-3 style callable. hypercorn >= 0.14 calls its wrapped app with extra positional
@@ -126,3 +126,23 @@ def unwrap_state_app(app: Any) -> Any:
         app = run.app
         run = state_app_of(app)
     return app
+
+
+def put_in_front(holder: Any, attribute: str, keeper: Any) -> None:
+    """One StateApp in front of the loaded app ``holder.<attribute>``, for one server run.
+
+    Its namespace is ``keeper.state``, the server's own lifespan dict where the release has one
+    ("fix"); a release without ("add") gets an empty dict there, so ``keeper.state`` then means
+    what it means natively. Servers that always call ``app(scope, receive, send)`` get the
+    cheaper function form; a run that starts again gets a fresh StateApp around the original
+    app, not a second layer. A holder without a loaded app (a failed load: the server reports
+    that itself) is left alone.
+    """
+    app = getattr(holder, attribute, None)
+    if app is None:
+        return
+    state = getattr(keeper, "state", None)
+    if not isinstance(state, dict):
+        state = {}
+        keeper.state = state
+    setattr(holder, attribute, StateApp(unwrap_state_app(app), state).asgi3())

@@ -10,16 +10,26 @@ lifespan did store, and what to do. Starlette catches the ``KeyError`` and raise
 
 The state semantics stay in ``_core.StateApp``; this only puts the copy it made in a dict that
 explains itself, and only for the test harnesses (servers hand requests plain dicts).
+
+Every harness shim wraps the same three hook points of its harness class
+(:func:`harness_targets`): the constructor, which makes the object's :class:`RunStatus`
+(:func:`follow`), the method that starts a lifespan run and the one that ends it, which move its
+phase.
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+import inspect
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ._core import ASGIApp, Scope
 from ._errors import LifespanStateError
+from ._patching import Wrapper
 
-__all__ = ["MissingStateError", "RequestState", "RunStatus", "explaining"]
+__all__ = ["MissingStateError", "RequestState", "RunStatus", "explaining", "follow", "harness_targets"]
+
+#: Where a patched harness object keeps its RunStatus.
+_RUN = "_lifespan_state_run"
 
 
 class MissingStateError(LifespanStateError, KeyError):
@@ -53,18 +63,17 @@ class RunStatus:
         self.detail = ""
 
     def explain(self, key: object, stored: Dict[str, Any]) -> str:
-        keys = ", ".join(repr(k) for k in sorted(stored, key=str)) or "nothing"
+        return f"lifespan state has no key {key!r}: {self._cause(stored)}"
+
+    def _cause(self, stored: Dict[str, Any]) -> str:
         if self.phase == "running":
-            return f"lifespan state has no key {key!r}: the app's lifespan stored {keys}"
+            keys = ", ".join(repr(k) for k in sorted(stored, key=str)) or "nothing"
+            return f"the app's lifespan stored {keys}"
         if self.phase == "unsupported":
-            return (
-                f"lifespan state has no key {key!r}: the app did not run a lifespan "
-                f"({self.detail}), so requests get an empty state"
-            )
+            return f"the app did not run a lifespan ({self.detail}), so requests get an empty state"
         when = "has ended" if self.phase == "ended" else "has not run"
         return (
-            f"lifespan state has no key {key!r}: the lifespan of this {self.harness} {when}, so "
-            f"nothing it stores is in the request. {self.how}"
+            f"the lifespan of this {self.harness} {when}, so nothing it stores is in the request. {self.how}"
         )
 
 
@@ -96,3 +105,69 @@ def explaining(app: ASGIApp, run: RunStatus) -> ASGIApp:
 
     explaining_app.__wrapped__ = app  # type: ignore[attr-defined]
     return explaining_app
+
+
+def follow(harness: Any, name: str, how: str) -> RunStatus:
+    """A new :class:`RunStatus` kept on the harness object ``harness`` (called by its constructor)."""
+    run = RunStatus(name, how)
+    harness.__dict__[_RUN] = run
+    return run
+
+
+def _run_of(harness: Any) -> Optional[RunStatus]:
+    # None for an object made before activation (or by a subclass that skipped our constructor).
+    run = getattr(harness, "__dict__", {}).get(_RUN)
+    return run if isinstance(run, RunStatus) else None
+
+
+def _set_phase(harness: Any, phase: str) -> None:
+    run = _run_of(harness)
+    if run is not None:
+        run.phase = phase
+
+
+async def _then_running(awaitable: Any, harness: Any) -> Any:
+    result = await awaitable
+    _set_phase(harness, "running")
+    return result
+
+
+async def _then_ended(awaitable: Any, harness: Any) -> Any:
+    try:
+        return await awaitable
+    finally:
+        _set_phase(harness, "ended")
+
+
+def _starts_run(before: Optional[Callable[[Any], None]]) -> Wrapper:
+    def starts_run(wrapped: Any, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
+        if before is not None:
+            before(instance)
+        result = wrapped(*args, **kwargs)
+        if inspect.isawaitable(result):  # an async start (LifespanManager.startup)
+            return _then_running(result, instance)
+        _set_phase(instance, "running")
+        return result
+
+    return starts_run
+
+
+def _ends_run(wrapped: Any, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
+    try:
+        result = wrapped(*args, **kwargs)
+    except BaseException:
+        _set_phase(instance, "ended")
+        raise
+    if inspect.isawaitable(result):  # an async end (LifespanManager.shutdown)
+        return _then_ended(result, instance)
+    _set_phase(instance, "ended")
+    return result
+
+
+def harness_targets(
+    owner: type, init: Wrapper, start: str, end: str, before_start: Optional[Callable[[Any], None]] = None
+) -> List[Tuple[Any, str, Wrapper]]:
+    """The wraps of a harness class: ``__init__`` by ``init`` (which calls :func:`follow`),
+    ``start`` and ``end`` (sync or async methods) so that the run's phase follows them;
+    ``before_start(harness)`` runs first thing in ``start`` (a fresh dict for the new run)."""
+    return [(owner, "__init__", init), (owner, start, _starts_run(before_start)), (owner, end, _ends_run)]

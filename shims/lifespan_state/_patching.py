@@ -15,12 +15,13 @@ releases). Every walk of a ``__wrapped__`` chain in the package goes through :fu
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, List, Sequence, Tuple
 
 import wrapt
 
-__all__ = ["PatchSet", "Wrapper", "chain", "innermost", "is_wrapped_by_us", "wrapper_depth"]
+__all__ = ["PatchSet", "Wrapper", "bindings", "chain", "innermost", "is_wrapped_by_us", "wrapper_depth"]
 
 #: A wrapt wrapper function: (wrapped, instance, args, kwargs) -> result.
 Wrapper = Callable[[Any, Any, Tuple[Any, ...], dict], Any]  # type: ignore[type-arg]
@@ -160,6 +161,22 @@ def innermost(obj: Any) -> Any:
     for node in chain(obj):
         last = node
     return last
+
+
+def bindings(package: str, original: Any) -> Iterator[Tuple[Any, str]]:
+    """Every (module, name) of ``package`` and its imported submodules that binds ``original``,
+    re-exports included (for a module-level function that other modules imported by name).
+
+    A binding another tool (a tracing agent) already wrapped is matched by what it wraps, not by
+    identity: we then wrap the agent's wrapper, so calls reaching the server through it are ours too.
+    """
+    target = innermost(original)
+    for name, module in list(sys.modules.items()):
+        if module is None or not (name == package or name.startswith(package + ".")):
+            continue
+        for attribute, value in list(vars(module).items()):
+            if value is original or (callable(value) and innermost(value) is target):
+                yield module, attribute
 
 
 def _is_ours(obj: Any) -> bool:

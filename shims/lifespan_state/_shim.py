@@ -3,21 +3,19 @@
 Writing a shim for a new server or harness (``lifespan_state/<name>.py``)
 -----------------------------------------------------------------------
 
-1. **A row in** ``SUPPORTED`` (``_versions.py``), keyed by the *distribution* name (the key of
-   ``lifespan_state.status()`` too)::
+1. **A row in** ``SUPPORTED`` (``_versions.py``), named by the *distribution* name (the key of
+   ``SUPPORTED`` and of ``lifespan_state.status()``)::
 
-       "gunicorn": ServerSupport(
-           name="gunicorn",
-           ranges=(ModeRange("20.1.0", None, "add", "gunicorn has no ASGI lifespan state"),),
-           newest_tested="23.0.0",
-           notable=("20.1.0", "23.0.0"),
-           shim="lifespan_state.gunicorn",   # the module below
-           imports=("gunicorn",),            # imports that make the registry load that module
+       _support(
+           "gunicorn", "23.0.0", ("20.1.0", "23.0.0"),    # newest tested, notable releases
+           ("20.1.0", "add", "gunicorn has no ASGI lifespan state"),   # (first release, mode, why)...
+           imports=("gunicorn.workers.gasgi",),   # imports that make the registry load the shim
        ),
 
-   The registry needs no change: it waits for the first of ``imports`` and only then imports
-   the shim module. ``ranges`` run from the oldest supported release, contiguous, the last one
-   open-ended; each says the mode for those releases and why.
+   The shim module is ``lifespan_state.<name>`` (``-`` as ``_``), and ``imports`` defaults to
+   that name. The registry needs no change: it waits for the first of ``imports`` and only then
+   imports the shim module. The ranges run from the oldest supported release, each to the next one's
+   first release, the last open-ended; each says the mode for those releases and why.
 
 2. **A subclass of** :class:`Shim` and a module-level instance, with the contract functions
    bound to it (the registry calls exactly these)::
@@ -53,6 +51,8 @@ Writing a shim for a new server or harness (``lifespan_state/<name>.py``)
      a module the user may import later (or never). Modules already imported are wrapped with
      ``targets()``; the others when they are imported (post-import hooks that check the active
      flag, so ``unpatch()`` turns them into no-ops). ``status()`` lists the pending ones.
+   * ``requests`` (optional): a :class:`RequestProbe` of the request path's code, which
+     overrules the table between "fix" and "native" for a build whose code and metadata disagree.
    * ``late`` (optional): the frames that prove a run already started
      (:class:`~lifespan_state._late.RunMarkers`): the base warns once with
      :class:`~lifespan_state.ActivationTooLateWarning` when activation came too late.
@@ -83,7 +83,7 @@ from ._late import RunMarkers, warn_if_too_late
 from ._patching import PatchSet, Wrapper
 from ._versions import SUPPORTED, is_newer_than_tested, mode_for, running_version, unsupported
 
-__all__ = ["Decision", "Deferred", "Mode", "RunMarkers", "Shim", "Target", "decide"]
+__all__ = ["Decision", "Deferred", "Mode", "RequestProbe", "RunMarkers", "Shim", "Target", "decide"]
 
 #: How a shim treats a release. "add": the release has no lifespan state, the shim adds it.
 #: "fix": the release has state but shares one copy between requests (or serves a stale one),
@@ -142,6 +142,33 @@ def decide(server: str, native: bool) -> Decision:
     return Decision(entry.mode, entry.why, text)
 
 
+@dataclass(frozen=True)
+class RequestProbe:
+    """A probe of the request path's code that overrules the table between "fix" and "native".
+
+    ``copies()``: does the code hand each request a copy of the live state? The code wins where it
+    and the metadata disagree (a distribution's patched build, a vendored copy): a correct "fix"
+    release is "native" (``native`` says why), a wrong "native" one is "fix" (``fix``); None (the
+    code moved, the probe cannot tell) keeps the table's mode. ``{version}`` in the reasons is the
+    release read, or "this release".
+    """
+
+    copies: Callable[[], Optional[bool]]
+    native: str
+    fix: str
+
+    def confirm(self, decision: Decision) -> Decision:
+        if decision.mode == "add":
+            return decision  # nothing to copy: no state at all
+        correct = self.copies()
+        version = decision.version or "this release"
+        if correct and decision.mode == "fix":
+            return Decision("native", self.native.format(version=version), decision.version)
+        if correct is False and decision.mode == "native":
+            return Decision("fix", self.fix.format(version=version), decision.version)
+        return decision
+
+
 class Shim:
     """One server's (or harness's) shim. Subclasses supply the facts; see the module docstring."""
 
@@ -149,6 +176,9 @@ class Shim:
     name: ClassVar[str]
     #: Frames that prove a run already started, for the too-late warning (None: never warn).
     late: ClassVar[Optional[RunMarkers]] = None
+    #: A probe of the request path that may overrule the table (None: the table and the probe
+    #: of ``probe_native`` decide alone).
+    requests: ClassVar[Optional[RequestProbe]] = None
 
     def __init__(self) -> None:
         self._patches = PatchSet()
@@ -196,7 +226,8 @@ class Shim:
 
     def decide(self) -> Decision:
         """The decision for the release in this process; raises when it is unsupported."""
-        return decide(self.name, self.probe_native())
+        decision = decide(self.name, self.probe_native())
+        return decision if self.requests is None else self.requests.confirm(decision)
 
     def patch(self) -> None:
         """Install the shim for the imported server: all or nothing, raises when unsupported."""

@@ -123,114 +123,78 @@ class ServerSupport(_Record):
         return f">={self.minimum} (tested up to {self.newest_tested})"
 
 
-#: Distribution name -> what we support. The key is also the ``status()`` key.
-SUPPORTED: Dict[str, ServerSupport] = {
-    "uvicorn": ServerSupport(
-        name="uvicorn",
-        ranges=(
-            ModeRange("0.11.0", "0.21.0", "add", "no lifespan state before 0.21.0"),
-            ModeRange("0.21.0", "0.21.1", "fix", "0.21.0 shares one copy of the state"),
-            ModeRange("0.21.1", None, "native", "per-request copies since 0.21.1"),
-        ),
-        newest_tested="0.54.0",
-        notable=("0.11.8", "0.15.0", "0.17.6", "0.20.0", "0.21.0", "0.21.1"),
-        shim="lifespan_state.uvicorn",
-        imports=("uvicorn",),
+def _support(
+    name: str,
+    newest_tested: str,
+    notable: Tuple[str, ...],
+    *ranges: Tuple[str, Mode, str],
+    imports: Tuple[str, ...] = (),
+) -> ServerSupport:
+    """A row from its ranges as (first release, mode, why), oldest first: each range ends where
+    the next one begins, the last is open-ended, so the table can have no gap. The shim is
+    ``lifespan_state.<name>`` (``_`` for ``-``); ``imports`` defaults to that import name."""
+    module = name.replace("-", "_")
+    highs = [low for low, _, _ in ranges[1:]] + [None]
+    return ServerSupport(
+        name,
+        tuple(ModeRange(low, high, mode, why) for (low, mode, why), high in zip(ranges, highs)),
+        newest_tested,
+        notable,
+        shim=f"lifespan_state.{module}",
+        imports=imports or (module,),
+    )
+
+
+#: Every supported server and test harness.
+_ROWS: Tuple[ServerSupport, ...] = (
+    _support(
+        "uvicorn", "0.54.0", ("0.11.8", "0.15.0", "0.17.6", "0.20.0", "0.21.0", "0.21.1"),
+        ("0.11.0", "add", "no lifespan state before 0.21.0"),
+        ("0.21.0", "fix", "0.21.0 shares one copy of the state"),
+        ("0.21.1", "native", "per-request copies since 0.21.1"),
     ),
-    "hypercorn": ServerSupport(
-        name="hypercorn",
-        ranges=(
-            ModeRange("0.11.0", "0.17.0", "add", "no lifespan state before 0.17.0"),
-            ModeRange("0.17.0", "0.18.0", "fix", "0.17.x copies the state once per connection"),
-            ModeRange(
-                "0.18.0",
-                None,
-                "fix",
-                "0.18.0 copies a startup snapshot on trio and HTTP/3 and deep-copies the state "
-                "in ProxyFixMiddleware",
-            ),
-        ),
-        newest_tested="0.18.0",
-        notable=("0.11.2", "0.13.2", "0.14.4", "0.16.0", "0.17.3", "0.18.0"),
-        shim="lifespan_state.hypercorn",
-        imports=("hypercorn",),
+    _support(
+        "hypercorn", "0.18.0", ("0.11.2", "0.13.2", "0.14.4", "0.16.0", "0.17.3", "0.18.0"),
+        ("0.11.0", "add", "no lifespan state before 0.17.0"),
+        ("0.17.0", "fix", "0.17.x copies the state once per connection"),
+        ("0.18.0", "fix", "0.18.0 copies a startup snapshot on trio and HTTP/3 and deep-copies the state "
+         "in ProxyFixMiddleware"),
     ),
-    "gunicorn": ServerSupport(
-        name="gunicorn",
-        ranges=(
-            ModeRange(
-                "24.0.0",
-                "27.0.0",
-                "fix",
-                "the ASGI worker hands every request the worker's lifespan dict itself",
-            ),
-            ModeRange("27.0.0", None, "native", "per-request copies since 27.0.0"),
-        ),
-        newest_tested="27.0.1",
-        notable=("24.0.0", "26.2.0", "27.0.1"),
-        shim="lifespan_state.gunicorn",
-        # gunicorn's own ASGI worker (-k asgi) only; UvicornWorker runs uvicorn (the uvicorn shim's).
+    # gunicorn's own ASGI worker (-k asgi) only; UvicornWorker runs uvicorn (the uvicorn shim's).
+    _support(
+        "gunicorn", "27.0.1", ("24.0.0", "26.2.0", "27.0.1"),
+        ("24.0.0", "fix", "the ASGI worker hands every request the worker's lifespan dict itself"),
+        ("27.0.0", "native", "per-request copies since 27.0.0"),
         imports=("gunicorn.workers.gasgi",),
     ),
-    "anycorn": ServerSupport(
-        name="anycorn",
-        ranges=(
-            ModeRange("0.17.0", "0.17.3", "add", "no lifespan state before 0.17.3"),
-            ModeRange("0.17.3", "0.19.0", "fix", "0.17.3 - 0.18.x copy the state once per connection"),
-            ModeRange(
-                "0.19.0",
-                None,
-                "fix",
-                "0.19+ copy a startup snapshot (0.19.x also deep-copy it in ProxyFixMiddleware)",
-            ),
-        ),
-        newest_tested="0.20.1",
-        notable=("0.17.2", "0.18.7", "0.19.3", "0.20.1"),
-        shim="lifespan_state.anycorn",
-        imports=("anycorn",),
+    _support(
+        "anycorn", "0.20.1", ("0.17.2", "0.18.7", "0.19.3", "0.20.1"),
+        ("0.17.0", "add", "no lifespan state before 0.17.3"),
+        ("0.17.3", "fix", "0.17.3 - 0.18.x copy the state once per connection"),
+        ("0.19.0", "fix", "0.19+ copy a startup snapshot (0.19.x also deep-copy it in ProxyFixMiddleware)"),
     ),
-    "granian": ServerSupport(
-        name="granian",
-        ranges=(
-            ModeRange(
-                "1.0.0", None, "fix", "LifespanProtocol.shutdown() empties the state before lifespan.shutdown"
-            ),
-        ),
-        newest_tested="2.8.9",
-        notable=("1.0.2", "1.7.6", "2.8.9"),
-        shim="lifespan_state.granian",
+    _support(
+        "granian", "2.8.9", ("1.0.2", "1.7.6", "2.8.9"),
+        ("1.0.0", "fix", "LifespanProtocol.shutdown() empties the state before lifespan.shutdown"),
         imports=("granian.asgi",),
     ),
     # Test harnesses: they run the lifespan and hand requests their state in-process.
-    "asgi-lifespan": ServerSupport(
-        name="asgi-lifespan",
-        ranges=(
-            ModeRange("1.0.0", "2.1.0", "add", "LifespanManager has no lifespan state before 2.1.0"),
-            ModeRange("2.1.0", None, "fix", "2.1.0 hands every request the manager's dict itself"),
-        ),
-        newest_tested="2.1.0",
-        notable=("2.0.0", "2.1.0"),
-        shim="lifespan_state.asgi_lifespan",
-        imports=("asgi_lifespan",),
+    _support(
+        "asgi-lifespan", "2.1.0", ("2.0.0", "2.1.0"),
+        ("1.0.0", "add", "LifespanManager has no lifespan state before 2.1.0"),
+        ("2.1.0", "fix", "2.1.0 hands every request the manager's dict itself"),
     ),
-    "starlette": ServerSupport(
-        name="starlette",
-        ranges=(
-            ModeRange(
-                "0.26.0",
-                None,
-                "fix",
-                "TestClient keeps one state dict per client: a second `with` block starts with "
-                "the first run's keys",
-            ),
-        ),
-        newest_tested="1.10.0",
-        notable=("0.26.0", "1.10.0"),
-        shim="lifespan_state.starlette",
-        # The TestClient only: an app that imports Starlette loads nothing of ours.
+    # The TestClient only: an app that imports Starlette loads nothing of ours.
+    _support(
+        "starlette", "1.10.0", ("0.26.0", "1.10.0"),
+        ("0.26.0", "fix", "TestClient keeps one state dict per client: a second `with` block starts "
+         "with the first run's keys"),
         imports=("starlette.testclient",),
     ),
-}
+)
+
+#: Distribution name -> what we support. The key is also the ``status()`` key.
+SUPPORTED: Dict[str, ServerSupport] = {row.name: row for row in _ROWS}
 
 
 def server_module(distribution: str) -> str:

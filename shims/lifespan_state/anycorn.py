@@ -35,15 +35,15 @@ connection but not the streams' per-request state or the snapshot; both moved be
 from __future__ import annotations
 
 import importlib
-import sys
 from types import FrameType
-from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from ._code_probes import names
 from ._core import unwrap_state_app
 from ._hypercorn_wrappers import make_state_app, proxy_fix_call
 from ._late import RunMarkers
-from ._shim import Decision, Deferred, Shim, Target
+from ._patching import bindings
+from ._shim import Decision, Deferred, RequestProbe, Shim, Target
 
 __all__ = ["SHIM", "AnycornShim", "is_patched", "patch", "status", "unpatch"]
 
@@ -71,27 +71,6 @@ def _copies_live_state_per_request() -> bool:
     # as a copy: fixing a correct server is harmless.
     snapshot = _copies("anycorn.run", "", "worker_serve") is not False
     return all(streams) and not snapshot
-
-
-def _innermost(obj: Any) -> Any:
-    for _ in range(64):  # bounded: cycles exist
-        inner = getattr(obj, "__wrapped__", None)
-        if inner is None:
-            return obj
-        obj = inner
-    return obj
-
-
-def _holders(original: Any) -> Iterable[Tuple[Any, str]]:
-    """Every (anycorn module, name) binding ``original``, re-exports included (matched through
-    another tool's wrapper by what it wraps)."""
-    target = _innermost(original)
-    for name, module in list(sys.modules.items()):
-        if module is None or not (name == SERVER or name.startswith(SERVER + ".")):
-            continue
-        for attribute, value in list(vars(module).items()):
-            if value is original or (callable(value) and _innermost(value) is target):
-                yield module, attribute
 
 
 #: anycorn's WSGI wrapper: WSGI apps have no lifespan and no scope state.
@@ -140,24 +119,15 @@ class AnycornShim(Shim):
             "anycorn.protocol.": None,
         },
     )
+    requests = RequestProbe(
+        _copies_live_state_per_request,
+        native="{version} copies the live state per request",
+        fix="{version} copies a startup snapshot or one copy per connection",
+    )
 
     def probe_native(self) -> bool:
         """Probe: anycorn >= 0.17.3 defines ``anycorn.typing.LifespanState``."""
         return bool(hasattr(importlib.import_module("anycorn.typing"), "LifespanState"))
-
-    def decide(self) -> Decision:
-        decision = super().decide()
-        if decision.mode == "native" and not _copies_live_state_per_request():
-            return Decision(
-                "fix", f"{decision.version} copies a startup snapshot or one copy per connection",
-                decision.version,
-            )  # fmt: skip
-        if decision.mode == "fix" and _copies_live_state_per_request():
-            return Decision(
-                "native", f"{decision.version or 'this build'} copies the live state per request",
-                decision.version,
-            )  # fmt: skip
-        return decision
 
     def targets(self, decision: Decision) -> Sequence[Target]:
         global _wsgi_types
@@ -166,7 +136,7 @@ class AnycornShim(Shim):
         wsgi = getattr(wrappers, "WSGIWrapper", None)
         _wsgi_types = (wsgi,) if isinstance(wsgi, type) else ()
         original = vars(run)["worker_serve"]
-        return [(module, attribute, _worker_serve) for module, attribute in _holders(original)]
+        return [(module, attribute, _worker_serve) for module, attribute in bindings(SERVER, original)]
 
     def deferred(self) -> Mapping[str, Deferred]:
         return {"anycorn.middleware.proxy_fix": Deferred("ProxyFixMiddleware.__call__", _proxy_fix_targets)}

@@ -26,7 +26,7 @@ from __future__ import annotations
 from typing import Any, Dict, Sequence, Tuple
 
 from ._core import StateApp, unwrap_state_app
-from ._harness import RunStatus, explaining
+from ._harness import explaining, follow, harness_targets
 from ._shim import Decision, Shim, Target
 
 __all__ = ["DISTRIBUTION", "SHIM", "AsgiLifespanShim", "is_patched", "patch", "status", "unpatch"]
@@ -37,8 +37,6 @@ _HOW = (
     "Run it first: `async with LifespanManager(app) as manager:` and send the requests to "
     "`manager.app` inside that block."
 )
-#: Where a patched manager keeps the phase of its run (for the message of a missing key).
-_RUN = "_lifespan_state_run"
 
 
 def _manager_init(wrapped: Any, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
@@ -46,28 +44,10 @@ def _manager_init(wrapped: Any, instance: Any, args: Tuple[Any, ...], kwargs: Di
     app = args[0] if args else kwargs["app"]
     # 2.1.0 keeps the run's dict as ``_state``: keep that one object, so both names agree.
     state = getattr(instance, "_state", None)
-    run = RunStatus("LifespanManager", _HOW)
-    setattr(instance, _RUN, run)
+    run = follow(instance, "LifespanManager", _HOW)
     own = state if isinstance(state, dict) else None
     instance.app = StateApp(explaining(unwrap_state_app(app), run), own)
     return result
-
-
-async def _startup(wrapped: Any, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
-    result = await wrapped(*args, **kwargs)
-    run = getattr(instance, _RUN, None)
-    if run is not None:
-        run.phase = "running"
-    return result
-
-
-async def _shutdown(wrapped: Any, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
-    run = getattr(instance, _RUN, None)
-    try:
-        return await wrapped(*args, **kwargs)
-    finally:
-        if run is not None:
-            run.phase = "ended"
 
 
 class AsgiLifespanShim(Shim):
@@ -82,11 +62,7 @@ class AsgiLifespanShim(Shim):
     def targets(self, decision: Decision) -> Sequence[Target]:
         from asgi_lifespan import LifespanManager
 
-        return [
-            (LifespanManager, "__init__", _manager_init),
-            (LifespanManager, "startup", _startup),
-            (LifespanManager, "shutdown", _shutdown),
-        ]
+        return harness_targets(LifespanManager, _manager_init, "startup", "shutdown")
 
 
 SHIM = AsgiLifespanShim()

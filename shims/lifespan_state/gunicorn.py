@@ -37,9 +37,9 @@ from types import FrameType
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 from ._code_probes import attribute_chains, names
-from ._core import StateApp, unwrap_state_app
+from ._core import put_in_front
 from ._late import RunMarkers
-from ._shim import Decision, Shim, Target
+from ._shim import Decision, RequestProbe, Shim, Target
 
 __all__ = ["SHIM", "GunicornShim", "is_patched", "patch", "status", "unpatch"]
 
@@ -64,26 +64,11 @@ def _hands_out_copies() -> Optional[bool]:
     return True if sites else None
 
 
-def _attach(worker: Any) -> None:
-    """Put this worker process's StateApp in front of ``worker.asgi``."""
-    app = getattr(worker, "asgi", None)
-    if app is None:  # load_wsgi failed: gunicorn reports that itself
-        return
-    state = getattr(worker, "state", None)
-    if not isinstance(state, dict):
-        # A release without worker state ("add"): requests and lifespan share our namespace.
-        state = {}
-        worker.state = state
-    # gunicorn always calls app(scope, receive, send) (protocol, websocket, lifespan): the
-    # function form is the cheaper call. A worker running again (never in gunicorn itself)
-    # gets a fresh StateApp around the original app, not a second layer.
-    worker.asgi = StateApp(unwrap_state_app(app), state).asgi3()
-
-
 def _run(wrapped: Any, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
     """wrapt wrapper of ``ASGIWorker.run``: the app is loaded, nothing has read it yet."""
     if SHIM.active:
-        _attach(instance)
+        # This worker process's StateApp, whose namespace is worker.state itself.
+        put_in_front(instance, "asgi", instance)
     return wrapped(*args, **kwargs)
 
 
@@ -101,30 +86,17 @@ class GunicornShim(Shim):
         gates=("gunicorn.asgi.protocol",),
         frames={"gunicorn.workers.gasgi": _worker_started, "gunicorn.asgi.": None},
     )
+    requests = RequestProbe(
+        _hands_out_copies,
+        native="metadata says {version} but every request gets a copy of worker.state (a patched build)",
+        fix="{version} hands requests the worker's lifespan dict itself",
+    )
 
     def probe_native(self) -> bool:
         """Probe: the worker keeps lifespan state (``self.state`` in ``ASGIWorker.__init__``)."""
         from gunicorn.workers.gasgi import ASGIWorker
 
         return "state" in names(vars(ASGIWorker)["__init__"])
-
-    def decide(self) -> Decision:
-        decision = super().decide()
-        if decision.mode == "add":
-            return decision
-        copies = _hands_out_copies()
-        version = decision.version or "this release"
-        if copies and decision.mode == "fix":
-            return Decision(
-                "native", f"metadata says {version} but every request gets a copy of worker.state "
-                "(a patched build)", decision.version,
-            )  # fmt: skip
-        if copies is False and decision.mode == "native":
-            return Decision(
-                "fix", f"{version} hands requests the worker's lifespan dict itself",
-                decision.version,
-            )  # fmt: skip
-        return decision
 
     def targets(self, decision: Decision) -> Sequence[Target]:
         from gunicorn.workers.gasgi import ASGIWorker

@@ -42,14 +42,14 @@ mounted app; see :mod:`lifespan_state._hypercorn_wrappers`.
 from __future__ import annotations
 
 import importlib
-import inspect
 import sys
 from types import FrameType
-from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
+from ._code_probes import names
 from ._core import unwrap_state_app
 from ._hypercorn_wrappers import dispatcher_call, make_state_app, proxy_fix_call
-from ._patching import innermost
+from ._patching import bindings
 from ._shim import Decision, Deferred, RunMarkers, Shim, Target
 from ._versions import installed_version
 
@@ -66,19 +66,6 @@ NOTHING = "nothing (hypercorn copies the live state per request)"
 # --------------------------------------------------------------------------- probes
 
 
-def _names(function: Any) -> Set[str]:
-    """Every name a function's code (nested functions included) looks up as an attribute/global."""
-    function = inspect.unwrap(function)
-    code = getattr(function, "__code__", None)
-    found: Set[str] = set()
-    stack = [code] if code is not None else []
-    while stack:
-        current = stack.pop()
-        found.update(current.co_names)
-        stack.extend(c for c in current.co_consts if inspect.iscode(c))
-    return found
-
-
 def _copies(owner: str, attribute: str) -> Optional[bool]:
     """Does ``owner.attribute`` call ``.copy()``? None when it does not exist in this release."""
     try:
@@ -86,7 +73,7 @@ def _copies(owner: str, attribute: str) -> Optional[bool]:
         target: Any = importlib.import_module(module_name)
         if class_name:
             target = getattr(target, class_name)
-        return "copy" in _names(getattr(target, attribute))
+        return "copy" in names(getattr(target, attribute))
     except (ImportError, AttributeError):
         return None
 
@@ -124,21 +111,6 @@ def _serves_quic(config: Any, sockets: Any) -> bool:
     if sockets is not None:
         return bool(getattr(sockets, "quic_sockets", None))
     return bool(getattr(config, "quic_bind", None))
-
-
-def _holders(original: Any) -> Iterable[Tuple[Any, str]]:
-    """Every (hypercorn module, name) binding ``original`` — the re-exports included.
-
-    A binding another tool (a tracing agent) already wrapped is matched by what it wraps, not by
-    identity: we then wrap the agent's wrapper, so runs reaching hypercorn through it get state too.
-    """
-    target = innermost(original)
-    for name, module in list(sys.modules.items()):
-        if module is None or not (name == SERVER or name.startswith(SERVER + ".")):
-            continue
-        for attribute, value in list(vars(module).items()):
-            if value is original or (callable(value) and innermost(value) is target):
-                yield module, attribute
 
 
 def _worker_serving(frame: FrameType) -> bool:
@@ -297,12 +269,12 @@ class HypercornShim(Shim):
             return []
         original = vars(run)["worker_serve"]
         wrapper = self._worker_serve_wrapper(needs)
-        return [(module, attribute, wrapper) for module, attribute in _holders(original)]
+        return [(module, attribute, wrapper) for module, attribute in bindings(SERVER, original)]
 
     def _proxy_fix_targets(self) -> Sequence[Target]:
         module = importlib.import_module("hypercorn.middleware.proxy_fix")
         middleware = module.ProxyFixMiddleware
-        if "deepcopy" not in _names(vars(middleware)["__call__"]):
+        if "deepcopy" not in names(vars(middleware)["__call__"]):
             return []  # a release that stopped deep-copying the scope
         return [(middleware, "__call__", proxy_fix_call)]
 

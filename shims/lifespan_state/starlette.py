@@ -19,9 +19,9 @@ Starlette's bare ``'State' object has no attribute ...``.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, Sequence, Tuple
 
-from ._harness import RunStatus, explaining
+from ._harness import explaining, follow, harness_targets
 from ._shim import Decision, Shim, Target
 
 __all__ = ["DISTRIBUTION", "SHIM", "StarletteShim", "is_patched", "patch", "status", "unpatch"]
@@ -29,51 +29,29 @@ __all__ = ["DISTRIBUTION", "SHIM", "StarletteShim", "is_patched", "patch", "stat
 DISTRIBUTION = "starlette"
 
 _HOW = "Run it with `with TestClient(app) as client:` and make the requests inside that block."
-#: Where a patched client keeps the phase of its run (for the message of a missing key).
-_RUN = "_lifespan_state_run"
-
-
-def _run_of(client: Any) -> Optional[RunStatus]:
-    run = client.__dict__.get(_RUN)
-    return run if isinstance(run, RunStatus) else None
 
 
 def _client_init(wrapped: Any, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
     result = wrapped(*args, **kwargs)
     transport = getattr(instance, "_transport", None)
     if transport is not None and callable(getattr(transport, "app", None)):
-        run = RunStatus("TestClient", _HOW)
-        instance.__dict__[_RUN] = run
+        run = follow(instance, "TestClient", _HOW)
         # The transport serves the http and websocket scopes; the lifespan goes to client.app.
         transport.app = explaining(transport.app, run)
     return result
 
 
-def _client_enter(wrapped: Any, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
-    # A new run, a new dict: the previous run's objects stay with the previous run.
-    previous = instance.app_state
+def _fresh_state(client: Any) -> None:
+    """Before ``__enter__``: a new run, a new dict; the previous run's objects stay with it."""
+    previous = client.app_state
     fresh: Dict[str, Any] = {}
-    instance.app_state = fresh  # what TestClient.lifespan puts in the lifespan scope
-    transport: Any = getattr(instance, "_transport", None)
+    client.app_state = fresh  # what TestClient.lifespan puts in the lifespan scope
+    transport: Any = getattr(client, "_transport", None)
     if getattr(transport, "app_state", None) is previous:
         transport.app_state = fresh  # what every request's copy is made from
     else:  # a transport we cannot reach: the old dict is emptied, so the run still starts empty
         previous.clear()
-        instance.app_state = previous
-    result = wrapped(*args, **kwargs)
-    run = _run_of(instance)
-    if run is not None:
-        run.phase = "running"
-    return result
-
-
-def _client_exit(wrapped: Any, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
-    try:
-        return wrapped(*args, **kwargs)
-    finally:
-        run = _run_of(instance)
-        if run is not None:
-            run.phase = "ended"
+        client.app_state = previous
 
 
 class StarletteShim(Shim):
@@ -90,11 +68,7 @@ class StarletteShim(Shim):
     def targets(self, decision: Decision) -> Sequence[Target]:
         from starlette.testclient import TestClient
 
-        return [
-            (TestClient, "__init__", _client_init),
-            (TestClient, "__enter__", _client_enter),
-            (TestClient, "__exit__", _client_exit),
-        ]
+        return harness_targets(TestClient, _client_init, "__enter__", "__exit__", before_start=_fresh_state)
 
 
 SHIM = StarletteShim()

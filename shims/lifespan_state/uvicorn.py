@@ -20,7 +20,7 @@ from __future__ import annotations
 from types import FrameType
 from typing import Any, Dict, Sequence, Tuple
 
-from ._core import StateApp, unwrap_state_app
+from ._core import put_in_front
 from ._shim import Decision, RunMarkers, Shim, Target
 
 __all__ = ["SERVER", "SHIM", "UvicornShim", "decide_mode", "is_patched", "patch", "status", "unpatch"]
@@ -28,24 +28,12 @@ __all__ = ["SERVER", "SHIM", "UvicornShim", "decide_mode", "is_patched", "patch"
 SERVER = "uvicorn"
 
 
-def _attach(lifespan: Any, config: Any) -> None:
-    """Give this server run its own namespace: one StateApp in front of the loaded app."""
-    app = getattr(config, "loaded_app", None)
-    if app is None:  # a lifespan built on an unloaded Config: uvicorn itself never does that
-        return
-    state = getattr(lifespan, "state", None)
-    if not isinstance(state, dict):
-        # add mode: ``server.lifespan.state`` then means what it means natively (0.21.1).
-        state = {}
-        lifespan.state = state
-    # uvicorn always calls app(scope, receive, send): the function form is the cheaper call.
-    config.loaded_app = StateApp(unwrap_state_app(app), state).asgi3()
-
-
 def _lifespan_init(wrapped: Any, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
     result = wrapped(*args, **kwargs)
     config = args[0] if args else kwargs.get("config")
-    _attach(instance, config)
+    # This server run's own namespace: uvicorn calls config.loaded_app for every connection, and
+    # server.lifespan.state is the run's dict (0.21.0+; ours before).
+    put_in_front(config, "loaded_app", instance)
     return result
 
 
