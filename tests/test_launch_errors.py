@@ -10,21 +10,24 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import socket
 import subprocess
 import time
 from contextlib import suppress
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Any, Dict, List, Sequence, Tuple
 
 import pytest
 from tools.envs import EnvSpec, ensure_env, python_for
 from tools.envs import activated_env as _env
+from tools.releases import HYPERCORN, UVICORN
 
-UVICORN_OLD = EnvSpec("uvicorn", "0.17.6", extra=("gunicorn==23.0.0",))
-HYPERCORN_16 = EnvSpec("hypercorn", "0.16.0")
-HYPERCORN_16_TRIO = EnvSpec("hypercorn", "0.16.0", extra=("trio",))
+from lifespan_state.check._runner import free_port
+
+UVICORN_OLD = EnvSpec("uvicorn", UVICORN.debian, extra=("gunicorn==23.0.0",))
+HYPERCORN_16 = EnvSpec("hypercorn", HYPERCORN.last_stateless)
+HYPERCORN_16_TRIO = EnvSpec("hypercorn", HYPERCORN.last_stateless, extra=("trio",))
 HYPERCORN_SHIM = Path(__file__).resolve().parent.parent / "shims" / "lifespan_state" / "hypercorn.py"
+SCRIPTS = Path(__file__).resolve().parent / "scripts"
 
 APPS = {
     "plain_app.py": "from lifespan_state.check._probe import app  # noqa: F401\nNUMBER = 42\n",
@@ -97,7 +100,7 @@ def test_factory_bad_input_under_hypercorn(appdir: Path) -> None:
     assert "Traceback" not in done.stderr, done.stderr
 
 
-HYPERCORN_13 = EnvSpec("hypercorn", "0.13.2")
+HYPERCORN_13 = EnvSpec("hypercorn", HYPERCORN.debian)
 FACTORY = "lifespan_state.factory:create_app"
 
 
@@ -116,9 +119,7 @@ FACTORY = "lifespan_state.factory:create_app"
 def test_factory_served_without_the_call(appdir: Path, spec: EnvSpec, argv: List[str], status: int) -> None:
     """``hypercorn "lifespan_state.factory:create_app"`` (no ``()``): one line, the server stops."""
     bindir = ensure_env(spec) / "bin"
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     env = _env(bindir, LIFESPAN_STATE_APP="plain_app:app")
     command = [
         str(bindir / "hypercorn"),
@@ -322,74 +323,20 @@ def test_launcher_help(appdir: Path) -> None:
 
 # --------------------------------------------------------------------------- too late
 
-TOO_LATE = r"""
-import http.client, json, sys, threading, time, warnings
-import uvicorn
-import lifespan_state
-from lifespan_state.check._probe import app as probe
-
-where, port = sys.argv[1], int(sys.argv[2])
-warnings.simplefilter("always")  # count every warning the shim emits, not one per location
-caught = []
-warnings.showwarning = lambda message, category, *rest: caught.append((category.__name__, str(message)))
-
-async def app(scope, receive, send):
-    if scope["type"] == "http" and scope["path"] == "/activate":
-        lifespan_state.activate("uvicorn")
-    if scope["type"] == "lifespan" and where == "lifespan":
-        lifespan_state.activate("uvicorn")
-    await probe(scope, receive, send)
-
-def get(path):
-    for _ in range(200):
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            try:
-                conn.request("GET", path)
-                return json.loads(conn.getresponse().read())
-            finally:
-                conn.close()
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit("server did not answer")
-
-def one_run(activate_from_outside=False):
-    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run)
-    thread.start()
-    try:
-        while not server.started:
-            time.sleep(0.02)
-        if activate_from_outside:
-            lifespan_state.activate("uvicorn")
-        if where == "request":
-            get("/activate")
-            get("/activate")  # a second activation does not warn again
-        return get("/")
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-if where == "before":
-    lifespan_state.activate("uvicorn")
-first = one_run(activate_from_outside=(where == "thread"))
-second = one_run()
-print(json.dumps({"first": first["has_state"], "second": second["has_state"], "warnings": caught}))
-"""
+def _too_late(
+    bindir: Path, tmp_path: Path, server: str, where: str, *worker: str
+) -> Tuple[Dict[str, Any], List[List[str]]]:
+    """``scripts/too_late.py SERVER WHERE PORT [WORKER]``: its report, and the too-late warnings in it."""
+    argv = [str(bindir / "python"), str(SCRIPTS / "too_late.py"), server, where, str(free_port()), *worker]
+    done = _run(argv, tmp_path, _env(bindir), timeout=90)
+    assert done.returncode == 0, done.stderr
+    result: Dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result, [w for w in result["warnings"] if w[0] == "ActivationTooLateWarning"]
 
 
 @pytest.mark.parametrize("where", ["request", "thread", "lifespan", "before"])
 def test_too_late_is_told_once(tmp_path: Path, where: str) -> None:
-    bindir = ensure_env(UVICORN_OLD) / "bin"
-    script = tmp_path / "too_late.py"
-    script.write_text(TOO_LATE)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    done = _run([str(bindir / "python"), str(script), where, str(port)], tmp_path, _env(bindir), timeout=90)
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    late = [w for w in result["warnings"] if w[0] == "ActivationTooLateWarning"]
+    result, late = _too_late(ensure_env(UVICORN_OLD) / "bin", tmp_path, "uvicorn", where)
     if where == "before":
         assert late == [] and result["first"] is True, result
     else:
@@ -400,90 +347,12 @@ def test_too_late_is_told_once(tmp_path: Path, where: str) -> None:
         assert result["first"] is False and result["second"] is True, result
 
 
-TOO_LATE_HYPERCORN = r"""
-import asyncio, http.client, json, sys, time, warnings
-import lifespan_state
-from lifespan_state.check._probe import app as probe
-
-where, port, worker = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-warnings.simplefilter("always")
-caught = []
-warnings.showwarning = lambda message, category, *rest: caught.append((category.__name__, str(message)))
-
-async def app(scope, receive, send):
-    if scope["type"] == "http" and scope["path"] == "/activate":
-        lifespan_state.activate("hypercorn")
-    if scope["type"] == "lifespan" and where == "lifespan":
-        lifespan_state.activate("hypercorn")
-    await probe(scope, receive, send)
-
-def get(path):
-    for _ in range(200):
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            try:
-                conn.request("GET", path)
-                return json.loads(conn.getresponse().read())
-            finally:
-                conn.close()
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit("server did not answer")
-
-def one_run():
-    from hypercorn.config import Config
-    config = Config()
-    config.bind = [f"127.0.0.1:{port}"]
-    if worker == "trio":
-        import trio
-        from hypercorn.trio import serve
-
-        async def main():
-            async with trio.open_nursery() as nursery:
-                stop = trio.Event()
-                nursery.start_soon(lambda: serve(app, config, shutdown_trigger=stop.wait))
-                if where == "request":
-                    await trio.to_thread.run_sync(get, "/activate")
-                seen = await trio.to_thread.run_sync(get, "/")
-                stop.set()
-                return seen
-        return trio.run(main)
-    from hypercorn.asyncio import serve
-
-    async def main():
-        stop = asyncio.Event()
-        task = asyncio.ensure_future(serve(app, config, shutdown_trigger=stop.wait))
-        loop = asyncio.get_running_loop()
-        if where == "request":
-            await loop.run_in_executor(None, get, "/activate")
-            await loop.run_in_executor(None, get, "/activate")
-        seen = await loop.run_in_executor(None, get, "/")
-        stop.set()
-        await task
-        return seen
-    return asyncio.run(main())
-
-first = one_run()
-second = one_run()
-print(json.dumps({"first": first["has_state"], "second": second["has_state"], "warnings": caught}))
-"""
-
-
 @pytest.mark.skipif(not HYPERCORN_SHIM.exists(), reason="the hypercorn shim is not there yet")
 @pytest.mark.parametrize("worker", ["asyncio", pytest.param("trio", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("where", ["request", "lifespan"])
 def test_too_late_is_told_once_hypercorn(tmp_path: Path, where: str, worker: str) -> None:
     bindir = ensure_env(HYPERCORN_16_TRIO if worker == "trio" else HYPERCORN_16) / "bin"
-    script = tmp_path / "too_late.py"
-    script.write_text(TOO_LATE_HYPERCORN)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    argv = [str(bindir / "python"), str(script), where, str(port), worker]
-    done = _run(argv, tmp_path, _env(bindir), timeout=90)
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    late = [w for w in result["warnings"] if w[0] == "ActivationTooLateWarning"]
+    result, late = _too_late(bindir, tmp_path, "hypercorn", where, worker)
     assert len(late) == 1, result
     assert "activated after a hypercorn server run in this process" in late[0][1]
     assert result["first"] is False and result["second"] is True, result
@@ -494,27 +363,8 @@ def test_python_api_errors_are_typed(tmp_path: Path) -> None:
     bindir = ensure_env(UVICORN_OLD) / "bin"
     for name, text in APPS.items():
         (tmp_path / name).write_text(text)
-    code = (
-        "import json\n"
-        "from lifespan_state import LifespanStateError\n"
-        "from lifespan_state.factory import AppLoadError, factory_for, load_app\n"
-        "out = {}\n"
-        "for spec in ['plain_app', 'plain_app:nope', 'nosuch:app', 'plain_app:NUMBER']:\n"
-        "    try:\n"
-        "        load_app(spec)\n"
-        "    except AppLoadError as exc:\n"
-        "        out[spec] = isinstance(exc, LifespanStateError)\n"
-        "try:\n"
-        "    factory_for('no colon')\n"
-        "except AppLoadError:\n"
-        "    out['factory_for'] = True\n"
-        "out['app'] = load_app('plain_app:app').__name__\n"
-        "out['called'] = load_app('bad_factory:make_app()').__name__\n"
-        "out['auto_called'] = load_app('bad_factory:make_app').__name__\n"
-        "out['made'] = factory_for('plain_app:app')().__name__\n"
-        "print(json.dumps(out))\n"
-    )
-    done = _run([str(bindir / "python"), "-c", code], tmp_path, _env(bindir, PYTHONPATH=str(tmp_path)))
+    argv = [str(bindir / "python"), str(SCRIPTS / "factory_errors.py")]
+    done = _run(argv, tmp_path, _env(bindir, PYTHONPATH=str(tmp_path)))
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {
         "plain_app": True,
