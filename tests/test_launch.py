@@ -19,9 +19,8 @@ assertions can fail.
 
 from __future__ import annotations
 
-import http.client
-import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -33,8 +32,10 @@ from typing import Any, Dict, Iterator, List, Sequence
 import pytest
 from tools.envs import EnvSpec, ensure_env
 from tools.envs import activated_env as server_env
+from tools.releases import HYPERCORN, UVICORN
 
-from lifespan_state.check._runner import free_port
+from lifespan_state.check import ProtocolError
+from lifespan_state.check._runner import free_port, http_get
 
 ROOT = Path(__file__).resolve().parent.parent
 HYPERCORN_SHIM = ROOT / "shims" / "lifespan_state" / "hypercorn.py"
@@ -42,19 +43,23 @@ PROBE = "lifespan_state.check._probe"
 
 #: Environments (tools.envs). gunicorn is pinned: 27.x opens a control socket in $HOME that
 #: concurrent runs would share.
-UVICORN_OLD = EnvSpec("uvicorn", "0.17.6", extra=("gunicorn==23.0.0",))
-UVICORN_NEW = EnvSpec("uvicorn", "0.54.0")
-UVICORN_NO_FACTORY = EnvSpec("uvicorn", "0.12.3")
-HYPERCORN_16 = EnvSpec("hypercorn", "0.16.0")
-HYPERCORN_14 = EnvSpec("hypercorn", "0.14.4")
-HYPERCORN_NEW = EnvSpec("hypercorn", "0.18.0")
+UVICORN_OLD = EnvSpec("uvicorn", UVICORN.debian, extra=("gunicorn==23.0.0",))
+UVICORN_NEW = EnvSpec("uvicorn", UVICORN.newest)
+UVICORN_NO_FACTORY = EnvSpec("uvicorn", "0.12.3")  # uvicorn < 0.13 has no --factory
+HYPERCORN_16 = EnvSpec("hypercorn", HYPERCORN.last_stateless)
+HYPERCORN_14 = EnvSpec("hypercorn", "0.14.4")  # 0.14.2+ spawns even a single worker
+HYPERCORN_NEW = EnvSpec("hypercorn", HYPERCORN.newest)
 #: Debian 12's releases on the oldest Python we support.
-DEBIAN_UVICORN = EnvSpec("uvicorn", "0.17.6", python="3.8")
-DEBIAN_HYPERCORN = EnvSpec("hypercorn", "0.13.2", python="3.8")
+DEBIAN_UVICORN = EnvSpec("uvicorn", UVICORN.debian, python="3.8")
+DEBIAN_HYPERCORN = EnvSpec("hypercorn", HYPERCORN.debian, python="3.8")
 
 needs_hypercorn_shim = pytest.mark.skipif(
     not HYPERCORN_SHIM.exists(), reason="the hypercorn shim (lifespan_state/hypercorn.py) is not there yet"
 )
+
+SCRIPTS = ROOT / "tests" / "scripts"
+#: The Starlette app of the issue's commands (served as app:app).
+WORKER_APP = SCRIPTS / "worker_app.py"
 
 PLAIN_APP = f"from {PROBE} import app  # noqa: F401 - no activation here\n"
 AUTO_APP = f"import lifespan_state.auto  # noqa: F401\nfrom {PROBE} import app  # noqa: F401\n"
@@ -80,15 +85,9 @@ class Running:
 
 def request(port: int, path: str = "/", timeout: float = 10.0) -> Dict[str, Any]:
     """One GET over a fresh HTTP/1.1 connection (fresh, so the kernel may pick another worker)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        body = response.read()
-        assert response.status == 200, (response.status, body[:500])
-        return dict(json.loads(body))
-    finally:
-        conn.close()
+    response = http_get(port, path, timeout=timeout)
+    assert response.status == 200, (response.status, response.body[:500])
+    return dict(response.json())
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -123,7 +122,7 @@ def serve(
             try:
                 request(port, "/", timeout=2.0)
                 break
-            except (OSError, http.client.HTTPException):
+            except (OSError, ProtocolError):
                 if time.monotonic() > deadline:
                     pytest.fail(f"server not ready after {timeout}s:\n{running.output()}")
                 time.sleep(0.1)
@@ -210,32 +209,58 @@ def env_for(bindir: Path, way: str, **extra: str) -> Dict[str, str]:
 
 WAYS = ["auto", "factory", "launcher"]
 
+#: Each server's options for two worker processes on ``{port}`` (before the app, as its CLI has it).
+TWO_WORKERS = {
+    "uvicorn": (uvicorn_argv, ["--workers", "2", "--host", "127.0.0.1", "--port", "{port}"]),
+    "hypercorn": (hypercorn_argv, ["-w", "2", "-b", "127.0.0.1:{port}"]),
+}
+
+
+def two_workers(server: str, way: str, port: int) -> List[str]:
+    """The command serving the probe app with two workers, the way ``way`` in (any other value,
+    e.g. "none": the plain app, no way in)."""
+    argv, extra = TWO_WORKERS[server]
+    return argv(way, [arg.format(port=port) for arg in extra])
+
+
+def serve_two_workers(appdir: Path, spec: EnvSpec, server: str, way: str) -> str:
+    """Every worker gets its own state; the server's output."""
+    bindir = venv(spec)
+    port = free_port()
+    with serve(two_workers(server, way, port), cwd=appdir, env=env_for(bindir, way), port=port) as running:
+        assert_per_process_state(collect(port, 2), 2, running.proc.pid)
+        return running.output()
+
+
+def _releases(uvicorn: EnvSpec, hypercorn: EnvSpec) -> List[Any]:
+    """(server, spec) parameters: the uvicorn release, and the hypercorn one (needs its shim)."""
+    return [
+        pytest.param("uvicorn", uvicorn, id="uvicorn"),
+        pytest.param("hypercorn", hypercorn, marks=needs_hypercorn_shim, id="hypercorn"),
+    ]
+
 
 @pytest.mark.parametrize("way", [*WAYS, "launcher+factory"])
-def test_uvicorn_0_17_workers(appdir: Path, way: str) -> None:
-    bindir = venv(UVICORN_OLD)
-    port = free_port()
-    argv = uvicorn_argv(way, ["--workers", "2", "--host", "127.0.0.1", "--port", str(port)])
-    with serve(argv, cwd=appdir, env=env_for(bindir, way), port=port) as server:
-        assert_per_process_state(collect(port, 2), 2, server.proc.pid)
-        assert "ActivationTooLateWarning" not in server.output()
+@pytest.mark.parametrize(("server", "spec"), _releases(UVICORN_OLD, HYPERCORN_16))
+def test_two_workers(appdir: Path, server: str, spec: EnvSpec, way: str) -> None:
+    output = serve_two_workers(appdir, spec, server, way)
+    assert "ActivationTooLateWarning" not in output
 
 
-def test_uvicorn_0_17_workers_without_shim_has_no_state(appdir: Path) -> None:
+@pytest.mark.parametrize(("server", "spec"), _releases(UVICORN_OLD, HYPERCORN_16))
+def test_two_workers_without_shim_have_no_state(appdir: Path, server: str, spec: EnvSpec) -> None:
     """Negative control: the same command without any way in serves no state."""
-    bindir = venv(UVICORN_OLD)
+    bindir = venv(spec)
     port = free_port()
-    argv = ["uvicorn", "plain_app:app", "--workers", "2", "--port", str(port)]
-    with serve(argv, cwd=appdir, env=server_env(bindir), port=port):
+    with serve(two_workers(server, "none", port), cwd=appdir, env=server_env(bindir), port=port):
         assert_no_state(collect(port, 2))
 
 
 def test_launcher_switched_off_by_env(appdir: Path) -> None:
     bindir = venv(UVICORN_OLD)
     port = free_port()
-    argv = uvicorn_argv("launcher", ["--workers", "2", "--port", str(port)])
     env = server_env(bindir, LIFESPAN_STATE_DISABLE="1")
-    with serve(argv, cwd=appdir, env=env, port=port):
+    with serve(two_workers("uvicorn", "launcher", port), cwd=appdir, env=env, port=port):
         assert_no_state(collect(port, 2))
 
 
@@ -270,7 +295,7 @@ def _touch_until_reloaded(appdir: Path, port: int, before: int, timeout: float =
         while time.monotonic() < settle:
             try:
                 view = request(port, "/", timeout=2.0)
-            except (OSError, http.client.HTTPException):
+            except (OSError, ProtocolError):
                 time.sleep(0.1)  # between the old child and the new one
                 continue
             if view["pid"] != before:
@@ -307,26 +332,6 @@ def test_gunicorn_uvicorn_worker(appdir: Path, way: str) -> None:
 
 
 @needs_hypercorn_shim
-@pytest.mark.parametrize("way", [*WAYS, "launcher+factory"])
-def test_hypercorn_0_16_workers(appdir: Path, way: str) -> None:
-    bindir = venv(HYPERCORN_16)
-    port = free_port()
-    argv = hypercorn_argv(way, ["-w", "2", "-b", f"127.0.0.1:{port}"])
-    with serve(argv, cwd=appdir, env=env_for(bindir, way), port=port) as server:
-        assert_per_process_state(collect(port, 2), 2, server.proc.pid)
-        assert "ActivationTooLateWarning" not in server.output()
-
-
-def test_hypercorn_0_16_without_shim_has_no_state(appdir: Path) -> None:
-    """Negative control: hypercorn 0.16 workers serve no state without a way in."""
-    bindir = venv(HYPERCORN_16)
-    port = free_port()
-    argv = ["hypercorn", "-w", "2", "-b", f"127.0.0.1:{port}", "plain_app:app"]
-    with serve(argv, cwd=appdir, env=server_env(bindir), port=port):
-        assert_no_state(collect(port, 2))
-
-
-@needs_hypercorn_shim
 @pytest.mark.parametrize("way", WAYS)
 def test_hypercorn_0_14_one_worker(appdir: Path, way: str) -> None:
     """hypercorn 0.14.2+ spawns even its single worker: parent activation would be lost."""
@@ -345,13 +350,8 @@ def _mode(view: Dict[str, Any], server: str) -> Dict[str, Any]:
 
 def _table_mode(bindir: Path, server: str, version: str) -> str:
     """The mode the versions table gives ``version`` (read in the environment that has the package)."""
-    code = (
-        "from packaging.version import Version; from lifespan_state._versions import mode_for; "
-        f"print(mode_for({server!r}, Version({version!r})).mode)"
-    )
-    return subprocess.run(
-        [str(bindir / "python"), "-c", code], check=True, capture_output=True, text=True, timeout=60
-    ).stdout.strip()
+    argv = [str(bindir / "python"), str(SCRIPTS / "table_mode.py"), server, version]
+    return subprocess.run(argv, check=True, capture_output=True, text=True, timeout=60).stdout.strip()
 
 
 def test_newest_uvicorn_through_launcher_wraps_nothing(appdir: Path) -> None:
@@ -384,23 +384,9 @@ def test_newest_hypercorn_through_launcher(appdir: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("way", [*WAYS, "launcher+factory"])
-def test_debian_uvicorn_on_python_3_8(appdir: Path, way: str) -> None:
-    bindir = venv(DEBIAN_UVICORN)
-    port = free_port()
-    argv = uvicorn_argv(way, ["--workers", "2", "--port", str(port)])
-    with serve(argv, cwd=appdir, env=env_for(bindir, way), port=port) as server:
-        assert_per_process_state(collect(port, 2), 2, server.proc.pid)
-
-
-@pytest.mark.slow
-@needs_hypercorn_shim
-@pytest.mark.parametrize("way", [*WAYS, "launcher+factory"])
-def test_debian_hypercorn_on_python_3_8(appdir: Path, way: str) -> None:
-    bindir = venv(DEBIAN_HYPERCORN)
-    port = free_port()
-    argv = hypercorn_argv(way, ["-w", "2", "-b", f"127.0.0.1:{port}"])
-    with serve(argv, cwd=appdir, env=env_for(bindir, way), port=port) as server:
-        assert_per_process_state(collect(port, 2), 2, server.proc.pid)
+@pytest.mark.parametrize(("server", "spec"), _releases(DEBIAN_UVICORN, DEBIAN_HYPERCORN))
+def test_debian_on_python_3_8(appdir: Path, server: str, spec: EnvSpec, way: str) -> None:
+    serve_two_workers(appdir, spec, server, way)
 
 
 @pytest.mark.slow
@@ -431,33 +417,23 @@ def test_hypercorn_0_16_reload_through_launcher(appdir: Path) -> None:
 
 # --------------------------------------------------------------------------- the issue's commands
 
-STARLETTE_APP = '''\
-import os
-from contextlib import asynccontextmanager
+UVICORN_STARLETTE = EnvSpec("uvicorn", UVICORN.debian, extra=("starlette>=0.26",))
+HYPERCORN_STARLETTE = EnvSpec("hypercorn", HYPERCORN.last_stateless, extra=("starlette>=0.26",))
 
-from starlette.applications import Starlette
-from starlette.responses import JSONResponse
-from starlette.routing import Route
+def worker_hits(port: int, parent: int, at_least: int) -> Dict[int, List[int]]:
+    """Requests to ``WORKER_APP`` until two workers (not ``parent``) and ``at_least`` requests
+    answered: each saw the state its own worker's lifespan yielded and no other request's key.
+    Worker pid -> the ``hits`` count of each of its requests."""
+    hits: Dict[int, List[int]] = {}
+    for _ in range(300):
+        view = request(port)
+        assert view["state_pid"] == view["pid"] and view["saw_other_request"] is False, view
+        hits.setdefault(view["pid"], []).append(view["hits"])
+        if len(hits) >= 2 and sum(map(len, hits.values())) >= at_least:
+            break
+    assert len(hits) >= 2 and parent not in hits, hits
+    return hits
 
-
-@asynccontextmanager
-async def lifespan(app):
-    yield {"pid": os.getpid(), "hits": []}
-
-
-async def home(request):
-    request.state.hits.append(1)  # a shared value: shallow copies see it
-    saw_other = hasattr(request.state, "mine")
-    request.state.mine = True  # a key of this request only
-    body = {"pid": os.getpid(), "state_pid": request.state.pid, "hits": len(request.state.hits)}
-    return JSONResponse(dict(body, saw_other_request=saw_other))
-
-
-app = Starlette(routes=[Route("/", home)], lifespan=lifespan)
-'''
-
-UVICORN_STARLETTE = EnvSpec("uvicorn", "0.17.6", extra=("starlette>=0.26",))
-HYPERCORN_STARLETTE = EnvSpec("hypercorn", "0.16.0", extra=("starlette>=0.26",))
 
 DONE_WHEN = {
     # LIFESPAN_STATE_APP=app:app lifespan-state run --
@@ -476,20 +452,13 @@ def test_done_when_commands_with_starlette(tmp_path: Path, server: str, way: str
     refuses such a lifespan on a server without state)."""
     if server == "hypercorn" and not HYPERCORN_SHIM.exists():
         pytest.skip("the hypercorn shim (lifespan_state/hypercorn.py) is not there yet")
-    (tmp_path / "app.py").write_text(STARLETTE_APP)
+    shutil.copy(WORKER_APP, tmp_path / "app.py")
     bindir = venv(UVICORN_STARLETTE if server == "uvicorn" else HYPERCORN_STARLETTE)
     port = free_port()
     argv = launch(way, [arg.format(port=port) for arg in DONE_WHEN[(server, way)]])
     env = server_env(bindir, LIFESPAN_STATE_APP="app:app")
     with serve(argv, cwd=tmp_path, env=env, port=port) as running:
-        hits: Dict[int, List[int]] = {}
-        for _ in range(300):
-            view = request(port)
-            assert view["state_pid"] == view["pid"] and view["saw_other_request"] is False, view
-            hits.setdefault(view["pid"], []).append(view["hits"])
-            if len(hits) >= 2 and sum(map(len, hits.values())) >= 12:
-                break
-        assert len(hits) >= 2 and running.proc.pid not in hits, hits
+        hits = worker_hits(port, running.proc.pid, at_least=12)
         for seen in hits.values():  # each worker counts its own requests: its own lifespan state
             assert seen == sorted(seen) and len(set(seen)) == len(seen), hits
 
@@ -497,7 +466,7 @@ def test_done_when_commands_with_starlette(tmp_path: Path, server: str, way: str
 @pytest.mark.parametrize("server", ["uvicorn", "hypercorn"])
 def test_starlette_refuses_to_start_without_a_way_in(tmp_path: Path, server: str) -> None:
     """Negative control of the test above: the same app on the bare server stops at startup."""
-    (tmp_path / "app.py").write_text(STARLETTE_APP)
+    shutil.copy(WORKER_APP, tmp_path / "app.py")
     bindir = venv(UVICORN_STARLETTE if server == "uvicorn" else HYPERCORN_STARLETTE)
     port = free_port()
     # One process serving (uvicorn without --workers, hypercorn -w 0) exits on a failed startup.
@@ -517,18 +486,11 @@ def test_launcher_python_without_the_venv_on_path(tmp_path: Path) -> None:
     """``env -i PATH=/usr/bin:/bin .venv/bin/lifespan-state run -- python -m uvicorn app:app``:
     "python" is the launcher's own environment (not /usr/bin/python), and the exec keeps it, so
     the server and its spawned workers have the shim."""
-    (tmp_path / "app.py").write_text(STARLETTE_APP)
+    shutil.copy(WORKER_APP, tmp_path / "app.py")
     bindir = venv(UVICORN_STARLETTE)
     port = free_port()
     argv = [str(bindir / "lifespan-state"), "run", "--", "python", "-m", "uvicorn", "app:app"]
     argv += ["--workers", "2", "--port", str(port)]
     with serve(argv, cwd=tmp_path, env={"PATH": "/usr/bin:/bin"}, port=port) as running:
-        hits: Dict[int, List[int]] = {}
-        for _ in range(300):
-            view = request(port)
-            assert view["state_pid"] == view["pid"] and view["saw_other_request"] is False, view
-            hits.setdefault(view["pid"], []).append(view["hits"])
-            if len(hits) >= 2 and sum(map(len, hits.values())) >= 8:
-                break
-        assert len(hits) >= 2 and running.proc.pid not in hits, hits
+        worker_hits(port, running.proc.pid, at_least=8)
     assert "lifespan-state" not in running.output(), running.output()  # no warning either
