@@ -16,6 +16,8 @@ import pytest
 from tools.envs import EnvSpec, ensure_env
 from tools.releases import UVICORN
 
+from script_support import run_json
+
 SCRIPT = Path(__file__).parent / "scripts" / "activation_order.py"
 
 
@@ -32,16 +34,7 @@ def uvicorn_newest() -> Path:
 def run_order(venv: Path, order: str, **env: str) -> Dict[str, Any]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("LIFESPAN_STATE")}
     environ.update(env)
-    out = subprocess.run(
-        [str(venv / "bin" / "python"), str(SCRIPT), order],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=environ,
-    )
-    assert out.returncode == 0, out.stderr
-    result: Dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
+    return run_json([str(venv / "bin" / "python"), str(SCRIPT), order], env=environ, timeout=60)[0]
 
 
 def assert_state_per_request(result: Dict[str, Any]) -> None:

@@ -8,7 +8,6 @@ keeps serving.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -19,6 +18,8 @@ from typing import Any, Dict, Optional
 import pytest
 from tools.envs import EnvSpec, ensure_env
 from tools.releases import DEBIAN, SERVERS
+
+from script_support import run_json
 
 SCRIPTS = Path(__file__).parent / "scripts"
 SCRIPT = SCRIPTS / "reliability_misuse.py"
@@ -36,16 +37,8 @@ def venv_for(server: str, wrapt: Optional[str] = None) -> Path:
 
 def run(venv: Path, server: str, scenario: str) -> Dict[str, Any]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("LIFESPAN_STATE")}
-    out = subprocess.run(
-        [str(venv / "bin" / "python"), str(SCRIPT), server, scenario],
-        capture_output=True,
-        text=True,
-        timeout=90,
-        env=environ,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    result: Dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    result["stderr"] = out.stderr
+    result, stderr = run_json([str(venv / "bin" / "python"), str(SCRIPT), server, scenario], env=environ)
+    result["stderr"] = stderr
     return result
 
 

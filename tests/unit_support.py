@@ -15,10 +15,8 @@ import ast
 import atexit
 import functools
 import importlib.util
-import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -26,6 +24,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, Optional, Sequence, Tuple
 
 from lifespan_state._versions import SUPPORTED
+from script_support import run_json
 
 TESTS = Path(__file__).resolve().parent
 STUBS = TESTS / "stubs"
@@ -97,16 +96,7 @@ def run_steps(
     path = os.pathsep.join([str(STUBS), str(site), _packages()])
     environ.update(PYTHONPATH=path, STUB_STATE="1" if state else "0")
     environ.update(env)
-    done = subprocess.run(
-        [sys.executable, "-S", str(SCRIPT), server, ",".join(steps)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=environ,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result: Dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return run_json([sys.executable, "-S", str(SCRIPT), server, ",".join(steps)], env=environ, timeout=60)[0]
 
 
 #: One run: (server, steps, version, state), as :func:`run_steps` takes them.

@@ -87,6 +87,12 @@ class Server:
         self.thread.start()
         wait_port(self.port, self.thread)
 
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         if self.kind == "uvicorn":
             self.server.should_exit = True
@@ -107,6 +113,10 @@ class App:
         self.token: Any = None
         self.in_flight = 0
         self.entered = 0
+
+    def report(self, running: Server, **observed: Any) -> Dict[str, Any]:
+        """A scenario's result: what it observed, what the app saw, how the server run ended."""
+        return {**observed, "events": self.events, "error": repr(running.error)}
 
     def describe(self, state: Any) -> Any:
         if not isinstance(state, dict):
@@ -298,8 +308,7 @@ def wait_until(predicate: Callable[[], bool]) -> None:
 
 def request_raise(server: str) -> Dict[str, Any]:
     app = App()
-    running = Server(server, app)
-    try:
+    with Server(server, app) as running:
         results = [get(running.port, "/ok"), get(running.port, "/boom"), get(running.port, "/ok")]
         # and on one keep-alive connection: a failing request followed by good ones
         conn = http.client.HTTPConnection(HOST, running.port, timeout=TIMEOUT)
@@ -315,16 +324,13 @@ def request_raise(server: str) -> Dict[str, Any]:
                 conn = http.client.HTTPConnection(HOST, running.port, timeout=TIMEOUT)
                 keepalive.append("reconnect")
         conn.close()
-    finally:
-        running.stop()
-    return {"fresh": results, "keepalive": keepalive, "events": app.events, "error": repr(running.error)}
+    return app.report(running, fresh=results, keepalive=keepalive)
 
 
 def disconnects(server: str) -> Dict[str, Any]:
     app = App()
-    running = Server(server, app)
-    port = running.port
-    try:
+    with Server(server, app) as running:
+        port = running.port
         # 1. mid-request: announce 1000 body bytes, send 10, vanish.
         sock = raw(port)
         sock.sendall(b"POST /read HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + b"y" * 10)
@@ -353,25 +359,23 @@ def disconnects(server: str) -> Dict[str, Any]:
         wait_until(lambda: sum("ws_disconnect" in e for e in app.events) >= 2)
         sock.close()
         after = [get(port, "/ok"), get(port, "/ok")]
-    finally:
-        running.stop()
-    return {"ws_first": first, "after": after, "events": app.events, "error": repr(running.error)}
+    return app.report(running, ws_first=first, after=after)
 
 
 def shutdown_inflight(server: str) -> Dict[str, Any]:
     app = App()
-    running = Server(server, app)
     results: List[Any] = []
-    threads = [threading.Thread(target=lambda: results.append(get(running.port, "/slow"))) for _ in range(4)]
-    try:
+    # Leaving the block stops the server gracefully: in-flight requests finish, then the lifespan
+    # shuts down.
+    with Server(server, app) as running:
+        port = running.port
+        threads = [threading.Thread(target=lambda: results.append(get(port, "/slow"))) for _ in range(4)]
         for thread in threads:
             thread.start()
         wait_until(lambda: app.entered == 4)
-    finally:
-        running.stop()  # graceful: in-flight requests finish, then the lifespan shuts down
     for thread in threads:
         thread.join(TIMEOUT)
-    return {"responses": results, "events": app.events, "error": repr(running.error)}
+    return app.report(running, responses=results)
 
 
 def two_runs(server: str) -> Dict[str, Any]:
@@ -380,36 +384,27 @@ def two_runs(server: str) -> Dict[str, Any]:
     first = Server(server, app)
     seen = [get(first.port, "/ok")]
     first.stop()
-    second = Server(server, app, config=first.config)
-    try:
+    with Server(server, app, config=first.config) as second:
         seen.append(get(second.port, "/ok"))
-    finally:
-        second.stop()
     return {"seen": seen, "events": app.events, "errors": [repr(first.error), repr(second.error)]}
 
 
 def replace_state(server: str) -> Dict[str, Any]:
     app = App("replace")
-    running = Server(server, app)
-    try:
+    with Server(server, app) as running:
         seen = [get(running.port, "/ok"), get(running.port, "/ok")]
         sock, ws = ws_open(running.port)
         ws_seen = ws_roundtrip(sock, ws)
         ws_close(sock, ws)
-    finally:
-        running.stop()
-    return {"seen": seen, "ws": ws_seen, "events": app.events, "error": repr(running.error)}
+    return app.report(running, seen=seen, ws=ws_seen)
 
 
 def lifespan_unsupported(server: str) -> Dict[str, Any]:
     """An app that raises on the lifespan scope, lifespan 'auto': requests still get a dict."""
     app = App("raise_on_lifespan")
-    running = Server(server, app, lifespan="auto")
-    try:
+    with Server(server, app, lifespan="auto") as running:
         seen = [get(running.port, "/ok"), get(running.port, "/ok")]
-    finally:
-        running.stop()
-    return {"seen": seen, "events": app.events, "error": repr(running.error)}
+    return app.report(running, seen=seen)
 
 
 SCENARIOS = {

@@ -1,0 +1,25 @@
+"""Running a program of tests/scripts/ in a fresh interpreter and reading the JSON it printed.
+
+Every such program prints its result as one JSON line, last; anything before it (a server's log,
+warnings) is the program's to say. A non-zero exit fails the test with the end of its stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+
+__all__ = ["run_json"]
+
+
+def run_json(
+    argv: Sequence[str], *, env: Optional[Mapping[str, str]] = None, timeout: float = 90.0
+) -> Tuple[Dict[str, Any], str]:
+    """Run ``argv``; its last stdout line as JSON, and its stderr."""
+    done = subprocess.run(
+        list(argv), capture_output=True, text=True, timeout=timeout, env=None if env is None else dict(env)
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result: Dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result, done.stderr
