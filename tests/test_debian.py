@@ -21,12 +21,19 @@ from typing import Any, Dict, Iterator, List, Sequence
 
 import pytest
 from tools.envs import ROOT, uv
+from tools.releases import DEBIAN as DEBIAN_12
+from tools.releases import HYPERCORN, UVICORN
 
 from lifespan_state.check._runner import ServerProcess, free_port
 
 SYSTEM_PYTHON = Path("/usr/bin/python3")
 #: What Debian 12 (bookworm) ships; the recipe in the README is written against these.
-DEBIAN = {"uvicorn": "0.17.6", "hypercorn": "0.13.2", "starlette": "0.26.1", "wrapt": "1.14.1"}
+DEBIAN = {
+    "uvicorn": UVICORN.debian,
+    "hypercorn": HYPERCORN.debian,
+    "starlette": DEBIAN_12.starlette,
+    "wrapt": DEBIAN_12.wrapt,
+}
 APP = Path(__file__).parent / "scripts" / "agent_app.py"  # a Starlette app yielding state
 
 _FOUND = (

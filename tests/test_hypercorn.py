@@ -353,18 +353,8 @@ def test_asgi2_app_with_and_without_the_shim(version: str) -> None:
 
 def test_release_before_0_11_is_refused_and_left_untouched() -> None:
     venv = ensure_env(EnvSpec("hypercorn", "0.10.2", python="3.9"))
-    code = (
-        "import hypercorn.asyncio, lifespan_state\n"
-        "original = hypercorn.asyncio.worker_serve\n"
-        "try:\n"
-        "    lifespan_state.activate('hypercorn')\n"
-        "except lifespan_state.UnsupportedServerError as exc:\n"
-        "    print('refused:', exc)\n"
-        "import lifespan_state.hypercorn as shim\n"
-        "print('untouched:', hypercorn.asyncio.worker_serve is original and not shim.is_patched())\n"
-    )
-    done = subprocess.run([str(Path(venv) / "bin" / "python"), "-c", code], capture_output=True,
-                          text=True, timeout=60, check=False)
+    done = subprocess.run([str(Path(venv) / "bin" / "python"), str(SCRIPTS / "refused_release.py")],
+                          capture_output=True, text=True, timeout=60, check=False)
     assert "refused: hypercorn 0.10.2 is not supported" in done.stdout, done.stderr
     assert ">=0.11.0" in done.stdout
     assert "untouched: True" in done.stdout

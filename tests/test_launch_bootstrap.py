@@ -15,35 +15,17 @@ from typing import Any, Dict, Sequence
 import pytest
 from tools.envs import EnvSpec, ensure_env, python_for
 from tools.envs import activated_env as _env
+from tools.releases import UVICORN
 
 from lifespan_state import SUPPORTED
 
 #: Every server the shim supports: what a launched process has requested once activated.
 ALL_SERVERS = sorted(SUPPORTED)
 
-UVICORN_OLD = EnvSpec("uvicorn", "0.17.6", extra=("gunicorn==23.0.0",))
+UVICORN_OLD = EnvSpec("uvicorn", UVICORN.debian, extra=("gunicorn==23.0.0",))
 
-#: What a launched process reports: is the shim active, did anything import a server, whose
-#: sitecustomize holds the name.
-REPORT = """
-import json, os, sys
-heavy = ("uvicorn", "hypercorn", "gunicorn", "lifespan_state", "wrapt", "asyncio")
-site = sys.modules.get("sitecustomize")
-out = {
-    "imported_at_start": sorted(m for m in heavy if m in sys.modules),
-    "sitecustomize": getattr(site, "__file__", None),
-    "user_mark": getattr(site, "USER_MARK", None),
-    "user_runs": getattr(__builtins__, "USER_SITE_RUNS", None),
-    "pythonpath": os.environ.get("PYTHONPATH", ""),
-}
-if "--import" in sys.argv:
-    import uvicorn  # the first server import activates the shim and is patched on the spot
-    registry = sys.modules.get("lifespan_state._registry")
-    out["requested"] = sorted(registry._requested) if registry else None
-    info = registry.status()["uvicorn"] if registry else None
-    out["uvicorn"] = {"mode": info.mode, "patched": list(info.patched)} if info else None
-print(json.dumps(out))
-"""
+#: What a launched process finds (tests/scripts/bootstrap_report.py MODE ...).
+REPORT = str(Path(__file__).resolve().parent / "scripts" / "bootstrap_report.py")
 
 USER_SITE = """
 import builtins
@@ -75,7 +57,7 @@ def report(done: subprocess.CompletedProcess[str]) -> Dict[str, Any]:
 
 
 def test_activates_lazily_without_importing_a_server(bindir: Path, tmp_path: Path) -> None:
-    out = report(launch(bindir, ["python", "-c", REPORT, "--import"], tmp_path))
+    out = report(launch(bindir, ["python", REPORT, "report", "--import"], tmp_path))
     # Nothing imported up front: a process that never imports a server pays for nothing.
     assert out["imported_at_start"] == [], out
     assert out["requested"] == ALL_SERVERS
@@ -84,7 +66,8 @@ def test_activates_lazily_without_importing_a_server(bindir: Path, tmp_path: Pat
 
 
 def test_disable_env_switches_activation_off(bindir: Path, tmp_path: Path) -> None:
-    out = report(launch(bindir, ["python", "-c", REPORT, "--import"], tmp_path, LIFESPAN_STATE_DISABLE="1"))
+    done = launch(bindir, ["python", REPORT, "report", "--import"], tmp_path, LIFESPAN_STATE_DISABLE="1")
+    out = report(done)
     assert out["requested"] == [] and out["uvicorn"]["patched"] == [], out
 
 
@@ -93,11 +76,7 @@ def test_chains_the_users_sitecustomize_once(bindir: Path, tmp_path: Path) -> No
     user.mkdir()
     (user / "sitecustomize.py").write_text(USER_SITE)
     # Running our bootstrap module a second time in the process must change nothing.
-    again = (
-        "import runpy, os, lifespan_state.launcher as l; "
-        "runpy.run_path(os.path.join(l.BOOTSTRAP_DIR, 'sitecustomize.py'))\n"
-    )
-    argv = ["python", "-c", again + REPORT, "--import"]
+    argv = ["python", REPORT, "report", "--again", "--import"]
     out = report(launch(bindir, argv, tmp_path, PYTHONPATH=str(user)))
     assert out["user_mark"] == "the user's own sitecustomize", out
     assert out["sitecustomize"] == str(user / "sitecustomize.py"), out
@@ -111,7 +90,7 @@ def test_a_failing_user_sitecustomize_is_reported_not_fatal(bindir: Path, tmp_pa
     user = tmp_path / "usersite"
     user.mkdir()
     (user / "sitecustomize.py").write_text("raise RuntimeError('boom')\n")
-    done = launch(bindir, ["python", "-c", REPORT, "--import"], tmp_path, PYTHONPATH=str(user))
+    done = launch(bindir, ["python", REPORT, "report", "--import"], tmp_path, PYTHONPATH=str(user))
     out = report(done)
     assert "lifespan-state: warning: error in" in done.stderr and "RuntimeError: boom" in done.stderr
     assert out["requested"] == ALL_SERVERS, out
@@ -119,16 +98,12 @@ def test_a_failing_user_sitecustomize_is_reported_not_fatal(bindir: Path, tmp_pa
 
 def test_every_python_process_below_is_active(bindir: Path, tmp_path: Path) -> None:
     """A grandchild started by a child (as workers and reload children are) runs the bootstrap."""
-    child = (
-        "import subprocess, sys\n"
-        f"raise SystemExit(subprocess.run([sys.executable, '-c', {REPORT!r}, '--import']).returncode)\n"
-    )
-    out = report(launch(bindir, ["python", "-c", child], tmp_path))
+    out = report(launch(bindir, ["python", REPORT, "child"], tmp_path))
     assert out["requested"] == ALL_SERVERS, out
 
 
 def test_launcher_under_itself_puts_the_bootstrap_once(bindir: Path, tmp_path: Path) -> None:
-    nested = [str(bindir / "lifespan-state"), "run", "--", "python", "-c", REPORT]
+    nested = [str(bindir / "lifespan-state"), "run", "--", "python", REPORT, "report"]
     out = report(launch(bindir, nested, tmp_path))
     entries = [e for e in out["pythonpath"].split(os.pathsep) if e]
     assert len(entries) == 1 and entries[0].endswith("_bootstrap"), entries
@@ -144,8 +119,7 @@ def test_a_python_without_the_package_gets_a_warning_and_runs(bindir: Path, tmp_
     has_it = subprocess.run([bare, "-c", "import lifespan_state"], capture_output=True, timeout=60)
     if has_it.returncode == 0:
         pytest.skip(f"{bare} has lifespan_state installed")
-    attempt = "try:\n    import uvicorn\nexcept ImportError:\n    pass\nprint('ran')"
-    done = launch(bindir, [bare, "-c", attempt], tmp_path)
+    done = launch(bindir, [bare, REPORT, "try-import"], tmp_path)
     assert done.returncode == 0 and done.stdout.strip() == "ran", done.stderr
     warning = "lifespan-state: warning: the shim is not active in this process: cannot import"
     assert warning in done.stderr, done.stderr
@@ -155,30 +129,14 @@ def test_a_python_without_the_package_gets_a_warning_and_runs(bindir: Path, tmp_
 def test_code_that_imports_the_package_first_sees_it_active_and_can_switch_it_off(
     bindir: Path, tmp_path: Path
 ) -> None:
-    code = (
-        "import json, lifespan_state\n"
-        "seen = lifespan_state.status()['uvicorn'].requested\n"
-        "lifespan_state.deactivate()\n"
-        "import uvicorn\n"
-        "info = lifespan_state.status()['uvicorn']\n"
-        "print(json.dumps({'active_before': seen, 'after': list(info.patched), "
-        "'loader': type(lifespan_state.__loader__).__name__}))\n"
-    )
-    out = report(launch(bindir, ["python", "-c", code], tmp_path))
+    out = report(launch(bindir, ["python", REPORT, "package-first"], tmp_path))
     # Active as soon as the package is imported; an explicit deactivate() is not undone by the
     # server import that follows; the package keeps its own loader.
     assert out == {"active_before": True, "after": [], "loader": "SourceFileLoader"}, out
 
 
 def test_a_mere_look_up_of_the_package_keeps_the_trigger(bindir: Path, tmp_path: Path) -> None:
-    code = (
-        "import importlib.util, json, sys\n"
-        "found = importlib.util.find_spec('lifespan_state') is not None\n"
-        "import uvicorn\n"
-        "import lifespan_state\n"
-        "print(json.dumps({'found': found, 'patched': bool(lifespan_state.status()['uvicorn'].patched)}))\n"
-    )
-    assert report(launch(bindir, ["python", "-c", code], tmp_path)) == {"found": True, "patched": True}
+    assert report(launch(bindir, ["python", REPORT, "look-up"], tmp_path)) == {"found": True, "patched": True}
 
 
 @pytest.mark.parametrize("rewrite", ["replaced", "extended"])
@@ -187,10 +145,7 @@ def test_pythonpath_rewritten_before_the_server_import_is_told(
 ) -> None:
     """A program that replaces PYTHONPATH before it imports a server would start its workers
     without the bootstrap: one warning says so. Extending PYTHONPATH is fine (negative control)."""
-    change = "os.environ['PYTHONPATH'] = '/elsewhere'" if rewrite == "replaced" else (
-        "os.environ['PYTHONPATH'] += os.pathsep + '/elsewhere'"
-    )
-    done = launch(bindir, ["python", "-c", f"import os\n{change}\nimport uvicorn\nprint('ran')"], tmp_path)
+    done = launch(bindir, ["python", REPORT, "rewrite", rewrite], tmp_path)
     assert done.returncode == 0 and done.stdout.strip() == "ran", done.stderr
     warning = "lifespan-state: warning: PYTHONPATH was rewritten in this process before `import uvicorn`"
     if rewrite == "replaced":
@@ -211,19 +166,8 @@ def test_a_bootstrap_that_puts_itself_first_does_not_take_the_children(bindir: P
         "rest = [e for e in os.environ.get('PYTHONPATH', '').split(os.pathsep) if e and e != here]\n"
         "os.environ['PYTHONPATH'] = os.pathsep.join([here, *rest])\n"
     )
-    child = (
-        "import subprocess, sys\n"
-        f"subprocess.run([sys.executable, '-c', {REPORT!r}, '--import'], check=True)\n"
-    )
-    exec_first = (
-        "import os, sys\n"
-        f"here = {str(other)!r}\n"
-        "rest = [e for e in os.environ['PYTHONPATH'].split(os.pathsep) if e != here]\n"
-        "os.environ['PYTHONPATH'] = os.pathsep.join([here, *rest])\n"
-        f"os.execv(sys.executable, [sys.executable, '-c', {child!r}])\n"
-    )
-    for code in (child, exec_first):
-        out = report(launch(bindir, ["python", "-c", code], tmp_path, PYTHONPATH=str(other)))
+    for argv in (["python", REPORT, "child"], ["python", REPORT, "exec-first", str(other)]):
+        out = report(launch(bindir, argv, tmp_path, PYTHONPATH=str(other)))
         assert out["requested"] == ALL_SERVERS, out
         first = out["pythonpath"].split(os.pathsep)[0]
         assert first.endswith("_bootstrap"), out

@@ -1,4 +1,7 @@
-"""Per-release virtual environments, built with uv and cached under ``.venvs/``.
+"""Per-release virtual environments, built with uv and cached outside the checkout.
+
+They live in ``${XDG_CACHE_HOME:-~/.cache}/lifespan-state-shim/venvs/<checkout>-<hash>/`` (one
+directory per checkout; ``LIFESPAN_STATE_VENVS`` names another), see :data:`VENVS`.
 
 The one way the test suites, the matrix job, the patch proofs and the benchmarks get an
 environment holding one server release (plus this project, installed editable so that source
