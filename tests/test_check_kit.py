@@ -20,6 +20,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import pytest
 from tools.envs import ROOT, EnvSpec, ensure_env
+from tools.releases import UVICORN
 
 from lifespan_state.check import (
     CHECKS,
@@ -34,12 +35,15 @@ from lifespan_state.check import (
 )
 from lifespan_state.check._cli import WIDTH, render_table
 
+SCRIPTS = Path(__file__).resolve().parent / "scripts"
+DEBIANS, STATELESS, BUGGY, NEWEST = UVICORN.debian, UVICORN.last_stateless, UVICORN.buggy, UVICORN.newest
+
 #: release -> (mode the shim must pick, extra requirements)
 RELEASES: Dict[str, Tuple[str, Tuple[str, ...]]] = {
-    "0.17.6": ("add", ("wsproto",)),
-    "0.20.0": ("add", ("wsproto",)),
-    "0.21.0": ("fix", ("wsproto",)),
-    "0.54.0": ("native", ("wsproto",)),
+    DEBIANS: ("add", ("wsproto",)),
+    STATELESS: ("add", ("wsproto",)),
+    BUGGY: ("fix", ("wsproto",)),
+    NEWEST: ("native", ("wsproto",)),
 }
 
 
@@ -101,14 +105,14 @@ def test_every_applicable_check_passes_with_the_shim(
 def test_native_release_is_left_unwrapped(
     shim_on_results: Dict[str, Tuple[int, Dict[str, Any], str]]
 ) -> None:
-    (record,) = shim_on_results["0.54.0"][1]["results"]
+    (record,) = shim_on_results[NEWEST][1]["results"]
     s12 = next(c for c in record["checks"] if c["id"] == "S12")
     assert s12["status"] == "pass", s12
     assert "nothing wrapped" in s12["detail"]
 
 
 def test_negative_control_0_20_0_without_shim_fails_s1() -> None:
-    code, document, _ = _check("0.20.0", "--shim", "off", "--checks", "S1,S2")
+    code, document, _ = _check(STATELESS, "--shim", "off", "--checks", "S1,S2")
     (record,) = document["results"]
     assert record["shim"] == "off" and record["mode"] is None
     assert _statuses(record) == {"S1": "fail", "S2": "fail"}
@@ -118,7 +122,7 @@ def test_negative_control_0_20_0_without_shim_fails_s1() -> None:
 
 
 def test_negative_control_0_21_0_without_shim_fails_s5() -> None:
-    code, document, _ = _check("0.21.0", "--shim", "off", "--checks", "S1,S3,S5")
+    code, document, _ = _check(BUGGY, "--shim", "off", "--checks", "S1,S3,S5")
     (record,) = document["results"]
     # 0.21.0 has lifespan state and copies it; only the per-connection sharing is wrong.
     assert _statuses(record) == {"S1": "pass", "S3": "pass", "S5": "fail"}
@@ -126,15 +130,17 @@ def test_negative_control_0_21_0_without_shim_fails_s5() -> None:
     assert code == 1
 
 
+def _check_cli(version: str, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """``lifespan-state check --server uvicorn ARGS`` (the table, not --json) in ``version``'s environment."""
+    python = str(_env(version) / "bin" / "python")
+    argv = [python, "-m", "lifespan_state", "check", "--server", "uvicorn", *args]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+
+
 def test_table_says_what_fails_natively_and_what_the_shim_fixes() -> None:
-    venv = _env("0.21.0")
-    done = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "lifespan_state", "check", "--server", "uvicorn",
-         "--checks", "S1,S5"],
-        capture_output=True, text=True, timeout=240, check=False,
-    )
+    done = _check_cli(BUGGY, "--checks", "S1,S5", timeout=240)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "uvicorn 0.21.0 native" in done.stdout and "uvicorn 0.21.0 shim (mode fix)" in done.stdout
+    assert f"uvicorn {BUGGY} native" in done.stdout and f"uvicorn {BUGGY} shim (mode fix)" in done.stdout
     assert max(len(line) for line in done.stdout.splitlines()) <= WIDTH
     assert "without the shim: FAILS S5" in done.stdout
     assert "the shim fixes S5" in done.stdout
@@ -142,12 +148,7 @@ def test_table_says_what_fails_natively_and_what_the_shim_fixes() -> None:
 
 
 def test_unavailable_option_is_a_clear_error() -> None:
-    venv = _env("0.20.0")
-    done = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "lifespan_state", "check", "--server", "uvicorn",
-         "--ws", "websockets-sansio"],
-        capture_output=True, text=True, timeout=120, check=False,
-    )
+    done = _check_cli(STATELESS, "--ws", "websockets-sansio", timeout=120)
     assert done.returncode == 2
     assert "websockets-sansio" in done.stderr and "available" in done.stderr
 
@@ -168,10 +169,13 @@ def test_result_record_json_round_trip_and_table() -> None:
     assert "the shim fixes S1" in table
 
 
+def _fake_server(mode: str, port: int) -> List[str]:
+    return [sys.executable, str(SCRIPTS / "fake_server.py"), mode, str(port)]
+
+
 def test_runner_reports_a_server_that_exits() -> None:
     port = free_port()
-    server = ServerProcess([sys.executable, "-c", "print('bad config'); raise SystemExit(3)"],
-                           port=port, start_timeout=10)
+    server = ServerProcess(_fake_server("exit", port), port=port, start_timeout=10)
     with pytest.raises(ServerStartError) as info:
         server.start()
     assert "exited with status 3" in str(info.value)
@@ -180,17 +184,7 @@ def test_runner_reports_a_server_that_exits() -> None:
 
 def test_http_get_helper_and_a_signal_of_choice() -> None:
     port = free_port()
-    code = (
-        "import http.server, signal, sys\n"
-        "signal.signal(signal.SIGTERM, lambda *a: sys.exit(5))\n"
-        "class H(http.server.BaseHTTPRequestHandler):\n"
-        "    def do_GET(self):\n"
-        "        body = b'{\"path\": \"' + self.path.encode() + b'\"}'\n"
-        "        self.send_response(200); self.send_header('Content-Length', str(len(body)))\n"
-        "        self.end_headers(); self.wfile.write(body)\n"
-        f"http.server.HTTPServer(('127.0.0.1', {port}), H).serve_forever()\n"
-    )
-    with ServerProcess([sys.executable, "-c", code], port=port, start_timeout=10,
+    with ServerProcess(_fake_server("http", port), port=port, start_timeout=10,
                        stop_signal=signal.SIGTERM) as server:
         response = http_get(port, "/hello")
         assert response.status == 200 and response.json() == {"path": "/hello"}
@@ -199,14 +193,7 @@ def test_http_get_helper_and_a_signal_of_choice() -> None:
 
 def test_runner_stops_a_listening_server() -> None:
     port = free_port()
-    code = (
-        "import signal, socket, sys, time\n"
-        f"s = socket.socket(); s.bind(('127.0.0.1', {port})); s.listen()\n"
-        "signal.signal(signal.SIGINT, lambda *a: sys.exit(7))\n"
-        "print('listening', flush=True)\n"
-        "time.sleep(60)\n"
-    )
-    with ServerProcess([sys.executable, "-c", code], port=port, start_timeout=10) as server:
+    with ServerProcess(_fake_server("listen", port), port=port, start_timeout=10) as server:
         assert server.pid is not None
     assert server.returncode == 7
     assert "listening" in server.output
@@ -310,7 +297,7 @@ def test_table_fits_in_100_columns_and_explains_its_labels() -> None:
 
 def test_any_command_uvicorn_0_17_6_fails_s1_natively_and_passes_with_the_shim() -> None:
     command = "{python} -m uvicorn {app} --host {host} --port {port}"
-    code, document, stderr = _check("0.17.6", "--shim", "both", server=("--command", command))
+    code, document, stderr = _check(DEBIANS, "--shim", "both", server=("--command", command))
     native, shimmed = document["results"]
     assert native["server"] == shimmed["server"] == "uvicorn"
     assert native["config"] == {"command": command}

@@ -511,6 +511,26 @@ class Proof:
         }
 
 
+#: One check-kit run of a proof: (what kind, configuration label, the run in an environment
+#: (``shim`` "off" unless asked), the checks the release must fail).
+KitRun = Tuple[str, str, Callable[..., Dict[str, Any]], List[str]]
+
+
+def _kit_runs(series: Series) -> List[KitRun]:
+    """The series' CLI configurations, then its API (app variant) configurations."""
+    runs: List[KitRun] = [
+        ("check kit", " ".join(options) or "defaults", partial(run_check, series=series, options=options),
+         list(series.native_fails))
+        for options in series.configs
+    ]
+    runs += [
+        ("check kit (API)", " ".join(f"{k}={v}" for k, v in api_options),
+         partial(run_api_check, series=series, options=dict(api_options)), list(must_fail))
+        for api_options, must_fail in series.api_configs
+    ]
+    return runs
+
+
 def _patched_run(run: Callable[[], Dict[str, Any]], proof: Proof, label: str) -> Dict[str, Any]:
     """One check-kit run of the patched server; a failing run is repeated once.
 
@@ -555,25 +575,14 @@ def prove(series: Series, log: Any = None) -> Proof:
                 pristine = (_site_packages(release_env) / path).read_bytes()
                 if pristine == (proof.applied.tree / path).read_bytes():
                     raise RuntimeError(f"{series.name}: the pristine environment's {path} is the patched one")
-        for options in series.configs:
-            label = " ".join(options) or "defaults"
-            say(f"check kit, shim off, {label}: patched / pristine")
-            patched = _patched_run(partial(run_check, patched_env, series, options), proof, label)
-            native = run_check(release_env, series, options)
+        for kind, label, check, must_fail in _kit_runs(series):
+            say(f"{kind}, shim off, {label}: patched / pristine")
+            patched = _patched_run(partial(check, patched_env), proof, label)
+            native = check(release_env)
             if failed(patched):
-                reference = run_check(release_env, series, options, shim="on")
+                reference = check(release_env, shim="on")
                 proof.not_applicable[label] = failed(reference)
-            proof.runs.append((label, failed(patched), failed(native), list(series.native_fails)))
-        for api_options, must_fail in series.api_configs:
-            opts = dict(api_options)
-            label = " ".join(f"{k}={v}" for k, v in api_options)
-            say(f"check kit (API), shim off, {label}: patched / pristine")
-            patched = _patched_run(partial(run_api_check, patched_env, series, opts), proof, label)
-            native = run_api_check(release_env, series, opts)
-            if failed(patched):
-                reference = run_api_check(release_env, series, opts, shim="on")
-                proof.not_applicable[label] = failed(reference)
-            proof.runs.append((label, failed(patched), failed(native), list(must_fail)))
+            proof.runs.append((label, failed(patched), failed(native), must_fail))
     except (RuntimeError, EnvError, subprocess.TimeoutExpired) as exc:
         proof.error = str(exc)
     say("PROVEN" if proof.ok else f"NOT PROVEN: {proof.error or '; '.join(proof.problems())}")
