@@ -228,36 +228,18 @@ def test_fixture_without_an_app_says_what_to_define(tmp_path: Path) -> None:
     assert "define a fixture named `asgi_app`" in out.stdout, out.stdout
 
 
+def _fresh(mode: str) -> subprocess.CompletedProcess[str]:
+    """``tests/scripts/testing_imports.py MODE`` in a fresh interpreter."""
+    script = Path(__file__).parent / "scripts" / "testing_imports.py"
+    return subprocess.run([sys.executable, str(script), mode], capture_output=True, text=True, timeout=120)
+
+
 def test_plugin_is_registered_and_imports_nothing_at_load() -> None:
-    code = (
-        "import sys\n"
-        "from importlib.metadata import entry_points\n"
-        "eps = [e for e in entry_points(group='pytest11') if e.value == 'lifespan_state.pytest_plugin']\n"
-        "assert len(eps) == 1, eps\n"
-        "eps[0].load()\n"
-        "unwanted = ('httpx', 'anyio', 'lifespan_state.testing', 'starlette')\n"
-        "loaded = [m for m in unwanted if m in sys.modules]\n"
-        "assert not loaded, loaded\n"
-        "import lifespan_state\n"
-        "assert not any(info.requested for info in lifespan_state.status().values())\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    out = _fresh("plugin")
     assert out.returncode == 0, out.stderr
 
 
 def test_without_httpx_the_error_says_what_to_install() -> None:
-    code = (
-        "import sys, anyio\n"
-        "sys.modules['httpx'] = None  # as if not installed\n"
-        "from lifespan_state.testing import lifespan_client\n"
-        "async def main():\n"
-        "    async with lifespan_client(lambda s, r, c: None):\n"
-        "        pass\n"
-        "try:\n"
-        "    anyio.run(main)\n"
-        "except ImportError as exc:\n"
-        "    print(exc)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    out = _fresh("no-httpx")
     assert out.returncode == 0, out.stderr
     assert "pip install 'lifespan-state-shim[testing]'" in out.stdout and "httpx" in out.stdout
