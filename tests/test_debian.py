@@ -36,24 +36,14 @@ DEBIAN = {
 }
 APP = Path(__file__).parent / "scripts" / "agent_app.py"  # a Starlette app yielding state
 
-_FOUND = (
-    "import importlib.metadata as m, json\n"
-    "out = {}\n"
-    "for name in ('uvicorn', 'hypercorn', 'starlette', 'wrapt', 'packaging'):\n"
-    "    try:\n"
-    "        out[name] = m.version(name)\n"
-    "    except m.PackageNotFoundError:\n"
-    "        out[name] = None\n"
-    "import ensurepip  # python3-venv\n"
-    "print(json.dumps(out))\n"
-)
+PACKAGES = Path(__file__).parent / "scripts" / "debian_packages.py"
 
 
 def _debian_packages() -> Dict[str, Any]:
     if not SYSTEM_PYTHON.exists():
         pytest.skip("no /usr/bin/python3 (not a Debian-like system)")
     done = subprocess.run(
-        [str(SYSTEM_PYTHON), "-I", "-c", _FOUND], capture_output=True, text=True, timeout=60
+        [str(SYSTEM_PYTHON), "-I", str(PACKAGES), "versions"], capture_output=True, text=True, timeout=60
     )
     if done.returncode != 0:
         pytest.skip(
@@ -131,12 +121,7 @@ def _views(port: int, parent: int) -> List[Dict[str, Any]]:
 
 
 def test_the_venv_uses_debians_packages(debian_venv: Path, tmp_path: Path) -> None:
-    code = (
-        "import json, wrapt, packaging, uvicorn, hypercorn, starlette, lifespan_state\n"
-        "mods = (wrapt, packaging, uvicorn, hypercorn, starlette)\n"
-        "print(json.dumps({m.__name__: m.__file__ for m in mods}))\n"
-    )
-    done = _run([str(debian_venv / "python"), "-c", code], tmp_path, _env(debian_venv))
+    done = _run([str(debian_venv / "python"), str(PACKAGES), "files"], tmp_path, _env(debian_venv))
     assert done.returncode == 0, done.stderr
     for name, path in json.loads(done.stdout).items():
         assert path.startswith("/usr/lib/python3/dist-packages/"), (name, path)

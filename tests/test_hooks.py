@@ -5,51 +5,15 @@ Each case runs in a fresh interpreter: hooks and ``sys.meta_path`` are process s
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
-import textwrap
 from pathlib import Path
 from typing import Any, Dict
 
 import pytest
 
-PROGRAM = textwrap.dedent(
-    """
-    import json, sys
-    sys.path.insert(0, sys.argv[1])
-    from lifespan_state import _hooks
-    seen = []
-    order = sys.argv[2]
-    if order == "before":
-        _hooks.when_imported("demo_pkg.sub", lambda m: seen.append((m.__name__, m.VALUE)))
-        import demo_pkg.sub
-    elif order == "after":
-        import demo_pkg.sub
-        _hooks.when_imported("demo_pkg.sub", lambda m: seen.append((m.__name__, m.VALUE)))
-    elif order == "failing-import":
-        _hooks.when_imported("demo_pkg.broken", lambda m: seen.append(m.__name__))
-        try:
-            import demo_pkg.broken
-        except RuntimeError:
-            pass
-        sys.modules.pop("demo_pkg.broken", None)
-    elif order == "raising-hook":
-        def bad(m):
-            raise ValueError("hook bug")
-        _hooks.when_imported("demo_pkg.sub", bad)
-        _hooks.when_imported("demo_pkg.sub", lambda m: seen.append(m.__name__))
-        import demo_pkg.sub
-    import demo_pkg.sub as sub
-    print(json.dumps({
-        "seen": seen,
-        "loader_is_real": type(sub.__loader__).__name__ == "SourceFileLoader",
-        "spec_loader_is_real": type(sub.__spec__.loader).__name__ == "SourceFileLoader",
-        "pending": _hooks.pending(),
-        "heavy": sorted(m for m in ("wrapt", "typing", "logging", "importlib.metadata") if m in sys.modules),
-    }))
-    """
-)
+from script_support import run_json
+
+SCRIPT = Path(__file__).parent / "scripts" / "hooks_order.py"
 
 
 @pytest.fixture(scope="module")
@@ -64,12 +28,7 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run(tree: Path, order: str) -> Dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-c", PROGRAM, str(tree), order], capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    result: Dict[str, Any] = json.loads(done.stdout)
-    return result
+    return run_json([sys.executable, str(SCRIPT), str(tree), order], timeout=60)[0]
 
 
 def test_hook_registered_before_the_import_runs_after_it(tree: Path) -> None:

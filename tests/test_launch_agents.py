@@ -25,6 +25,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 import pytest
 from tools.envs import EnvError, EnvSpec, ensure_env
 from tools.envs import activated_env as server_env
+from tools.releases import HYPERCORN, UVICORN
 
 from lifespan_state.check._runner import ServerProcess, free_port
 
@@ -73,7 +74,7 @@ AGENTS = {
     ),
 }
 
-SERVERS = {"uvicorn": "0.17.6", "hypercorn": "0.16.0"}
+SERVERS = {"uvicorn": UVICORN.debian, "hypercorn": HYPERCORN.last_stateless}
 LAUNCHER = ("lifespan-state", "run", "--")
 
 #: (agent, server): OpenTelemetry on both servers, the other agents on uvicorn.
