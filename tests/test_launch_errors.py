@@ -21,6 +21,7 @@ from tools.envs import EnvSpec, ensure_env, python_for
 from tools.envs import activated_env as _env
 from tools.releases import HYPERCORN, UVICORN
 
+import lifespan_state
 from lifespan_state.check._runner import free_port
 
 UVICORN_OLD = EnvSpec("uvicorn", UVICORN.debian, extra=("gunicorn==23.0.0",))
@@ -258,13 +259,13 @@ def test_launcher_debian_hypercorn_from_a_venv_without_hypercorn(appdir: Path) -
 )
 def test_launcher_reports_the_disable_variable(appdir: Path, value: str, message: str) -> None:
     bindir = ensure_env(UVICORN_OLD) / "bin"
-    code = "import uvicorn, lifespan_state; print(bool(lifespan_state.status()['uvicorn'].patched))"
-    argv = [str(bindir / "lifespan-state"), "run", "--", "python", "-c", code]
+    report = [str(SCRIPTS / "bootstrap_report.py"), "report", "--import"]
+    argv = [str(bindir / "lifespan-state"), "run", "--", "python", *report]
     done = _run(argv, appdir, _env(bindir, LIFESPAN_STATE_DISABLE=value))
     assert done.returncode == 0, done.stderr
     assert len(done.stderr.splitlines()) == 1 and message in done.stderr, done.stderr
     # What the line says is what happens in the command.
-    assert done.stdout.strip() == ("True" if value == "0" else "False"), done.stdout
+    assert bool(json.loads(done.stdout)["uvicorn"]["patched"]) == (value == "0"), done.stdout
 
 
 def test_launcher_warns_about_python_flags_that_skip_the_bootstrap(appdir: Path) -> None:
@@ -280,12 +281,8 @@ def test_launcher_warns_about_python_flags_that_skip_the_bootstrap(appdir: Path)
 def test_version(appdir: Path) -> None:
     bindir = ensure_env(UVICORN_OLD) / "bin"
     done = _run([str(bindir / "lifespan-state"), "--version"], appdir, _env(bindir))
-    version = _run(
-        [str(bindir / "python"), "-c", "import lifespan_state as m; print(m.__version__)"],
-        appdir,
-        _env(bindir),
-    )
-    assert done.returncode == 0 and done.stdout == f"lifespan-state {version.stdout.strip()}\n", done
+    # The environment has this checkout installed (editable): the same package as here.
+    assert done.returncode == 0 and done.stdout == f"lifespan-state {lifespan_state.__version__}\n", done
 
 
 @pytest.mark.parametrize(
