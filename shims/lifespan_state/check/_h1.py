@@ -13,13 +13,28 @@ import json
 import socket
 import ssl
 from dataclasses import dataclass
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple, TypeVar
 
-__all__ = ["HTTP1Connection", "HTTPResponse", "ProtocolError", "SocketReader"]
+__all__ = ["Closing", "HTTP1Connection", "HTTPResponse", "ProtocolError", "SocketReader"]
+
+_C = TypeVar("_C", bound="Closing")
 
 
 class ProtocolError(RuntimeError):
     """The peer said something this minimal client does not understand, or closed early."""
+
+
+class Closing:
+    """``with`` for every client of the kit: ``close()`` on the way out, whatever happened."""
+
+    def close(self) -> object:
+        raise NotImplementedError
+
+    def __enter__(self: _C) -> _C:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class SocketReader:
@@ -62,8 +77,6 @@ class HTTPResponse:
     reason: str
     headers: List[Tuple[str, str]]
     body: bytes
-    #: local port of the socket that carried it (equal ports on one connection prove reuse)
-    local_port: int = 0
 
     def header(self, name: str) -> Optional[str]:
         name = name.lower()
@@ -76,11 +89,11 @@ class HTTPResponse:
         return json.loads(self.body.decode("utf-8"))
 
 
-class HTTP1Connection:
+class HTTP1Connection(Closing):
     """One TCP connection; ``request()`` sends requests on it one after the other (keep-alive).
 
-    ``reconnects`` stays 0: this client never opens a second socket behind the caller's back. A
-    server that closes the connection makes the next ``request()`` raise :class:`ProtocolError`.
+    It never opens a second socket behind the caller's back: a server that closed the connection
+    makes the next ``request()`` raise :class:`ProtocolError`.
     """
 
     def __init__(self, host: str, port: int, *, timeout: float = 10.0,
@@ -95,19 +108,14 @@ class HTTP1Connection:
             self.sock = context.wrap_socket(self.sock, server_hostname=host)
         self.sock.settimeout(timeout)
         self.reader = SocketReader(self.sock)
-        self.local_port: int = int(self.sock.getsockname()[1])
         self.requests_sent = 0
         self.server_closed = False
 
-    def send_request(self, method: str, target: str, body: bytes = b"",
-                     headers: Sequence[Tuple[str, str]] = ()) -> None:
+    def send_request(self, method: str, target: str, headers: Sequence[Tuple[str, str]] = ()) -> None:
+        """A request without a body (the probe's requests carry everything in the target)."""
         lines = [f"{method} {target} HTTP/1.1", f"Host: {self.host}:{self.port}"]
-        names = {k.lower() for k, _ in headers}
         lines += [f"{k}: {v}" for k, v in headers]
-        if "content-length" not in names and (body or method not in ("GET", "HEAD")):
-            lines.append(f"Content-Length: {len(body)}")
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        self.sock.sendall(head + body)
+        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
         self.requests_sent += 1
 
     def read_response(self, method: str = "GET") -> HTTPResponse:
@@ -124,8 +132,8 @@ class HTTP1Connection:
                 break
             name, _, value = line.partition(":")
             headers.append((name.strip(), value.strip()))
-        response = HTTPResponse(status, reason, headers, b"", self.local_port)
-        if status == 101 or method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+        response = HTTPResponse(status, reason, headers, b"")
+        if method == "HEAD" or status in (204, 304) or 100 <= status < 200:  # no body (101 too)
             return response
         length = response.header("content-length")
         if "chunked" in (response.header("transfer-encoding") or "").lower():
@@ -157,11 +165,10 @@ class HTTP1Connection:
             body += self.reader.readexact(size)
             self.reader.readexact(2)
 
-    def request(self, method: str, target: str, body: bytes = b"",
-                headers: Sequence[Tuple[str, str]] = ()) -> HTTPResponse:
+    def request(self, method: str, target: str, headers: Sequence[Tuple[str, str]] = ()) -> HTTPResponse:
         if self.server_closed:
             raise ProtocolError("the server closed this keep-alive connection")
-        self.send_request(method, target, body, headers)
+        self.send_request(method, target, headers)
         return self.read_response(method)
 
     def get(self, target: str) -> HTTPResponse:
@@ -170,9 +177,3 @@ class HTTP1Connection:
     def close(self) -> None:
         with contextlib.suppress(OSError):
             self.sock.close()
-
-    def __enter__(self) -> HTTP1Connection:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

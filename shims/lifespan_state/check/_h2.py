@@ -11,9 +11,9 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from ._h1 import ProtocolError
+from ._h1 import Closing, ProtocolError
 
 __all__ = ["HTTP2Connection", "HTTP2Response", "tls_files"]
 
@@ -23,7 +23,8 @@ class HTTP2Response:
     stream_id: int
     status: int = 0
     headers: List[Tuple[str, str]] = field(default_factory=list)
-    body: bytes = b""
+    #: A bytearray: a WebSocket's frame reader takes whole frames off its front (``_ws_h2``).
+    body: bytearray = field(default_factory=bytearray)
     ended: bool = False
 
     def json(self) -> Any:
@@ -54,7 +55,7 @@ def tls_files(directory: str) -> Dict[str, str]:
     return paths
 
 
-class HTTP2Connection:
+class HTTP2Connection(Closing):
     """One HTTP/2 connection to ``host:port``; ``ca_file`` given: TLS with ALPN ``h2``."""
 
     def __init__(self, host: str, port: int, *, timeout: float = 10.0,
@@ -77,12 +78,12 @@ class HTTP2Connection:
         else:
             self.sock = raw
         self.sock.settimeout(timeout)
-        self.local_port = int(self.sock.getsockname()[1])
         self.conn = h2.connection.H2Connection(
             config=h2.config.H2Configuration(client_side=True, header_encoding="utf-8")
         )
         self.conn.initiate_connection()
         self._flush()
+        #: Every stream this client opened (requests, and a WebSocket's stream), by id.
         self.responses: Dict[int, HTTP2Response] = {}
         self.terminated = False
 
@@ -91,65 +92,75 @@ class HTTP2Connection:
         if data:
             self.sock.sendall(data)
 
-    def _start(self, method: str, target: str) -> int:
+    def open_stream(self, method: str, path: str, extra: Sequence[Tuple[str, str]] = (),
+                    end_stream: bool = True) -> HTTP2Response:
+        """Send a request's headers (and ``extra`` ones) on a new stream of this connection."""
         stream_id: int = self.conn.get_next_available_stream_id()
-        scheme = "https" if self.tls else "http"
-        headers = [(":method", method), (":scheme", scheme), (":authority", f"{self.host}:{self.port}"),
-                   (":path", target)]
-        self.conn.send_headers(stream_id, headers, end_stream=True)
-        self.responses[stream_id] = HTTP2Response(stream_id)
+        headers = [(":method", method), (":scheme", "https" if self.tls else "http"),
+                   (":authority", f"{self.host}:{self.port}"), (":path", path), *extra]
+        self.conn.send_headers(stream_id, headers, end_stream=end_stream)
+        response = self.responses[stream_id] = HTTP2Response(stream_id)
         self._flush()
-        return stream_id
+        return response
 
-    def _pump(self, waiting: Sequence[int]) -> None:
+    def read(self) -> List[Any]:
+        """One read of the socket; its events, applied to this client's streams."""
         import h2.events
 
-        deadline = time.monotonic() + self.timeout
-        while any(not self.responses[s].ended for s in waiting):
-            if self.terminated:
-                raise ProtocolError("the server ended the HTTP/2 connection (GOAWAY)")
-            if time.monotonic() > deadline:
-                raise ProtocolError(f"HTTP/2 responses not complete within {self.timeout:g} s")
-            data = self.sock.recv(65536)
-            if not data:
-                raise ProtocolError("connection closed by the server")
-            for event in self.conn.receive_data(data):
-                if isinstance(event, h2.events.ResponseReceived):
-                    response = self.responses[event.stream_id]
-                    response.headers = [(str(k), str(v)) for k, v in event.headers]
-                    response.status = int(dict(response.headers).get(":status", "0"))
-                elif isinstance(event, h2.events.DataReceived):
-                    self.responses[event.stream_id].body += event.data
-                    self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
-                elif isinstance(event, (h2.events.StreamEnded, h2.events.StreamReset)):
-                    self.responses[event.stream_id].ended = True
-                elif isinstance(event, h2.events.ConnectionTerminated):
-                    self.terminated = True
-            self._flush()
+        data = self.sock.recv(65536)
+        if not data:
+            raise ProtocolError("connection closed by the server")
+        events = self.conn.receive_data(data)
+        for event in events:
+            if isinstance(event, h2.events.DataReceived):
+                self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            if isinstance(event, h2.events.ConnectionTerminated):
+                self.terminated = True
+            response = self.responses.get(getattr(event, "stream_id", 0))
+            if response is None:
+                continue
+            if isinstance(event, h2.events.ResponseReceived):
+                response.headers = [(str(k), str(v)) for k, v in event.headers]
+                response.status = int(dict(response.headers).get(":status", "0"))
+            elif isinstance(event, h2.events.DataReceived):
+                response.body += event.data
+            elif isinstance(event, (h2.events.StreamEnded, h2.events.StreamReset)):
+                response.ended = True
+        self._flush()
+        return list(events)
 
-    def get(self, target: str) -> HTTP2Response:
-        """One request on a new stream of this connection, waited for."""
-        stream_id = self._start("GET", target)
-        self._pump([stream_id])
-        return self.responses[stream_id]
+    def wait(self, condition: Callable[[], Any], missing: str) -> Any:
+        """Read until ``condition()`` is true (its value), for at most the connection's timeout."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            result = condition()
+            if result:
+                return result
+            if time.monotonic() > deadline:
+                raise ProtocolError(f"{missing} within {self.timeout:g} s")
+            self.read()
 
     def get_many(self, targets: Sequence[str]) -> List[HTTP2Response]:
         """All requests sent at once, on concurrent streams of this connection."""
-        ids = [self._start("GET", t) for t in targets]
-        self._pump(ids)
-        return [self.responses[i] for i in ids]
+        responses = [self.open_stream("GET", t) for t in targets]
+
+        def complete() -> bool:
+            if all(r.ended for r in responses):
+                return True
+            if self.terminated:
+                raise ProtocolError("the server ended the HTTP/2 connection (GOAWAY)")
+            return False
+
+        self.wait(complete, "HTTP/2 responses not complete")
+        return responses
+
+    def get(self, target: str) -> HTTP2Response:
+        """One request on a new stream of this connection, waited for."""
+        return self.get_many([target])[0]
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(Exception):
             self.conn.close_connection()
             self._flush()
-        except Exception:
-            pass
         with contextlib.suppress(OSError):
             self.sock.close()
-
-    def __enter__(self) -> HTTP2Connection:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

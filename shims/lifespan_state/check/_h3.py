@@ -66,7 +66,7 @@ def _protocol_class() -> Any:
 
 
 def h3_get(host: str, port: int, targets: Sequence[str], *, ca_file: str, timeout: float = 10.0,
-           concurrent: bool = False, server_name: str = "localhost") -> List[Any]:
+           concurrent: bool = False) -> List[Any]:
     """GET every target on one QUIC connection (UDP) verified against ``ca_file``; the responses
     (``status``, ``body``, ``json()``) in the order of ``targets``."""
     from aioquic.asyncio.client import connect
@@ -75,7 +75,7 @@ def h3_get(host: str, port: int, targets: Sequence[str], *, ca_file: str, timeou
 
     configuration = QuicConfiguration(is_client=True, alpn_protocols=H3_ALPN)
     configuration.load_verify_locations(ca_file)
-    configuration.server_name = server_name
+    configuration.server_name = "localhost"  # the certificate's name (SNI cannot be an address)
     authority = f"{host}:{port}"
 
     async def session() -> List[Any]:
@@ -86,10 +86,8 @@ def h3_get(host: str, port: int, targets: Sequence[str], *, ca_file: str, timeou
                 return list(await asyncio.gather(*(protocol.request(authority, t) for t in targets)))
             return [await protocol.request(authority, t) for t in targets]
 
-    async def bounded() -> List[Any]:
-        return await asyncio.wait_for(session(), timeout * max(1, len(targets) if not concurrent else 2))
-
+    bound = timeout * (2 if concurrent else max(1, len(targets)))
     try:
-        return asyncio.run(bounded())
+        return asyncio.run(asyncio.wait_for(session(), bound))
     except (asyncio.TimeoutError, TimeoutError) as exc:
         raise ProtocolError(f"HTTP/3: no answer within {timeout:g} s") from exc

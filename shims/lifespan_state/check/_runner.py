@@ -17,7 +17,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
 from ._h1 import HTTP1Connection, HTTPResponse
 
@@ -137,10 +137,8 @@ class ServerProcess:
     @property
     def output(self) -> str:
         """Everything the server printed (complete once stopped)."""
-        if self._output is not None:
+        if self._output is not None:  # stopped: the log file is closed
             return self._output
-        if self._log.closed:
-            return ""
         position = self._log.tell()
         self._log.seek(0)
         text = self._log.read().decode("utf-8", "replace")
@@ -160,9 +158,8 @@ class ServerProcess:
         return f"<ServerProcess {' '.join(self.argv)!r} port={self.port} pid={self.pid}>"
 
 
-def http_get(port: int, target: str = "/", *, host: str = HOST, timeout: float = 10.0,
-             headers: Sequence[Tuple[str, str]] = ()) -> HTTPResponse:
-    """``GET target`` on a fresh HTTP/1.1 connection to ``host:port``; the whole response
+def http_get(port: int, target: str = "/", *, timeout: float = 10.0) -> HTTPResponse:
+    """``GET target`` on a fresh HTTP/1.1 connection to ``127.0.0.1:port``; the whole response
     (``status``, ``headers``, ``body``, ``json()``). Raises ``OSError``/``ProtocolError``."""
-    with HTTP1Connection(host, port, timeout=timeout) as conn:
-        return conn.request("GET", target, headers=headers)
+    with HTTP1Connection(HOST, port, timeout=timeout) as conn:
+        return conn.get(target)

@@ -33,7 +33,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from ._h1 import HTTP1Connection
 from ._h2 import HTTP2Connection
 from ._recipes import LaunchContext
-from ._ws import WebSocket
+from ._ws import FrameSocket, WebSocket
 
 __all__ = ["TRANSPORTS", "NotApplicable", "Session", "Transport", "ok_json", "register_transport"]
 
@@ -116,19 +116,21 @@ def _h1_concurrent(session: Session, targets: Targets, per_connection: int = 2) 
         return [view for views in pool.map(partial(_h1_sequence, session), chunks) for view in views]
 
 
+def _ws_write(ws: FrameSocket, key: str) -> Json:
+    """The WebSocket's first view, and its view after it wrote ``key``."""
+    first = ws.receive_json()
+    ws.send_text(f"write {key}")
+    return {"first": first, "written": ws.receive_json()}
+
+
 def _ws_h1(session: Session, key: str) -> Json:
-    conn = session.connect()
-    try:
+    with session.connect() as conn:
         http_view = ok_json(conn.get(f"/?write={key}-http"))
         with WebSocket(conn, "/ws") as ws:
-            first = ws.receive_json()
-            ws.send_text(f"write {key}")
-            written = ws.receive_json()
-    finally:
-        conn.close()
+            seen = _ws_write(ws, key)
     with WebSocket(session.connect(), "/ws") as ws2:
         after = ws2.receive_json()
-    return {"http": http_view, "first": first, "written": written, "after": after}
+    return {"http": http_view, **seen, "after": after}
 
 
 # -- HTTP/2 ---------------------------------------------------------------------------------------
@@ -151,13 +153,11 @@ def _ws_h2(session: Session, key: str) -> Json:
         if not server_allows_websocket(conn):
             raise NotApplicable("the server does not offer WebSocket over HTTP/2 (RFC 8441)")
         with WebSocketOverH2(conn, "/ws") as ws:
-            first = ws.receive_json()
-            ws.send_text(f"write {key}")
-            written = ws.receive_json()
+            seen = _ws_write(ws, key)
             # While the WebSocket is open: its close ends the whole connection on some servers.
             with session.h2() as fresh:
                 after = ok_json(fresh.get("/"))
-    return {"http": http_view, "first": first, "written": written, "after": after}
+    return {"http": http_view, **seen, "after": after}
 
 
 # -- HTTP/3 ---------------------------------------------------------------------------------------
@@ -171,16 +171,12 @@ def _h3(session: Session, targets: Targets, concurrent: bool = False) -> List[Js
                                        ca_file=session.ctx.ca_file, timeout=session.timeout)]
 
 
-def _h3_concurrent(session: Session, targets: Targets) -> List[Json]:
-    return _h3(session, targets, concurrent=True)
-
-
 for _transport in (
     Transport("h1", "HTTP/1.1 keep-alive", (), _h1_sequence, _h1_concurrent),
     Transport("ws", "WebSocket over HTTP/1.1", (), websocket=_ws_h1),
     Transport("h2c", "HTTP/2 cleartext (prior knowledge)", ("h2",), _h2_sequence, _h2_concurrent),
     Transport("h2-tls", "HTTP/2 over TLS (ALPN)", ("h2",), _h2_sequence, _h2_concurrent, tls=True),
-    Transport("h3", "HTTP/3 (QUIC)", ("aioquic",), _h3, _h3_concurrent, tls=True),
+    Transport("h3", "HTTP/3 (QUIC)", ("aioquic",), _h3, partial(_h3, concurrent=True), tls=True),
     Transport("ws-h2", "WebSocket over HTTP/2 (RFC 8441)", ("h2",), websocket=_ws_h2),
 ):
     register_transport(_transport)

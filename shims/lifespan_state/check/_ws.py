@@ -9,13 +9,14 @@ it can follow HTTP requests on the same socket (S6); ``_ws_h2`` carries the same
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
 import struct
 from typing import Any, List, Optional, Tuple
 
-from ._h1 import HTTP1Connection, ProtocolError
+from ._h1 import Closing, HTTP1Connection, ProtocolError
 
 __all__ = ["FrameSocket", "WebSocket", "WebSocketClosed", "client_frame", "split_frame"]
 
@@ -61,6 +62,10 @@ def split_frame(buffer: bytearray) -> Optional[Frame]:
     return bool(first & 0x80), first & 0x0F, payload
 
 
+def _close_code(payload: bytes) -> Optional[int]:
+    return int(struct.unpack("!H", payload[:2])[0]) if len(payload) >= 2 else None
+
+
 class WebSocketClosed(ProtocolError):
     """The server closed the WebSocket (``code`` from its close frame, None if it just hung up)."""
 
@@ -69,8 +74,8 @@ class WebSocketClosed(ProtocolError):
         self.code = code
 
 
-class FrameSocket:
-    """Messages over frames; a subclass supplies ``_send_frame`` and ``_read_frame``."""
+class FrameSocket(Closing):
+    """Messages over frames; a subclass supplies ``_send_frame``, ``_read_frame`` and ``close``."""
 
     closed = False
 
@@ -89,19 +94,16 @@ class FrameSocket:
         while True:
             try:
                 fin, opcode, payload = self._read_frame()
-            except WebSocketClosed:
-                raise
             except ProtocolError:
                 self.closed = True
                 raise WebSocketClosed(None, "without a close frame") from None
             if opcode == _PING:
                 self._send_frame(_PONG, payload)
             elif opcode == _CLOSE:
-                code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
                 if not self.closed:
                     self._send_frame(_CLOSE, payload[:2])
                 self.closed = True
-                raise WebSocketClosed(code, payload[2:].decode("utf-8", "replace"))
+                raise WebSocketClosed(_close_code(payload), payload[2:].decode("utf-8", "replace"))
             elif opcode != _PONG:
                 parts.append(payload)
                 if fin:
@@ -144,28 +146,16 @@ class WebSocket(FrameSocket):
 
     def close(self, code: int = 1000) -> Optional[int]:
         """Closing handshake (bounded by the socket timeout); returns the server's close code."""
-        if self.closed:
-            self.connection.close()
-            return None
-        self._send_frame(_CLOSE, struct.pack("!H", code))
-        self.closed = True
         server_code: Optional[int] = None
-        try:
-            while True:
-                _, opcode, payload = self._read_frame()
-                if opcode == _CLOSE:
-                    server_code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
-                    break
-        except (ProtocolError, OSError):
-            pass
+        if not self.closed:
+            self.closed = True
+            # A server that is gone already leaves nothing to shake hands with: just close.
+            with contextlib.suppress(ProtocolError, OSError):
+                self._send_frame(_CLOSE, struct.pack("!H", code))
+                while True:
+                    _, opcode, payload = self._read_frame()
+                    if opcode == _CLOSE:
+                        server_code = _close_code(payload)
+                        break
         self.connection.close()
         return server_code
-
-    def __enter__(self) -> WebSocket:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            self.close()
-        except OSError:
-            self.connection.close()

@@ -9,9 +9,10 @@ WebSocket can follow HTTP/2 requests on the very same connection — the HTTP/2 
 
 from __future__ import annotations
 
+import contextlib
 import struct
 import time
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable
 
 from ._h1 import ProtocolError
 from ._h2 import HTTP2Connection
@@ -29,13 +30,12 @@ def server_allows_websocket(connection: HTTP2Connection, wait: float = 2.0) -> b
     import h2.events
 
     settings = connection.conn.remote_settings
-    pump = _Pump(connection)
     deadline = time.monotonic() + wait
     connection.sock.settimeout(0.2)
     try:
         while not settings.get(_ENABLE_CONNECT_PROTOCOL, 0) and time.monotonic() < deadline:
             try:
-                events = pump.read()
+                events = connection.read()
             except OSError:  # socket.timeout: nothing more arrived yet
                 continue
             if any(isinstance(e, h2.events.RemoteSettingsChanged) for e in events):
@@ -45,52 +45,6 @@ def server_allows_websocket(connection: HTTP2Connection, wait: float = 2.0) -> b
     return bool(settings.get(_ENABLE_CONNECT_PROTOCOL, 0))
 
 
-class _Pump:
-    """Reads the connection's socket and keeps what belongs to one stream."""
-
-    def __init__(self, connection: HTTP2Connection, stream_id: Optional[int] = None) -> None:
-        self.connection = connection
-        self.stream_id = stream_id
-        self.status = 0
-        self.data = bytearray()
-        self.ended = False
-
-    def read(self) -> List[Any]:
-        import h2.events
-
-        conn = self.connection
-        data = conn.sock.recv(65536)
-        if not data:
-            raise ProtocolError("connection closed by the server")
-        events = conn.conn.receive_data(data)
-        for event in events:
-            mine = self.stream_id is not None and getattr(event, "stream_id", None) == self.stream_id
-            if isinstance(event, h2.events.DataReceived):
-                conn.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
-            if not mine:
-                continue
-            if isinstance(event, h2.events.ResponseReceived):
-                self.status = int(dict((str(k), str(v)) for k, v in event.headers).get(":status", "0"))
-            elif isinstance(event, h2.events.DataReceived):
-                self.data += event.data
-            elif isinstance(event, (h2.events.StreamEnded, h2.events.StreamReset)):
-                self.ended = True
-        conn._flush()
-        return list(events)
-
-    def wait(self, condition: Callable[[], Any], what: str) -> Any:
-        deadline = time.monotonic() + self.connection.timeout
-        while True:
-            result = condition()
-            if result:
-                return result
-            if self.ended:
-                raise ProtocolError(f"the server ended the WebSocket stream before {what}")
-            if time.monotonic() > deadline:
-                raise ProtocolError(f"no {what} within {self.connection.timeout:g} s")
-            self.read()
-
-
 class WebSocketOverH2(FrameSocket):
     """A WebSocket on a new stream of ``connection``; ``receive()``/``send_text()`` like ``_ws``."""
 
@@ -98,42 +52,38 @@ class WebSocketOverH2(FrameSocket):
         self.connection = connection
         if not server_allows_websocket(connection):
             raise ProtocolError("the server does not advertise SETTINGS_ENABLE_CONNECT_PROTOCOL")
-        conn = connection.conn
-        self.stream_id: int = conn.get_next_available_stream_id()
-        self.pump = _Pump(connection, self.stream_id)
-        scheme = "https" if connection.tls else "http"
-        conn.send_headers(self.stream_id, [
-            (":method", "CONNECT"), (":protocol", "websocket"), (":scheme", scheme), (":path", path),
-            (":authority", f"{connection.host}:{connection.port}"), ("sec-websocket-version", "13")])
-        connection._flush()
-        self.pump.wait(lambda: self.pump.status != 0, "response to the extended CONNECT")
-        if self.pump.status != 200:
-            raise ProtocolError(f"extended CONNECT answered {self.pump.status}")
+        self.stream = connection.open_stream("CONNECT", path, [(":protocol", "websocket"),
+                                                               ("sec-websocket-version", "13")],
+                                             end_stream=False)
+        self._wait(lambda: self.stream.status != 0, "response to the extended CONNECT")
+        if self.stream.status != 200:
+            raise ProtocolError(f"extended CONNECT answered {self.stream.status}")
+
+    def _wait(self, condition: Callable[[], Any], what: str) -> Any:
+        def ready() -> Any:
+            result = condition()
+            if not result and self.stream.ended:
+                raise ProtocolError(f"the server ended the WebSocket stream before {what}")
+            return result
+
+        return self.connection.wait(ready, f"no {what}")
 
     def _send_frame(self, opcode: int, payload: bytes) -> None:
-        self.connection.conn.send_data(self.stream_id, client_frame(opcode, payload))
+        self.connection.conn.send_data(self.stream.stream_id, client_frame(opcode, payload))
         self.connection._flush()
 
     def _read_frame(self) -> Frame:
-        frame: Frame = self.pump.wait(lambda: split_frame(self.pump.data), "WebSocket frame")
+        frame: Frame = self._wait(lambda: split_frame(self.stream.body), "WebSocket frame")
         return frame
 
     def close(self) -> None:
         if self.closed:
             return
         self.closed = True
-        try:
+        with contextlib.suppress(Exception):
             self._send_frame(0x8, struct.pack("!H", 1000))
-            # Read this stream to its end here: later data of it would reach the HTTP/2
-            # client's own reader, which knows only its request streams. No END_STREAM of ours
+            # Wait for the server's end of the stream: the closing handshake is over before the
+            # connection may go. No END_STREAM of ours
             # after the server's: hypercorn (0.14 - 0.18) has forgotten the stream by then and
             # raises KeyError on it, which ends the connection (and, on trio, the whole server).
-            self.pump.wait(lambda: self.pump.ended, "end of the WebSocket stream")
-        except Exception:
-            pass
-
-    def __enter__(self) -> WebSocketOverH2:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+            self._wait(lambda: self.stream.ended, "end of the WebSocket stream")
