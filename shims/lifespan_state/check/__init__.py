@@ -1,11 +1,12 @@
 """The check kit: docs/CONFORMANCE.md's checks S1-S12 against real server processes on 127.0.0.1.
 
-``lifespan-state check`` is its command line; the Python API: :func:`run_checks` (a built-in
-server installed here) and :func:`check_configuration` with a :class:`Recipe` (:data:`RECIPES`,
-or :func:`custom_recipe` for any command) return :class:`ResultRecord` objects (``as_dict()`` is
-the ``--json`` form); :class:`ServerProcess`, :func:`free_port`, :func:`wait_for_port` and
-:func:`http_get` start, stop and ask any server command; the clients and :data:`TRANSPORTS` are
-what the checks run over. Nothing here imports a server: servers run in subprocesses.
+``lifespan-state check`` is its command line; the Python API: :func:`run_checks` (what the
+command runs for one server) and :func:`check_configuration` (one configuration), each with a
+:class:`Recipe` (:data:`RECIPES`, or :func:`custom_recipe` for any command), return
+:class:`ResultRecord` objects (``as_dict()`` is the ``--json`` form); :class:`ServerProcess`,
+:func:`free_port`, :func:`wait_for_port` and :func:`http_get` start, stop and ask any server
+command; the clients and :data:`TRANSPORTS` are what the checks run over. Nothing here imports a
+server: servers run in subprocesses.
 """
 
 

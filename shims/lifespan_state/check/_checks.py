@@ -12,6 +12,7 @@ observations the same way whatever the transport; a check fails with what was ob
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -19,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .._registry import DISABLE_ENV
 from ._recipes import RECIPES, Capabilities, ConfigError, LaunchContext, Recipe
@@ -27,7 +28,7 @@ from ._records import CHECKS, FAIL, PASS, SKIP, CheckResult, ResultRecord
 from ._runner import HOST, ServerProcess, ServerStartError, free_port
 from ._transports import TRANSPORTS, NotApplicable, Session, Transport
 
-__all__ = ["CHECK_TABLE", "Progress", "check_configuration", "run_checks", "shim_supports"]
+__all__ = ["CHECK_TABLE", "SHIMS", "Progress", "check_configuration", "run_checks", "shim_supports"]
 
 Progress = Callable[[str], None]
 Json = Dict[str, Any]
@@ -117,12 +118,12 @@ class _Plan:
 
 def _plan(recipe: Recipe, config: Dict[str, str], tls: bool, shim_on: bool,
           selected: Sequence[str]) -> _Plan:
+    names = recipe.uses(config, tls)
+    unknown = sorted(names - set(TRANSPORTS))
+    if unknown:
+        raise ConfigError(f"unknown transport {unknown[0]!r} (known: {', '.join(TRANSPORTS)})")
     used, left_out = [], {}
-    for name in sorted(recipe.uses(config, tls), key=lambda n: list(TRANSPORTS).index(n)
-                       if n in TRANSPORTS else 99):
-        transport = TRANSPORTS.get(name)
-        if transport is None:
-            raise ConfigError(f"unknown transport {name!r} (known: {', '.join(TRANSPORTS)})")
+    for transport in (t for t in TRANSPORTS.values() if t.name in names):  # the registry's order
         if transport.tls and not tls:
             left_out[transport.label] = "needs TLS (--tls)"
         elif transport.available():
@@ -171,6 +172,7 @@ def _websocket(c: Session, transport: Transport) -> Json:
 
 
 def _main_body(plan: _Plan) -> Callable[[_Run, Session], None]:
+    """The main run's steps, over every transport of ``plan`` that can carry each."""
     selected = plan.selected
 
     def body(run: _Run, c: Session) -> None:
@@ -250,12 +252,6 @@ def _require(*problems: Optional[str]) -> None:
             raise _Fail(problem)
 
 
-def _need(run: _Run, *steps: str) -> None:
-    why = run.missing(*steps)
-    if why:
-        raise _Fail(why)
-
-
 def _lifespan_of(view: Json) -> Optional[Json]:
     runs = [r for r in view.get("lifespan_runs") or [] if r.get("pid") == view.get("pid")]
     return runs[-1] if runs else None
@@ -294,24 +290,20 @@ def _per_transport(obs: _Obs, kind: str, check: str,
         checked.append(what(t))
     if problems:
         raise _Fail("; ".join(problems))
-    if not checked:
-        raise _Skip("; ".join(na + [f"not over {k}: {v}" for k, v in obs.plan.left_out.items()])
-                    or none)
     notes = na + [f"not over {label}: {why}" for label, why in obs.plan.left_out.items()]
+    if not checked:
+        raise _Skip("; ".join(notes) or none)
     return "; ".join(checked + notes)
 
 
 @_check("S1", lifespan=True)
 def _s1(obs: _Obs) -> str:
-    _need(obs.main, "first")
+    _require(obs.main.missing("first"))
     record = _lifespan_of(obs.main.steps["first"])
     if record is None:
         lacks = f" ({obs.plan.recipe.lacks})" if obs.plan.recipe.lacks else ""
         raise _Fail(f"the app never received a lifespan scope{lacks}")
-    if not record["has_state"]:
-        raise _Fail("the lifespan scope has no 'state'")
-    if record["state_type"] != "dict":
-        raise _Fail(f"the lifespan scope's state is a {record['state_type']}, not a dict")
+    _require(_state_problem({**record, "type": "lifespan"}))
     if not record["empty_at_startup"]:
         raise _Fail(f"the lifespan state was not empty at startup: {record['keys_at_startup']}")
     return "lifespan scope state is a dict, empty at startup"
@@ -319,7 +311,7 @@ def _s1(obs: _Obs) -> str:
 
 @_check("S2", lifespan=True)
 def _s2(obs: _Obs) -> str:
-    _need(obs.main, "first")
+    _require(obs.main.missing("first"))
     view = obs.main.steps["first"]
     _require(_state_problem(view), _identity_problem(view))
     return "http state holds the lifespan's keys and the very same objects"
@@ -328,7 +320,7 @@ def _s2(obs: _Obs) -> str:
 @_check("S3")
 def _s3(obs: _Obs) -> str:
     run = obs.main
-    _need(run, "first", "s3")
+    _require(run.missing("first", "s3"))
     first, written, after = run.steps["first"], run.steps["s3"]["written"], run.steps["s3"]["after"]
     _require(*(_state_problem(v) for v in (first, written, after)))
     if first["is_lifespan_dict"] or after["is_lifespan_dict"]:
@@ -348,7 +340,7 @@ def _s3(obs: _Obs) -> str:
 
 @_check("S4", lifespan=True)
 def _s4(obs: _Obs) -> str:
-    _need(obs.main, "s4")
+    _require(obs.main.missing("s4"))
     appended, after = obs.main.steps["s4"]["appended"], obs.main.steps["s4"]["after"]
     _require(_state_problem(after), _identity_problem(after))
     if "v-s4" not in (after.get("items") or []):
@@ -412,7 +404,7 @@ def _s6(obs: _Obs) -> str:
 @_check("S7", lifespan=True)
 def _s7(obs: _Obs) -> str:
     run = obs.main
-    _need(run, "first", "s7")
+    _require(run.missing("first", "s7"))
     first, trigger, after = run.steps["first"], run.steps["s7"]["trigger"], run.steps["s7"]["after"]
     _require(_state_problem(trigger))
     if "late" in (first.get("keys") or []):
@@ -490,7 +482,7 @@ def _s9(obs: _Obs) -> str:
 @_check("S10", lifespan=True)
 def _s10(obs: _Obs) -> str:
     run = obs.main
-    _need(run, "first")
+    _require(run.missing("first"))
     pid = run.steps["first"]["pid"]
     lines = [line for line in run.shutdown if line.get("pid") == pid]
     if not lines or "shutdown" not in lines[-1]:
@@ -543,7 +535,7 @@ def _s12(obs: _Obs) -> str:
     server = obs.plan.recipe.name
     if not obs.plan.shim_on:
         raise _Skip("shim off")
-    _need(obs.main, "s12")
+    _require(obs.main.missing("s12"))
     acted = obs.main.steps["s12"].get("acted", {})
     status = (acted.get("status") or {}).get(server)
     if status is None:
@@ -576,21 +568,18 @@ def _judge(check_id: str, obs: _Obs) -> CheckResult:
 # -- running a configuration -----------------------------------------------------------------------
 
 def _env(shim_on: bool, report: Optional[str] = None, lifespan_raise: bool = False) -> Dict[str, str]:
-    env = dict(os.environ)
-    env["LIFESPAN_STATE_PROBE_SHIM"] = "1" if shim_on else "0"
     # Native means native: a bootstrap on PYTHONPATH (``lifespan-state run``) must stay inert too;
-    # and a shim-on run must not be switched off by the caller's environment.
-    if shim_on:
-        env.pop(DISABLE_ENV, None)
-    else:
+    # and a shim-on run must not be switched off by the caller's environment. The probe's own
+    # variables (``_probe``) come from here only.
+    env = {k: v for k, v in os.environ.items()
+           if k != DISABLE_ENV and not k.startswith("LIFESPAN_STATE_PROBE_")}
+    env.update(LIFESPAN_STATE_PROBE_SHIM="1" if shim_on else "0", PYTHONUNBUFFERED="1")
+    if not shim_on:
         env[DISABLE_ENV] = "1"
-    env.pop("LIFESPAN_STATE_PROBE_LIFESPAN", None)
-    env.pop("LIFESPAN_STATE_PROBE_REPORT", None)
     if report:
         env["LIFESPAN_STATE_PROBE_REPORT"] = report
     if lifespan_raise:
         env["LIFESPAN_STATE_PROBE_LIFESPAN"] = "raise"
-    env["PYTHONUNBUFFERED"] = "1"
     return env
 
 
@@ -600,14 +589,13 @@ def _serve(plan: _Plan, config: Dict[str, str], env: Dict[str, str], base: Launc
     run = _Run()
     names = frozenset(t.name for t in plan.transports)
     for attempt in range(3):
-        ctx = LaunchContext(HOST, free_port(), base.workdir, certfile=base.certfile,
-                            keyfile=base.keyfile, ca_file=base.ca_file)
+        ctx = dataclasses.replace(base, port=free_port())
         try:
             argv = plan.recipe.argv(config, ctx, names, plan.tls)
         except ConfigError as exc:
             run.start_error = str(exc)
             return run
-        server = ServerProcess(argv, port=ctx.port, env={**env, **plan.recipe.environ(ctx, config)},
+        server = ServerProcess(argv, port=ctx.port, env={**env, **plan.recipe.environ(ctx)},
                                start_timeout=max(20.0, timeout * 2), stop_timeout=max(10.0, timeout),
                                stop_signal=plan.recipe.stop_signal)
         try:
@@ -726,28 +714,41 @@ def _mode(run: _Run, server: str) -> Optional[str]:
     return str(mode) if mode is not None else None
 
 
+#: ``--shim`` -> the runs of a configuration: natively (False) and/or with the shim (True).
+SHIMS = {"on": [True], "off": [False], "both": [False, True]}
+
+
 def run_checks(
-    server: str = "uvicorn",
+    server: Union[str, Recipe] = "uvicorn",
+    options: Optional[Mapping[str, Optional[str]]] = None,
     *,
     shim: str = "on",
     checks: Optional[Sequence[str]] = None,
     timeout: float = 10.0,
     tls: bool = False,
     progress: Progress = _silent,
-    **options: Optional[str],
 ) -> List[ResultRecord]:
-    """Check one configuration of ``server`` (options e.g. ``http="h11", lifespan="on"``).
+    """Check one configuration of ``server`` (a built-in's name or a :class:`Recipe`; options
+    e.g. ``{"http": "h11", "lifespan": "on"}``, None: the default) — the ``lifespan-state check`` run.
 
-    ``shim``: ``"on"``, ``"off"`` or ``"both"`` (native first). Runs with the interpreter of this
-    process, i.e. against the server release installed in this environment.
+    ``shim``: ``"on"``, ``"off"`` or ``"both"`` (native first; natively only where the shim has no
+    module for the server). Runs with the interpreter of this process, i.e. against the server
+    release installed in this environment. A configuration it cannot run raises :class:`ConfigError`.
     """
-    if server not in RECIPES:
+    if isinstance(server, str) and server not in RECIPES:
         raise ValueError(f"unknown server {server!r}; known: {', '.join(RECIPES)}")
-    recipe = RECIPES[server]
+    recipe = RECIPES[server] if isinstance(server, str) else server
     capabilities = recipe.available()
     if capabilities.error:
-        raise RuntimeError(capabilities.error)
-    config = recipe.config(capabilities, **options)
-    shims = {"on": [True], "off": [False], "both": [False, True]}[shim]
+        raise ConfigError(capabilities.error)
+    chosen = dict(options or {})
+    if not recipe.custom:
+        config = recipe.config(capabilities, **chosen)
+    elif any(v is not None for v in chosen.values()):
+        raise ConfigError("with --command, put the server's options into the command")
+    else:
+        config = {"command": recipe.command}
+    runs = [False] if shim == "both" and not shim_supports(recipe.name) else SHIMS[shim]
+    tls = tls or (recipe.custom and "{certfile}" in recipe.command)
     return [check_configuration(recipe, capabilities, config, on, tls=tls, checks=checks,
-                                timeout=timeout, progress=progress) for on in shims]
+                                timeout=timeout, progress=progress) for on in runs]

@@ -18,7 +18,7 @@ import time
 from typing import Callable, Dict, List, Optional, Sequence, TextIO, Tuple
 
 from .._versions import installed_version
-from ._checks import check_configuration, shim_supports
+from ._checks import SHIMS, run_checks, shim_supports
 from ._harness_checks import HARNESSES, check_harness
 from ._recipes import RECIPES, ConfigError, Recipe, custom_recipe
 from ._records import CHECKS, FAIL, PASS, SKIP, ResultRecord
@@ -63,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
                         help="any other option of the server's recipe (e.g. hypercorn workers=2, "
                         "app=proxy_fix); repeatable")
-    parser.add_argument("--shim", choices=["on", "off", "both"], default="both",
+    parser.add_argument("--shim", choices=list(SHIMS), default="both",
                         help="check natively (off), with the shim (on), or both (default; servers "
                         "the shim does not support are checked natively)")
     parser.add_argument("--checks", help="comma-separated check ids, e.g. S1,S5 (default: all)")
@@ -100,10 +100,6 @@ def _wrap(text: str, indent: str = "  ") -> List[str]:
                          break_on_hyphens=False) or [indent]
 
 
-def _config_text(record: ResultRecord) -> str:
-    return ", ".join(f"{k}={v}" for k, v in record.config.items())
-
-
 def render_table(records: Sequence[ResultRecord]) -> str:
     """Rows = checks, columns = configurations (letters, explained under the table); then the
     reasons of every ``n/a``, what fails, and what the shim changes. Fits in 100 columns."""
@@ -114,14 +110,12 @@ def render_table(records: Sequence[ResultRecord]) -> str:
     label_width = max(len(f"{i} {SHORT[i]}") for i in ids) + 2
     lines = ["".ljust(label_width) + "".join(f"{x:<6}" for x in letters).rstrip()]
     for check_id in ids:
-        cells = []
-        for record in records:
-            result = record.check(check_id)
-            cells.append(f"{_CELL[result.status] if result else '-':<6}")
-        lines.append(f"{check_id} {SHORT[check_id]}".ljust(label_width) + "".join(cells).rstrip())
+        results = [record.check(check_id) for record in records]
+        cells = "".join(f"{_CELL[r.status] if r else '-':<6}" for r in results)
+        lines.append(f"{check_id} {SHORT[check_id]}".ljust(label_width) + cells.rstrip())
     lines.append("")
     for letter, record in zip(letters, records):
-        config = f"; {_config_text(record)}" if record.config else ""
+        config = "; " + ", ".join(f"{k}={v}" for k, v in record.config.items()) if record.config else ""
         lines += _wrap(f"{letter} = {_column(record)}{config}", "")
     for kind, title in ((SKIP, "n/a (does not apply):"), (FAIL, "What failed:")):
         entries = _grouped(records, letters, kind)
@@ -146,6 +140,10 @@ def _grouped(records: Sequence[ResultRecord], letters: str, status: str) -> List
     return [f"{where} {', '.join(ids)}: {detail}" for (where, detail), ids in merged.items()]
 
 
+def _verdict(failed: List[str]) -> str:
+    return f"FAILS {', '.join(failed)}" if failed else "every applicable check passes"
+
+
 def _summary(records: Sequence[ResultRecord]) -> List[str]:
     lines: List[str] = []
     groups: Dict[Tuple[str, Optional[str], str], Dict[str, ResultRecord]] = {}
@@ -156,18 +154,11 @@ def _summary(records: Sequence[ResultRecord]) -> List[str]:
         name = f"{server} {version}"
         native, shimmed = pair.get("off"), pair.get("on")
         if native is not None:
-            failed = native.failed()
-            lines.append(f"{name} without the shim: " + (
-                f"FAILS {', '.join(failed)}" if failed else "every applicable check passes"))
+            lines.append(f"{name} without the shim: {_verdict(native.failed())}")
         if shimmed is not None:
-            failed = shimmed.failed()
-            if failed:
-                lines.append(f"{name} with the shim (mode {shimmed.mode}): FAILS {', '.join(failed)}")
-            elif native is not None and native.failed():
-                lines.append(f"{name} with the shim (mode {shimmed.mode}): every applicable check "
-                             f"passes — the shim fixes {', '.join(native.failed())}")
-            else:
-                lines.append(f"{name} with the shim (mode {shimmed.mode}): every applicable check passes")
+            fixed = native.failed() if native is not None and not shimmed.failed() else []
+            fixes = f" — the shim fixes {', '.join(fixed)}" if fixed else ""
+            lines.append(f"{name} with the shim (mode {shimmed.mode}): {_verdict(shimmed.failed())}{fixes}")
         elif native is not None and not shim_supports(server):
             lines.append(f"{name} with the shim: n/a (the shim has no module for {server})")
     return lines
@@ -226,30 +217,11 @@ def main(argv: List[str]) -> int:
     except ConfigError as exc:
         return _error(str(exc))
     for recipe in recipes:
-        capabilities = recipe.available()
-        if capabilities.error:
-            return _error(capabilities.error)
         try:
-            chosen = _chosen(recipe, options)
-            if recipe.custom:
-                if any(v is not None for v in chosen.values()):
-                    raise ConfigError("with --command, put the server's options into the command")
-                config = {"command": recipe.command}
-            else:
-                config = recipe.config(capabilities, **chosen)
+            records += run_checks(recipe, _chosen(recipe, options), shim=options.shim, checks=selected,
+                                  timeout=options.timeout, tls=options.tls, progress=show)
         except ConfigError as exc:
             return _error(str(exc))
-        shims = {"on": [True], "off": [False], "both": [False, True]}[options.shim]
-        if options.shim == "both" and not shim_supports(recipe.name):
-            shims = [False]
-        tls = options.tls or (recipe.custom and "{certfile}" in recipe.command)
-        for shim_on in shims:
-            try:
-                records.append(check_configuration(recipe, capabilities, config, shim_on, tls=tls,
-                                                   checks=selected, timeout=options.timeout,
-                                                   progress=show))
-            except ConfigError as exc:
-                return _error(str(exc))
     done()
     if options.json:
         document = {

@@ -51,49 +51,34 @@ class _Marker:
         self.run = run
 
 
-def _async_library() -> str:
+def _async_library() -> Any:
+    """The running event loop's library: asyncio, or trio (hypercorn ``-k trio``)."""
     import asyncio
 
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return "trio"
-    return "asyncio"
-
-
-async def _sleep(seconds: float) -> None:
-    if _async_library() == "asyncio":
-        import asyncio
-
-        await asyncio.sleep(seconds)
-    else:
         import trio
 
-        await trio.sleep(seconds)
+        return trio
+    return asyncio
 
 
-def _start_late_writer(run: int, state: Dict[str, Any]) -> str:
-    """Start a background task that adds ``state["late"]`` once woken; returns how."""
+def _start_late_writer(run: int, state: Dict[str, Any]) -> None:
+    """Start a background task that adds ``state["late"]`` once woken (``_WAKERS``)."""
+    library = _async_library()
+    event = library.Event()
 
-    async def writer(wait: Callable[[], Awaitable[Any]]) -> None:
-        await wait()
+    async def writer() -> None:
+        await event.wait()
         state["late"] = f"added-later-{run}"
 
-    if _async_library() == "asyncio":
-        import asyncio
-
-        event = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        task = loop.create_task(writer(event.wait))
-        _RUNS[run]["_task"] = task  # keep a reference: the loop holds tasks weakly
-        _WAKERS[run] = event.set
-        return "asyncio task"
-    import trio
-
-    trio_event = trio.Event()
-    trio.lowlevel.spawn_system_task(writer, trio_event.wait)
-    _WAKERS[run] = trio_event.set
-    return "trio system task"
+    if library.__name__ == "trio":
+        library.lowlevel.spawn_system_task(writer)
+    else:
+        # Keep a reference: the loop holds tasks weakly.
+        _RUNS[run]["_task"] = library.get_running_loop().create_task(writer())
+    _WAKERS[run] = event.set
 
 
 def _public(record: Dict[str, Any]) -> Dict[str, Any]:
@@ -125,7 +110,7 @@ async def _lifespan(scope: Dict[str, Any], receive: Receive, send: Send) -> None
         state["obj"] = obj
         _DICTS[run] = state
         record.update(items_id=id(items), obj_id=id(obj))
-        record["late_writer"] = _start_late_writer(run, state)
+        _start_late_writer(run, state)
     await send({"type": "lifespan.startup.complete"})
     message = await receive()
     assert message["type"] == "lifespan.shutdown", message
@@ -214,10 +199,10 @@ async def _act(scope: Dict[str, Any], state: Any, query: Dict[str, List[str]]) -
             for _ in range(500):
                 if "late" in lifespan_dict:
                     break
-                await _sleep(0.01)
+                await _async_library().sleep(0.01)
             acted["late_written"] = "late" in lifespan_dict
     if query.get("sleep"):
-        await _sleep(min(float(query["sleep"][0]), 5.0))
+        await _async_library().sleep(min(float(query["sleep"][0]), 5.0))
     if query.get("status"):
         acted["status"] = _shim_status()
         acted["state_apps"] = _state_app_count()
@@ -256,15 +241,8 @@ async def _websocket(scope: Dict[str, Any], receive: Receive, send: Send) -> Non
         message = await receive()
         if message["type"] == "websocket.disconnect":
             return
-        text = message.get("text") or ""
-        verb, _, argument = text.partition(" ")
-        query: Dict[str, List[str]] = {}
-        if verb == "close":
-            await send({"type": "websocket.close", "code": 1000})
-            return
-        if verb in ("write", "append") and argument:
-            query[verb] = [argument]
-        acted = await _act(scope, state, query)
+        verb, _, key = (message.get("text") or "").partition(" ")
+        acted = await _act(scope, state, {"write": [key]} if verb == "write" and key else {})
         await send({"type": "websocket.send", "text": json.dumps(_view(scope, state, acted))})
 
 

@@ -56,7 +56,7 @@ class LaunchContext:
     keyfile: str = ""
     ca_file: Optional[str] = None
 
-    def values(self, config: Dict[str, str]) -> Dict[str, str]:
+    def values(self) -> Dict[str, str]:
         return {"python": self.python, "app": self.app, "host": self.host, "port": str(self.port),
                 "certfile": self.certfile, "keyfile": self.keyfile, "workdir": self.workdir}
 
@@ -74,7 +74,6 @@ def expand(template: str, values: Dict[str, str]) -> List[str]:
 class Capabilities:
     """What the installed release of a server offers (from a subprocess probe)."""
 
-    server: str
     version: Optional[str]
     choices: Dict[str, List[str]]
     defaults: Dict[str, str]
@@ -84,10 +83,7 @@ class Capabilities:
 #: Prints {"version": ..., "choices": {}, "defaults": {}} for a server without options to probe.
 _VERSION_PROBE = r"""
 import json, sys
-try:
-    from importlib import metadata
-except ImportError:
-    import importlib_metadata as metadata
+from importlib import metadata
 print(json.dumps({"version": metadata.version(sys.argv[1]), "choices": {}, "defaults": {}}))
 """
 
@@ -125,22 +121,22 @@ class Recipe:
     #: Set for ``--command`` recipes: the JSON config then records the template.
     custom: bool = False
 
-    def available(self, python: str = sys.executable, timeout: float = 60.0) -> Capabilities:
-        """Probe the release installed for ``python`` (in a subprocess: never import a server here)."""
-        argv = [python, "-c", self.probe or _VERSION_PROBE, self.name]
+    def available(self) -> Capabilities:
+        """Probe the release installed here (in a subprocess: never import a server here)."""
+        argv = [sys.executable, "-c", self.probe or _VERSION_PROBE, self.name]
         try:
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=60.0, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
-            return Capabilities(self.name, None, {}, {}, error=f"probe failed: {exc}")
+            return Capabilities(None, {}, {}, error=f"probe failed: {exc}")
         if done.returncode != 0 and self.custom:
-            return Capabilities(self.name, None, {}, {})  # any command: its version may be unknown
+            return Capabilities(None, {}, {})  # any command: its version may be unknown
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-            return Capabilities(self.name, None, {}, {}, error=f"{self.name} not installed here: {last}")
+            return Capabilities(None, {}, {}, error=f"{self.name} not installed here: {last}")
         data = json.loads(done.stdout.strip().splitlines()[-1])
         if self.custom:
             data["choices"], data["defaults"] = {}, {}
-        return Capabilities(self.name, data.get("version"), data["choices"], data["defaults"])
+        return Capabilities(data.get("version"), data["choices"], data["defaults"])
 
     def config(self, capabilities: Capabilities, **chosen: Optional[str]) -> Dict[str, str]:
         """The default configuration with ``chosen`` values (None: default) — validated."""
@@ -170,10 +166,10 @@ class Recipe:
 
     def argv(self, config: Dict[str, str], ctx: LaunchContext, transports: FrozenSet[str],
              tls: bool) -> List[str]:
-        values = ctx.values(config)
+        values = ctx.values()
         words = expand(self.command, values)
         for option, value in config.items():
-            if option in ("command", "tls"):
+            if option == "command":  # a --command recipe's config records its template
                 continue
             table = self.options.get(option)
             if table is None or value not in table:
@@ -185,8 +181,8 @@ class Recipe:
             words += expand(self.transport_args.get(name, ""), values)
         return words
 
-    def environ(self, ctx: LaunchContext, config: Dict[str, str]) -> Dict[str, str]:
-        values = ctx.values(config)
+    def environ(self, ctx: LaunchContext) -> Dict[str, str]:
+        values = ctx.values()
         return {k: v.format(**values) for k, v in self.env.items()}
 
 
@@ -209,7 +205,7 @@ def custom_recipe(template: str, name: Optional[str] = None,
     words = shlex.split(template)
     guess = words[words.index("-m") + 1] if "-m" in words[:-1] else os.path.basename(words[0])
     name = name or guess
-    base = RECIPES.get(name) or RECIPES.get(guess) or Recipe(name, template, driver=False)
+    base = RECIPES.get(name) or RECIPES.get(guess) or Recipe(name, template)
     tls = "{certfile}" in template
     chosen = frozenset(transports) if transports else None
     plain = chosen or base.transports
@@ -227,10 +223,7 @@ def custom_recipe(template: str, name: Optional[str] = None,
 
 _UVICORN_PROBE = r"""
 import importlib, importlib.util, json, sys
-try:
-    from importlib import metadata
-except ImportError:
-    import importlib_metadata as metadata
+from importlib import metadata
 import uvicorn.config as c
 
 def has(module):
@@ -293,10 +286,7 @@ _register(Recipe(
 
 _HYPERCORN_PROBE = r"""
 import importlib.util, json
-try:
-    from importlib import metadata
-except ImportError:
-    import importlib_metadata as metadata
+from importlib import metadata
 from packaging.version import Version
 import hypercorn.config  # importable at all?
 has = lambda m: importlib.util.find_spec(m) is not None
@@ -352,21 +342,15 @@ _register(Recipe(
     stop_signal=signal.SIGTERM,
 ))
 
-_register(Recipe(
-    name="granian",
-    command="{python} -m granian --interface asgi --host {host} --port {port} {app}",
-    transports=frozenset({"h1", "ws", "h2c"}),
-    tls="--ssl-certificate {certfile} --ssl-keyfile {keyfile}",
-    tls_transports=frozenset({"h1", "ws", "h2-tls"}),
-))
-
-_register(Recipe(
-    name="anycorn",
-    command="{python} -m anycorn --bind {host}:{port} {app}",
-    transports=frozenset({"h1", "ws", "h2c"}),
-    tls="--certfile {certfile} --keyfile {keyfile}",
-    tls_transports=frozenset({"h1", "ws", "h2-tls"}),
-))
+# HTTP/2 by prior knowledge on the plain port, by ALPN with TLS.
+for _name, _command, _tls in (
+    ("granian", "{python} -m granian --interface asgi --host {host} --port {port} {app}",
+     "--ssl-certificate {certfile} --ssl-keyfile {keyfile}"),
+    ("anycorn", "{python} -m anycorn --bind {host}:{port} {app}",
+     "--certfile {certfile} --keyfile {keyfile}"),
+):
+    _register(Recipe(_name, _command, transports=frozenset({"h1", "ws", "h2c"}), tls=_tls,
+                     tls_transports=frozenset({"h1", "ws", "h2-tls"})))
 
 _register(Recipe(
     name="daphne",
