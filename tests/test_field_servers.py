@@ -227,16 +227,23 @@ def test_gunicorn_26_shim_isolates_every_request(tmp_path: Path) -> None:
     assert [r["keys"] for r in records if r["event"] == "shutdown"] == [["late", "pool"]], records
 
 
-def test_gunicorn_26_shim_activates_every_worker(tmp_path: Path) -> None:
-    """``gunicorn -k asgi -w 2 field_app:app``: both forked workers patched, both isolated."""
-    with serving("gunicorn", "26.2.0", tmp_path, shim=True, workers=2) as served:
+def two_shimmed_workers(server: str, version: str, tmp_path: Path, rounds: int) -> List[Dict[str, Any]]:
+    """Two workers with the shim, ``rounds`` rounds of isolated requests, a graceful stop: the
+    app's records (two distinct worker pids started)."""
+    with serving(server, version, tmp_path, shim=True, workers=2) as served:
         served.wait_for_startups(2)
-        for _ in range(6):
+        for _ in range(rounds):
             assert_isolated(keep_alive_and_fresh(served))
         served.graceful_stop()
         records = served.records()
+    assert len({r["pid"] for r in records if r["event"] == "startup"}) == 2, records
+    return records
+
+
+def test_gunicorn_26_shim_activates_every_worker(tmp_path: Path) -> None:
+    """``gunicorn -k asgi -w 2 field_app:app``: both forked workers patched, both isolated."""
+    records = two_shimmed_workers("gunicorn", "26.2.0", tmp_path, rounds=6)
     startups = [r for r in records if r["event"] == "startup"]
-    assert len({r["pid"] for r in startups}) == 2, records
     for record in startups:
         assert record["keys"] == [] and record["shim"]["patched"] == ["gunicorn.workers.gasgi.ASGIWorker.run"]
     assert sorted(r["keys"] for r in records if r["event"] == "shutdown") == [["pool"], ["pool"]], records
@@ -295,14 +302,8 @@ def test_anycorn_0_18_shim_isolates_keep_alive_requests(tmp_path: Path) -> None:
 
 def test_anycorn_shim_activates_every_worker(tmp_path: Path) -> None:
     """``python -m anycorn --workers 2``: both spawned workers patched, S9 and S10 in each."""
-    with serving("anycorn", "0.18.7", tmp_path, shim=True, workers=2) as served:
-        served.wait_for_startups(2)
-        for _ in range(4):
-            assert_isolated(keep_alive_and_fresh(served))
-        served.graceful_stop()
-        records = served.records()
+    records = two_shimmed_workers("anycorn", "0.18.7", tmp_path, rounds=4)
     startups = [r for r in records if r["event"] == "startup"]
-    assert len({r["pid"] for r in startups}) == 2, records
     assert all(r["keys"] == [] and "anycorn.run.worker_serve" in r["shim"]["patched"] for r in startups)
     # anycorn's parent sometimes stops a spawned worker before its lifespan.shutdown runs (natively
     # too): every shutdown that ran saw the keys.
