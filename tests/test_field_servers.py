@@ -24,6 +24,7 @@ from typing import Any, Dict, Iterator, List, Sequence
 
 import pytest
 from tools.envs import EnvError, EnvSpec, activated_env, ensure_env
+from tools.matrix import needs_uvloop
 
 from lifespan_state.check import HTTP1Connection, ServerProcess, WebSocket, free_port
 
@@ -46,8 +47,11 @@ EXTRAS: Dict[str, Sequence[str]] = {
 def venv_for(server: str, version: str) -> Path:
     if server == "gunicorn" and sys.version_info < (3, 10):  # pragma: no cover - CI runs 3.11
         pytest.skip("gunicorn's ASGI worker needs Python >= 3.10")
+    # granian 2.0 - 2.7 on asyncio's loop deadlock at about every other stop, before
+    # lifespan.shutdown (tools.matrix.GRANIAN_LOOP_LIMIT): they run on uvloop, like the matrix.
+    extra = (*EXTRAS[server], *(("uvloop",) if needs_uvloop(server, version) else ()))
     try:
-        return ensure_env(EnvSpec(server, version, extra=tuple(EXTRAS[server])))
+        return ensure_env(EnvSpec(server, version, extra=extra))
     except EnvError as exc:  # pragma: no cover - depends on the index
         pytest.fail(f"cannot build the {server} {version} environment: {exc}")
 
@@ -378,8 +382,10 @@ def test_granian_shim_keeps_granians_per_request_copies(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("version", ["1.0.2", "1.7.6", "2.0.0"])
+@pytest.mark.parametrize("version", ["1.0.2", "1.7.6", "2.0.0", "2.7.9"])
 def test_granian_releases(version: str, tmp_path: Path) -> None:
+    """The first release with state, the last 1.x, and the first and last 2.x before 2.8 (these
+    two on uvloop: ``venv_for``): the empty dict natively, the keys with the shim."""
     with serving("granian", version, tmp_path, shim=False) as served:
         served.get("/")
         served.graceful_stop()

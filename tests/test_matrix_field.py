@@ -133,7 +133,7 @@ def test_field_cells_use_the_kits_recipe() -> None:
     assert "--http" in check_argv(Cell("uvicorn", "0.20.0", "3.11", "2.x", "h11", "wsproto", "asyncio"))
 
 
-def test_ci_subset_gets_one_cell_of_gunicorn_and_anycorn() -> None:
+def test_ci_subset_gets_one_cell_of_gunicorn_granian_and_anycorn() -> None:
     def record(server: str, version: str, python: str, native: str = "fail") -> dict:  # type: ignore[type-arg]
         http, ws, worker = matrix.DEFAULTS[server]
         return {"server": server, "server_version": version, "python": python, "wrapt": "2.x", "http": http,
@@ -143,6 +143,19 @@ def test_ci_subset_gets_one_cell_of_gunicorn_and_anycorn() -> None:
     records += [record("granian", "2.8.9", "3.12"), record("granian", "2.8.9", "3.13", "cannot-run")]
     records += [record("anycorn", "0.18.7", "3.11")]
     chosen = ci_cells(records)
+    # the newest Python where the release runs (granian 2.8.9's 3.13 row did not run here)
     assert [(c.server, c.server_version, c.python) for c in chosen] == [
-        ("gunicorn", "26.2.0", "3.13"), ("anycorn", "0.18.7", "3.11"),
+        ("gunicorn", "26.2.0", "3.13"), ("granian", "2.8.9", "3.12"), ("anycorn", "0.18.7", "3.11"),
     ]  # fmt: skip
+
+
+def test_granian_before_2_8_runs_on_uvloop(cells: List[Cell]) -> None:
+    """granian 2.0 - 2.7 deadlock at stop on asyncio's loop (matrix.GRANIAN_LOOP_LIMIT): their cells
+    install uvloop; 1.x requires it itself and 2.8 does not need it, so theirs do not."""
+    mine = [c for c in cells if c.server == "granian"]
+    on_uvloop = {c.server_version for c in mine if "uvloop" in c.extras()}
+    assert on_uvloop == {"2.0.1"}, on_uvloop  # the plan's only 2.x release before 2.8 here
+    assert {"1.0.2", "1.7.6", "2.8.9"} <= {c.server_version for c in mine} - on_uvloop
+    assert all(c.worker == "asgi" for c in mine)  # same cells (ids), another environment
+    assert matrix.GRANIAN_LOOP_LIMIT in matrix.KNOWN_LIMITS
+    assert matrix.GRANIAN_LOOP_LIMIT.text in matrix.render_markdown([])

@@ -31,7 +31,8 @@ native ASGI worker (every release from 24.0.0, on the Pythons it supports: >= 3.
 newest patch of every minor from 1.0, plus the oldest) and anycorn (the first and the last
 release of every minor). Their configurations are the kit's: the plain run (HTTP/1.1,
 WebSocket, and h2c where the server speaks it) and, for one release of each, TLS (HTTP/2 by
-ALPN).
+ALPN). granian 2.0 - 2.7 run on uvloop, as 1.x does by its own requirements: on asyncio's loop
+their workers deadlock at about every other stop (``GRANIAN_LOOP_LIMIT``).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ if __package__ in (None, ""):  # run as a script: make ``tools`` and ``lifespan_
 
 from lifespan_state._versions import SUPPORTED, mode_for
 from tools.envs import ROOT, EnvError, EnvSpec, ensure_env
-from tools.releases import DEBIAN, HYPERCORN, LIMITS, UVICORN, limit_for
+from tools.releases import DEBIAN, HYPERCORN, LIMITS, UVICORN, Limit, limit_for
 
 __all__ = [
     "PYTHONS",
@@ -71,6 +72,7 @@ __all__ = [
     "ci_cells",
     "classify",
     "merge_shards",
+    "needs_uvloop",
     "parse_shard",
     "plan",
     "pythons_for",
@@ -241,6 +243,8 @@ class Cell:
             need.append("h2")
             if self.http.startswith("tls"):
                 need.append("trustme")
+            if needs_uvloop(self.server, self.server_version):
+                need.append("uvloop")
         elif self.server == "uvicorn":
             if self.http == "httptools":
                 need.append("httptools")
@@ -486,10 +490,35 @@ class Outcome:
         }
 
 
+#: granian 2.0 - 2.7 on asyncio's event loop (their default: uvloop became the optional
+#: ``granian[uvloop]`` extra in 2.0) hang at about every other worker stop, before the worker
+#: runs lifespan.shutdown, with or without the shim (granian issue #875; measured natively on
+#: 2.0.1, 2.2.6, 2.4.2, 2.6.1 and 2.7.9, and on 1.7.6 with ``--loop asyncio``). When the
+#: worker's accept loop ends, a runtime thread calls ``loop.call_soon_threadsafe``, whose
+#: self-pipe write lets go of the GIL; if the main thread takes it then, it returns from
+#: ``run_until_complete`` and drops the tokio runtime while holding the GIL, waiting for the
+#: very thread that waits for the GIL. A longer stop timeout cannot help: the kit's SIGKILL
+#: ends a deadlock, not a slow stop. uvloop wakes its loop without letting go of the GIL, and
+#: 2.8.0 reworked the worker's main loop: neither hung here (2.4.2 on uvloop, 2.8.9, 1.x).
+GRANIAN_LOOP_LIMIT = Limit(
+    "granian", ">=1.0,<2.8",
+    "granian < 2.8 on the asyncio event loop (2.x's default without the uvloop extra): a worker "
+    "deadlocks at about every other stop before lifespan.shutdown, natively as with the shim "
+    "(granian #875), so S10 cannot be observed reliably; its cells run on uvloop "
+    "(`granian[uvloop]`, which `--loop auto` picks; 1.x depends on it)",
+    worker=("asyncio",),
+)
+
+
+def needs_uvloop(server: str, version: str) -> bool:
+    """granian 2.0 - 2.7 runs on uvloop here (:data:`GRANIAN_LOOP_LIMIT`); 1.x installs it anyway."""
+    return server == "granian" and Version("2.0") <= Version(version) < Version("2.8")
+
+
 #: Known reasons a release cannot run somewhere (RESEARCH.md, and this matrix): the rows of
-#: ``tools.releases.LIMITS``. They only explain a cell that *did* fail to install or start
-#: natively; they never decide a result.
-KNOWN_LIMITS = LIMITS
+#: ``tools.releases.LIMITS``, and granian's event loop. They only explain a cell that *did*
+#: fail to install or start natively; they never decide a result.
+KNOWN_LIMITS = (*LIMITS, GRANIAN_LOOP_LIMIT)
 
 
 def _stable(text: str) -> str:
@@ -1029,10 +1058,10 @@ def ci_cells(records: List[Dict[str, Any]], pythons_per_release: int = 2) -> Lis
     return chosen
 
 
-#: The CI subset's cell of each server beyond uvicorn and hypercorn. granian is left out for now:
-#: in the full run on a loaded 2-core machine some of its shim-on cells were killed (-9) before
-#: lifespan.shutdown, twice in a row, which a CI comparison would turn into a random failure.
-CI_REPRESENTATIVE = {"gunicorn": "26.2.0", "anycorn": "0.18.7"}
+#: The CI subset's cell of each server beyond uvicorn and hypercorn. granian's is its newest
+#: release, the one the shim's S10 fix matters most for (the older ones' cells run on uvloop:
+#: :data:`GRANIAN_LOOP_LIMIT`).
+CI_REPRESENTATIVE = {"gunicorn": "26.2.0", "granian": "2.8.9", "anycorn": "0.18.7"}
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,12 @@ lifespan dict. One thing is wrong, in every release up to the newest (2.8.9):
   clients were (CONFORMANCE S10) and cannot close them. We keep the dict intact until the app
   has answered ``lifespan.shutdown``, and empty it then, as granian means to.
 
+Not a state bug, and beyond a Python wrap: granian 2.0 - 2.7 on asyncio's event loop (their
+default since uvloop became the ``granian[uvloop]`` extra) deadlock at about every other worker
+stop, before ``lifespan.shutdown`` is sent, with or without the shim (granian issue #875: the
+worker's main thread drops the tokio runtime holding the GIL a runtime thread is waiting for).
+Shutdown code does not run then at all. uvloop (``--loop auto`` picks it) and 2.8 avoid it.
+
 The probe reads ``LifespanProtocol.shutdown``'s code: a release that no longer empties the state
 before it queues ``lifespan.shutdown`` (upstream fixed it, or a distribution patched it) is native
 whatever its version says, and nothing is wrapped. ``--interface asginl`` runs no lifespan (there
