@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from ._checks import CHECK_TABLE, check_configuration, run_checks, shim_supports
 from ._h1 import HTTP1Connection, HTTPResponse, ProtocolError
-from ._h2 import HTTP2Connection, HTTP2Response, tls_files
+from ._h2 import HTTP2Connection, HTTP2Response
 from ._recipes import PROBE_APP, RECIPES, Capabilities, ConfigError, LaunchContext, Recipe, custom_recipe
 from ._records import CHECKS, CheckResult, ResultRecord
 from ._runner import ServerProcess, ServerStartError, free_port, http_get, wait_for_port
-from ._transports import TRANSPORTS, NotApplicable, Session, Transport, register_transport
+from ._transports import TRANSPORTS, NotApplicable, Session, Transport
 from ._ws import WebSocket, WebSocketClosed
 
 __all__ = [
@@ -27,5 +27,5 @@ __all__ = [
     "LaunchContext", "NotApplicable", "ProtocolError", "Recipe", "ResultRecord", "ServerProcess",
     "ServerStartError", "Session", "Transport", "WebSocket", "WebSocketClosed",
     "check_configuration", "custom_recipe", "free_port", "http_get",
-    "register_transport", "run_checks", "shim_supports", "tls_files", "wait_for_port"
+    "run_checks", "shim_supports", "wait_for_port"
 ]

@@ -258,14 +258,14 @@ def _lifespan_of(view: Json) -> Optional[Json]:
 
 
 _Judge = Callable[[_Obs], str]
-#: check id -> (its judge: the pass detail, or _Fail/_Skip; n/a when the configuration runs no
-#: lifespan?).
-CHECK_TABLE: Dict[str, Tuple[_Judge, bool]] = {}
+#: check id -> (its judge: the pass detail, or _Fail/_Skip; the main run's steps it needs (it fails
+#: with why one is missing); n/a when the configuration runs no lifespan?).
+CHECK_TABLE: Dict[str, Tuple[_Judge, Tuple[str, ...], bool]] = {}
 
 
-def _check(check_id: str, *, lifespan: bool = False) -> Callable[[_Judge], _Judge]:
+def _check(check_id: str, *steps: str, lifespan: bool = False) -> Callable[[_Judge], _Judge]:
     def register(judge: _Judge) -> _Judge:
-        CHECK_TABLE[check_id] = (judge, lifespan)
+        CHECK_TABLE[check_id] = (judge, steps, lifespan)
         return judge
 
     return register
@@ -296,9 +296,8 @@ def _per_transport(obs: _Obs, kind: str, check: str,
     return "; ".join(checked + notes)
 
 
-@_check("S1", lifespan=True)
+@_check("S1", "first", lifespan=True)
 def _s1(obs: _Obs) -> str:
-    _require(obs.main.missing("first"))
     record = _lifespan_of(obs.main.steps["first"])
     if record is None:
         lacks = f" ({obs.plan.recipe.lacks})" if obs.plan.recipe.lacks else ""
@@ -309,18 +308,16 @@ def _s1(obs: _Obs) -> str:
     return "lifespan scope state is a dict, empty at startup"
 
 
-@_check("S2", lifespan=True)
+@_check("S2", "first", lifespan=True)
 def _s2(obs: _Obs) -> str:
-    _require(obs.main.missing("first"))
     view = obs.main.steps["first"]
     _require(_state_problem(view), _identity_problem(view))
     return "http state holds the lifespan's keys and the very same objects"
 
 
-@_check("S3")
+@_check("S3", "first", "s3")
 def _s3(obs: _Obs) -> str:
     run = obs.main
-    _require(run.missing("first", "s3"))
     first, written, after = run.steps["first"], run.steps["s3"]["written"], run.steps["s3"]["after"]
     _require(*(_state_problem(v) for v in (first, written, after)))
     if first["is_lifespan_dict"] or after["is_lifespan_dict"]:
@@ -338,9 +335,8 @@ def _s3(obs: _Obs) -> str:
     return "request state is a copy: added and replaced keys stay in that request"
 
 
-@_check("S4", lifespan=True)
+@_check("S4", "s4", lifespan=True)
 def _s4(obs: _Obs) -> str:
-    _require(obs.main.missing("s4"))
     appended, after = obs.main.steps["s4"]["appended"], obs.main.steps["s4"]["after"]
     _require(_state_problem(after), _identity_problem(after))
     if "v-s4" not in (after.get("items") or []):
@@ -401,10 +397,9 @@ def _s6(obs: _Obs) -> str:
     return "websocket scopes get their own copy: " + done
 
 
-@_check("S7", lifespan=True)
+@_check("S7", "first", "s7", lifespan=True)
 def _s7(obs: _Obs) -> str:
     run = obs.main
-    _require(run.missing("first", "s7"))
     first, trigger, after = run.steps["first"], run.steps["s7"]["trigger"], run.steps["s7"]["after"]
     _require(_state_problem(trigger))
     if "late" in (first.get("keys") or []):
@@ -479,10 +474,9 @@ def _s9(obs: _Obs) -> str:
     return "a second run starts empty; two servers in one process stay apart"
 
 
-@_check("S10", lifespan=True)
+@_check("S10", "first", lifespan=True)
 def _s10(obs: _Obs) -> str:
     run = obs.main
-    _require(run.missing("first"))
     pid = run.steps["first"]["pid"]
     lines = [line for line in run.shutdown if line.get("pid") == pid]
     if not lines or "shutdown" not in lines[-1]:
@@ -552,10 +546,11 @@ def _s12(obs: _Obs) -> str:
 
 
 def _judge(check_id: str, obs: _Obs) -> CheckResult:
-    judge, needs_lifespan = CHECK_TABLE[check_id]
+    judge, steps, needs_lifespan = CHECK_TABLE[check_id]
     if needs_lifespan and not obs.plan.lifespan_on:
         return CheckResult(check_id, SKIP, "lifespan is off in this configuration")
     try:
+        _require(obs.main.missing(*steps) if steps else None)
         return CheckResult(check_id, PASS, judge(obs))
     except _Fail as exc:
         return CheckResult(check_id, FAIL, str(exc))
@@ -641,15 +636,21 @@ def _run_driver(server: str, config: Dict[str, str], shim_on: bool, timeout: flo
 
 
 def _tls_context(workdir: str) -> LaunchContext:
+    """A throw-away CA (the clients trust it) and a 127.0.0.1/localhost certificate in ``workdir``."""
     try:
-        from ._h2 import tls_files
-
-        files = tls_files(workdir)
+        import trustme
     except ImportError:
         raise ConfigError("TLS runs need trustme for a throw-away certificate: "
                           "pip install 'lifespan-state-shim[check]'") from None
-    return LaunchContext(HOST, 0, workdir, certfile=files["cert_file"], keyfile=files["key_file"],
-                         ca_file=files["ca_file"])
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    ctx = LaunchContext(HOST, 0, workdir, certfile=os.path.join(workdir, "server.pem"),
+                        keyfile=os.path.join(workdir, "server.key"), ca_file=os.path.join(workdir, "ca.pem"))
+    ca.cert_pem.write_to_path(ctx.ca_file)
+    for n, pem in enumerate(cert.cert_chain_pems):  # the whole chain, leaf first
+        pem.write_to_path(ctx.certfile, append=n > 0)
+    cert.private_key_pem.write_to_path(ctx.keyfile)
+    return ctx
 
 
 def check_configuration(
@@ -696,14 +697,10 @@ def check_configuration(
                 s9_error = _fmt(exc)
 
         obs = _Obs(plan, main, s8, s9, s9_error)
-        shown = dict(config)
-        if tls:
-            shown["tls"] = "on"
-        record = ResultRecord(recipe.name, capabilities.version, shown, "on" if shim_on else "off",
-                              _mode(main, recipe.name) if shim_on else None)
-        record.checks = [_judge(c, obs) for c in CHECKS if c in selected]
-        record.log_tail = main.log_tail
-        return record
+        shown = {**config, "tls": "on"} if tls else config
+        return ResultRecord(recipe.name, capabilities.version, dict(shown), "on" if shim_on else "off",
+                            _mode(main, recipe.name) if shim_on else None,
+                            [_judge(c, obs) for c in CHECKS if c in selected], main.log_tail)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -35,17 +35,18 @@ def _request(port: int, target: str, timeout: float) -> Json:
     return data
 
 
-def _result(serving: Callable[[List[Any], Plan], Any], make: Callable[[int], Any]) -> Any:
-    """The two S9 scenarios as ``serving(configs, plan)`` calls (a generator the caller drives:
-    asyncio awaits each call, trio runs it in ``trio.run``)."""
-    port = free_port()
+def _scenarios(make: Callable[[int], Any]) -> List[Tuple[List[Any], Plan]]:
+    """The S9 scenarios as (server configs, requests): one config served twice, then two at once."""
+    port, a, b = free_port(), free_port(), free_port()
     config = make(port)  # one config, two runs
-    first = yield serving([config], [(port, "/?write=req-s9-a")])
-    second = yield serving([config], [(port, "/")])
-    a, b = free_port(), free_port()
-    views = yield serving([make(a), make(b)], [(a, "/?write=req-s9-x"), (b, "/?write=req-s9-y"),
-                                               (a, "/"), (b, "/")])
-    return {"sequential": [first[0], second[0]], "concurrent": [views[2], views[3]]}
+    return [([config], [(port, "/?write=req-s9-a")]), ([config], [(port, "/")]),
+            ([make(a), make(b)], [(a, "/?write=req-s9-x"), (b, "/?write=req-s9-y"), (a, "/"), (b, "/")])]
+
+
+def _result(views: List[List[Json]]) -> Json:
+    """The driver's line from each scenario's views (the reads after the writes)."""
+    first, second, both = views
+    return {"sequential": [first[0], second[0]], "concurrent": both[2:]}
 
 
 async def _on_asyncio(serve: Callable[[Any], Tuple[Awaitable[Any], Callable[[], None]]],
@@ -65,14 +66,8 @@ async def _on_asyncio(serve: Callable[[Any], Tuple[Awaitable[Any], Callable[[], 
                 stop()
             await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout * 2)
 
-    steps = _result(serving, make)
-    views = None
-    try:
-        while True:
-            views = await steps.send(views)
-    except StopIteration as done:
-        result: Json = done.value
-        return result
+    # One event loop for every scenario (each trio scenario gets its own trio.run, below).
+    return _result([await serving(configs, plan) for configs, plan in _scenarios(make)])
 
 
 def _uvicorn(options: Dict[str, str], timeout: float) -> Json:
@@ -140,14 +135,7 @@ def _hypercorn_trio(timeout: float) -> Json:
                     stop.set()
         return views
 
-    steps = _result(lambda configs, plan: partial(serving, configs, plan), _hypercorn_config)
-    views = None
-    try:
-        while True:
-            views = trio.run(steps.send(views))
-    except StopIteration as done:
-        result: Json = done.value
-        return result
+    return _result([trio.run(serving, configs, plan) for configs, plan in _scenarios(_hypercorn_config)])
 
 
 _DRIVERS = {"uvicorn": _uvicorn, "hypercorn": _hypercorn}

@@ -15,13 +15,20 @@ import ssl
 from dataclasses import dataclass
 from typing import Any, List, Optional, Sequence, Tuple, TypeVar
 
-__all__ = ["Closing", "HTTP1Connection", "HTTPResponse", "ProtocolError", "SocketReader"]
+__all__ = ["Closing", "HTTP1Connection", "HTTPResponse", "ProtocolError", "SocketReader", "tls_wrap"]
 
 _C = TypeVar("_C", bound="Closing")
 
 
 class ProtocolError(RuntimeError):
     """The peer said something this minimal client does not understand, or closed early."""
+
+
+def tls_wrap(sock: socket.socket, host: str, ca_file: str, alpn: str) -> ssl.SSLSocket:
+    """``sock`` over TLS, verified against ``ca_file``, offering the protocol ``alpn``."""
+    context = ssl.create_default_context(cafile=ca_file)
+    context.set_alpn_protocols([alpn])
+    return context.wrap_socket(sock, server_hostname=host)
 
 
 class Closing:
@@ -103,9 +110,7 @@ class HTTP1Connection(Closing):
         self.timeout = timeout
         self.sock = socket.create_connection((host, port), timeout=timeout)
         if ca_file is not None:  # HTTP/1.1 over TLS (ALPN http/1.1), verified against ca_file
-            context = ssl.create_default_context(cafile=ca_file)
-            context.set_alpn_protocols(["http/1.1"])
-            self.sock = context.wrap_socket(self.sock, server_hostname=host)
+            self.sock = tls_wrap(self.sock, host, ca_file, "http/1.1")
         self.sock.settimeout(timeout)
         self.reader = SocketReader(self.sock)
         self.requests_sent = 0

@@ -8,14 +8,13 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from ._h1 import Closing, ProtocolError
+from ._h1 import Closing, ProtocolError, tls_wrap
 
-__all__ = ["HTTP2Connection", "HTTP2Response", "tls_files"]
+__all__ = ["HTTP2Connection", "HTTP2Response"]
 
 
 @dataclass
@@ -31,30 +30,6 @@ class HTTP2Response:
         return json.loads(self.body.decode("utf-8"))
 
 
-def tls_files(directory: str) -> Dict[str, str]:
-    """A throw-away CA and a 127.0.0.1/localhost certificate (needs ``trustme``).
-
-    Returns paths: ``ca_file`` (for clients), ``cert_file`` and ``key_file`` (for the server).
-    """
-    import os
-
-    import trustme
-
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "localhost")
-    paths = {
-        "ca_file": os.path.join(directory, "ca.pem"),
-        "cert_file": os.path.join(directory, "server.pem"),
-        "key_file": os.path.join(directory, "server.key"),
-    }
-    ca.cert_pem.write_to_path(paths["ca_file"])
-    cert.cert_chain_pems[0].write_to_path(paths["cert_file"])
-    for extra in cert.cert_chain_pems[1:]:
-        extra.write_to_path(paths["cert_file"], append=True)
-    cert.private_key_pem.write_to_path(paths["key_file"])
-    return paths
-
-
 class HTTP2Connection(Closing):
     """One HTTP/2 connection to ``host:port``; ``ca_file`` given: TLS with ALPN ``h2``."""
 
@@ -66,17 +41,13 @@ class HTTP2Connection(Closing):
         self.host = host
         self.port = port
         self.timeout = timeout
-        raw = socket.create_connection((host, port), timeout=timeout)
+        self.sock = socket.create_connection((host, port), timeout=timeout)
         self.tls = ca_file is not None
         if ca_file is not None:
-            context = ssl.create_default_context(cafile=ca_file)
-            context.set_alpn_protocols(["h2"])
-            self.sock: socket.socket = context.wrap_socket(raw, server_hostname=host)
-            if self.sock.selected_alpn_protocol() != "h2":  # type: ignore[attr-defined]
-                self.sock.close()
+            self.sock = secure = tls_wrap(self.sock, host, ca_file, "h2")
+            if secure.selected_alpn_protocol() != "h2":
+                secure.close()
                 raise ProtocolError("the server did not negotiate h2 by ALPN")
-        else:
-            self.sock = raw
         self.sock.settimeout(timeout)
         self.conn = h2.connection.H2Connection(
             config=h2.config.H2Configuration(client_side=True, header_encoding="utf-8")

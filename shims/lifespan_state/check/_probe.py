@@ -175,7 +175,7 @@ def _view(scope: Dict[str, Any], state: Any, acted: Dict[str, Any]) -> Dict[str,
     }
 
 
-async def _act(scope: Dict[str, Any], state: Any, query: Dict[str, List[str]]) -> Dict[str, Any]:
+async def _act(state: Any, query: Dict[str, List[str]]) -> Dict[str, Any]:
     acted: Dict[str, Any] = {}
     is_dict = isinstance(state, dict)
     for key in query.get("write", []):
@@ -218,7 +218,7 @@ async def _http(scope: Dict[str, Any], receive: Receive, send: Send) -> None:
             break
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     state = scope.get("state")
-    acted = await _act(scope, state, query)
+    acted = await _act(state, query)
     body = json.dumps(_view(scope, state, acted)).encode()
     await send(
         {
@@ -242,7 +242,7 @@ async def _websocket(scope: Dict[str, Any], receive: Receive, send: Send) -> Non
         if message["type"] == "websocket.disconnect":
             return
         verb, _, key = (message.get("text") or "").partition(" ")
-        acted = await _act(scope, state, {"write": [key]} if verb == "write" and key else {})
+        acted = await _act(state, {"write": [key]} if verb == "write" and key else {})
         await send({"type": "websocket.send", "text": json.dumps(_view(scope, state, acted))})
 
 

@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from importlib import metadata
 from typing import Dict, FrozenSet, List, Optional, Tuple
 
 __all__ = [
@@ -49,15 +50,14 @@ class LaunchContext:
     host: str
     port: int
     workdir: str
-    python: str = sys.executable
-    app: str = PROBE_APP
     #: With TLS: the server's certificate chain and key, and the CA the clients trust.
     certfile: str = ""
     keyfile: str = ""
     ca_file: Optional[str] = None
 
     def values(self) -> Dict[str, str]:
-        return {"python": self.python, "app": self.app, "host": self.host, "port": str(self.port),
+        """``{python}`` is this interpreter: the checked environment's (``lifespan-state`` runs in it)."""
+        return {"python": sys.executable, "app": PROBE_APP, "host": self.host, "port": str(self.port),
                 "certfile": self.certfile, "keyfile": self.keyfile, "workdir": self.workdir}
 
 
@@ -80,14 +80,6 @@ class Capabilities:
     error: str = ""
 
 
-#: Prints {"version": ..., "choices": {}, "defaults": {}} for a server without options to probe.
-_VERSION_PROBE = r"""
-import json, sys
-from importlib import metadata
-print(json.dumps({"version": metadata.version(sys.argv[1]), "choices": {}, "defaults": {}}))
-"""
-
-
 @dataclass
 class Recipe:
     """How to launch one server and what it supports; see the module docstring."""
@@ -104,7 +96,7 @@ class Recipe:
     #: option -> value -> fragment (appended to the command).
     options: Dict[str, Dict[str, str]] = field(default_factory=dict)
     #: Python source run in the checked environment that prints ``{"version", "choices",
-    #: "defaults"}``; empty: the distribution's version only, no options.
+    #: "defaults"}``; empty: the distribution's version (metadata) only, no options.
     probe: str = ""
     #: Config overrides for the S8 run "with lifespan disabled"; None: the server cannot.
     lifespan_off: Optional[Dict[str, str]] = None
@@ -122,20 +114,25 @@ class Recipe:
     custom: bool = False
 
     def available(self) -> Capabilities:
-        """Probe the release installed here (in a subprocess: never import a server here)."""
-        argv = [sys.executable, "-c", self.probe or _VERSION_PROBE, self.name]
+        """What the release installed here offers: its version (the distribution's metadata) and,
+        with a ``probe``, its options (in a subprocess: never import a server here)."""
+        if not self.probe:
+            try:
+                return Capabilities(metadata.version(self.name), {}, {})
+            except metadata.PackageNotFoundError as exc:
+                if self.custom:
+                    return Capabilities(None, {}, {})  # any command: its version may be unknown
+                what = f"{type(exc).__module__}.{type(exc).__name__}: {exc}"
+                return Capabilities(None, {}, {}, error=f"{self.name} not installed here: {what}")
+        argv = [sys.executable, "-c", self.probe, self.name]
         try:
             done = subprocess.run(argv, capture_output=True, text=True, timeout=60.0, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
             return Capabilities(None, {}, {}, error=f"probe failed: {exc}")
-        if done.returncode != 0 and self.custom:
-            return Capabilities(None, {}, {})  # any command: its version may be unknown
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or ["no output"])[-1]
             return Capabilities(None, {}, {}, error=f"{self.name} not installed here: {last}")
         data = json.loads(done.stdout.strip().splitlines()[-1])
-        if self.custom:
-            data["choices"], data["defaults"] = {}, {}
         return Capabilities(data.get("version"), data["choices"], data["defaults"])
 
     def config(self, capabilities: Capabilities, **chosen: Optional[str]) -> Dict[str, str]:

@@ -13,13 +13,8 @@ whichever transport carried it. It offers any of:
 A transport that cannot run against this server raises :class:`NotApplicable` (the reason goes
 into the check's detail); ``needs`` is what its client imports (all in the ``check`` extra).
 
-Harness transports (a test harness in place of a socket): the engine reaches a run only through a
-:class:`Session` — ``get(target)`` and the transports' callables — so a harness is a Session
-subclass whose ``get`` calls the app through the harness (``httpx.ASGITransport`` on an
-``asgi-lifespan`` manager, a Starlette ``TestClient``, ``lifespan_state.testing``), plus
-:class:`Transport` entries whose ``sequence``/``concurrent``/``websocket`` use the same harness
-client, registered with :func:`register_transport`; the run that starts and stops the harness
-takes the place of the server process that ``_checks._serve`` starts and stops.
+The engine reaches a run only through a :class:`Session` and the transports' callables, so a test
+harness takes the place of the socket with a Session subclass of its own (``_harness_checks``).
 """
 
 from __future__ import annotations
@@ -35,7 +30,7 @@ from ._h2 import HTTP2Connection
 from ._recipes import LaunchContext
 from ._ws import FrameSocket, WebSocket
 
-__all__ = ["TRANSPORTS", "NotApplicable", "Session", "Transport", "ok_json", "register_transport"]
+__all__ = ["TRANSPORTS", "NotApplicable", "Session", "Transport", "ok_json"]
 
 Json = Dict[str, Any]
 
@@ -91,14 +86,6 @@ class Transport:
 
     def available(self) -> bool:
         return all(importlib.util.find_spec(m) is not None for m in self.needs)
-
-
-TRANSPORTS: Dict[str, Transport] = {}
-
-
-def register_transport(transport: Transport) -> Transport:
-    TRANSPORTS[transport.name] = transport
-    return transport
 
 
 # -- HTTP/1.1 -------------------------------------------------------------------------------------
@@ -171,12 +158,12 @@ def _h3(session: Session, targets: Targets, concurrent: bool = False) -> List[Js
                                        ca_file=session.ctx.ca_file, timeout=session.timeout)]
 
 
-for _transport in (
+#: Every transport, by name, in the order the checks use them (and list them in details).
+TRANSPORTS: Dict[str, Transport] = {t.name: t for t in (
     Transport("h1", "HTTP/1.1 keep-alive", (), _h1_sequence, _h1_concurrent),
     Transport("ws", "WebSocket over HTTP/1.1", (), websocket=_ws_h1),
     Transport("h2c", "HTTP/2 cleartext (prior knowledge)", ("h2",), _h2_sequence, _h2_concurrent),
     Transport("h2-tls", "HTTP/2 over TLS (ALPN)", ("h2",), _h2_sequence, _h2_concurrent, tls=True),
     Transport("h3", "HTTP/3 (QUIC)", ("aioquic",), _h3, partial(_h3, concurrent=True), tls=True),
     Transport("ws-h2", "WebSocket over HTTP/2 (RFC 8441)", ("h2",), websocket=_ws_h2),
-):
-    register_transport(_transport)
+)}
