@@ -146,14 +146,11 @@ class HTTP1Connection(Closing):
         elif length is not None:
             response.body = self.reader.readexact(int(length))
         else:  # body until close
-            chunks = [bytes(self.reader.buffer)]
+            with contextlib.suppress(ProtocolError):  # fill() raises it at the end of the stream
+                while True:
+                    self.reader.fill()
+            response.body = bytes(self.reader.buffer)
             self.reader.buffer.clear()
-            while True:
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-            response.body = b"".join(chunks)
             self.server_closed = True
         if (response.header("connection") or "").lower() == "close":
             self.server_closed = True

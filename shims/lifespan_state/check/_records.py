@@ -7,6 +7,7 @@ job, the patch proofs, the field table and the benchmarks read.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
@@ -38,7 +39,7 @@ class CheckResult:
     detail: str
 
     def as_dict(self) -> Dict[str, str]:
-        return {"id": self.id, "status": self.status, "detail": self.detail}
+        return dataclasses.asdict(self)
 
 
 @dataclass
@@ -65,15 +66,9 @@ class ResultRecord:
         return [c.id for c in self.checks if c.status == FAIL]
 
     def as_dict(self) -> Dict[str, Any]:
-        return {
-            "server": self.server,
-            "server_version": self.server_version,
-            "config": dict(self.config),
-            "shim": self.shim,
-            "mode": self.mode,
-            "checks": [c.as_dict() for c in self.checks],
-            "passed": self.passed,
-        }
+        data = dataclasses.asdict(self)  # the fields in order, the checks as dicts too
+        del data["log_tail"]
+        return {**data, "passed": self.passed}
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> ResultRecord:
