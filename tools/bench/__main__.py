@@ -177,6 +177,22 @@ def explain(results: Dict[str, Any]) -> List[str]:
                     + ", ".join(f"{r['row']['keys']} keys {report.ratio_text(r['ratio'])}" for r in found)
                 )
         notes.append("- **Throughput.** " + "; ".join(parts) + ".")
+    shaky = [r for r in results.get("e2e", []) if not r["error"] and report.unstable(r)]
+    if shaky:
+        notes.append(
+            "- **Unstable rows.** "
+            + "; ".join(
+                f"{r['title']}: rounds from {r['base_rps_range'][0]:,.0f} to {r['base_rps_range'][1]:,.0f} "
+                f"req/s off and {r['cand_rps_range'][0]:,.0f} to {r['cand_rps_range'][1]:,.0f} on, "
+                f"per-round ratios {', '.join(f'{x:.2f}' for x in r['ratios'])}"
+                for r in shaky
+            )
+            + f". In these rows ({shaky[0]['rounds']} rounds each) some rounds of an arm served less "
+            f"than {report.UNSTABLE_SHARE:.0%} of its fastest round's requests/s (ranges above): the "
+            "server or its load generator stalled for part of a round, which loading both arms at once "
+            "does not make comparable. Their ratios are shown and counted as measured, but say nothing "
+            "about the shim's cost."
+        )
     s = v.get("scope")
     if s and not s["met"]:
         worst = []

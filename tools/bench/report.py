@@ -120,6 +120,17 @@ def verdicts(results: Dict[str, Any]) -> Dict[str, Any]:
     return out
 
 
+#: A row whose slowest round, in either arm, served less than this share of its fastest one: the
+#: server or its load generator stalled in some rounds, which pairing does not make comparable.
+UNSTABLE_SHARE = 0.25
+
+
+def unstable(record: Dict[str, Any]) -> bool:
+    """True when some rounds of either arm stalled (see :data:`UNSTABLE_SHARE`)."""
+    spans = [record.get("base_rps_range"), record.get("cand_rps_range")]
+    return any(span and span[1] > 0 and span[0] < UNSTABLE_SHARE * span[1] for span in spans)
+
+
 def importtime_total(act: Dict[str, Any]) -> float:
     """``-X importtime`` total of a fresh ``import lifespan_state.auto`` (median of its samples)."""
     stored = act["importtime"].get("total_ms")
@@ -366,27 +377,51 @@ def _measured(results: Dict[str, Any], name: str) -> List[str]:
 
 
 def _per_server_lines(results: Dict[str, Any]) -> List[str]:
+    servers = per_server(results)
+    ref = next((s for s in servers if s["server"] == "uvicorn"), None)
+    ref_ratio = ref["worst"]["ratio"][0] if ref and ref["worst"] else None
+    ref_cpu = ref["cpu_worst"]["cpu_ratio"][0] if ref and ref["cpu_worst"] else None
     lines = [
         f"Per server, against the same bound as every row (median on/off ≥ {THROUGHPUT_TARGET}, the "
         "report's throughput target), and the same from server CPU time per request; *noise floor* is "
-        "the server's own control row (two identical servers without the shim):",
+        "the server's own control row (two identical servers without the shim); *≥ uvicorn's worst*: "
+        "whether the server's worst ratio and worst CPU ratio are no lower than uvicorn's in this run "
+        + (f"({ref_ratio:.3f} and {ref_cpu:.3f})" if ref_ratio and ref_cpu else "(no uvicorn rows)")
+        + ":",
         "",
         "| server | rows | worst ratio | worst CPU ratio | noise floor (control) "
-        f"| within {THROUGHPUT_TARGET} | by CPU time | server CPU per request off → on (worst CPU row) |",
-        "|---|---:|---|---|---|---|---|---|",
+        f"| within {THROUGHPUT_TARGET} | by CPU time | ≥ uvicorn's worst "
+        "| server CPU per request off → on (worst CPU row) |",
+        "|---|---:|---|---|---|---|---|---|---|",
     ]
-    for s in per_server(results):
+    for s in servers:
         worst, cpu, control = s["worst"], s["cpu_worst"], s["control"]
         lines.append(
             f"| {s['server']} | {s['rows']} | "
-            + (f"{ratio_text(worst['ratio'])} ({worst['title']})" if worst else "-")
+            + (
+                f"{ratio_text(worst['ratio'])} ({worst['title']}"
+                + (", unstable rounds)" if unstable(worst) else ")")
+                if worst
+                else "-"
+            )
             + " | "
-            + (f"{ratio_text(cpu['cpu_ratio'])} ({cpu['title']})" if cpu else "-")
+            + (
+                f"{ratio_text(cpu['cpu_ratio'])} ({cpu['title']}"
+                + (", unstable rounds)" if unstable(cpu) else ")")
+                if cpu
+                else "-"
+            )
             + " | "
             + (f"{ratio_text(control['ratio'])}" if control else "-")
             + f" | {'yes' if s['within'] else '**no**'}"
             + (f" ({len(s['errors'])} invalid)" if s["errors"] else "")
             + f" | {'yes' if s['cpu_within'] else '**no**'} | "
+            + (
+                ("yes" if worst["ratio"][0] >= ref_ratio and cpu["cpu_ratio"][0] >= ref_cpu else "**no**")
+                if worst and cpu and ref_ratio and ref_cpu
+                else "-"
+            )
+            + " | "
             + (f"{cpu['base_cpu_us']:.1f} → {cpu['cand_cpu_us']:.1f} µs" if cpu else "-")
             + " |"
         )
@@ -450,6 +485,8 @@ def _e2e_section(results: Dict[str, Any], chart_path: str) -> List[str]:
             continue
         exp = expected_ratio(r, micro)
         title = r["title"] + (f" — **invalid: {r['error']}**" if r["error"] else "")
+        if unstable(r):
+            title += " — *unstable rounds*"
         lines.append(
             f"| {title} | {row['kind'] if row['kind'] in _COMPARISONS else row['mode']} | "
             f"{_f(r['base_rps'])} | "
@@ -470,7 +507,9 @@ def _e2e_section(results: Dict[str, Any], chart_path: str) -> List[str]:
         "the worker's lifespan dict itself (the shim gives each its own copy), 27.x copies natively. "
         "anycorn 0.18.7 copies once per connection (the shim copies per request). granian's requests are "
         "right natively (a copy per request); its shim wraps only the lifespan shutdown, so both of its "
-        "arms serve requests the same way and *expected* does not apply.",
+        "arms serve requests the same way and *expected* does not apply. hypercorn 0.18.0 is in fix mode "
+        "for trio and HTTP/3 runs: the shim wraps `worker_serve` but leaves an asyncio HTTP/1.1 run's "
+        "requests alone, so *expected* does not apply to its row either.",
         "",
         *_per_server_lines(results),
         f"![throughput off/on per server]({chart_path})",
@@ -561,10 +600,12 @@ def _activation_section(results: Dict[str, Any]) -> List[str]:
             f"{a['label']}: importing the server takes "
             f"{a['server_import_hooked_ms']['median']:.1f} ms with the "
             f"hook pending (mode {a['hooked_mode']}, wrapped {len(a['hooked_patched'])} hook points) vs "
-            f"{a['server_import_ms']['median']:.1f} ms without — the hooked run has the shim's own imports "
-            "already loaded, so the two include different module sets"
+            f"{a['server_import_ms']['median']:.1f} ms without"
             for a in acts
-        ),
+        )
+        + ". The hooked import includes more than the patch: what the shim defers until a server is "
+        "imported (its shim module, wrapt, packaging, `importlib.metadata` for the version) is imported "
+        "then, so the two runs load different module sets.",
         "",
         "Where the import time goes (`python -X importtime -c 'import lifespan_state.auto'`, self time, "
         "median of 5; each standard-library module is charged to the package that imported it; *total* is "
