@@ -15,20 +15,13 @@ import ssl
 from dataclasses import dataclass
 from typing import Any, List, Optional, Sequence, Tuple, TypeVar
 
-__all__ = ["Closing", "HTTP1Connection", "HTTPResponse", "ProtocolError", "SocketReader", "tls_wrap"]
+__all__ = ["Closing", "Connection", "HTTP1Connection", "HTTPResponse", "ProtocolError", "SocketReader"]
 
 _C = TypeVar("_C", bound="Closing")
 
 
 class ProtocolError(RuntimeError):
     """The peer said something this minimal client does not understand, or closed early."""
-
-
-def tls_wrap(sock: socket.socket, host: str, ca_file: str, alpn: str) -> ssl.SSLSocket:
-    """``sock`` over TLS, verified against ``ca_file``, offering the protocol ``alpn``."""
-    context = ssl.create_default_context(cafile=ca_file)
-    context.set_alpn_protocols([alpn])
-    return context.wrap_socket(sock, server_hostname=host)
 
 
 class Closing:
@@ -42,6 +35,27 @@ class Closing:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class Connection(Closing):
+    """A client's socket to ``host:port``, every read and write bounded by ``timeout``; with
+    ``ca_file``: TLS verified against it, offering the protocol ``alpn`` (ALPN)."""
+
+    def __init__(self, host: str, port: int, timeout: float, ca_file: Optional[str], alpn: str) -> None:
+        self.host = host
+        self.port = port
+        self.timeout = timeout
+        self.tls = ca_file is not None
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        if ca_file is not None:
+            context = ssl.create_default_context(cafile=ca_file)
+            context.set_alpn_protocols([alpn])
+            self.sock = context.wrap_socket(self.sock, server_hostname=host)
+        self.sock.settimeout(timeout)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()
 
 
 class SocketReader:
@@ -96,7 +110,7 @@ class HTTPResponse:
         return json.loads(self.body.decode("utf-8"))
 
 
-class HTTP1Connection(Closing):
+class HTTP1Connection(Connection):
     """One TCP connection; ``request()`` sends requests on it one after the other (keep-alive).
 
     It never opens a second socket behind the caller's back: a server that closed the connection
@@ -105,13 +119,7 @@ class HTTP1Connection(Closing):
 
     def __init__(self, host: str, port: int, *, timeout: float = 10.0,
                  ca_file: Optional[str] = None) -> None:
-        self.host = host
-        self.port = port
-        self.timeout = timeout
-        self.sock = socket.create_connection((host, port), timeout=timeout)
-        if ca_file is not None:  # HTTP/1.1 over TLS (ALPN http/1.1), verified against ca_file
-            self.sock = tls_wrap(self.sock, host, ca_file, "http/1.1")
-        self.sock.settimeout(timeout)
+        super().__init__(host, port, timeout, ca_file, "http/1.1")
         self.reader = SocketReader(self.sock)
         self.requests_sent = 0
         self.server_closed = False
@@ -175,7 +183,3 @@ class HTTP1Connection(Closing):
 
     def get(self, target: str) -> HTTPResponse:
         return self.request("GET", target)
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.sock.close()

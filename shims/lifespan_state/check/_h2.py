@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from ._h1 import Closing, ProtocolError, tls_wrap
+from ._h1 import Connection, ProtocolError
 
 __all__ = ["HTTP2Connection", "HTTP2Response"]
 
@@ -30,7 +29,7 @@ class HTTP2Response:
         return json.loads(self.body.decode("utf-8"))
 
 
-class HTTP2Connection(Closing):
+class HTTP2Connection(Connection):
     """One HTTP/2 connection to ``host:port``; ``ca_file`` given: TLS with ALPN ``h2``."""
 
     def __init__(self, host: str, port: int, *, timeout: float = 10.0,
@@ -38,17 +37,10 @@ class HTTP2Connection(Closing):
         import h2.config
         import h2.connection
 
-        self.host = host
-        self.port = port
-        self.timeout = timeout
-        self.sock = socket.create_connection((host, port), timeout=timeout)
-        self.tls = ca_file is not None
-        if ca_file is not None:
-            self.sock = secure = tls_wrap(self.sock, host, ca_file, "h2")
-            if secure.selected_alpn_protocol() != "h2":
-                secure.close()
-                raise ProtocolError("the server did not negotiate h2 by ALPN")
-        self.sock.settimeout(timeout)
+        super().__init__(host, port, timeout, ca_file, "h2")
+        if self.tls and self.sock.selected_alpn_protocol() != "h2":  # type: ignore[attr-defined]
+            self.sock.close()
+            raise ProtocolError("the server did not negotiate h2 by ALPN")
         self.conn = h2.connection.H2Connection(
             config=h2.config.H2Configuration(client_side=True, header_encoding="utf-8")
         )
@@ -133,5 +125,4 @@ class HTTP2Connection(Closing):
         with contextlib.suppress(Exception):
             self.conn.close_connection()
             self._flush()
-        with contextlib.suppress(OSError):
-            self.sock.close()
+        super().close()
