@@ -61,8 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--lifespan", choices=["on", "auto", "off"], help="lifespan mode")
     parser.add_argument("--worker", help="event loop / worker class: asyncio, uvloop, trio")
     parser.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
-                        help="any other option of the server's recipe (e.g. hypercorn workers=2, "
-                        "app=proxy_fix); repeatable")
+                        help="any other option of the server's recipe (e.g. hypercorn workers=2); "
+                        "repeatable")
     parser.add_argument("--shim", choices=list(SHIMS), default="both",
                         help="check natively (off), with the shim (on), or both (default; servers "
                         "the shim does not support are checked natively)")
