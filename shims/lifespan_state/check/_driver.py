@@ -5,18 +5,21 @@ being checked (the one place of the kit that imports a server, in its own subpro
 JSON line ``{"sequential": [run 1, run 2], "concurrent": [server A, server B], "error": ""}`` of
 the probe's views (run 1 writes ``req-s9-a``; A writes ``req-s9-x``, B ``req-s9-y``, then each is
 read again). The probe is loaded by import string, so ``LIFESPAN_STATE_PROBE_SHIM=1`` activates
-the shim inside the server's app loading.
+the shim inside the server's app loading. ``python -m lifespan_state.check._driver capabilities
+SERVER`` prints ``{"version", "choices", "defaults"}`` of the installed release instead
+(``Recipe.available``; it exits with the traceback when the server is not importable).
 """
 
 
 from __future__ import annotations
 
 import asyncio
-import importlib
+import importlib.util
 import json
 import sys
 import traceback
-from typing import Any, Awaitable, Callable, Dict, List, Tuple
+from importlib import metadata
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 
 from ._recipes import PROBE_APP
 from ._runner import HOST, free_port, http_get, wait_for_port
@@ -138,10 +141,68 @@ def _hypercorn_trio(timeout: float) -> Json:
     return _result([trio.run(serving, configs, plan) for configs, plan in _scenarios(_hypercorn_config)])
 
 
+def _uvicorn_capabilities() -> Json:
+    import uvicorn.config as c
+
+    needs = {"httptools": "httptools", "websockets": "websockets", "websockets-sansio": "websockets",
+             "wsproto": "wsproto", "uvloop": "uvloop"}
+
+    def usable(key: str) -> bool:
+        return key not in needs or importlib.util.find_spec(needs[key]) is not None
+
+    def resolve(table: Dict[str, str]) -> Optional[str]:
+        # What uvicorn's "auto" picks in this environment, as the option value naming it.
+        module, _, attr = table["auto"].partition(":")
+        try:
+            obj = getattr(importlib.import_module(module), attr)
+        except Exception:
+            return None
+        if obj is None:
+            return "none"
+        target = f"{obj.__module__}:{obj.__name__}"
+        return next((key for key, value in table.items() if key != "auto" and value == target), None)
+
+    # zttp (uvicorn's HTTP/2, 0.53+) never ends a bodiless request: the probe's GETs would hang.
+    http = [k for k in c.HTTP_PROTOCOLS if k not in ("auto", "zttp") and usable(k)]
+    ws = [k for k in c.WS_PROTOCOLS if k != "auto" and usable(k)]
+    loops = getattr(c, "LOOP_SETUPS", None) or getattr(c, "LOOP_FACTORIES", None) or {}
+    return {
+        "version": metadata.version("uvicorn"),
+        "choices": {"http": http, "ws": ws, "lifespan": [k for k in ("on", "auto", "off") if k in c.LIFESPAN],
+                    "worker": [k for k in ("asyncio", "uvloop") if k in loops and usable(k)]},
+        # asyncio, not uvicorn's "auto": releases < 0.15 break on uvloop >= 0.22.
+        "defaults": {"http": resolve(c.HTTP_PROTOCOLS) or "h11",
+                     "ws": resolve(c.WS_PROTOCOLS) or ("wsproto" if "wsproto" in ws else "none"),
+                     "lifespan": "auto", "worker": "asyncio"},
+    }
+
+
+def _hypercorn_capabilities() -> Json:
+    from packaging.version import Version
+
+    importlib.import_module("hypercorn.config")  # importable at all?
+    version = metadata.version("hypercorn")
+    # 0.14.2+ spawns worker processes even for 1; 0 serves in the main process (0.15+).
+    workers = ["default", "1", "2"] + (["0"] if Version(version) >= Version("0.15") else [])
+    return {
+        "version": version,
+        # One port speaks HTTP/1.1 (h11) and, by prior knowledge, cleartext HTTP/2 (h2).
+        "choices": {"http": ["h11+h2"], "ws": ["wsproto"], "lifespan": ["auto"],
+                    "worker": ["asyncio"] + [k for k in ("uvloop", "trio") if importlib.util.find_spec(k)],
+                    "workers": workers},
+        "defaults": {"http": "h11+h2", "ws": "wsproto", "lifespan": "auto", "worker": "asyncio",
+                     "workers": "default"},
+    }
+
+
 _DRIVERS = {"uvicorn": _uvicorn, "hypercorn": _hypercorn}
+_CAPABILITIES = {"uvicorn": _uvicorn_capabilities, "hypercorn": _hypercorn_capabilities}
 
 
 def main(argv: List[str]) -> int:
+    if argv[0] == "capabilities":  # a failure is its traceback: Recipe.available reports the last line
+        print(json.dumps(_CAPABILITIES[argv[1]]()), flush=True)
+        return 0
     server, options, timeout = argv[0], json.loads(argv[1]), float(argv[2])
     try:
         result = _DRIVERS[server](options, timeout)

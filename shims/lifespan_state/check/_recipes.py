@@ -95,9 +95,9 @@ class Recipe:
     transport_args: Dict[str, str] = field(default_factory=dict)
     #: option -> value -> fragment (appended to the command).
     options: Dict[str, Dict[str, str]] = field(default_factory=dict)
-    #: Python source run in the checked environment that prints ``{"version", "choices",
-    #: "defaults"}``; empty: the distribution's version (metadata) only, no options.
-    probe: str = ""
+    #: Its options come from ``_driver``'s capabilities probe, run in the checked environment;
+    #: False: the distribution's version (metadata) only, no options.
+    probe: bool = False
     #: Config overrides for the S8 run "with lifespan disabled"; None: the server cannot.
     lifespan_off: Optional[Dict[str, str]] = None
     #: Config overrides for the S8 run whose app raises on the lifespan scope.
@@ -124,7 +124,7 @@ class Recipe:
                     return Capabilities(None, {}, {})  # any command: its version may be unknown
                 what = f"{type(exc).__module__}.{type(exc).__name__}: {exc}"
                 return Capabilities(None, {}, {}, error=f"{self.name} not installed here: {what}")
-        argv = [sys.executable, "-c", self.probe, self.name]
+        argv = [sys.executable, "-m", "lifespan_state.check._driver", "capabilities", self.name]
         try:
             done = subprocess.run(argv, capture_output=True, text=True, timeout=60.0, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
@@ -208,7 +208,7 @@ def custom_recipe(template: str, name: Optional[str] = None,
     plain = chosen or base.transports
     secure = chosen or base.tls_transports or plain
     return dataclasses.replace(
-        base, name=name, command=template, custom=True, probe="",
+        base, name=name, command=template, custom=True, probe=False,
         transports=frozenset() if tls else plain, tls="",
         tls_transports=secure if tls else frozenset(),
         # A run "without lifespan" appends the built-in's option; only its lifespan option.
@@ -217,48 +217,6 @@ def custom_recipe(template: str, name: Optional[str] = None,
 
 
 # -- uvicorn ------------------------------------------------------------------------------------
-
-_UVICORN_PROBE = r"""
-import importlib, importlib.util, json, sys
-from importlib import metadata
-import uvicorn.config as c
-
-def has(module):
-    return importlib.util.find_spec(module) is not None
-
-def resolve(table, auto_path):
-    # What uvicorn's "auto" picks in this environment, as the option value naming it.
-    module, _, attr = auto_path.partition(":")
-    try:
-        obj = getattr(importlib.import_module(module), attr)
-    except Exception:
-        return None
-    if obj is None:
-        return "none"
-    target = obj.__module__ + ":" + obj.__name__
-    for key, value in table.items():
-        if key != "auto" and value == target:
-            return key
-    return None
-
-needs = {"httptools": "httptools", "websockets": "websockets", "websockets-sansio": "websockets",
-         "wsproto": "wsproto", "uvloop": "uvloop"}
-usable = lambda key: key not in needs or has(needs[key])
-# zttp (uvicorn's HTTP/2, 0.53+) never ends a bodiless request: the probe's GETs would hang.
-http = [k for k in c.HTTP_PROTOCOLS if k not in ("auto", "zttp") and usable(k)]
-ws = [k for k in c.WS_PROTOCOLS if k != "auto" and usable(k)]
-loops = getattr(c, "LOOP_SETUPS", None) or getattr(c, "LOOP_FACTORIES", None) or {}
-worker = [k for k in ("asyncio", "uvloop") if k in loops and usable(k)]
-lifespan = [k for k in ("on", "auto", "off") if k in c.LIFESPAN]
-default_http = resolve(c.HTTP_PROTOCOLS, c.HTTP_PROTOCOLS["auto"]) or "h11"
-default_ws = resolve(c.WS_PROTOCOLS, c.WS_PROTOCOLS["auto"]) or ("wsproto" if "wsproto" in ws else "none")
-print(json.dumps({
-    "version": metadata.version("uvicorn"),
-    "choices": {"http": http, "ws": ws, "lifespan": lifespan, "worker": worker},
-    # asyncio, not uvicorn's "auto": releases < 0.15 break on uvloop >= 0.22.
-    "defaults": {"http": default_http, "ws": default_ws, "lifespan": "auto", "worker": "asyncio"},
-}))
-"""
 
 _register(Recipe(
     name="uvicorn",
@@ -271,7 +229,7 @@ _register(Recipe(
         "lifespan": {v: f"--lifespan {v}" for v in ("on", "auto", "off")},
         "worker": {v: f"--loop {v}" for v in ("asyncio", "uvloop")},
     },
-    probe=_UVICORN_PROBE,
+    probe=True,
     lifespan_off={"lifespan": "off"},
     # "on" exits when the lifespan raises; "auto" carries on without it, which S8 needs.
     lifespan_raise={"lifespan": "auto"},
@@ -280,25 +238,6 @@ _register(Recipe(
 
 
 # -- hypercorn ----------------------------------------------------------------------------------
-
-_HYPERCORN_PROBE = r"""
-import importlib.util, json
-from importlib import metadata
-from packaging.version import Version
-import hypercorn.config  # importable at all?
-has = lambda m: importlib.util.find_spec(m) is not None
-v = Version(metadata.version("hypercorn"))
-print(json.dumps({
-    "version": metadata.version("hypercorn"),
-    # One port speaks HTTP/1.1 (h11) and, by prior knowledge, cleartext HTTP/2 (h2).
-    "choices": {"http": ["h11+h2"], "ws": ["wsproto"], "lifespan": ["auto"],
-                "worker": ["asyncio"] + [k for k in ("uvloop", "trio") if has(k)],
-                # 0.14.2+ spawns worker processes even for 1; 0 serves in the main process (0.15+).
-                "workers": ["default", "1", "2"] + (["0"] if v >= Version("0.15") else [])},
-    "defaults": {"http": "h11+h2", "ws": "wsproto", "lifespan": "auto", "worker": "asyncio",
-                 "workers": "default"},
-}))
-"""
 
 _register(Recipe(
     name="hypercorn",
@@ -317,7 +256,7 @@ _register(Recipe(
         "worker": {v: f"--worker-class {v}" for v in ("asyncio", "uvloop", "trio")},
         "workers": {"default": "", **{n: f"--workers {n}" for n in ("0", "1", "2")}},
     },
-    probe=_HYPERCORN_PROBE,
+    probe=True,
     driver=True,
 ))
 
