@@ -624,13 +624,13 @@ def _read_report(path: str) -> List[Json]:
         return []
 
 
-def _run_driver(server: str, config: Dict[str, str], shim_on: bool, timeout: float) -> Json:
-    argv = [sys.executable, "-m", "lifespan_state.check._driver", server, json.dumps(config), str(timeout)]
-    done = subprocess.run(argv, capture_output=True, text=True, env=_env(shim_on),
-                          timeout=timeout * 6 + 30, check=False)
+def _json_line(args: Sequence[str], shim_on: bool, wait: float, fail: Callable[[str], Exception]) -> Json:
+    """The last JSON line of ``python -m ARGS`` run in an arm's environment; none: ``fail(why)``."""
+    done = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, env=_env(shim_on),
+                          timeout=wait, check=False)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if not lines:
-        raise RuntimeError(f"driver exited {done.returncode}: {_last_line(done.stderr)}")
+        raise fail(f"exited {done.returncode}: {_last_line(done.stderr)}")
     data: Json = json.loads(lines[-1])
     return data
 
@@ -692,7 +692,8 @@ def check_configuration(
         if "S9" in selected and recipe.driver:
             progress(f"{label}: S9 in-process servers")
             try:
-                s9 = _run_driver(recipe.name, config, shim_on, timeout)
+                args = ["lifespan_state.check._driver", recipe.name, json.dumps(config), str(timeout)]
+                s9 = _json_line(args, shim_on, timeout * 6 + 30, lambda why: RuntimeError(f"driver {why}"))
             except Exception as exc:
                 s9_error = _fmt(exc)
 

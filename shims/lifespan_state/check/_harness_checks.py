@@ -15,7 +15,6 @@ import dataclasses
 import importlib
 import json
 import os
-import subprocess
 import sys
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -24,9 +23,10 @@ from typing import Any, AsyncIterator, Callable, ContextManager, Dict, Iterator,
 from .._versions import installed_version
 from ..testing import lifespan_client  # imports no harness (httpx only when a client opens)
 from . import _checks as engine
+from . import _driver
 from ._recipes import ConfigError, LaunchContext, Recipe
 from ._records import CHECKS, ResultRecord
-from ._transports import TRANSPORTS, Session, Transport
+from ._transports import TRANSPORTS, Session, Transport, _ws_write
 
 __all__ = ["HARNESSES", "Harness", "check_harness"]
 
@@ -93,12 +93,10 @@ def _ws(session: Session, key: str) -> Dict[str, Any]:
     assert isinstance(session, _Session)
     http_view = session.get(f"/?write={key}-http")
     with session.harness.websocket_connect("/ws") as ws:
-        first = ws.receive_json()
-        ws.send_text(f"write {key}")
-        written = ws.receive_json()
+        seen = _ws_write(ws, key)
     with session.harness.websocket_connect("/ws") as ws2:
         after = ws2.receive_json()
-    return {"http": http_view, "first": first, "written": written, "after": after}
+    return {"http": http_view, **seen, "after": after}
 
 
 def _serve(h: Harness, portal: Any, app: Any, timeout: float, body: Callable[[Any, Session], None],
@@ -117,16 +115,15 @@ def _serve(h: Harness, portal: Any, app: Any, timeout: float, body: Callable[[An
 
 
 def _s9(h: Harness, app: Any, portal: Any) -> Dict[str, Any]:
-    """The driver's scenarios (``_driver``): one harness for two runs, two harnesses at once."""
-    one = h.make(app)
-    with h.open(one, portal, True) as client:
-        first = client.get("/?write=req-s9-a").json()
-    with h.open(one, portal, True) as client:
-        second = client.get("/").json()
-    with h.open(h.make(app), portal, True) as a, h.open(h.make(app), portal, True) as b:
-        plan = ((a, "/?write=req-s9-x"), (b, "/?write=req-s9-y"), (a, "/"), (b, "/"))
-        views = [client.get(target).json() for client, target in plan]
-    return {"sequential": [first, second], "concurrent": views[2:], "error": ""}
+    """``_driver``'s scenarios, each server config a new harness (its port only names it in the plan)."""
+
+    def serving(configs: List[Any], plan: _driver.Plan) -> List[Dict[str, Any]]:
+        with contextlib.ExitStack() as stack:  # all of them open while the plan runs, as the servers
+            clients = {port: stack.enter_context(h.open(harness, portal, True)) for port, harness in configs}
+            return [clients[port].get(target).json() for port, target in plan]
+
+    scenarios = _driver._scenarios(lambda port: (port, h.make(app)))
+    return {**_driver._result([serving(configs, plan) for configs, plan in scenarios]), "error": ""}
 
 
 def _arm(name: str, shim_on: bool, selected: Sequence[str], timeout: float) -> ResultRecord:
@@ -171,17 +168,11 @@ def check_harness(name: str, shim: str = "both", checks: Optional[Sequence[str]]
     missing = [d for d in (h.distribution or h.server, "httpx") if installed_version(d) is None]
     if missing:
         raise ConfigError(f"--harness {name} needs {' and '.join(missing)} installed ({sys.executable})")
-    arms = {"on": [True], "off": [False], "both": [False, True]}[shim]
-    for shim_on in arms if shim != "both" or engine.shim_supports(h.server) else [False]:
+    for shim_on in [False] if shim == "both" and not engine.shim_supports(h.server) else engine.SHIMS[shim]:
         progress(f"{name} shim {'on' if shim_on else 'off'}: in-process runs")
-        argv = [sys.executable, "-m", __name__, name, "on" if shim_on else "off", ",".join(checks or CHECKS),
-                str(timeout)]
-        done = subprocess.run(argv, capture_output=True, text=True, env=engine._env(shim_on),
-                              timeout=timeout * 12 + 60, check=False)
-        lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-        if not lines:
-            raise ConfigError(f"{name}: exited {done.returncode}: {engine._last_line(done.stderr)}")
-        records.append(ResultRecord.from_dict(json.loads(lines[-1])))
+        args = [__name__, name, "on" if shim_on else "off", ",".join(checks or CHECKS), str(timeout)]
+        records.append(ResultRecord.from_dict(engine._json_line(
+            args, shim_on, timeout * 12 + 60, lambda why: ConfigError(f"{name}: {why}"))))
     return records
 
 
