@@ -26,7 +26,7 @@ from . import _checks as engine
 from . import _driver
 from ._recipes import ConfigError, LaunchContext, Recipe
 from ._records import CHECKS, ResultRecord
-from ._transports import TRANSPORTS, Session, Transport, _ws_write
+from ._transports import TRANSPORTS, Session
 
 __all__ = ["HARNESSES", "Harness", "check_harness"]
 
@@ -83,20 +83,13 @@ class _Session(Session):
         # Every connection of the engine's HTTP/1.1 steps is the run's one client.
         return contextlib.nullcontext(SimpleNamespace(get=self._answer))
 
+    def websocket(self, conn: Any, path: str) -> Any:
+        # S6 through a TestClient: its own WebSocket session (there is no connection to upgrade).
+        return self.harness.websocket_connect(path)
+
     def _answer(self, target: str) -> Any:
         response = self.client.get(target)
         return SimpleNamespace(status=response.status_code, json=response.json)
-
-
-def _ws(session: Session, key: str) -> Dict[str, Any]:
-    """S6 through a TestClient: an HTTP request, a WebSocket writing ``key``, a later WebSocket."""
-    assert isinstance(session, _Session)
-    http_view = session.get(f"/?write={key}-http")
-    with session.harness.websocket_connect("/ws") as ws:
-        seen = _ws_write(ws, key)
-    with session.harness.websocket_connect("/ws") as ws2:
-        after = ws2.receive_json()
-    return {"http": http_view, **seen, "after": after}
 
 
 def _serve(h: Harness, portal: Any, app: Any, timeout: float, body: Callable[[Any, Session], None],
@@ -133,7 +126,7 @@ def _arm(name: str, shim_on: bool, selected: Sequence[str], timeout: float) -> R
     from . import _probe  # first: with LIFESPAN_STATE_PROBE_SHIM=1 it activates the shim
 
     h = HARNESSES[name]
-    ws = [] if h.no_websocket else [Transport("ws", f"{h.label} WebSocket", websocket=_ws)]
+    ws = [] if h.no_websocket else [dataclasses.replace(TRANSPORTS["ws"], label=f"{h.label} WebSocket")]
     transports = [dataclasses.replace(TRANSPORTS["h1"], label=h.label), *ws]
     config = {"harness": h.label, "httpx": str(installed_version("httpx"))}  # both checked installed
     plan = engine._Plan(Recipe(h.server, ""), config, False, shim_on, selected, transports,

@@ -55,6 +55,10 @@ class Session:
         with self.connect() as conn:
             return ok_json(conn.get(target))
 
+    def websocket(self, conn: HTTP1Connection, path: str) -> WebSocket:
+        """A WebSocket upgrading ``conn`` (a harness's session opens one of its own instead)."""
+        return WebSocket(conn, path)
+
     def h2(self) -> HTTP2Connection:
         """An HTTP/2 connection: over TLS (ALPN) when the run has TLS, else cleartext."""
         return HTTP2Connection(self.ctx.host, self.ctx.port, timeout=self.timeout,
@@ -113,9 +117,9 @@ def _ws_write(ws: FrameSocket, key: str) -> Json:
 def _ws_h1(session: Session, key: str) -> Json:
     with session.connect() as conn:
         http_view = ok_json(conn.get(f"/?write={key}-http"))
-        with WebSocket(conn, "/ws") as ws:
+        with session.websocket(conn, "/ws") as ws:
             seen = _ws_write(ws, key)
-    with WebSocket(session.connect(), "/ws") as ws2:
+    with session.websocket(session.connect(), "/ws") as ws2:
         after = ws2.receive_json()
     return {"http": http_view, **seen, "after": after}
 
