@@ -126,14 +126,9 @@ def _ws_h1(session: Session, key: str) -> Json:
 
 # -- HTTP/2 ---------------------------------------------------------------------------------------
 
-def _h2_sequence(session: Session, targets: Targets) -> List[Json]:
-    with session.h2() as conn:
-        return [ok_json(conn.get(t)) for t in targets]
-
-
-def _h2_concurrent(session: Session, targets: Targets) -> List[Json]:
-    with session.h2() as conn:
-        return [ok_json(r) for r in conn.get_many(targets)]
+def _h2(session: Session, targets: Targets, concurrent: bool = False) -> List[Json]:
+    with session.h2() as conn:  # streams one after another, or all at once
+        return [ok_json(r) for r in (conn.get_many(targets) if concurrent else map(conn.get, targets))]
 
 
 def _ws_h2(session: Session, key: str) -> Json:
@@ -166,8 +161,8 @@ def _h3(session: Session, targets: Targets, concurrent: bool = False) -> List[Js
 TRANSPORTS: Dict[str, Transport] = {t.name: t for t in (
     Transport("h1", "HTTP/1.1 keep-alive", (), _h1_sequence, _h1_concurrent),
     Transport("ws", "WebSocket over HTTP/1.1", (), websocket=_ws_h1),
-    Transport("h2c", "HTTP/2 cleartext (prior knowledge)", ("h2",), _h2_sequence, _h2_concurrent),
-    Transport("h2-tls", "HTTP/2 over TLS (ALPN)", ("h2",), _h2_sequence, _h2_concurrent, tls=True),
+    Transport("h2c", "HTTP/2 cleartext (prior knowledge)", ("h2",), _h2, partial(_h2, concurrent=True)),
+    Transport("h2-tls", "HTTP/2 over TLS (ALPN)", ("h2",), _h2, partial(_h2, concurrent=True), tls=True),
     Transport("h3", "HTTP/3 (QUIC)", ("aioquic",), _h3, partial(_h3, concurrent=True), tls=True),
     Transport("ws-h2", "WebSocket over HTTP/2 (RFC 8441)", ("h2",), websocket=_ws_h2),
 )}
