@@ -4,9 +4,10 @@ Each harness release runs in its own environment (the ones tests/test_harness_sh
 ``lifespan-state check --harness NAME --json --shim both`` checks it natively and with the shim, each
 arm in a fresh process; these tests read its JSON document. With the shim, asgi-lifespan 2.1.0 and
 Starlette 1.10.0's TestClient pass every check that applies to them; alone they are the negative
-controls ``../shared/FIELD.md`` predicts: asgi-lifespan hands every request the manager's dict
-itself (the checks of per-request isolation fail), a TestClient used for two runs starts the second
-with the first run's keys (S9). ``lifespan_state.testing`` passes on its own.
+controls docs/CONFORMANCE.md ("Test harnesses") and docs/field.md describe: asgi-lifespan hands
+every request the manager's dict itself (the checks of per-request isolation fail), a TestClient
+used for two runs starts the second with the first run's keys (S9). ``lifespan_state.testing``
+passes on its own.
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ def test_asgi_lifespan_2_1_0_alone_hands_every_request_the_managers_dict(results
     fails = details(native, "fail")
     assert set(fails) == {"S3", "S4", "S5", "S8", "S10", "S11"}, fails
     assert fails["S3"] == "the request's state IS the lifespan dict"
-    # FIELD.md's measurement: the second request sees what the first one wrote.
+    # The leak itself: the second request sees what the first one wrote.
     assert "request 2 on one connection saw the key request 1 wrote" in fails["S5"]
     assert "request writes reached the lifespan dict" in fails["S10"]
     assert "a request saw keys other requests wrote" in fails["S11"]
