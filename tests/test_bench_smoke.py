@@ -67,7 +67,6 @@ def test_bench_command_smoke(tmp_path: Path) -> None:
     chart = ET.parse(tmp_path / "docs" / "bench.svg").getroot()
     assert chart.tag.endswith("svg") and any(el.tag.endswith("rect") for el in chart.iter())
 
-
     # One section again: only its stored results change, the report keeps every section.
     stored = _results_file(tmp_path)
     before = json.loads(stored.read_text())["sections"]
