@@ -239,6 +239,11 @@ def test_plugin_is_registered_and_imports_nothing_at_load() -> None:
     assert out.returncode == 0, out.stderr
 
 
+def test_the_module_imports_no_wrapt() -> None:
+    out = _fresh("module")
+    assert out.returncode == 0, out.stderr
+
+
 def test_without_httpx_the_error_says_what_to_install() -> None:
     out = _fresh("no-httpx")
     assert out.returncode == 0, out.stderr

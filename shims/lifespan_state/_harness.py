@@ -19,12 +19,13 @@ phase.
 
 from __future__ import annotations
 
-import inspect
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from ._core import ASGIApp, Scope
 from ._errors import LifespanStateError
-from ._patching import Wrapper
+
+if TYPE_CHECKING:  # lifespan_state.testing imports this module: not wrapt with it
+    from ._patching import Wrapper
 
 __all__ = ["MissingStateError", "RequestState", "RunStatus", "explaining", "follow", "harness_targets"]
 
@@ -126,6 +127,12 @@ def _set_phase(harness: Any, phase: str) -> None:
         run.phase = phase
 
 
+def _awaitable(result: Any) -> bool:
+    import inspect  # only once a harness runs: lifespan_state.testing imports this module
+
+    return inspect.isawaitable(result)
+
+
 async def _then_running(awaitable: Any, harness: Any) -> Any:
     result = await awaitable
     _set_phase(harness, "running")
@@ -144,7 +151,7 @@ def _starts_run(before: Optional[Callable[[Any], None]]) -> Wrapper:
         if before is not None:
             before(instance)
         result = wrapped(*args, **kwargs)
-        if inspect.isawaitable(result):  # an async start (LifespanManager.startup)
+        if _awaitable(result):  # an async start (LifespanManager.startup)
             return _then_running(result, instance)
         _set_phase(instance, "running")
         return result
@@ -158,7 +165,7 @@ def _ends_run(wrapped: Any, instance: Any, args: Tuple[Any, ...], kwargs: Dict[s
     except BaseException:
         _set_phase(instance, "ended")
         raise
-    if inspect.isawaitable(result):  # an async end (LifespanManager.shutdown)
+    if _awaitable(result):  # an async end (LifespanManager.shutdown)
         return _then_ended(result, instance)
     _set_phase(instance, "ended")
     return result

@@ -2,6 +2,8 @@
 
 * ``plugin``: the pytest plugin is registered once and loads without importing httpx, anyio,
   Starlette or ``lifespan_state.testing``, and without activating anything (exits 1 otherwise);
+* ``module``: ``import lifespan_state.testing`` loads no wrapt (the shims' patching), so a test
+  suite pays for the helpers alone (exits 1 otherwise);
 * ``no-httpx``: ``lifespan_client`` without httpx installed prints the ImportError's message.
 """
 
@@ -27,6 +29,14 @@ def plugin() -> None:
         raise SystemExit("the plugin activated the shim")
 
 
+def module() -> None:
+    import lifespan_state.testing  # noqa: F401
+
+    loaded = [m for m in ("wrapt", "lifespan_state._patching") if m in sys.modules]
+    if loaded:
+        raise SystemExit(f"loaded with lifespan_state.testing: {loaded}")
+
+
 def no_httpx() -> None:
     import anyio
 
@@ -47,4 +57,4 @@ def no_httpx() -> None:
 
 
 if __name__ == "__main__":
-    {"plugin": plugin, "no-httpx": no_httpx}[sys.argv[1]]()
+    {"plugin": plugin, "module": module, "no-httpx": no_httpx}[sys.argv[1]]()
