@@ -374,6 +374,14 @@ def _measured(results: Dict[str, Any], name: str) -> List[str]:
     return [f"*Measured {run['started']} - {run['finished']} UTC at commit {run['commit']}.*", ""]
 
 
+def _worst_cell(record: Optional[Dict[str, Any]], ratio: str) -> str:
+    """A per-server worst row: its ``ratio`` and title, flagged when its rounds stalled."""
+    if not record:
+        return "-"
+    flag = ", unstable rounds" if unstable(record) else ""
+    return f"{ratio_text(record[ratio])} ({record['title']}{flag})"
+
+
 def _per_server_lines(results: Dict[str, Any]) -> List[str]:
     servers = per_server(results)
     ref = next((s for s in servers if s["server"] == "uvicorn"), None)
@@ -395,21 +403,8 @@ def _per_server_lines(results: Dict[str, Any]) -> List[str]:
     for s in servers:
         worst, cpu, control = s["worst"], s["cpu_worst"], s["control"]
         lines.append(
-            f"| {s['server']} | {s['rows']} | "
-            + (
-                f"{ratio_text(worst['ratio'])} ({worst['title']}"
-                + (", unstable rounds)" if unstable(worst) else ")")
-                if worst
-                else "-"
-            )
-            + " | "
-            + (
-                f"{ratio_text(cpu['cpu_ratio'])} ({cpu['title']}"
-                + (", unstable rounds)" if unstable(cpu) else ")")
-                if cpu
-                else "-"
-            )
-            + " | "
+            f"| {s['server']} | {s['rows']} | {_worst_cell(worst, 'ratio')} | "
+            + f"{_worst_cell(cpu, 'cpu_ratio')} | "
             + (f"{ratio_text(control['ratio'])}" if control else "-")
             + f" | {'yes' if s['within'] else '**no**'}"
             + (f" ({len(s['errors'])} invalid)" if s["errors"] else "")
