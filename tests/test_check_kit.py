@@ -308,7 +308,8 @@ def test_any_command_uvicorn_0_17_6_fails_s1_natively_and_passes_with_the_shim()
     assert code == 0, stderr
 
 
-#: server -> (release, requirements): the newest releases FIELD.md describes, plus the clients.
+#: server -> (release, requirements): the newest release of each field server (docs/field.md),
+#: plus the clients.
 FIELD = {
     "gunicorn-26.2.0": ("gunicorn", "26.2.0"),
     "gunicorn-27.0.1": ("gunicorn", "27.0.1"),

@@ -1,7 +1,7 @@
 """The matrix's plan for the rest of the field (gunicorn's ASGI worker, granian, anycorn), without
 running servers: which releases, Pythons and configurations it picks, and the check-kit command
 line of their cells. The runtime table's rows are used as they are when present; until a
-server's row exists, the test installs one with FIELD.md's facts (the plan only reads bounds and
+server's row exists, the test installs one with the server's known facts (the plan only reads bounds and
 modes from it).
 """
 

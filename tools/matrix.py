@@ -26,7 +26,7 @@ The plan is designed to cover, without running the full cross product:
   family ("config" cells);
 * wrapt 1.14.1 (Debian 12's) and the newest 1.x next to 2.x ("wrapt" cells).
 
-The rest of the field (FIELD.md) joins once the runtime table has a row for it: gunicorn's
+The rest of the field (docs/field.md) joins once the runtime table has a row for it: gunicorn's
 native ASGI worker (every release from 24.0.0, on the Pythons it supports: >= 3.10), granian (the
 newest patch of every minor from 1.0, plus the oldest) and anycorn (the first and the last
 release of every minor). Their configurations are the kit's: the plain run (HTTP/1.1,
@@ -332,8 +332,8 @@ CI_EXTRA = {
     "anycorn": (),
 }
 
-#: One release per code-shape family (RESEARCH.md "Hook points"), with the Python its
-#: configurations run on (httptools' old pins build on <= 3.10 only).
+#: One release per code-shape family (the hook points each shim module's docstring names), with
+#: the Python its configurations run on (httptools' old pins build on <= 3.10 only).
 CONFIG_SWEEP = {
     "uvicorn": (
         ("0.11.8", "3.8"),  # 0.11-0.13 scope construction; websockets 8
@@ -515,8 +515,8 @@ def needs_uvloop(server: str, version: str) -> bool:
     return server == "granian" and Version("2.0") <= Version(version) < Version("2.8")
 
 
-#: Known reasons a release cannot run somewhere (RESEARCH.md, and this matrix): the rows of
-#: ``tools.releases.LIMITS``, and granian's event loop. They only explain a cell that *did*
+#: Known reasons a release cannot run somewhere (found by installing and running them here): the
+#: rows of ``tools.releases.LIMITS``, and granian's event loop. They only explain a cell that *did*
 #: fail to install or start natively; they never decide a result.
 KNOWN_LIMITS = (*LIMITS, GRANIAN_LOOP_LIMIT)
 

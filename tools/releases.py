@@ -12,8 +12,8 @@ Three kinds of facts, each a row:
   such cells with them, plans around them, and the tests pick configurations that avoid them).
 
 Adding a server is a row in :data:`SERVERS` (plus any pins or limits it has); a new tested release
-is ``newest_tested`` in ``SUPPORTED`` plus a matrix run. The facts come from RESEARCH.md ("Running
-old servers on new Pythons") and from installing every release on every Python here.
+is ``newest_tested`` in ``SUPPORTED`` plus a matrix run. The facts come from installing every
+release on every Python here.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ UVICORN = ServerReleases(
     reference="0.21.1",  # the first release with per-request copies
     soaked="0.17.6",  # Debian's
     # 0.11 hard-requires httptools==0.1.* (and uvloop) on Linux; httptools 0.1 does not build on
-    # Python >= 3.11 (RESEARCH.md: "install the plain package plus what you need").
+    # Python >= 3.11 (so: the plain package plus what it needs).
     without_deps="<0.12",
 )
 HYPERCORN = ServerReleases(

@@ -11,7 +11,7 @@ Modes (from distribution metadata, confirmed by a feature probe):
   Starlette's "The server does not support "state" in the lifespan scope"); ``manager.app`` gets it.
 * fix (2.1.0, the newest release): ``state_middleware`` sets ``scope["state"]`` to the manager's
   dict *itself* for every scope, so what one request writes, the next one sees
-  (``../shared/FIELD.md``, "Test harnesses"); each request now gets a fresh shallow copy.
+  (docs/field.md, its column); each request now gets a fresh shallow copy.
 
 The one hook point is ``LifespanManager.__init__`` (``self.app`` is what the manager runs the
 lifespan on and what tests hand to httpx, in every release): it becomes a fresh

@@ -7,7 +7,7 @@ Mode (from distribution metadata, confirmed by a feature probe):
 * fix (0.26.0 - 1.10.0, the newest): the client creates one ``app_state`` dict in ``__init__`` and
   hands that same dict to the lifespan scope of every ``with client:`` block, so a client used for
   two blocks starts its second lifespan run with the first run's objects — the very leak between
-  tests that lifespan state was made to end (``../shared/FIELD.md``, "Test harnesses"). Requests
+  tests that lifespan state was made to end (docs/field.md, the TestClient column). Requests
   already get ``app_state.copy()`` (a fresh shallow copy of the live dict); that is kept.
 
 Hook points, the same in every release: ``TestClient.__enter__`` (where a lifespan run starts)

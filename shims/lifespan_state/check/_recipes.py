@@ -261,7 +261,7 @@ _register(Recipe(
 ))
 
 
-# -- the rest of the field (FIELD.md) -------------------------------------------------------------
+# -- the rest of the field (docs/field.md) --------------------------------------------------------
 
 _register(Recipe(
     name="gunicorn",
