@@ -226,7 +226,7 @@ def _judge(check: str, shim_on: bool = True, shutdown: Optional[List[Any]] = Non
     run.steps.update({k.replace("__", ":"): v for k, v in steps.items()})
     run.shutdown = shutdown or []
     plan = _checks._plan(RECIPES["uvicorn"], {"lifespan": "auto"}, False, shim_on, list(CHECKS))
-    return _checks._judge(check, _checks._Obs(plan, run, {}, None, ""))
+    return _checks._judge(check, _checks._Obs(plan, run, {}, None))
 
 
 def test_a_correct_observation_passes() -> None:

@@ -163,7 +163,7 @@ def live_copy(served: Served) -> Dict[str, Any]:
 
 
 def websocket_then_http(served: Served) -> Dict[str, Any]:
-    with WebSocket.connect(HOST, served.port, "/ws") as ws:
+    with WebSocket(HTTP1Connection(HOST, served.port), "/ws") as ws:
         first = ws.receive_json()
         ws.send_text("write wskey")
         written = ws.receive_json()

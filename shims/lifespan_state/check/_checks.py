@@ -16,16 +16,15 @@ import dataclasses
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .._registry import DISABLE_ENV
 from ._recipes import RECIPES, Capabilities, ConfigError, LaunchContext, Recipe
 from ._records import CHECKS, FAIL, PASS, SKIP, CheckResult, ResultRecord
-from ._runner import HOST, ServerProcess, ServerStartError, free_port
+from ._runner import HOST, ServerProcess, ServerStartError, free_port, json_line, last_line
 from ._transports import TRANSPORTS, NotApplicable, Session, Transport
 
 __all__ = ["CHECK_TABLE", "SHIMS", "Progress", "check_configuration", "run_checks", "shim_supports"]
@@ -112,8 +111,9 @@ class _Plan:
     def lifespan_on(self) -> bool:
         return self.config.get("lifespan", "auto") != "off"
 
-    def able(self, kind: str) -> List[Transport]:
-        return [t for t in self.transports if getattr(t, kind) is not None]
+    def able(self, kind: str) -> List[Tuple[Transport, Callable[..., Any]]]:
+        """The transports that can do ``kind`` (a :class:`Transport` field), each with that callable."""
+        return [(t, getattr(t, kind)) for t in self.transports if getattr(t, kind) is not None]
 
 
 def _plan(recipe: Recipe, config: Dict[str, str], tls: bool, shim_on: bool,
@@ -152,20 +152,17 @@ def _step_s7(c: Session) -> Json:
     return {"trigger": trigger, "after": after}
 
 
-def _concurrent(c: Session, transport: Transport) -> List[Json]:
-    assert transport.concurrent is not None
-    count = 50 if transport.name == "h1" else 20
-    owns = [f"{_REQ}{transport.name}-{i}" for i in range(count)]
-    views = transport.concurrent(c, [f"/?write={own}&sleep=0.1" for own in owns])
+def _concurrent(c: Session, name: str, concurrent: Callable[[Session, List[str]], List[Json]]) -> List[Json]:
+    owns = [f"{_REQ}{name}-{i}" for i in range(50 if name == "h1" else 20)]
+    views = concurrent(c, [f"/?write={own}&sleep=0.1" for own in owns])
     for view, own in zip(views, owns):
         view["_own"] = own
     return views
 
 
-def _websocket(c: Session, transport: Transport) -> Json:
-    assert transport.websocket is not None
-    key = f"{_REQ}s6-{transport.name}"
-    result = dict(transport.websocket(c, key))
+def _websocket(c: Session, name: str, websocket: Callable[[Session, str], Json]) -> Json:
+    key = f"{_REQ}s6-{name}"
+    result = dict(websocket(c, key))
     result["key"] = key
     result["fresh_http"] = c.get("/")
     return result
@@ -177,24 +174,23 @@ def _main_body(plan: _Plan) -> Callable[[_Run, Session], None]:
 
     def body(run: _Run, c: Session) -> None:
         run.step("first", lambda: c.get("/"))
-        for t in plan.able("sequence"):
-            targets = _s5_targets(t)[1]
-            run.step(f"s5:{t.name}", lambda t=t, targets=targets: t.sequence(c, targets))  # type: ignore[misc]
+        for t, sequence in plan.able("sequence"):
+            run.step(f"s5:{t.name}", partial(sequence, c, _s5_targets(t)[1]))
         run.step("s3", lambda: {"written": c.get(f"/?write={_REQ}s3&replace=1"), "after": c.get("/")})
         run.step("s4", lambda: {"appended": c.get("/?append=v-s4"), "after": c.get("/")})
-        sockets = [t for t in plan.able("websocket") if "S6" in selected]
-        for t in [t for t in sockets if t.name not in _LAST]:
-            run.step(f"s6:{t.name}", lambda t=t: _websocket(c, t))  # type: ignore[misc]
+        sockets = [(t.name, socket) for t, socket in plan.able("websocket") if "S6" in selected]
+        for name, socket in [s for s in sockets if s[0] not in _LAST]:
+            run.step(f"s6:{name}", partial(_websocket, c, name, socket))
         if "S7" in selected or "S10" in selected:
             run.step("s7", lambda: _step_s7(c))
-            for t in plan.able("sequence"):
+            for t, sequence in plan.able("sequence"):
                 if t.name != "h1":
-                    run.step(f"s7:{t.name}", lambda t=t: t.sequence(c, ["/"]))  # type: ignore[misc]
+                    run.step(f"s7:{t.name}", partial(sequence, c, ["/"]))
         if "S11" in selected:
-            for t in plan.able("concurrent"):
-                run.step(f"s11:{t.name}", lambda t=t: _concurrent(c, t))  # type: ignore[misc]
-        for t in [t for t in sockets if t.name in _LAST]:
-            run.step(f"s6:{t.name}", lambda t=t: _websocket(c, t))  # type: ignore[misc]
+            for t, concurrent in plan.able("concurrent"):
+                run.step(f"s11:{t.name}", partial(_concurrent, c, t.name, concurrent))
+        for name, socket in [s for s in sockets if s[0] in _LAST]:
+            run.step(f"s6:{name}", partial(_websocket, c, name, socket))
         if plan.shim_on:
             run.step("s12", lambda: c.get("/?status=1"))
 
@@ -214,8 +210,15 @@ class _Obs:
     plan: _Plan
     main: _Run
     s8: Dict[str, _Run]
+    #: The S9 driver's line (``{"error": why}`` when it could not run); None: no driver.
     s9: Optional[Json]
-    s9_error: str
+
+    def record(self, server: str, version: Optional[str], config: Dict[str, str]) -> ResultRecord:
+        """The :class:`ResultRecord` of the selected checks, judged from these observations."""
+        plan = self.plan
+        return ResultRecord(server, version, config, "on" if plan.shim_on else "off",
+                            _mode(self.main, server) if plan.shim_on else None,
+                            [_judge(c, self) for c in CHECKS if c in plan.selected], self.main.log_tail)
 
 
 class _Fail(Exception):
@@ -276,7 +279,7 @@ def _per_transport(obs: _Obs, kind: str, check: str,
                    skip_h1: bool = False, none: str = "no transport of this server can run it") -> str:
     """Judge the step ``check:<transport>`` of every transport that can do ``kind``."""
     checked, problems, na = [], [], []
-    for t in obs.plan.able(kind):
+    for t, _ in obs.plan.able(kind):
         if skip_h1 and t.name == "h1":
             continue
         step = f"{check}:{t.name}"
@@ -412,7 +415,7 @@ def _s7(obs: _Obs) -> str:
                "(requests get a snapshot, not the live dict)"
     if "late" not in (after.get("keys") or []):
         raise _Fail(f"{obs.plan.transports[0].label}: {snapshot}")  # h1, or the harness in its place
-    if not [t for t in obs.plan.able("sequence") if t.name != "h1"]:
+    if not [t for t, _ in obs.plan.able("sequence") if t.name != "h1"]:
         return "a key the lifespan added after startup is seen by later requests"
 
     def judge(t: Transport, step: str) -> Optional[str]:
@@ -446,8 +449,6 @@ def _s8(obs: _Obs) -> str:
 
 @_check("S9")
 def _s9(obs: _Obs) -> str:
-    if obs.s9_error:
-        raise _Fail(obs.s9_error)
     result = obs.s9
     if result is None:
         raise _Skip(f"no in-process driver for {obs.plan.recipe.name} (S9 serves two servers in one "
@@ -600,7 +601,7 @@ def _serve(plan: _Plan, config: Dict[str, str], env: Dict[str, str], base: Launc
             # The free port can be taken by another process before the server binds it.
             if attempt < 2 and ("already in use" in exc.output or "Errno 98" in exc.output):
                 continue
-            run.start_error = f"{exc}: {_last_line(exc.output)}"
+            run.start_error = f"{exc}: {last_line(exc.output)}"
             run.log_tail = exc.output[-2000:]
             return run
     try:
@@ -611,28 +612,12 @@ def _serve(plan: _Plan, config: Dict[str, str], env: Dict[str, str], base: Launc
     return run
 
 
-def _last_line(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "no output"
-
-
 def _read_report(path: str) -> List[Json]:
     try:
         with open(path, encoding="utf-8") as handle:
             return [json.loads(line) for line in handle if line.strip()]
     except (OSError, ValueError):
         return []
-
-
-def _json_line(args: Sequence[str], shim_on: bool, wait: float, fail: Callable[[str], Exception]) -> Json:
-    """The last JSON line of ``python -m ARGS`` run in an arm's environment; none: ``fail(why)``."""
-    done = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, env=_env(shim_on),
-                          timeout=wait, check=False)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if not lines:
-        raise fail(f"exited {done.returncode}: {_last_line(done.stderr)}")
-    data: Json = json.loads(lines[-1])
-    return data
 
 
 def _tls_context(workdir: str) -> LaunchContext:
@@ -688,20 +673,15 @@ def check_configuration(
                               timeout, _s8_body)
 
         s9: Optional[Json] = None
-        s9_error = ""
         if "S9" in selected and recipe.driver:
             progress(f"{label}: S9 in-process servers")
             try:
                 args = ["lifespan_state.check._driver", recipe.name, json.dumps(config), str(timeout)]
-                s9 = _json_line(args, shim_on, timeout * 6 + 30, lambda why: RuntimeError(f"driver {why}"))
+                s9 = json_line(args, _env(shim_on), timeout * 6 + 30, RuntimeError)
             except Exception as exc:
-                s9_error = _fmt(exc)
-
-        obs = _Obs(plan, main, s8, s9, s9_error)
+                s9 = {"error": _fmt(exc)}
         shown = {**config, "tls": "on"} if tls else config
-        return ResultRecord(recipe.name, capabilities.version, dict(shown), "on" if shim_on else "off",
-                            _mode(main, recipe.name) if shim_on else None,
-                            [_judge(c, obs) for c in CHECKS if c in selected], main.log_tail)
+        return _Obs(plan, main, s8, s9).record(recipe.name, capabilities.version, dict(shown))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -212,14 +212,11 @@ def main(argv: List[str]) -> int:
     try:
         records = check_harness(options.harness, options.shim, selected, options.timeout, show) \
             if options.harness else []
-    except ConfigError as exc:
-        return _error(str(exc))
-    for recipe in recipes:
-        try:
+        for recipe in recipes:
             records += run_checks(recipe, _chosen(recipe, options), shim=options.shim, checks=selected,
                                   timeout=options.timeout, tls=options.tls, progress=show)
-        except ConfigError as exc:
-            return _error(str(exc))
+    except ConfigError as exc:
+        return _error(str(exc))
     done()
     if options.json:
         document = {

@@ -97,17 +97,12 @@ def _hypercorn_config(port: int) -> Any:
     return config
 
 
-def _probe() -> Any:
-    module, _, name = PROBE_APP.partition(":")
-    return getattr(importlib.import_module(module), name)
-
-
 def _hypercorn(options: Dict[str, str], timeout: float) -> Json:
     if options.get("worker") == "trio":
         return _hypercorn_trio(timeout)
     from hypercorn.asyncio import serve as hypercorn_serve
 
-    app = _probe()
+    from ._probe import app  # with LIFESPAN_STATE_PROBE_SHIM=1 its import activates the shim
 
     def serve(config: Any) -> Tuple[Awaitable[Any], Callable[[], None]]:
         stop = asyncio.Event()
@@ -123,7 +118,7 @@ def _hypercorn_trio(timeout: float) -> Json:
     import trio
     from hypercorn.trio import serve
 
-    app = _probe()
+    from ._probe import app
 
     async def serving(configs: List[Any], plan: Plan) -> List[Json]:
         stops = [trio.Event() for _ in configs]

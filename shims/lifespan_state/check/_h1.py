@@ -15,7 +15,8 @@ import ssl
 from dataclasses import dataclass
 from typing import Any, List, Optional, Sequence, Tuple, TypeVar
 
-__all__ = ["Closing", "Connection", "HTTP1Connection", "HTTPResponse", "ProtocolError", "SocketReader"]
+__all__ = ["Closing", "Connection", "HTTP1Connection", "HTTPResponse", "JSONBody", "ProtocolError",
+           "SocketReader"]
 
 _C = TypeVar("_C", bound="Closing")
 
@@ -92,8 +93,17 @@ class SocketReader:
         return data
 
 
+class JSONBody:
+    """``json()`` of a response's body, for every client of the kit (the probe answers JSON)."""
+
+    body: Any
+
+    def json(self) -> Any:
+        return json.loads(self.body.decode("utf-8"))
+
+
 @dataclass
-class HTTPResponse:
+class HTTPResponse(JSONBody):
     status: int
     reason: str
     headers: List[Tuple[str, str]]
@@ -105,9 +115,6 @@ class HTTPResponse:
             if key.lower() == name:
                 return value
         return None
-
-    def json(self) -> Any:
-        return json.loads(self.body.decode("utf-8"))
 
 
 class HTTP1Connection(Connection):

@@ -6,27 +6,23 @@ connection, cleartext by prior knowledge or TLS with ALPN ``h2``; ``h2`` is impo
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from ._h1 import Connection, ProtocolError
+from ._h1 import Connection, JSONBody, ProtocolError
 
 __all__ = ["HTTP2Connection", "HTTP2Response"]
 
 
 @dataclass
-class HTTP2Response:
+class HTTP2Response(JSONBody):
     stream_id: int
     status: int = 0
     headers: List[Tuple[str, str]] = field(default_factory=list)
     #: A bytearray: a WebSocket's frame reader takes whole frames off its front (``_ws_h2``).
     body: bytearray = field(default_factory=bytearray)
     ended: bool = False
-
-    def json(self) -> Any:
-        return json.loads(self.body.decode("utf-8"))
 
 
 class HTTP2Connection(Connection):
@@ -108,11 +104,10 @@ class HTTP2Connection(Connection):
         responses = [self.open_stream("GET", t) for t in targets]
 
         def complete() -> bool:
-            if all(r.ended for r in responses):
-                return True
-            if self.terminated:
+            done = all(r.ended for r in responses)
+            if not done and self.terminated:
                 raise ProtocolError("the server ended the HTTP/2 connection (GOAWAY)")
-            return False
+            return done
 
         self.wait(complete, "HTTP/2 responses not complete")
         return responses

@@ -9,22 +9,18 @@ facing a server that never answers would otherwise wait out its whole idle timeo
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any, Dict, List, Sequence
 
-from ._h1 import ProtocolError
+from ._h1 import JSONBody, ProtocolError
 
 __all__ = ["h3_get"]
 
 
-class _Response:
+class _Response(JSONBody):
     def __init__(self) -> None:
         self.status = 0
         self.body = b""
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    def json(self) -> Any:
-        return json.loads(self.body.decode("utf-8"))
 
 
 def _protocol_class() -> Any:

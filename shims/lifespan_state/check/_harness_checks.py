@@ -26,6 +26,7 @@ from . import _checks as engine
 from . import _driver
 from ._recipes import ConfigError, LaunchContext, Recipe
 from ._records import CHECKS, ResultRecord
+from ._runner import json_line
 from ._transports import TRANSPORTS, Session
 
 __all__ = ["HARNESSES", "Harness", "check_harness"]
@@ -131,7 +132,7 @@ def _arm(name: str, shim_on: bool, selected: Sequence[str], timeout: float) -> R
     config = {"harness": h.label, "httpx": str(installed_version("httpx"))}  # both checked installed
     plan = engine._Plan(Recipe(h.server, ""), config, False, shim_on, selected, transports,
                         {"WebSocket": h.no_websocket} if h.no_websocket else {})
-    s8, s9, s9_error, app = {}, None, "", _probe.app
+    s8, s9, app = {}, None, _probe.app
     with anyio.from_thread.start_blocking_portal() as portal:
         main_run = _serve(h, portal, app, timeout, engine._main_body(plan))
         # What its lifespan.shutdown saw (S10) is in this process (a server's goes to a report file).
@@ -145,11 +146,9 @@ def _arm(name: str, shim_on: bool, selected: Sequence[str], timeout: float) -> R
             try:
                 s9 = _s9(h, app, portal)
             except Exception as exc:
-                s9_error = engine._fmt(exc)
-    obs = engine._Obs(plan, main_run, s8, s9, s9_error)
-    version, mode = str(installed_version(h.distribution or h.server)), engine._mode(main_run, h.server)
-    return ResultRecord(h.server, version, config, "on" if shim_on else "off", mode if shim_on else None,
-                        [engine._judge(c, obs) for c in CHECKS if c in selected])
+                s9 = {"error": engine._fmt(exc)}
+    version = str(installed_version(h.distribution or h.server))
+    return engine._Obs(plan, main_run, s8, s9).record(h.server, version, config)
 
 
 def check_harness(name: str, shim: str = "both", checks: Optional[Sequence[str]] = None,
@@ -164,8 +163,8 @@ def check_harness(name: str, shim: str = "both", checks: Optional[Sequence[str]]
     for shim_on in [False] if shim == "both" and not engine.shim_supports(h.server) else engine.SHIMS[shim]:
         progress(f"{name} shim {'on' if shim_on else 'off'}: in-process runs")
         args = [__name__, name, "on" if shim_on else "off", ",".join(checks or CHECKS), str(timeout)]
-        records.append(ResultRecord.from_dict(engine._json_line(
-            args, shim_on, timeout * 12 + 60, lambda why: ConfigError(f"{name}: {why}"))))
+        records.append(ResultRecord.from_dict(json_line(
+            args, engine._env(shim_on), timeout * 12 + 60, lambda why: ConfigError(f"{name}: {why}"))))
     return records
 
 

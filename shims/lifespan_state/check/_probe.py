@@ -42,15 +42,6 @@ _DICTS: Dict[int, Dict[str, Any]] = {}
 _WAKERS: Dict[int, Callable[[], None]] = {}
 
 
-class _Marker:
-    """An object the lifespan stores; requests report its id() (S2 identity)."""
-
-    __slots__ = ("run",)
-
-    def __init__(self, run: int) -> None:
-        self.run = run
-
-
 def _async_library() -> Any:
     """The running event loop's library: asyncio, or trio (hypercorn ``-k trio``)."""
     import asyncio
@@ -104,7 +95,7 @@ async def _lifespan(scope: Dict[str, Any], receive: Receive, send: Send) -> None
     assert message["type"] == "lifespan.startup", message
     if isinstance(state, dict):
         items: List[str] = []
-        obj = _Marker(run)
+        obj = object()  # only its identity matters: requests report its id() (S2)
         state["run"] = run
         state["items"] = items
         state["obj"] = obj
@@ -183,7 +174,7 @@ async def _act(state: Any, query: Dict[str, List[str]]) -> Dict[str, Any]:
             state[key] = key
             acted.setdefault("written", []).append(key)
     if query.get("replace") and is_dict:
-        state["obj"] = _Marker(-1)
+        state["obj"] = object()
         acted["replaced"] = "obj"
     for value in query.get("append", []):
         if is_dict and isinstance(state.get("items"), list):

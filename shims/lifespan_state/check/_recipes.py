@@ -14,7 +14,6 @@ and features, which ``--transport`` overrides. See docs/CONFORMANCE.md for what 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import shlex
 import signal
@@ -23,6 +22,8 @@ import sys
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Dict, FrozenSet, List, Optional, Tuple
+
+from ._runner import json_line
 
 __all__ = [
     "PROBE_APP",
@@ -124,15 +125,13 @@ class Recipe:
                     return Capabilities(None, {}, {})  # any command: its version may be unknown
                 what = f"{type(exc).__module__}.{type(exc).__name__}: {exc}"
                 return Capabilities(None, {}, {}, error=f"{self.name} not installed here: {what}")
-        argv = [sys.executable, "-m", "lifespan_state.check._driver", "capabilities", self.name]
+        args = ["lifespan_state.check._driver", "capabilities", self.name]
         try:
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=60.0, check=False)
+            data = json_line(args, None, 60.0, RuntimeError)
+        except RuntimeError as exc:  # the traceback's last line, e.g. no module named the server
+            return Capabilities(None, {}, {}, error=f"{self.name} not installed here: {exc}")
         except (OSError, subprocess.TimeoutExpired) as exc:
             return Capabilities(None, {}, {}, error=f"probe failed: {exc}")
-        if done.returncode != 0:
-            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-            return Capabilities(None, {}, {}, error=f"{self.name} not installed here: {last}")
-        data = json.loads(done.stdout.strip().splitlines()[-1])
         return Capabilities(data.get("version"), data["choices"], data["defaults"])
 
     def config(self, capabilities: Capabilities, **chosen: Optional[str]) -> Dict[str, str]:
@@ -157,8 +156,7 @@ class Recipe:
         """The transports a run of ``config`` speaks."""
         found = set(self.tls_transports if tls else self.transports) | {"h1"}
         if config.get("ws") == "none":
-            found.discard("ws")
-            found.discard("ws-h2")
+            found -= {"ws", "ws-h2"}
         return frozenset(found)
 
     def argv(self, config: Dict[str, str], ctx: LaunchContext, transports: FrozenSet[str],

@@ -38,9 +38,6 @@ class CheckResult:
     status: str
     detail: str
 
-    def as_dict(self) -> Dict[str, str]:
-        return dataclasses.asdict(self)
-
 
 @dataclass
 class ResultRecord:
@@ -72,11 +69,6 @@ class ResultRecord:
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> ResultRecord:
-        return cls(
-            server=data["server"],
-            server_version=data.get("server_version"),
-            config=dict(data.get("config", {})),
-            shim=data["shim"],
-            mode=data.get("mode"),
-            checks=[CheckResult(c["id"], c["status"], c.get("detail", "")) for c in data["checks"]],
-        )
+        checks = [CheckResult(c["id"], c["status"], c.get("detail", "")) for c in data["checks"]]
+        return cls(data["server"], data.get("server_version"), dict(data.get("config", {})), data["shim"],
+                   data.get("mode"), checks)

@@ -11,17 +11,20 @@ SIGKILL to the whole process group, each after a bounded wait, so no child worke
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from ._h1 import HTTP1Connection, HTTPResponse
 
-__all__ = ["ServerProcess", "ServerStartError", "free_port", "http_get", "wait_for_port"]
+__all__ = ["ServerProcess", "ServerStartError", "free_port", "http_get", "json_line", "last_line",
+           "wait_for_port"]
 
 HOST = "127.0.0.1"
 
@@ -156,6 +159,25 @@ class ServerProcess:
 
     def __repr__(self) -> str:
         return f"<ServerProcess {' '.join(self.argv)!r} port={self.port} pid={self.pid}>"
+
+
+def last_line(text: str) -> str:
+    """The last line of ``text`` that is not blank (of a traceback: the exception), or "no output"."""
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "no output"
+
+
+def json_line(args: Sequence[str], env: Optional[Dict[str, str]], wait: float,
+              fail: Callable[[str], Exception]) -> Dict[str, Any]:
+    """The last JSON line ``python -m ARGS`` prints (this interpreter, environment ``env``); when it
+    prints none, ``fail(why)`` is raised (why: its exit status and the last line of its stderr)."""
+    done = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, env=env,
+                          timeout=wait, check=False)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        raise fail(f"exited {done.returncode}: {last_line(done.stderr)}")
+    data: Dict[str, Any] = json.loads(lines[-1])
+    return data
 
 
 def http_get(port: int, target: str = "/", *, timeout: float = 10.0) -> HTTPResponse:

@@ -129,10 +129,6 @@ class WebSocket(FrameSocket):
         if response.header("sec-websocket-accept") != expected:
             raise ProtocolError("websocket handshake: wrong Sec-WebSocket-Accept")
 
-    @classmethod
-    def connect(cls, host: str, port: int, path: str = "/", *, timeout: float = 10.0) -> WebSocket:
-        return cls(HTTP1Connection(host, port, timeout=timeout), path)
-
     def _send_frame(self, opcode: int, payload: bytes) -> None:
         self.connection.sock.sendall(client_frame(opcode, payload))
 
@@ -144,18 +140,13 @@ class WebSocket(FrameSocket):
                 return frame
             reader.fill()
 
-    def close(self, code: int = 1000) -> Optional[int]:
-        """Closing handshake (bounded by the socket timeout); returns the server's close code."""
-        server_code: Optional[int] = None
+    def close(self, code: int = 1000) -> None:
+        """Closing handshake (until the server's close frame, bounded by the socket timeout)."""
         if not self.closed:
             self.closed = True
             # A server that is gone already leaves nothing to shake hands with: just close.
             with contextlib.suppress(ProtocolError, OSError):
                 self._send_frame(_CLOSE, struct.pack("!H", code))
-                while True:
-                    _, opcode, payload = self._read_frame()
-                    if opcode == _CLOSE:
-                        server_code = _close_code(payload)
-                        break
+                while self._read_frame()[1] != _CLOSE:
+                    pass
         self.connection.close()
-        return server_code
