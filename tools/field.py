@@ -212,8 +212,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     f"{section[3:]}, {column}, {check}: committed {committed.get(key)!r}, now {cell!r}")
         return found
 
-    # A loaded machine can make a server miss a deadline: a server that disagrees runs once more
-    # (as the matrix job retries a cell); disagreeing twice is a real change.
+    # A loaded machine can make a server miss a deadline, and it widens one server's own race:
+    # anycorn 0.20.1 over TLS can die at SIGINT before lifespan.shutdown (its idle-timeout task
+    # closes an already-closed TLS stream: anyio.ClosedResourceError), natively and with the shim,
+    # which fails S10. A server that disagrees runs once more (as the matrix job retries a cell);
+    # disagreeing twice is a real change.
     for server in stale_lines():
         results[server] = run_server(server, NEWEST.get(server, ""))
     stale = [line for lines in stale_lines().values() for line in lines]
