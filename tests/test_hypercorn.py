@@ -22,6 +22,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import pytest
 from tools.envs import EnvSpec, ensure_env
+from tools.releases import limit_for
+
+from lifespan_state.check import CHECKS
 
 #: What every environment needs besides the release: trio worker, HTTP/2, WebSocket, TLS
 #: certificates, HTTP/3 (aioquic; tools.envs pins it below 1.0 for hypercorn < 0.18), Starlette.
@@ -296,7 +299,12 @@ TAIL = [("0.11.2", "asyncio"), ("0.11.2", "trio"), ("0.13.2", "trio"), ("0.14.4"
 @pytest.mark.slow
 @pytest.mark.parametrize(("version", "worker"), TAIL)
 def test_long_tail_with_and_without_the_shim(version: str, worker: str) -> None:
-    native, shimmed = kit(version, "--worker", worker, "--shim", "both")["results"]
+    # hypercorn < 0.14's trio worker often dies on SIGINT before lifespan.shutdown, natively and with
+    # the shim (tools.releases.LIMITS; the matrix does not run it): S10 is left out there, as the
+    # patch proofs leave it out, so the other checks still prove the shim on that worker.
+    limit = limit_for("hypercorn", version, None, worker=worker)
+    checks = ["--checks", ",".join(c for c in CHECKS if c != "S10")] if limit and limit.skipped else []
+    native, shimmed = kit(version, "--worker", worker, "--shim", "both", *checks)["results"]
     assert shimmed["mode"] == RELEASES[version][2]
     assert not failures(shimmed), failures(shimmed)
     # Without the shim every one of these releases fails something (0.18.0: nothing on asyncio
