@@ -6,6 +6,8 @@ server). ``stop()`` sends SIGINT (most servers' graceful shutdown, which runs
 ``lifespan.shutdown``; ``stop_signal`` names another, e.g. gunicorn's SIGTERM), then SIGTERM, then
 SIGKILL to the whole process group, each after a bounded wait, so no child worker outlives a check.
 :func:`http_get` is one request on a fresh connection, for tests and tools that only need an answer.
+:func:`json_line` runs one of the kit's modules (the S9 driver, a harness arm, the capabilities
+probe) in a subprocess of this interpreter and reads the JSON line it answers with.
 """
 
 from __future__ import annotations
