@@ -170,12 +170,12 @@ def test_shims_load_only_with_their_harness() -> None:
         import sys
         import lifespan_state.auto
         import starlette.applications, httpx
-        assert "lifespan_state.starlette" not in sys.modules
-        assert "lifespan_state.asgi_lifespan" not in sys.modules
+        assert "lifespan_state._integrations.starlette_testclient._hooks" not in sys.modules
+        assert "lifespan_state._integrations.asgi_lifespan._hooks" not in sys.modules
         import starlette.testclient
-        assert "lifespan_state.starlette" in sys.modules
+        assert "lifespan_state._integrations.starlette_testclient._hooks" in sys.modules
         import asgi_lifespan
-        assert "lifespan_state.asgi_lifespan" in sys.modules
+        assert "lifespan_state._integrations.asgi_lifespan._hooks" in sys.modules
         import lifespan_state
         print({k: v.mode for k, v in lifespan_state.status().items()})
         """

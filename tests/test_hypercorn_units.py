@@ -9,7 +9,7 @@ import threading
 from typing import Any, Dict, List
 
 from lifespan_state._core import StateApp
-from lifespan_state._hypercorn_wrappers import (
+from lifespan_state._wrappers import (
     AsyncStateApp,
     SharedOnDeepcopy,
     make_state_app,

@@ -26,18 +26,20 @@ _FIELD_ROWS = {
     "gunicorn": ServerSupport(
         "gunicorn",
         (ModeRange("24.0.0", "27.0.0", "fix", "shared dict"), ModeRange("27.0.0", None, "native", "copies")),
-        "27.0.1", ("26.2.0",), shim="lifespan_state.gunicorn", imports=("gunicorn",),
+        "27.0.1", ("26.2.0",), integration="lifespan_state._integrations.gunicorn:INTEGRATION",
+        imports=("gunicorn",),
     ),
     "granian": ServerSupport(
         "granian", (ModeRange("1.0.0", None, "fix", "state cleared before shutdown"),), "2.8.9", ("2.8.9",),
-        shim="lifespan_state.granian", imports=("granian",),
+        integration="lifespan_state._integrations.granian:INTEGRATION", imports=("granian",),
     ),
     "anycorn": ServerSupport(
         "anycorn",
         (ModeRange("0.17.0", "0.17.3", "add", "no state"),
          ModeRange("0.17.3", "0.19.0", "fix", "per connection"),
          ModeRange("0.19.0", None, "fix", "startup snapshot")),
-        "0.20.1", ("0.18.7",), shim="lifespan_state.anycorn", imports=("anycorn",),
+        "0.20.1", ("0.18.7",), integration="lifespan_state._integrations.anycorn:INTEGRATION",
+        imports=("anycorn",),
     ),
 }  # fmt: skip
 

@@ -1,4 +1,5 @@
-"""ASGI lifespan state (``scope["state"]``) for every uvicorn and hypercorn release.
+"""ASGI lifespan state (``scope["state"]``) as the spec has it, on the servers and test clients
+of ``SUPPORTED``.
 
 Activate it once, before or after the server is imported::
 

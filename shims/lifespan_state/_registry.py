@@ -1,10 +1,11 @@
 """Activation state: which servers are wanted, post-import hooks, typed errors, warnings once.
 
-The registry knows the shims by the rows of ``SUPPORTED`` only (``_versions.py``): each row names
-its shim module and the imports that make it load that module. A shim module is imported when —
-and only when — one of those imports has happened; it honours the contract of ``_shim.py``
-(``patch()``, ``unpatch()``, ``is_patched()``, ``status()``). Adding a server or harness is a row
-plus a shim module; nothing here changes.
+The registry knows the integrations by the rows of ``SUPPORTED`` only (``_versions.py``, made
+from the descriptors): each row names its integration and the imports that make it load the
+integration's hook code. That code is imported when — and only when — one of those imports has
+happened; it honours the contract of ``_shim.py`` (``patch()``, ``unpatch()``, ``is_patched()``,
+``status()``). Adding a server or harness is one integration (``_integrations/<name>/``, or an
+entry point of another distribution: ``lifespan_state.integrations``); nothing here changes.
 
 Error policy by call path: an explicit ``activate()`` raises a typed error when the server is
 already imported and cannot be patched; automatic activation (``import lifespan_state.auto``, the
@@ -23,6 +24,7 @@ import sys
 
 from . import _hooks, _log
 from ._errors import LifespanStateError, ServerNotInstalledError, ShimError
+from ._integrations import entry_points
 from ._versions import SUPPORTED, installed_version
 
 MYPY = False
@@ -46,12 +48,44 @@ DISABLE_ENV = "LIFESPAN_STATE_DISABLE"
 #: The values of DISABLE_ENV that switch the shim off.
 DISABLE_VALUES = ("1", "true", "yes", "on")
 
+#: Every integration the shim acts on, by distribution name (``discover()`` adds those of other
+#: distributions).
 SERVERS: Tuple[str, ...] = tuple(SUPPORTED)
 
 _lock = _thread.RLock()
 _requested: Set[str] = set()
 _hooked: Set[str] = set()
 _errors: Dict[str, str] = {}
+_discovered = False
+
+
+def discover() -> Tuple[str, ...]:
+    """Add the integrations of other distributions (entry points) to ``SUPPORTED``, once.
+
+    An entry point that cannot be loaded is logged once and left out: someone else's broken
+    package must not stop the shim for the servers that work.
+    """
+    global SERVERS, _discovered
+    with _lock:
+        if _discovered:
+            return SERVERS
+        _discovered = True
+        found = entry_points()
+        if not found:
+            return SERVERS
+        from ._integrations._load import IntegrationError, load
+
+        for name, reference in found:
+            try:
+                integration = load(reference)
+                if integration.name in SUPPORTED or not integration.supported:
+                    continue
+                SUPPORTED[integration.name] = integration.support()
+            except (IntegrationError, TypeError, ValueError) as exc:
+                _log.log_once(f"entry-point:{name}", _log.WARNING,
+                              f"lifespan-state-shim: integration {name!r} left out: {exc}")
+        SERVERS = tuple(SUPPORTED)
+        return SERVERS
 
 
 class ServerStatus:
@@ -150,7 +184,7 @@ def _note_disable_variable(strict: bool) -> bool:
 
 
 def _names(servers: Iterable[str]) -> Tuple[str, ...]:
-    names = tuple(servers) or SERVERS
+    names = tuple(servers) or discover()
     unknown = [n for n in names if n not in SUPPORTED]
     if unknown:
         raise ValueError(
@@ -164,9 +198,11 @@ def _imported(name: str) -> bool:
 
 
 def _shim(name: str) -> Any:
-    import importlib  # only once a server is there: not on the activation path
+    # Only once a server is there: not on the activation path.
+    from ._integrations._load import load
 
-    return importlib.import_module(SUPPORTED[name].shim)
+    integration = load(SUPPORTED[name].integration)
+    return integration.resolve(integration.hooks)
 
 
 def activate(*servers: str, strict: bool = True) -> None:
@@ -248,10 +284,15 @@ def _patch_now(name: str, *, strict: bool) -> None:
 
 
 def _shim_is_patched(name: str) -> bool:
-    # The shim module is loaded only after its server was imported: not loaded, not patched.
-    if SUPPORTED[name].shim not in sys.modules:
-        return False
+    # The hook code is loaded only after its server was imported: not loaded, not patched.
+    reference = SUPPORTED[name].integration
+    if reference.partition(":")[0] not in sys.modules:
+        return False  # not even the descriptor
     try:
+        from ._integrations._load import load
+
+        if load(reference).hooks_module not in sys.modules:
+            return False
         return bool(_shim(name).is_patched())
     except Exception:
         return False
@@ -284,7 +325,7 @@ def status() -> Dict[str, ServerStatus]:
     result: Dict[str, ServerStatus] = {}
     disabled = disabled_by_env()
     with _lock:
-        for name in SERVERS:
+        for name in discover():
             version = installed_version(name)
             imported = _imported(name)
             requested = name in _requested

@@ -1,74 +1,49 @@
-"""The shim contract as code: one base class, one subclass per server or harness.
+"""The shim contract as code: one base class, one subclass per integration's hook code.
 
-Writing a shim for a new server or harness (``lifespan_state/<name>.py``)
------------------------------------------------------------------------
+An integration (``_integrations/<name>/``, docs/MAINTAINERS.md) declares its facts in its
+descriptor (:class:`~lifespan_state._integrations._descriptor.Integration`): the supported ranges,
+the probes of the decision pipeline, the imports that load it. Its hook code is a subclass of
+:class:`Shim` and a module-level instance, which supplies only *where* to wrap::
 
-1. **A row in** ``SUPPORTED`` (``_versions.py``), named by the *distribution* name (the key of
-   ``SUPPORTED`` and of ``lifespan_state.status()``)::
+    class GunicornShim(Shim):
+        integration = INTEGRATION               # the descriptor (``from . import INTEGRATION``)
+        late = RunMarkers(gates=(...), frames={...})   # optional, see _late.py
 
-       _support(
-           "gunicorn", "23.0.0", ("20.1.0", "23.0.0"),    # newest tested, notable releases
-           ("20.1.0", "add", "gunicorn has no ASGI lifespan state"),   # (first release, mode, why)...
-           imports=("gunicorn.workers.gasgi",),   # imports that make the registry load the shim
-       ),
+        def targets(self, decision: Decision) -> Sequence[Target]:
+            from gunicorn.workers import base  # import what you wrap here, not at the top
+            return [(base.Worker, "init_process", _init_process)]
+        def deferred(self) -> Mapping[str, Deferred]:   # optional; keys: the descriptor's ``later``
+            return {"gunicorn.workers.ggevent": Deferred("GeventWorker.run", self._gevent)}
 
-   The shim module is ``lifespan_state.<name>`` (``-`` as ``_``), and ``imports`` defaults to
-   that name. The registry needs no change: it waits for the first of ``imports`` and only then
-   imports the shim module. The ranges run from the oldest supported release, each to the next one's
-   first release, the last open-ended; each says the mode for those releases and why.
+    SHIM = GunicornShim()
 
-2. **A subclass of** :class:`Shim` and a module-level instance, with the contract functions
-   bound to it (the registry calls exactly these)::
+* ``targets(decision)``: the ``(owner, attribute, wrapper)`` wraps to install *now*
+  (``decision.mode`` is "add" or "fix"; "native" installs nothing and never calls this).
+  ``wrapper`` is a wrapt wrapper ``(wrapped, instance, args, kwargs)``. All of them are installed
+  through one :class:`~lifespan_state._patching.PatchSet`, all or nothing, and restored exactly by
+  ``unpatch()``. Release facts your wrappers need (looked up once, never per call) are best
+  computed here.
+* ``deferred()`` (optional): submodule -> :class:`Deferred`, for wraps whose owner lives in a
+  module the user may import later (or never). Modules already imported are wrapped with
+  ``targets()``; the others when they are imported (post-import hooks that check the active flag,
+  so ``unpatch()`` turns them into no-ops). ``status()`` lists the pending ones.
+* ``late`` (optional): the frames that prove a run already started
+  (:class:`~lifespan_state._late.RunMarkers`): the base warns once with
+  :class:`~lifespan_state.ActivationTooLateWarning` when activation came too late.
+* ``details()`` (optional): extra ``status()`` entries (e.g. per-worker decisions).
 
-       class GunicornShim(Shim):
-           name = "gunicorn"                     # the SUPPORTED key
-           late = RunMarkers(gates=(...), frames={...})   # optional, see _late.py
+Wrappers run on the server's hot path: decide everything at patch time, read :attr:`Shim.active`
+if a wrapper someone kept after ``unpatch()`` must pass straight through, and let the server's own
+exceptions through untouched.
 
-           def probe_native(self) -> bool:       # feature probe, not a version test
-               ...
-           def targets(self, decision: Decision) -> Sequence[Target]:
-               from gunicorn.workers import base  # import what you wrap here, not at the top
-               return [(base.Worker, "init_process", _init_process)]
-           def deferred(self) -> Mapping[str, Deferred]:   # optional
-               return {"gunicorn.workers.ggevent": Deferred("GeventWorker.run", self._gevent)}
-
-       SHIM = GunicornShim()
-       patch, unpatch, is_patched, status = SHIM.patch, SHIM.unpatch, SHIM.is_patched, SHIM.status
-
-   What you supply, and nothing else:
-
-   * ``name``: the distribution name (``SUPPORTED`` key).
-   * ``probe_native()``: does the code in this process already have lifespan state? The table
-     decides inside the tested range; the probe decides beyond it and wins where metadata and
-     code disagree (vendored or patched copies). It may import the server's modules.
-   * ``targets(decision)``: the ``(owner, attribute, wrapper)`` wraps to install *now*
-     (``decision.mode`` is "add" or "fix"; "native" installs nothing and never calls this).
-     ``wrapper`` is a wrapt wrapper ``(wrapped, instance, args, kwargs)``. All of them are
-     installed through one :class:`~lifespan_state._patching.PatchSet`, all or nothing, and
-     restored exactly by ``unpatch()``. Release facts your wrappers need (looked up once, never
-     per call) are best computed here.
-   * ``deferred()`` (optional): submodule -> :class:`Deferred`, for wraps whose owner lives in
-     a module the user may import later (or never). Modules already imported are wrapped with
-     ``targets()``; the others when they are imported (post-import hooks that check the active
-     flag, so ``unpatch()`` turns them into no-ops). ``status()`` lists the pending ones.
-   * ``requests`` (optional): a :class:`RequestProbe` of the request path's code, which
-     overrules the table between "fix" and "native" for a build whose code and metadata disagree.
-   * ``late`` (optional): the frames that prove a run already started
-     (:class:`~lifespan_state._late.RunMarkers`): the base warns once with
-     :class:`~lifespan_state.ActivationTooLateWarning` when activation came too late.
-   * ``details()`` (optional): extra ``status()`` entries (e.g. per-worker decisions).
-
-   Wrappers run on the server's hot path: decide everything at patch time, read
-   :attr:`Shim.active` if a wrapper someone kept after ``unpatch()`` must pass straight through,
-   and let the server's own exceptions through untouched.
-
-The base owns the rest, identically for every shim: the decision (:class:`Decision`: mode, why,
-version, from the table and the probe), the active flag, idempotence (a second ``patch()`` or
-``unpatch()`` logs and does nothing), post-import hooks for deferred wraps, exact restore, the
-fail-safe logging (a deferred wrap that fails takes every wrap out again and says so once —
-never a half-patched server, never an exception inside the user's import), and the one meaning
-of :meth:`Shim.is_patched`: this shim is in charge of its server — wraps installed, pending on a
-deferred import, or none needed (native) — from a successful ``patch()`` until ``unpatch()``.
+The base owns the rest, identically for every integration: the decision (:func:`decide`, one
+pipeline: the table's range, then the descriptor's probes — no subclass decides), the active flag,
+idempotence (a second ``patch()`` or ``unpatch()`` logs and does nothing), post-import hooks for
+deferred wraps, exact restore, the fail-safe logging (a deferred wrap that fails takes every wrap
+out again and says so once — never a half-patched server, never an exception inside the user's
+import), and the one meaning of :meth:`Shim.is_patched`: this shim is in charge of its server —
+wraps installed, pending on a deferred import, or none needed (native) — from a successful
+``patch()`` until ``unpatch()``.
 """
 
 from __future__ import annotations
@@ -79,11 +54,13 @@ from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Dict, List, Literal, Mapping, Optional, Sequence, Set, Tuple
 
 from . import _hooks, _log
+from ._errors import UnsupportedServerError
+from ._integrations._descriptor import CopyProbe, Integration
 from ._late import RunMarkers, warn_if_too_late
 from ._patching import PatchSet, Wrapper
-from ._versions import SUPPORTED, is_newer_than_tested, mode_for, running_version, unsupported
+from ._versions import SUPPORTED, installed_by, is_newer_than_tested, mode_for, running_version, unsupported
 
-__all__ = ["Decision", "Deferred", "Mode", "RequestProbe", "RunMarkers", "Shim", "Target", "decide"]
+__all__ = ["Decision", "Deferred", "Mode", "RunMarkers", "Shim", "Target", "decide"]
 
 #: How a shim treats a release. "add": the release has no lifespan state, the shim adds it.
 #: "fix": the release has state but shares one copy between requests (or serves a stale one),
@@ -114,13 +91,35 @@ class Deferred:
     targets: Callable[[Decision], Sequence[Target]]
 
 
-def decide(server: str, native: bool) -> Decision:
-    """The decision for the imported ``server``; raises when the release is too old.
+def decide(integration: Integration) -> Decision:
+    """The decision for the imported server of ``integration``; raises when it is unsupported.
 
-    ``native`` is the shim's feature probe: does the code in this process have lifespan state?
-    The table decides inside the tested range; the probe decides beyond it, and wins where the
-    metadata and the code disagree (vendored or patched copies).
+    One pipeline for every integration, declared on its descriptor (``Probes``): the table's
+    range gives the mode; the ``has_state`` probe (does the code in this process have lifespan
+    state?) decides beyond the tested range and wins where the metadata and the code disagree
+    (vendored or patched copies); then the ``copies`` probe may turn "fix" into "native" and
+    back. A build without state is refused where the descriptor says adding it is beyond a wrap.
     """
+    probes = integration.probes
+    if probes is None:
+        raise TypeError(f"the integration {integration.name!r} declares no probes")
+    decision = _by_table(integration.name, bool(integration.resolve(probes.has_state)()))
+    if decision.mode == "add" and probes.without_state == "unsupported":
+        raise UnsupportedServerError(
+            integration.name, f"{decision.version or 'of unknown version'} without lifespan state",
+            SUPPORTED[integration.name].supported_text(),
+        )  # fmt: skip
+    if probes.copies is not None:
+        decision = _confirm(probes.copies, integration, decision)
+    owner = installed_by(integration.name, integration.module)
+    if owner is not None:
+        why = f"{integration.module}'s code installed by {owner}: {decision.why}"
+        decision = Decision(decision.mode, why, decision.version)
+    return decision
+
+
+def _by_table(server: str, native: bool) -> Decision:
+    """The table's decision, checked against the ``has_state`` probe (``native``)."""
     version, source = running_version(server)
     if version is None:
         # Without a version, a release with state might be a buggy one: fixing a correct server
@@ -142,43 +141,27 @@ def decide(server: str, native: bool) -> Decision:
     return Decision(entry.mode, entry.why, text)
 
 
-@dataclass(frozen=True)
-class RequestProbe:
-    """A probe of the request path's code that overrules the table between "fix" and "native".
-
-    ``copies()``: does the code hand each request a copy of the live state? The code wins where it
-    and the metadata disagree (a distribution's patched build, a vendored copy): a correct "fix"
-    release is "native" (``native`` says why), a wrong "native" one is "fix" (``fix``); None (the
-    code moved, the probe cannot tell) keeps the table's mode. ``{version}`` in the reasons is the
-    release read, or "this release".
-    """
-
-    copies: Callable[[], Optional[bool]]
-    native: str
-    fix: str
-
-    def confirm(self, decision: Decision) -> Decision:
-        if decision.mode == "add":
-            return decision  # nothing to copy: no state at all
-        correct = self.copies()
-        version = decision.version or "this release"
-        if correct and decision.mode == "fix":
-            return Decision("native", self.native.format(version=version), decision.version)
-        if correct is False and decision.mode == "native":
-            return Decision("fix", self.fix.format(version=version), decision.version)
-        return decision
+def _confirm(probe: CopyProbe, integration: Integration, decision: Decision) -> Decision:
+    """The ``copies`` probe's word on a decision: the code wins where it and the table disagree
+    (a distribution's patched build, a vendored copy); None (cannot tell) keeps the table's."""
+    if decision.mode == "add":
+        return decision  # nothing to copy: no state at all
+    correct = integration.resolve(probe.probe)()
+    version = decision.version or "this release"
+    if correct and decision.mode == "fix":
+        return Decision("native", probe.native.format(version=version), decision.version)
+    if correct is False and decision.mode == "native":
+        return Decision("fix", probe.fix.format(version=version), decision.version)
+    return decision
 
 
 class Shim:
-    """One server's (or harness's) shim. Subclasses supply the facts; see the module docstring."""
+    """One integration's hook code. Subclasses say where to wrap; see the module docstring."""
 
-    #: The distribution name: the ``SUPPORTED`` key and the ``status()`` key.
-    name: ClassVar[str]
+    #: The integration's descriptor: its name, ranges and probes.
+    integration: ClassVar[Integration]
     #: Frames that prove a run already started, for the too-late warning (None: never warn).
     late: ClassVar[Optional[RunMarkers]] = None
-    #: A probe of the request path that may overrule the table (None: the table and the probe
-    #: of ``probe_native`` decide alone).
-    requests: ClassVar[Optional[RequestProbe]] = None
 
     def __init__(self) -> None:
         self._patches = PatchSet()
@@ -193,10 +176,6 @@ class Shim:
         self._lock = threading.RLock()
 
     # ------------------------------------------------------------------ what a subclass supplies
-
-    def probe_native(self) -> bool:
-        """Does the code in this process already have lifespan state?"""
-        raise NotImplementedError
 
     def targets(self, decision: Decision) -> Sequence[Target]:
         """The wraps to install now for ``decision`` ("add" or "fix")."""
@@ -216,6 +195,11 @@ class Shim:
     # ------------------------------------------------------------------ the contract
 
     @property
+    def name(self) -> str:
+        """The distribution name: the ``SUPPORTED`` key and the ``status()`` key."""
+        return self.integration.name
+
+    @property
     def active(self) -> bool:
         """True from a successful ``patch()`` until ``unpatch()`` (wrappers may read it)."""
         return self._active
@@ -226,8 +210,7 @@ class Shim:
 
     def decide(self) -> Decision:
         """The decision for the release in this process; raises when it is unsupported."""
-        decision = decide(self.name, self.probe_native())
-        return decision if self.requests is None else self.requests.confirm(decision)
+        return decide(self.integration)
 
     def patch(self) -> None:
         """Install the shim for the imported server: all or nothing, raises when unsupported."""
@@ -299,6 +282,9 @@ class Shim:
             "patched": list(self._patches.labels),
             "pending": pending,
         }
+        owner = installed_by(self.name, self.integration.module) if decision is not None else None
+        if owner is not None:
+            info["installed_by"] = owner
         info.update(self.details())
         return info
 

@@ -1,9 +1,11 @@
 """``lifespan-state status``: what the shim finds in this environment, as text or JSON.
 
 For each supported distribution: the release found, the mode chosen, what is wrapped now and what
-will be wrapped on which import (hypercorn's wraps come with ``hypercorn.asyncio`` /
-``hypercorn.trio``, which this command does not import) — never "nothing wrapped" for a server
-that will be wrapped. ``LIFESPAN_STATE_DISABLE`` is reported first when it is set.
+will be wrapped on which import (wraps that come with a submodule this command does not import) —
+never "nothing wrapped" for a server that will be wrapped. ``LIFESPAN_STATE_DISABLE`` is reported
+first when it is set. Looking at one integration can fail in any way (a server that raises at
+import, e.g. Starlette's TestClient without an HTTP client): that becomes that row's line, never a
+traceback.
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ import importlib
 import json
 import os
 import sys
-from typing import List
+from typing import Dict, List
 
-from ._registry import DISABLE_ENV, DISABLE_VALUES, ServerStatus, activate, disabled_by_env, status
-from ._versions import SUPPORTED
+from ._registry import DISABLE_ENV, DISABLE_VALUES, ServerStatus, activate, disabled_by_env, discover, status
+from ._versions import SUPPORTED, installed_version
 
 __all__ = ["main"]
 
@@ -66,12 +68,19 @@ def main(argv: List[str]) -> int:
     options = parser.parse_args(argv)
     if not disabled_by_env():  # switched off: said below, once, instead of in a log line too
         activate(strict=False)
-    for row in SUPPORTED.values():
+    broken: Dict[str, str] = {}
+    for name in discover():
+        first = SUPPORTED[name].imports[0]
         try:
-            importlib.import_module(row.imports[0])
-        except ImportError:
-            continue  # not installed: reported as such below
+            importlib.import_module(first)
+        except ImportError as exc:
+            if installed_version(name) is not None:  # installed, but cannot be imported here
+                broken[name] = f"`import {first}` failed: {exc}"
+        except Exception as exc:  # a server or harness that refuses to import in this environment
+            broken[name] = f"`import {first}` failed: {type(exc).__name__}: {exc}"
     report = status()
+    for name, why in broken.items():
+        report[name].reason = f"{why}; {report[name].reason}" if report[name].reason else why
     if options.json:
         data = {k: v.as_dict() for k, v in report.items()}
         json.dump(data, sys.stdout, indent=2)

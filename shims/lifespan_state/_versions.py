@@ -1,9 +1,9 @@
 """The one table of supported releases, and reading versions from metadata.
 
 Everything that needs to know which releases we support reads it from here: the registry (which
-shim module handles which distribution, and which imports load it), the runtime gate in each shim,
-the extras check in the tests, the README support table and the compatibility matrix.
-Nothing here imports a server.
+integration handles which distribution, and which imports load it), the decision of each shim,
+the extras check in the tests, the README support table and the compatibility matrix. The rows
+are the descriptors' (``_integrations/``). Nothing here imports a server.
 
 Kept cheap on purpose: ``import lifespan_state.auto`` reads this table before any server exists,
 so the rows are plain slotted records (no :mod:`dataclasses`, no :mod:`typing` at run time) and
@@ -15,6 +15,7 @@ from __future__ import annotations
 import sys
 
 from ._errors import UnsupportedServerError
+from ._integrations._index import ROWS
 
 # The type checker's own constant: the imports below are for annotations only (never at run time).
 MYPY = False
@@ -29,9 +30,11 @@ __all__ = [
     "SUPPORTED",
     "ModeRange",
     "ServerSupport",
+    "installed_by",
     "installed_version",
     "is_newer_than_tested",
     "mode_for",
+    "row",
     "running_version",
     "server_module",
 ]
@@ -84,20 +87,21 @@ class ModeRange(_Record):
 
 
 class ServerSupport(_Record):
-    """One supported distribution: its ranges, what we tested, and which shim handles it.
+    """One supported distribution: its ranges, what we tested, and where its integration lives.
 
-    ``shim`` is the module (``lifespan_state.<name>``) that the registry imports when one of
-    ``imports`` — the import names that mean "this server or harness is in use" — has been
-    imported; adding a server is a row here plus that module, no change to the registry.
+    ``integration`` is the package holding the integration's descriptor (``INTEGRATION``), which
+    the registry imports when one of ``imports`` — the import names that mean "this server or
+    harness is in use" — has been imported. The rows come from the descriptors (through the
+    generated ``_integrations/_index.py`` for the ones in this package).
     """
 
-    __slots__ = ("name", "ranges", "newest_tested", "notable", "shim", "imports")  # noqa: RUF023 - constructor order
+    __slots__ = ("name", "ranges", "newest_tested", "notable", "integration", "imports")  # noqa: RUF023 - constructor order
     name: str
     ranges: Tuple[ModeRange, ...]
     newest_tested: str
     #: Releases a user is most likely pinned to; the README and the CI subset name them.
     notable: Tuple[str, ...]
-    shim: str
+    integration: str
     imports: Tuple[str, ...]
 
     def __init__(
@@ -107,12 +111,12 @@ class ServerSupport(_Record):
         newest_tested: str,
         notable: Tuple[str, ...],
         *,
-        shim: str,
+        integration: str,
         imports: Tuple[str, ...],
     ) -> None:
         self._set(
-            name=name, ranges=ranges, newest_tested=newest_tested, notable=notable, shim=shim,
-            imports=imports,
+            name=name, ranges=ranges, newest_tested=newest_tested, notable=notable,
+            integration=integration, imports=imports,
         )  # fmt: skip
 
     @property
@@ -123,78 +127,35 @@ class ServerSupport(_Record):
         return f">={self.minimum} (tested up to {self.newest_tested})"
 
 
-def _support(
+def row(
     name: str,
     newest_tested: str,
     notable: Tuple[str, ...],
     *ranges: Tuple[str, Mode, str],
-    imports: Tuple[str, ...] = (),
+    imports: Tuple[str, ...],
+    integration: str,
 ) -> ServerSupport:
     """A row from its ranges as (first release, mode, why), oldest first: each range ends where
-    the next one begins, the last is open-ended, so the table can have no gap. The shim is
-    ``lifespan_state.<name>`` (``_`` for ``-``); ``imports`` defaults to that import name."""
-    module = name.replace("-", "_")
+    the next one begins, the last is open-ended, so the table can have no gap."""
     highs = [low for low, _, _ in ranges[1:]] + [None]
     return ServerSupport(
         name,
         tuple(ModeRange(low, high, mode, why) for (low, mode, why), high in zip(ranges, highs)),
         newest_tested,
-        notable,
-        shim=f"lifespan_state.{module}",
-        imports=imports or (module,),
+        tuple(notable),
+        integration=integration,
+        imports=tuple(imports),
     )
 
 
-#: Every supported server and test harness.
-_ROWS: Tuple[ServerSupport, ...] = (
-    _support(
-        "uvicorn", "0.54.0", ("0.11.8", "0.15.0", "0.17.6", "0.20.0", "0.21.0", "0.21.1"),
-        ("0.11.0", "add", "no lifespan state before 0.21.0"),
-        ("0.21.0", "fix", "0.21.0 shares one copy of the state"),
-        ("0.21.1", "native", "per-request copies since 0.21.1"),
-    ),
-    _support(
-        "hypercorn", "0.18.0", ("0.11.2", "0.13.2", "0.14.4", "0.16.0", "0.17.3", "0.18.0"),
-        ("0.11.0", "add", "no lifespan state before 0.17.0"),
-        ("0.17.0", "fix", "0.17.x copies the state once per connection"),
-        ("0.18.0", "fix", "0.18.0 copies a startup snapshot on trio and HTTP/3 and deep-copies the state "
-         "in ProxyFixMiddleware"),
-    ),
-    # gunicorn's own ASGI worker (-k asgi) only; UvicornWorker runs uvicorn (the uvicorn shim's).
-    _support(
-        "gunicorn", "27.0.1", ("24.0.0", "26.2.0", "27.0.1"),
-        ("24.0.0", "fix", "the ASGI worker hands every request the worker's lifespan dict itself"),
-        ("27.0.0", "native", "per-request copies since 27.0.0"),
-        imports=("gunicorn.workers.gasgi",),
-    ),
-    _support(
-        "anycorn", "0.20.1", ("0.17.2", "0.18.7", "0.19.3", "0.20.1"),
-        ("0.17.0", "add", "no lifespan state before 0.17.3"),
-        ("0.17.3", "fix", "0.17.3 - 0.18.x copy the state once per connection"),
-        ("0.19.0", "fix", "0.19+ copy a startup snapshot (0.19.x also deep-copy it in ProxyFixMiddleware)"),
-    ),
-    _support(
-        "granian", "2.8.9", ("1.0.2", "1.7.6", "2.8.9"),
-        ("1.0.0", "fix", "LifespanProtocol.shutdown() empties the state before lifespan.shutdown"),
-        imports=("granian.asgi",),
-    ),
-    # Test harnesses: they run the lifespan and hand requests their state in-process.
-    _support(
-        "asgi-lifespan", "2.1.0", ("2.0.0", "2.1.0"),
-        ("1.0.0", "add", "LifespanManager has no lifespan state before 2.1.0"),
-        ("2.1.0", "fix", "2.1.0 hands every request the manager's dict itself"),
-    ),
-    # The TestClient only: an app that imports Starlette loads nothing of ours.
-    _support(
-        "starlette", "1.10.0", ("0.26.0", "1.10.0"),
-        ("0.26.0", "fix", "TestClient keeps one state dict per client: a second `with` block starts "
-         "with the first run's keys"),
-        imports=("starlette.testclient",),
-    ),
-)
+#: Distribution name -> what we support. The key is also the ``status()`` key. Integrations of
+#: other distributions (the ``lifespan_state.integrations`` entry points) join it when found.
+def _from_index(fields: Dict[str, Any]) -> ServerSupport:
+    return row(fields["name"], fields["newest_tested"], fields["notable"], *fields["ranges"],
+               imports=fields["imports"], integration=fields["integration"])
 
-#: Distribution name -> what we support. The key is also the ``status()`` key.
-SUPPORTED: Dict[str, ServerSupport] = {row.name: row for row in _ROWS}
+
+SUPPORTED: Dict[str, ServerSupport] = {row.name: row for row in map(_from_index, ROWS)}
 
 
 def server_module(distribution: str) -> str:
@@ -245,6 +206,28 @@ def running_version(server: str) -> Tuple[Optional[Version], str]:
         return Version(str(module.__version__)), f"{name}.__version__"
     except (AttributeError, InvalidVersion):
         return None, "no readable version"
+
+
+def installed_by(distribution: str, package: str) -> Optional[str]:
+    """"nonecorn 0.18.0" when the import package ``package`` here belongs to another distribution.
+
+    A fork may install a server's code under the server's import name (nonecorn installs
+    hypercorn 0.18.0's code as ``hypercorn``): there is then no ``distribution`` to read a version
+    from, the probes decide alone, and ``status()`` names what installed it. None for the real
+    distribution, when unreadable, and on Python < 3.10 (no cheap map of packages to
+    distributions there).
+    """
+    try:
+        from importlib import metadata
+
+        if installed_version(distribution) is not None or not hasattr(metadata, "packages_distributions"):
+            return None
+        owners = [d for d in metadata.packages_distributions().get(package, []) if d != distribution]
+        if not owners:
+            return None
+        return f"{owners[0]} {metadata.version(owners[0])}"
+    except Exception:  # broken metadata: the probes decide anyway
+        return None
 
 
 def mode_for(server: str, version: Version) -> Optional[ModeRange]:

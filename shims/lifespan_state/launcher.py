@@ -32,14 +32,32 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ._registry import DISABLE_ENV, disabled_by_env
 
-__all__ = ["BOOTSTRAP_DIR", "bootstrap_env", "main"]
+__all__ = ["BOOTSTRAP_DIR", "TRIGGERS_ENV", "bootstrap_env", "main", "triggers"]
 
 #: The directory ``lifespan-state run`` puts first on PYTHONPATH (it holds ``sitecustomize.py``).
 BOOTSTRAP_DIR = str(Path(__file__).resolve().parent / "_bootstrap")
 
-#: Commands that are servers: when missing, say "not installed" rather than "not found"; on an
-#: interpreter that cannot import lifespan_state, stop instead of serving without the shim.
-_SERVER_COMMANDS = {name: name for name in ("uvicorn", "hypercorn", "gunicorn", "granian", "anycorn")}
+#: The environment variable that tells the bootstrap which top-level imports activate the shim.
+TRIGGERS_ENV = "LIFESPAN_STATE_TRIGGERS"
+
+
+def _server_commands() -> Dict[str, str]:
+    """Commands that are servers (the descriptors' ``commands``) -> the module they run: when
+    missing, say "not installed" rather than "not found"; on an interpreter that cannot import
+    lifespan_state, stop instead of serving without the shim."""
+    from ._integrations._load import integrations
+
+    return {command: i.module for i in integrations() if i.supported for command in i.commands}
+
+
+def triggers() -> List[str]:
+    """Top-level modules whose first import activates the shim in a bootstrapped process: every
+    integration's (other distributions' too) and lifespan_state itself."""
+    from ._registry import discover
+    from ._versions import SUPPORTED
+
+    found = {module.partition(".")[0] for name in discover() for module in SUPPORTED[name].imports}
+    return sorted(found | {"lifespan_state"})
 
 #: ``python``, ``python3``, ``python3.11``: names that mean "a Python interpreter".
 _PYTHON_NAME = re.compile(r"python(\d+(\.\d+)?)?")
@@ -82,6 +100,7 @@ def bootstrap_env(environ: Optional[Mapping[str, str]] = None) -> Dict[str, str]
     ours = os.path.normpath(BOOTSTRAP_DIR)
     entries = [e for e in entries if not e or os.path.normpath(e) != ours]
     env["PYTHONPATH"] = os.pathsep.join([BOOTSTRAP_DIR, *entries])
+    env[TRIGGERS_ENV] = ",".join(triggers())
     return env
 
 
@@ -279,7 +298,7 @@ def main(argv: Sequence[str]) -> int:
         return _error(problem, 2)
     command = args[0]
     path = _resolve(command, env)
-    server = _SERVER_COMMANDS.get(os.path.basename(command))
+    server = _server_commands().get(os.path.basename(command))
     if path is None:
         if server is not None:
             return _error(_not_installed(server, command, args), 127)

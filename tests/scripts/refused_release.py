@@ -16,6 +16,6 @@ try:
 except lifespan_state.UnsupportedServerError as exc:
     print("refused:", exc)
 
-import lifespan_state.hypercorn as shim  # noqa: E402 - the shim module after the attempt
+from lifespan_state._integrations.hypercorn._hooks import SHIM as shim  # noqa: E402 - after the attempt
 
 print("untouched:", hypercorn.asyncio.worker_serve is original and not shim.is_patched())

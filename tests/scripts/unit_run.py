@@ -47,8 +47,15 @@ def _import(server: str) -> None:
         importlib.import_module(name)
 
 
+def _hooks_module(server: str) -> str:
+    """The module of the integration's hook code (its descriptor names it)."""
+    from lifespan_state._integrations._load import load
+
+    return load(SUPPORTED[server].integration).hooks_module
+
+
 def _break(server: str) -> None:
-    shim: Any = importlib.import_module(SUPPORTED[server].shim)
+    shim: Any = importlib.import_module(_hooks_module(server))
 
     def fail(decision: Any) -> Any:
         raise RuntimeError("stub: a hook point moved")
@@ -123,13 +130,13 @@ def main(server: str, steps: List[str]) -> Dict[str, Any]:
     for hook in hooks:
         target = _resolve(hook)
         depths[hook] = None if target is None else wrapper_depth(target)
-    shim = sys.modules.get(SUPPORTED[server].shim)
+    shim = sys.modules.get(_hooks_module(server))
     result: Dict[str, Any] = {
         "status": lifespan_state.status()[server].as_dict(),
         "errors": errors,
         "depths": depths,
         "shim_loaded": shim is not None,
-        "shim_is_patched": shim.is_patched() if shim is not None else None,
+        "shim_is_patched": shim.SHIM.is_patched() if shim is not None else None,
         "served_state": _served_state(server) if package is not None else None,
         "warnings": [f"{w.category.__name__}: {w.message}" for w in caught],
         "log": records.lines,

@@ -8,12 +8,13 @@ Rules, because this runs inside other people's processes:
 
 * never raise: every error is caught and reported in one line on stderr;
 * cost nothing where no server runs: at start-up this only puts a trigger on ``sys.meta_path``.
-  The first import of a server (``uvicorn``, ``hypercorn``; gunicorn's UvicornWorker imports
-  uvicorn) fires it: the shim is activated right then — which registers wrapt's post-import hooks,
-  never imports a server — and that very import goes on through those hooks, so the server is
-  patched as soon as it is loaded. The first import of ``lifespan_state`` fires it too (after the
-  package has loaded), so code that looks at the shim before any server sees it active. A process
-  that imports neither never imports lifespan_state, wrapt or asyncio because of us;
+  The first import of a server or harness (the top-level modules the launcher lists in
+  ``LIFESPAN_STATE_TRIGGERS``, from the integrations' descriptors) fires it: the shim is
+  activated right then — which registers the post-import hooks, never imports a server — and
+  that very import goes on through those hooks, so the server is patched as soon as it is loaded.
+  The first import of ``lifespan_state`` fires it too (after the package has loaded), so code that
+  looks at the shim before any server sees it active. A process that imports neither never
+  imports lifespan_state, wrapt or asyncio because of us;
 * run the user's own ``sitecustomize`` (the next one on ``sys.path``), which ours shadows;
 * stay first on ``PYTHONPATH`` for the processes started from here. Another bootstrap that does
   not run a later ``sitecustomize`` (``opentelemetry-instrument``'s) puts its own directory first
@@ -52,10 +53,11 @@ def _warn(message: str) -> None:
 
 
 _PACKAGE = "lifespan_state"
-#: Top-level modules whose first import activates the shim: the supported servers, the test
-#: harnesses (asgi-lifespan, Starlette for its TestClient) and the package itself.
+#: Top-level modules whose first import activates the shim: every integration's and the package
+#: itself, as the launcher wrote them (``launcher.TRIGGERS_ENV``). Without the variable (the
+#: directory put on PYTHONPATH by hand) the shim is activated at start-up instead.
 _TRIGGERS = frozenset(
-    {"uvicorn", "hypercorn", "gunicorn", "granian", "anycorn", "asgi_lifespan", "starlette", _PACKAGE}
+    name.strip() for name in os.environ.get("LIFESPAN_STATE_TRIGGERS", "").split(",") if name.strip()
 )
 
 
@@ -232,6 +234,9 @@ def _remove_trigger() -> None:
 
 
 def _install_trigger() -> None:
+    if not _TRIGGERS:
+        _activate()  # nothing to wait for: activate now (it imports no server)
+        return
     try:
         sys.meta_path.insert(0, _ActivateOnFirstUse())
     except Exception as exc:

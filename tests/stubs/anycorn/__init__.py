@@ -1,4 +1,5 @@
-"""Stub of anycorn for the offline unit tier: only what lifespan_state.anycorn touches."""
+"""Stub of anycorn for the offline unit tier: only what its integration touches
+(lifespan_state/_integrations/anycorn/)."""
 
 from typing import Any
 

@@ -1,4 +1,5 @@
-"""Stub of asgi-lifespan for the offline unit tier: only what lifespan_state.asgi_lifespan touches."""
+"""Stub of asgi-lifespan for the offline unit tier: only what its integration touches
+(lifespan_state/_integrations/asgi_lifespan/)."""
 
 from typing import Any
 

@@ -1,4 +1,5 @@
-"""Stub of granian for the offline unit tier: only what lifespan_state.granian touches.
+"""Stub of granian for the offline unit tier: only what its integration touches
+(lifespan_state/_integrations/granian/).
 
 The registry loads the shim on ``import granian.asgi``; its one wrap is
 ``LifespanProtocol.shutdown``. No ``stub_run``: every supported release hands requests state of

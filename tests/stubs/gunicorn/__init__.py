@@ -1,4 +1,5 @@
-"""Stub of gunicorn for the offline unit tier: only what lifespan_state.gunicorn touches.
+"""Stub of gunicorn for the offline unit tier: only what its integration touches
+(lifespan_state/_integrations/gunicorn/).
 
 The registry loads the shim on ``import gunicorn.workers.gasgi`` (the ASGI worker); its decision
 reads ``gunicorn.asgi.protocol.ASGIProtocol``'s code, and its one wrap is ``ASGIWorker.run``. No

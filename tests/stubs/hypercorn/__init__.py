@@ -1,4 +1,5 @@
-"""Stub of hypercorn for the offline unit tier: only what lifespan_state.hypercorn touches."""
+"""Stub of hypercorn for the offline unit tier: only what its integration touches
+(lifespan_state/_integrations/hypercorn/)."""
 
 from typing import Any
 

@@ -1,4 +1,5 @@
-"""Stub of uvicorn for the offline unit tier: only what lifespan_state.uvicorn touches."""
+"""Stub of uvicorn for the offline unit tier: only what its integration touches
+(lifespan_state/_integrations/uvicorn/)."""
 
 from typing import Any
 

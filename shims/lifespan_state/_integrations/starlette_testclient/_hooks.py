@@ -1,8 +1,8 @@
-"""The Starlette ``TestClient`` shim: every lifespan run starts empty (Starlette 0.26.0 and later).
+"""Starlette ``TestClient``'s hook code: every lifespan run starts empty (Starlette 0.26.0 and later).
 
 Loaded when ``starlette.testclient`` is imported — never for an app that only imports Starlette.
 
-Mode (from distribution metadata, confirmed by a feature probe):
+Mode (the descriptor's range, confirmed by the feature probe :func:`has_state`):
 
 * fix (0.26.0 - 1.10.0, the newest): the client creates one ``app_state`` dict in ``__init__`` and
   hands that same dict to the lifespan scope of every ``with client:`` block, so a client used for
@@ -21,12 +21,11 @@ from __future__ import annotations
 
 from typing import Any, Dict, Sequence, Tuple
 
-from ._harness import explaining, follow, harness_targets
-from ._shim import Decision, Shim, Target
+from ..._harness import explaining, follow, harness_targets
+from ..._shim import Decision, Shim, Target
+from . import INTEGRATION
 
-__all__ = ["DISTRIBUTION", "SHIM", "StarletteShim", "is_patched", "patch", "status", "unpatch"]
-
-DISTRIBUTION = "starlette"
+__all__ = ["SHIM", "StarletteShim", "has_state"]
 
 _HOW = "Run it with `with TestClient(app) as client:` and make the requests inside that block."
 
@@ -54,16 +53,17 @@ def _fresh_state(client: Any) -> None:
         client.app_state = previous
 
 
+def has_state() -> bool:
+    """Probe: does the TestClient put lifespan state into its scopes (``app_state``, 0.26.0+)?"""
+    from starlette.testclient import TestClient
+
+    init = getattr(TestClient.__init__, "__wrapped__", TestClient.__init__)
+    code = getattr(init, "__code__", None)
+    return code is not None and "app_state" in code.co_names
+
+
 class StarletteShim(Shim):
-    name = DISTRIBUTION
-
-    def probe_native(self) -> bool:
-        """Does the TestClient put lifespan state into its scopes (``app_state``, 0.26.0+)?"""
-        from starlette.testclient import TestClient
-
-        init = getattr(TestClient.__init__, "__wrapped__", TestClient.__init__)
-        code = getattr(init, "__code__", None)
-        return code is not None and "app_state" in code.co_names
+    integration = INTEGRATION
 
     def targets(self, decision: Decision) -> Sequence[Target]:
         from starlette.testclient import TestClient
@@ -72,4 +72,3 @@ class StarletteShim(Shim):
 
 
 SHIM = StarletteShim()
-patch, unpatch, is_patched, status = SHIM.patch, SHIM.unpatch, SHIM.is_patched, SHIM.status

@@ -1,11 +1,11 @@
-"""The asgi-lifespan shim: ``LifespanManager`` hands requests the spec's state (1.0.0 and later).
+"""asgi-lifespan's hook code: ``LifespanManager`` hands requests the spec's state (1.0.0 and later).
 
 The usual way to test a FastAPI or Starlette app with httpx::
 
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
 
-Modes (from distribution metadata, confirmed by a feature probe):
+Modes (the descriptor's ranges, confirmed by the feature probe :func:`has_state`):
 
 * add (1.0.0 - 2.0.0): the manager has no lifespan state (a lifespan that yields state fails with
   Starlette's "The server does not support "state" in the lifespan scope"); ``manager.app`` gets it.
@@ -25,13 +25,12 @@ from __future__ import annotations
 
 from typing import Any, Dict, Sequence, Tuple
 
-from ._core import StateApp, unwrap_state_app
-from ._harness import explaining, follow, harness_targets
-from ._shim import Decision, Shim, Target
+from ..._core import StateApp, unwrap_state_app
+from ..._harness import explaining, follow, harness_targets
+from ..._shim import Decision, Shim, Target
+from . import INTEGRATION
 
-__all__ = ["DISTRIBUTION", "SHIM", "AsgiLifespanShim", "is_patched", "patch", "status", "unpatch"]
-
-DISTRIBUTION = "asgi-lifespan"
+__all__ = ["SHIM", "AsgiLifespanShim", "has_state"]
 
 _HOW = (
     "Run it first: `async with LifespanManager(app) as manager:` and send the requests to "
@@ -50,14 +49,15 @@ def _manager_init(wrapped: Any, instance: Any, args: Tuple[Any, ...], kwargs: Di
     return result
 
 
+def has_state() -> bool:
+    """Probe: does the manager put a dict into the scopes it runs (2.1.0's ``state_middleware``)?"""
+    from asgi_lifespan import _manager
+
+    return hasattr(_manager, "state_middleware")
+
+
 class AsgiLifespanShim(Shim):
-    name = DISTRIBUTION
-
-    def probe_native(self) -> bool:
-        """Does the manager put a dict into the scopes it runs (2.1.0's ``state_middleware``)?"""
-        from asgi_lifespan import _manager
-
-        return hasattr(_manager, "state_middleware")
+    integration = INTEGRATION
 
     def targets(self, decision: Decision) -> Sequence[Target]:
         from asgi_lifespan import LifespanManager
@@ -66,4 +66,3 @@ class AsgiLifespanShim(Shim):
 
 
 SHIM = AsgiLifespanShim()
-patch, unpatch, is_patched, status = SHIM.patch, SHIM.unpatch, SHIM.is_patched, SHIM.status

@@ -1,6 +1,7 @@
-"""The anycorn shim: lifespan state for anycorn (hypercorn 0.16's code on AnyIO) 0.17.0 and later.
+"""anycorn's hook code: lifespan state for anycorn (hypercorn 0.16's code on AnyIO) 0.17.0 and later.
 
-Modes (from distribution metadata, confirmed by feature probes):
+Modes (the descriptor's ranges, confirmed by the probes :func:`has_state` and
+:func:`copies_live_state_per_request`):
 
 * add (0.17.0 - 0.17.2): anycorn has no lifespan state; we add it.
 * fix (0.17.3 - 0.18.7): one copy of the lifespan dict per TCP connection (``TCPServer`` makes
@@ -23,12 +24,12 @@ server run, so each run has its own namespace and each request a fresh copy of t
 whatever copies anycorn made underneath are replaced. ``anycorn/__init__.py`` imports
 ``worker_serve`` by name (``serve()`` calls that binding, ``anyio_worker`` the ``run`` module's),
 so we wrap the binding in every anycorn module namespace that holds it, each with its own handle
-in the PatchSet, which restores each exactly (the hypercorn shim does the same, for the same
-reason). Rejected alternatives: ``Lifespan.__init__`` sees the app but the TCP servers receive
+in the PatchSet, which restores each exactly (as for hypercorn, whose code anycorn's is).
+Rejected alternatives: ``Lifespan.__init__`` sees the app but the TCP servers receive
 ``worker_serve``'s local variable; ``TCPServer.__init__``/``ConnectionState`` would fix the copy per
 connection but not the streams' per-request state or the snapshot; both moved between releases.
 ``ProxyFixMiddleware.__call__`` is wrapped on the class in place where it deep-copies (0.17 -
-0.19), as for hypercorn (:func:`~lifespan_state._hypercorn_wrappers.proxy_fix_call`).
+0.19), as for hypercorn (:func:`~lifespan_state._wrappers.proxy_fix_call`).
 ``DispatcherMiddleware`` is left as anycorn has it (0.20 added prefix rules of its own).
 """
 
@@ -38,16 +39,17 @@ import importlib
 from types import FrameType
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
-from ._code_probes import names
-from ._core import unwrap_state_app
-from ._hypercorn_wrappers import make_state_app, proxy_fix_call
-from ._late import RunMarkers
-from ._patching import bindings
-from ._shim import Decision, Deferred, RequestProbe, Shim, Target
+from ..._code_probes import names
+from ..._core import unwrap_state_app
+from ..._late import RunMarkers
+from ..._patching import bindings
+from ..._shim import Decision, Deferred, Shim, Target
+from ..._wrappers import make_state_app, proxy_fix_call
+from . import INTEGRATION
 
-__all__ = ["SHIM", "AnycornShim", "is_patched", "patch", "status", "unpatch"]
+__all__ = ["SHIM", "AnycornShim", "copies_live_state_per_request", "has_state"]
 
-SERVER = "anycorn"
+SERVER = INTEGRATION.module
 
 
 def _copies(module_name: str, owner: str, attribute: str) -> Optional[bool]:
@@ -61,7 +63,7 @@ def _copies(module_name: str, owner: str, attribute: str) -> Optional[bool]:
         return None
 
 
-def _copies_live_state_per_request() -> bool:
+def copies_live_state_per_request() -> bool:
     """Probe: streams copy per request *and* ``worker_serve`` hands servers the live dict."""
     streams = (
         _copies("anycorn.protocol.http_stream", "HTTPStream", "handle"),
@@ -106,10 +108,15 @@ def _serving(frame: FrameType) -> bool:
     return frame.f_code.co_name == "worker_serve"
 
 
+def has_state() -> bool:
+    """Probe: anycorn >= 0.17.3 defines ``anycorn.typing.LifespanState``."""
+    return bool(hasattr(importlib.import_module("anycorn.typing"), "LifespanState"))
+
+
 class AnycornShim(Shim):
     """anycorn's ``worker_serve``: one StateApp per server run (see the module docstring)."""
 
-    name = "anycorn"
+    integration = INTEGRATION
     late = RunMarkers(
         gates=("anycorn.lifespan",),
         frames={
@@ -119,15 +126,6 @@ class AnycornShim(Shim):
             "anycorn.protocol.": None,
         },
     )
-    requests = RequestProbe(
-        _copies_live_state_per_request,
-        native="{version} copies the live state per request",
-        fix="{version} copies a startup snapshot or one copy per connection",
-    )
-
-    def probe_native(self) -> bool:
-        """Probe: anycorn >= 0.17.3 defines ``anycorn.typing.LifespanState``."""
-        return bool(hasattr(importlib.import_module("anycorn.typing"), "LifespanState"))
 
     def targets(self, decision: Decision) -> Sequence[Target]:
         global _wsgi_types
@@ -139,8 +137,8 @@ class AnycornShim(Shim):
         return [(module, attribute, _worker_serve) for module, attribute in bindings(SERVER, original)]
 
     def deferred(self) -> Mapping[str, Deferred]:
-        return {"anycorn.middleware.proxy_fix": Deferred("ProxyFixMiddleware.__call__", _proxy_fix_targets)}
+        module = "anycorn.middleware.proxy_fix"
+        return {module: Deferred(self.integration.later[module], _proxy_fix_targets)}
 
 
 SHIM = AnycornShim()
-patch, unpatch, is_patched, status = SHIM.patch, SHIM.unpatch, SHIM.is_patched, SHIM.status

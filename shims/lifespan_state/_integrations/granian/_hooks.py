@@ -1,4 +1,4 @@
-"""The granian shim: the lifespan state kept intact until the app's shutdown code has run.
+"""granian's hook code: the lifespan state kept intact until the app's shutdown code has run.
 
 granian is a Rust server with its Python glue in ``granian/asgi.py``. From 1.0.0 on, requests are
 right: ``_callback_wrapper`` gives every HTTP and WebSocket scope ``state.copy()`` of the live
@@ -15,10 +15,13 @@ stop, before ``lifespan.shutdown`` is sent, with or without the shim (granian is
 worker's main thread drops the tokio runtime holding the GIL a runtime thread is waiting for).
 Shutdown code does not run then at all. uvloop (``--loop auto`` picks it) and 2.8 avoid it.
 
-The probe reads ``LifespanProtocol.shutdown``'s code: a release that no longer empties the state
-before it queues ``lifespan.shutdown`` (upstream fixed it, or a distribution patched it) is native
-whatever its version says, and nothing is wrapped. ``--interface asginl`` runs no lifespan (there
-is no state to keep); RSGI and WSGI never reach this code.
+The probe :func:`keeps_state` reads ``LifespanProtocol.shutdown``'s code: a release that no
+longer empties the state before it queues ``lifespan.shutdown`` (upstream fixed it, or a
+distribution patched it) is native whatever its version says, and nothing is wrapped. A build
+without lifespan state (granian < 1.0 behaviour) is refused: adding state to its Rust request path
+is beyond a Python wrap (the descriptor says ``without_state="unsupported"``).
+``--interface asginl`` runs no lifespan (there is no state to keep); RSGI and WSGI never reach
+this code.
 
 The one hook point is ``LifespanProtocol.shutdown`` (same class, module and ``(self)``
 signature from 1.0 to 2.8.9), wrapped on the class in place: granian's three server flavours
@@ -39,12 +42,11 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional, Sequence, Tuple
 
-from ._code_probes import attribute_chains, names
-from ._errors import UnsupportedServerError
-from ._shim import Decision, Shim, Target
-from ._versions import SUPPORTED
+from ..._code_probes import attribute_chains, names
+from ..._shim import Decision, Shim, Target
+from . import INTEGRATION
 
-__all__ = ["SHIM", "GranianShim", "is_patched", "patch", "status", "unpatch"]
+__all__ = ["SHIM", "GranianShim", "has_state", "keeps_state"]
 
 
 def _empties_state_first() -> Optional[bool]:
@@ -63,6 +65,19 @@ def _empties_state_first() -> Optional[bool]:
     if clear is None:
         return False
     return put is None or clear < put
+
+
+def keeps_state() -> Optional[bool]:
+    """Probe (``copies``): the state is intact until the app has handled lifespan.shutdown."""
+    empties = _empties_state_first()
+    return None if empties is None else not empties
+
+
+def has_state() -> bool:
+    """Probe: the lifespan keeps state (``self.state`` in ``LifespanProtocol.__init__``)."""
+    from granian.asgi import LifespanProtocol
+
+    return "state" in names(vars(LifespanProtocol)["__init__"])
 
 
 async def _shutdown_keeping_state(
@@ -91,33 +106,7 @@ def _shutdown(wrapped: Any, instance: Any, args: Tuple[Any, ...], kwargs: Dict[s
 class GranianShim(Shim):
     """granian's ``LifespanProtocol``: S10 (see the module docstring)."""
 
-    name = "granian"
-
-    def probe_native(self) -> bool:
-        """Probe: the lifespan keeps state (``self.state`` in ``LifespanProtocol.__init__``)."""
-        from granian.asgi import LifespanProtocol
-
-        return "state" in names(vars(LifespanProtocol)["__init__"])
-
-    def decide(self) -> Decision:
-        decision = super().decide()
-        if decision.mode == "add":
-            # A build without lifespan state (granian < 1.0 behaviour): adding state to its Rust
-            # request path is beyond a Python wrap, so it is as unsupported as 0.x itself.
-            raise UnsupportedServerError(
-                self.name, f"{decision.version or 'of unknown version'} without lifespan state",
-                SUPPORTED[self.name].supported_text(),
-            )  # fmt: skip
-        empties = _empties_state_first()
-        version = decision.version or "this release"
-        if empties is False:
-            return Decision(
-                "native", f"{version} keeps the state until lifespan.shutdown is handled",
-                decision.version,
-            )  # fmt: skip
-        if decision.mode == "native":
-            return Decision("fix", f"{version} empties the state before lifespan.shutdown", decision.version)
-        return decision
+    integration = INTEGRATION
 
     def targets(self, decision: Decision) -> Sequence[Target]:
         from granian.asgi import LifespanProtocol
@@ -126,4 +115,3 @@ class GranianShim(Shim):
 
 
 SHIM = GranianShim()
-patch, unpatch, is_patched, status = SHIM.patch, SHIM.unpatch, SHIM.is_patched, SHIM.status

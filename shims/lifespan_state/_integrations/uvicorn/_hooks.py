@@ -1,6 +1,6 @@
-"""The uvicorn shim: lifespan state for uvicorn 0.11.0 and every release after it.
+"""uvicorn's hook code: lifespan state for uvicorn 0.11.0 and every release after it.
 
-Modes (from distribution metadata, confirmed by a feature probe):
+Modes (the descriptor's ranges, confirmed by the feature probe :func:`has_state`):
 
 * add (0.11.0 - 0.20.0): uvicorn has no lifespan state; we add it.
 * fix (0.21.0): uvicorn copies the lifespan dict once per server run and hands that one copy to
@@ -20,12 +20,11 @@ from __future__ import annotations
 from types import FrameType
 from typing import Any, Dict, Sequence, Tuple
 
-from ._core import put_in_front
-from ._shim import Decision, RunMarkers, Shim, Target
+from ..._core import put_in_front
+from ..._shim import Decision, RunMarkers, Shim, Target
+from . import INTEGRATION
 
-__all__ = ["SERVER", "SHIM", "UvicornShim", "decide_mode", "is_patched", "patch", "status", "unpatch"]
-
-SERVER = "uvicorn"
+__all__ = ["SHIM", "UvicornShim", "has_state"]
 
 
 def _lifespan_init(wrapped: Any, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
@@ -49,8 +48,17 @@ def _server_started(frame: FrameType) -> bool:
     return "lifespan" in getattr(server, "__dict__", {})
 
 
+def has_state() -> bool:
+    """Probe: does the lifespan object create ``self.state`` (uvicorn >= 0.21.0)?"""
+    from uvicorn.lifespan.on import LifespanOn
+
+    init = getattr(LifespanOn.__init__, "__wrapped__", LifespanOn.__init__)
+    code = getattr(init, "__code__", None)
+    return code is not None and "state" in code.co_names
+
+
 class UvicornShim(Shim):
-    name = SERVER
+    integration = INTEGRATION
     late = RunMarkers(
         # Every run has created its lifespan object (LifespanOn or LifespanOff) by then.
         gates=("uvicorn.lifespan.on", "uvicorn.lifespan.off"),
@@ -62,14 +70,6 @@ class UvicornShim(Shim):
         },
     )
 
-    def probe_native(self) -> bool:
-        """Does the lifespan object create ``self.state`` (uvicorn >= 0.21.0)?"""
-        from uvicorn.lifespan.on import LifespanOn
-
-        init = getattr(LifespanOn.__init__, "__wrapped__", LifespanOn.__init__)
-        code = getattr(init, "__code__", None)
-        return code is not None and "state" in code.co_names
-
     def targets(self, decision: Decision) -> Sequence[Target]:
         from uvicorn.lifespan.off import LifespanOff
         from uvicorn.lifespan.on import LifespanOn
@@ -78,6 +78,3 @@ class UvicornShim(Shim):
 
 
 SHIM = UvicornShim()
-patch, unpatch, is_patched, status = SHIM.patch, SHIM.unpatch, SHIM.is_patched, SHIM.status
-#: The decision for the uvicorn in this process (raises when unsupported).
-decide_mode = SHIM.decide

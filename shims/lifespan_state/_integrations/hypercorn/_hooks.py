@@ -1,6 +1,6 @@
-"""The hypercorn shim: lifespan state for hypercorn 0.11.0 and every release after it.
+"""hypercorn's hook code: lifespan state for hypercorn 0.11.0 and every release after it.
 
-Modes (from distribution metadata, confirmed by feature probes):
+Modes (the descriptor's ranges, confirmed by the feature probe :func:`has_state`):
 
 * add (0.11.0 - 0.16.x): hypercorn has no lifespan state; we add it.
 * fix (0.17.x): hypercorn copies the lifespan dict once per TCP connection (keep-alive requests
@@ -11,6 +11,10 @@ Modes (from distribution metadata, confirmed by feature probes):
   trio runs and asyncio runs that serve HTTP/3 get our per-request copies; an asyncio run without
   HTTP/3 is left to hypercorn.
 * Releases newer than the newest tested are decided by the same probes, per worker flavour.
+
+What each worker flavour (asyncio, trio) needs within "fix" is not a second decision of the mode:
+it is *where* the wraps go (:func:`_flavour_needs`, computed once when the flavour's module is
+imported), reported per flavour in ``status()``.
 
 Where the state goes in. Every way hypercorn serves (the CLI's asyncio/uvloop/trio workers,
 ``hypercorn.asyncio.serve`` / ``hypercorn.trio.serve``, in the main process or in spawned worker
@@ -36,7 +40,7 @@ one app. A reference someone took before activation is not reached (activate fir
 Two middlewares get class-level fixes (wrapped in place, restored exactly):
 ``ProxyFixMiddleware.__call__`` (0.16+) deep-copies the scope, state included — a lock or pool in
 the state fails every request; and ``DispatcherMiddleware`` hands one lifespan state to every
-mounted app; see :mod:`lifespan_state._hypercorn_wrappers`.
+mounted app; see :mod:`lifespan_state._wrappers`.
 """
 
 from __future__ import annotations
@@ -46,16 +50,16 @@ import sys
 from types import FrameType
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
-from ._code_probes import names
-from ._core import unwrap_state_app
-from ._hypercorn_wrappers import dispatcher_call, make_state_app, proxy_fix_call
-from ._patching import bindings
-from ._shim import Decision, Deferred, RunMarkers, Shim, Target
-from ._versions import installed_version
+from ..._code_probes import names
+from ..._core import unwrap_state_app
+from ..._patching import bindings
+from ..._shim import Decision, Deferred, RunMarkers, Shim, Target
+from ..._wrappers import dispatcher_call, make_state_app, proxy_fix_call
+from . import INTEGRATION
 
-__all__ = ["SERVER", "SHIM", "HypercornShim", "decide_mode", "is_patched", "patch", "status", "unpatch"]
+__all__ = ["SHIM", "HypercornShim", "has_state"]
 
-SERVER = "hypercorn"
+SERVER = INTEGRATION.module
 
 # What a worker flavour needs, decided once per flavour when its module is imported.
 EVERY_RUN = "every run"
@@ -119,28 +123,13 @@ def _worker_serving(frame: FrameType) -> bool:
     return frame.f_code.co_name == "worker_serve"
 
 
-def _installed_by() -> Optional[str]:
-    """"nonecorn 0.18.0" when the ``hypercorn`` package here belongs to another distribution.
-
-    nonecorn installs hypercorn 0.18.0's code as the import package ``hypercorn``: there is no
-    ``hypercorn`` distribution to read a version from, so such a tree is decided by the probes
-    alone, and status() names what installed it. None for a real hypercorn (or when unreadable).
-    """
-    try:
-        from importlib import metadata
-
-        if installed_version(SERVER) is not None or not hasattr(metadata, "packages_distributions"):
-            return None  # a real hypercorn; or Python < 3.10, which cannot map packages cheaply
-        owners = [d for d in metadata.packages_distributions().get(SERVER, []) if d != SERVER]
-        if not owners:
-            return None
-        return f"{owners[0]} {metadata.version(owners[0])}"
-    except Exception:  # broken metadata: the probes decide anyway
-        return None
+def has_state() -> bool:
+    """Probe: hypercorn >= 0.17.0 defines ``hypercorn.typing.LifespanState``."""
+    return hasattr(importlib.import_module("hypercorn.typing"), "LifespanState")
 
 
 class HypercornShim(Shim):
-    name = SERVER
+    integration = INTEGRATION
     late = RunMarkers(
         gates=("hypercorn.asyncio.lifespan", "hypercorn.trio.lifespan"),
         frames={
@@ -164,24 +153,6 @@ class HypercornShim(Shim):
         self._wsgi_types: Tuple[type, ...] = ()
         #: flavour -> what its runs need (EVERY_RUN, QUIC_RUNS, NOTHING), once imported.
         self._workers: Dict[str, str] = {}
-        #: The distribution that installed a hypercorn-shaped tree ("nonecorn 0.18.0"), if not
-        #: hypercorn itself.
-        self._owner: Optional[str] = None
-
-    def probe_native(self) -> bool:
-        """hypercorn >= 0.17.0 defines ``hypercorn.typing.LifespanState``."""
-        typing_module = importlib.import_module("hypercorn.typing")
-        return hasattr(typing_module, "LifespanState")
-
-    def decide(self) -> Decision:
-        decision = super().decide()
-        owner = _installed_by()
-        if owner is None:
-            return decision
-        self._owner = owner
-        return Decision(
-            decision.mode, f"hypercorn's code installed by {owner}: {decision.why}", decision.version
-        )
 
     def targets(self, decision: Decision) -> Sequence[Target]:
         # Nothing to wrap in hypercorn's top-level package: every wrap is in a submodule the
@@ -190,31 +161,29 @@ class HypercornShim(Shim):
         return []
 
     def deferred(self) -> Mapping[str, Deferred]:
+        later = self.integration.later
         return {
             "hypercorn.asyncio": Deferred(
-                "worker_serve (every binding), per the asyncio worker's probes",
-                lambda decision: self._worker_targets("asyncio", decision),
+                later["hypercorn.asyncio"], lambda decision: self._worker_targets("asyncio", decision)
             ),
             "hypercorn.trio": Deferred(
-                "worker_serve (every binding), per the trio worker's probes",
-                lambda decision: self._worker_targets("trio", decision),
+                later["hypercorn.trio"], lambda decision: self._worker_targets("trio", decision)
             ),
             "hypercorn.middleware.proxy_fix": Deferred(
-                "ProxyFixMiddleware.__call__", lambda decision: self._proxy_fix_targets()
+                later["hypercorn.middleware.proxy_fix"], lambda decision: self._proxy_fix_targets()
             ),
             "hypercorn.middleware.dispatcher": Deferred(
-                "_DispatcherMiddleware.__call__", lambda decision: self._dispatcher_targets()
+                later["hypercorn.middleware.dispatcher"], lambda decision: self._dispatcher_targets()
             ),
         }
 
     def details(self) -> Dict[str, Any]:
-        extra: Dict[str, Any] = {"installed_by": self._owner} if self._owner else {}
         if not self.active:
-            return {"workers": {}, **extra}
+            return {"workers": {}}
         workers = dict(self._workers)
         for flavour in ("asyncio", "trio"):
             workers.setdefault(flavour, f"decided when hypercorn.{flavour} is imported")
-        return {"workers": workers, **extra}
+        return {"workers": workers}
 
     def reset(self) -> None:
         self._workers.clear()
@@ -287,6 +256,3 @@ class HypercornShim(Shim):
 
 
 SHIM = HypercornShim()
-patch, unpatch, is_patched, status = SHIM.patch, SHIM.unpatch, SHIM.is_patched, SHIM.status
-#: The decision for the hypercorn in this process (raises when unsupported).
-decide_mode = SHIM.decide

@@ -1,6 +1,7 @@
-"""The gunicorn shim: lifespan state for gunicorn's native ASGI worker (``gunicorn -k asgi``).
+"""gunicorn's hook code: lifespan state for gunicorn's native ASGI worker (``gunicorn -k asgi``).
 
-Modes (from distribution metadata, confirmed by feature probes of the code):
+Modes (the descriptor's ranges, confirmed by the probes :func:`has_state` and
+:func:`hands_out_copies`):
 
 * fix (24.0.0 - 26.2.0): the worker keeps one ``self.state`` dict, gives it to the lifespan, and
   ``ASGIProtocol`` puts *that very dict* into every HTTP/1.1, WebSocket and HTTP/2 scope
@@ -36,15 +37,16 @@ from __future__ import annotations
 from types import FrameType
 from typing import Any, Dict, Optional, Sequence, Tuple
 
-from ._code_probes import attribute_chains, names
-from ._core import put_in_front
-from ._late import RunMarkers
-from ._shim import Decision, RequestProbe, Shim, Target
+from ..._code_probes import attribute_chains, names
+from ..._core import put_in_front
+from ..._late import RunMarkers
+from ..._shim import Decision, Shim, Target
+from . import INTEGRATION
 
-__all__ = ["SHIM", "GunicornShim", "is_patched", "patch", "status", "unpatch"]
+__all__ = ["SHIM", "GunicornShim", "hands_out_copies", "has_state"]
 
 
-def _hands_out_copies() -> Optional[bool]:
+def hands_out_copies() -> Optional[bool]:
     """Probe: does every request scope get ``self.worker.state.copy()`` (27.0.0+)?
 
     True when each load of ``worker.state`` in ``ASGIProtocol`` is copied, False when one hands
@@ -78,25 +80,21 @@ def _worker_started(frame: FrameType) -> bool:
     return frame.f_code.co_name in ("run", "_serve", "_shutdown")
 
 
+def has_state() -> bool:
+    """Probe: the worker keeps lifespan state (``self.state`` in ``ASGIWorker.__init__``)."""
+    from gunicorn.workers.gasgi import ASGIWorker
+
+    return "state" in names(vars(ASGIWorker)["__init__"])
+
+
 class GunicornShim(Shim):
     """gunicorn's ``ASGIWorker``: one StateApp per worker process (see the module docstring)."""
 
-    name = "gunicorn"
+    integration = INTEGRATION
     late = RunMarkers(
         gates=("gunicorn.asgi.protocol",),
         frames={"gunicorn.workers.gasgi": _worker_started, "gunicorn.asgi.": None},
     )
-    requests = RequestProbe(
-        _hands_out_copies,
-        native="metadata says {version} but every request gets a copy of worker.state (a patched build)",
-        fix="{version} hands requests the worker's lifespan dict itself",
-    )
-
-    def probe_native(self) -> bool:
-        """Probe: the worker keeps lifespan state (``self.state`` in ``ASGIWorker.__init__``)."""
-        from gunicorn.workers.gasgi import ASGIWorker
-
-        return "state" in names(vars(ASGIWorker)["__init__"])
 
     def targets(self, decision: Decision) -> Sequence[Target]:
         from gunicorn.workers.gasgi import ASGIWorker
@@ -105,4 +103,3 @@ class GunicornShim(Shim):
 
 
 SHIM = GunicornShim()
-patch, unpatch, is_patched, status = SHIM.patch, SHIM.unpatch, SHIM.is_patched, SHIM.status

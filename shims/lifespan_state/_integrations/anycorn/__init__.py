@@ -1,0 +1,38 @@
+"""anycorn (hypercorn 0.16's code on AnyIO): the descriptor (hook code: ``_hooks.py``)."""
+
+from __future__ import annotations
+
+from .._descriptor import CopyProbe, Integration, Launch, Probes
+
+INTEGRATION = Integration(
+    name="anycorn",
+    kind="server",
+    imports=("anycorn",),
+    ranges=(
+        ("0.17.0", "add", "no lifespan state before 0.17.3"),
+        ("0.17.3", "fix", "0.17.3 - 0.18.x copy the state once per connection"),
+        ("0.19.0", "fix", "0.19+ copy a startup snapshot (0.19.x also deep-copy it in ProxyFixMiddleware)"),
+    ),
+    newest_tested="0.20.1",
+    notable=("0.17.2", "0.18.7", "0.19.3", "0.20.1"),
+    hooks="._hooks:SHIM",
+    probes=Probes(
+        has_state="._hooks:has_state",
+        copies=CopyProbe(
+            "._hooks:copies_live_state_per_request",
+            native="{version} copies the live state per request",
+            fix="{version} copies a startup snapshot or one copy per connection",
+        ),
+    ),
+    later={"anycorn.middleware.proxy_fix": "ProxyFixMiddleware.__call__"},
+    commands=("anycorn",),
+    launch=Launch(
+        command="{python} -m anycorn --bind {host}:{port} {app}",
+        # HTTP/2 by prior knowledge on the plain port, by ALPN with TLS.
+        transports=frozenset({"h1", "ws", "h2c"}),
+        tls="--certfile {certfile} --keyfile {keyfile}",
+        tls_transports=frozenset({"h1", "ws", "h2-tls"}),
+    ),
+    rank=50,
+    package=__name__,
+)

@@ -1,0 +1,28 @@
+"""asgi-lifespan's ``LifespanManager`` (a test harness): the descriptor (hook code: ``_hooks.py``)."""
+
+from __future__ import annotations
+
+from .._descriptor import HarnessKit, Integration, Probes
+
+INTEGRATION = Integration(
+    name="asgi-lifespan",
+    kind="harness",
+    imports=("asgi_lifespan",),
+    ranges=(
+        ("1.0.0", "add", "LifespanManager has no lifespan state before 2.1.0"),
+        ("2.1.0", "fix", "2.1.0 hands every request the manager's dict itself"),
+    ),
+    newest_tested="2.1.0",
+    notable=("2.0.0", "2.1.0"),
+    hooks="._hooks:SHIM",
+    probes=Probes(has_state="._hooks:has_state"),
+    harness=HarnessKit(
+        key="asgi-lifespan",
+        label="LifespanManager + httpx.ASGITransport",
+        make="._kit:make",
+        open="._kit:open",
+        no_websocket="httpx has no WebSocket client",
+    ),
+    rank=60,
+    package=__name__,
+)

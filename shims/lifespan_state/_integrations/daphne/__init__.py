@@ -1,0 +1,19 @@
+"""daphne: launched by the check kit only. It implements no ASGI lifespan protocol, so there is
+no state to add or fix and the shim has nothing to do with it (no ranges, no hook code)."""
+
+from __future__ import annotations
+
+from .._descriptor import Integration, Launch
+
+INTEGRATION = Integration(
+    name="daphne",
+    kind="server",
+    imports=("daphne",),
+    commands=("daphne",),
+    launch=Launch(
+        command="{python} -m daphne --bind {host} --port {port} {app}",
+        lacks="daphne implements no ASGI lifespan protocol",
+    ),
+    rank=90,
+    package=__name__,
+)

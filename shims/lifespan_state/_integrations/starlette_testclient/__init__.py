@@ -1,0 +1,31 @@
+"""Starlette's ``TestClient`` (a test harness): the descriptor (hook code: ``_hooks.py``).
+
+The trigger is ``starlette.testclient``: an app that only imports Starlette loads nothing of ours.
+"""
+
+from __future__ import annotations
+
+from .._descriptor import HarnessKit, Integration, Probes
+
+INTEGRATION = Integration(
+    name="starlette",
+    kind="harness",
+    imports=("starlette.testclient",),
+    ranges=(
+        ("0.26.0", "fix", "TestClient keeps one state dict per client: a second `with` block starts "
+         "with the first run's keys"),
+    ),
+    newest_tested="1.10.0",
+    notable=("0.26.0", "1.10.0"),
+    hooks="._hooks:SHIM",
+    probes=Probes(has_state="._hooks:has_state"),
+    harness=HarnessKit(
+        key="testclient",
+        # One client for every run: the leak between a client's runs needs that (docs/field.md).
+        label="TestClient",
+        make="._kit:make",
+        open="._kit:open",
+    ),
+    rank=70,
+    package=__name__,
+)
