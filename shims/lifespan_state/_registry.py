@@ -80,7 +80,7 @@ def discover() -> Tuple[str, ...]:
                 integration = load(reference)
                 if integration.name in SUPPORTED or not integration.supported:
                     continue
-                SUPPORTED[integration.name] = integration.support()
+                SUPPORTED[integration.name] = integration.support(reference)
             except (IntegrationError, TypeError, ValueError) as exc:
                 _log.log_once(f"entry-point:{name}", _log.WARNING,
                               f"lifespan-state-shim: integration {name!r} left out: {exc}")

@@ -5,17 +5,17 @@ descriptor (:class:`~lifespan_state._integrations._descriptor.Integration`): the
 the probes of the decision pipeline, the imports that load it. Its hook code is a subclass of
 :class:`Shim` and a module-level instance, which supplies only *where* to wrap::
 
-    class GunicornShim(Shim):
+    class ToyShim(Shim):
         integration = INTEGRATION               # the descriptor (``from . import INTEGRATION``)
         late = RunMarkers(gates=(...), frames={...})   # optional, see _late.py
 
         def targets(self, decision: Decision) -> Sequence[Target]:
-            from gunicorn.workers import base  # import what you wrap here, not at the top
-            return [(base.Worker, "init_process", _init_process)]
+            from toyserver import lifespan  # import what you wrap here, not at the top
+            return [(lifespan.Lifespan, "__init__", _lifespan_init)]
         def deferred(self) -> Mapping[str, Deferred]:   # optional; keys: the descriptor's ``later``
-            return {"gunicorn.workers.ggevent": Deferred("GeventWorker.run", self._gevent)}
+            return {"toyserver.workers": Deferred("Worker.run", self._worker_targets)}
 
-    SHIM = GunicornShim()
+    SHIM = ToyShim()
 
 * ``targets(decision)``: the ``(owner, attribute, wrapper)`` wraps to install *now*
   (``decision.mode`` is "add" or "fix"; "native" installs nothing and never calls this).

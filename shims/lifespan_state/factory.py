@@ -6,13 +6,11 @@ the servers' own syntax; an app factory there is called too)::
     LIFESPAN_STATE_APP=main:app uvicorn lifespan_state.factory:create_app --factory  # >= 0.13
     LIFESPAN_STATE_APP=main:app uvicorn lifespan_state.factory:app                   # any uvicorn
     LIFESPAN_STATE_APP=main:app hypercorn "lifespan_state.factory:create_app()"
-    export LIFESPAN_STATE_APP=main:app
-    gunicorn -k uvicorn.workers.UvicornWorker "lifespan_state.factory:create_app()"
 
 The server calls the factory in every process that serves (each spawned or forked worker, each
 reload child) and always *before* it creates its lifespan handling — uvicorn inside
-``Config.load()``, hypercorn and gunicorn when a worker loads its application — so activating
-there is always in time.
+``Config.load()``, the others when a worker loads its application — so activating there is
+always in time.
 
 ``lifespan_state.factory:app`` is the same thing for servers without a factory flag (uvicorn
 < 0.13): a module attribute resolved when the server looks it up, which it does at the very same
@@ -175,8 +173,8 @@ def _fail(exc: AppLoadError) -> NoReturn:
 _SERVED_ITSELF = (
     "{path} is being served as the application itself (the server called it with a request's "
     "arguments) instead of being called for the application it returns: write "
-    '`hypercorn "{path}()"` or `gunicorn ... "{path}()"` (with the parentheses), '
-    "or `uvicorn {path} --factory`."
+    '`hypercorn "{path}()"` (with the parentheses; likewise for other servers that take an '
+    "application factory call), or `uvicorn {path} --factory`."
 )
 _served_itself_told = threading.Lock()
 

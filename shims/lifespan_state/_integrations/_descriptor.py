@@ -174,12 +174,13 @@ class Integration:
         module = self.hooks.partition(":")[0]
         return importlib.util.resolve_name(module, self.package) if module.startswith(".") else module
 
-    def support(self) -> ServerSupport:
-        """The runtime table's row of this integration (``lifespan_state.SUPPORTED``)."""
+    def support(self, reference: str = "") -> ServerSupport:
+        """The runtime table's row of this integration (``lifespan_state.SUPPORTED``);
+        ``reference`` names the descriptor (default: ``INTEGRATION`` of its package)."""
         from .._versions import row
 
         return row(self.name, self.newest_tested, self.notable, *self.ranges,
-                   imports=self.imports, integration=self.package)
+                   imports=self.imports, integration=reference or f"{self.package}:INTEGRATION")
 
     def describe(self) -> Dict[str, Any]:
         """The fields the generated index and the docs need, as plain data."""

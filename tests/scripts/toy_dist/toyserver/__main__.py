@@ -1,0 +1,5 @@
+import sys
+
+from toyserver import main
+
+main(sys.argv[1:])
