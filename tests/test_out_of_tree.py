@@ -96,7 +96,7 @@ def test_without_its_entry_point_the_shim_knows_nothing_of_it(toy_without_entry_
     assert json.loads(done.stdout) is None
 
 
-def _check(python: Path) -> "subprocess.CompletedProcess[str]":
+def _check(python: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(python), "-m", "lifespan_state", "check", "--server", "toyserver", "--shim", "both", "--json"],
         capture_output=True, text=True, timeout=300,

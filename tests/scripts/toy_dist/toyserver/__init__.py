@@ -28,9 +28,9 @@ class Server:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        events: "asyncio.Queue[Dict[str, Any]]" = asyncio.Queue()
-        answers: "asyncio.Queue[Dict[str, Any]]" = asyncio.Queue()
-        task: Optional["asyncio.Task[None]"] = None
+        events: asyncio.Queue[Dict[str, Any]] = asyncio.Queue()
+        answers: asyncio.Queue[Dict[str, Any]] = asyncio.Queue()
+        task: Optional[asyncio.Task[None]] = None
         if self.lifespan:
             scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}}
             task = asyncio.ensure_future(self.app(scope, events.get, answers.put))
@@ -64,11 +64,12 @@ class Server:
         request_line, *header_lines = head.decode("latin-1").split("\r\n")[:-2]
         method, target, _ = request_line.split(" ", 2)
         path, _, query = target.partition("?")
+        headers = [tuple(p.strip().lower().encode() for p in line.split(":", 1)) for line in header_lines]
         scope = {
             "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
             "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": query.encode(),
             "root_path": "", "server": (self.host, self.port), "client": writer.get_extra_info("peername"),
-            "headers": [tuple(p.strip().lower().encode() for p in line.split(":", 1)) for line in header_lines],
+            "headers": headers,
         }  # fmt: skip
         sent: Dict[str, Any] = {"status": 500, "headers": [], "body": b""}
         done = asyncio.Event()
