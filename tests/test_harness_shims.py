@@ -217,3 +217,22 @@ def test_auto_import_in_a_conftest_fixes_the_testclient(tmp_path: Path) -> None:
     out = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert out.returncode == 1 and "FAILED test_app.py::test_two" in out.stdout, out.stdout
     assert "1 failed, 1 passed" in out.stdout, out.stdout
+
+
+# --- after the run (CONFORMANCE S13): a client used again once its run has ended ----------------
+
+
+@pytest.mark.parametrize(("harness", "distribution", "version", "label"), [
+    ("testclient", "starlette", "1.10.0", "TestClient"),
+    ("asgi-lifespan", "asgi-lifespan", "2.1.0", "LifespanManager"),
+])
+def test_a_request_after_the_run_gets_none_of_its_objects(
+    harness: str, distribution: str, version: str, label: str
+) -> None:
+    python = python_of(distribution, version)
+    [after] = run(harness, "starlette", "auto-first", python)["after"]
+    assert after.startswith(
+        f"MissingStateError: lifespan state has no key 'pool': the lifespan run of this {label} has ended"
+    ), after
+    # The harness alone hands the request the ended run's pool: the leak the shim ends.
+    assert run(harness, "starlette", "none", python)["after"] == ['200: {"pool":"pool of run 1"}']

@@ -13,6 +13,9 @@ Importing this package never imports a server (nor wrapt: that waits for a serve
 activation path off; ``activate()`` and ``status()`` say so. Other values are ignored, with a
 warning.
 
+Where the shim has no integration for the runtime, :class:`LifespanStateMiddleware` gives the app
+the same semantics with no activation: ``app = LifespanStateMiddleware(app)``, outermost.
+
 ``status()`` is keyed by distribution name (``status()["uvicorn"]``); each
 :class:`ServerStatus` says what is wrapped now (``patched``) and what will be wrapped on which
 import (``pending``).
@@ -36,6 +39,8 @@ __all__ = [
     "SUPPORTED",
     "ActivationTooLateWarning",
     "LifespanStateError",
+    "LifespanStateMiddleware",
+    "MissingStateError",
     "ServerNotInstalledError",
     "ServerStatus",
     "ShimError",
@@ -47,3 +52,21 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+MYPY = False
+if MYPY:  # pragma: no cover - for the type checker; at run time __getattr__ imports them
+    from ._harness import MissingStateError
+    from ._middleware import LifespanStateMiddleware
+
+
+def __getattr__(name: str) -> object:
+    # Imported on first use: ``import lifespan_state.auto`` stays as cheap as before.
+    if name == "LifespanStateMiddleware":
+        from ._middleware import LifespanStateMiddleware
+
+        return LifespanStateMiddleware
+    if name == "MissingStateError":
+        from ._harness import MissingStateError
+
+        return MissingStateError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -20,7 +20,7 @@ from __future__ import annotations
 from types import FunctionType
 from typing import Any, Awaitable, Callable, Dict, MutableMapping, Optional
 
-__all__ = ["ASGIApp", "Scope", "StateApp", "put_in_front", "state_app_of", "unwrap_state_app"]
+__all__ = ["ASGIApp", "Scope", "StateApp", "owns_runs", "put_in_front", "state_app_of", "unwrap_state_app"]
 
 Scope = MutableMapping[str, Any]
 #: Any ASGI-3 style callable. hypercorn >= 0.14 calls its wrapped app with extra positional
@@ -128,6 +128,12 @@ def unwrap_state_app(app: Any) -> Any:
     return app
 
 
+def owns_runs(app: Any) -> bool:
+    """True when ``app`` keeps each run's state itself (``LifespanStateMiddleware``): the shims
+    then put nothing in front of it, so a request is copied once, by it."""
+    return bool(getattr(type(app), "_lifespan_state_owns_runs", False))
+
+
 def put_in_front(holder: Any, attribute: str, keeper: Any) -> None:
     """One StateApp in front of the loaded app ``holder.<attribute>``, for one server run.
 
@@ -136,10 +142,10 @@ def put_in_front(holder: Any, attribute: str, keeper: Any) -> None:
     what it means natively. Servers that always call ``app(scope, receive, send)`` get the
     cheaper function form; a run that starts again gets a fresh StateApp around the original
     app, not a second layer. A holder without a loaded app (a failed load: the server reports
-    that itself) is left alone.
+    that itself), or whose app keeps its runs' state itself (:func:`owns_runs`), is left alone.
     """
     app = getattr(holder, attribute, None)
-    if app is None:
+    if app is None or owns_runs(unwrap_state_app(app)):
         return
     state = getattr(keeper, "state", None)
     if not isinstance(state, dict):

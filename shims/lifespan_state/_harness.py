@@ -72,9 +72,14 @@ class RunStatus:
             return f"the app's lifespan stored {keys}"
         if self.phase == "unsupported":
             return f"the app did not run a lifespan ({self.detail}), so requests get an empty state"
-        when = "has ended" if self.phase == "ended" else "has not run"
+        if self.phase == "ended":
+            return (
+                f"the lifespan run of this {self.harness} has ended, so none of its objects are in "
+                f"the request (they may be closed already). {self.how}"
+            )
         return (
-            f"the lifespan of this {self.harness} {when}, so nothing it stores is in the request. {self.how}"
+            f"the lifespan of this {self.harness} has not run, so nothing it stores is in the request. "
+            f"{self.how}"
         )
 
 
@@ -95,13 +100,17 @@ def explaining(app: ASGIApp, run: RunStatus) -> ASGIApp:
     """``app`` with each request's ``scope["state"]`` put into a :class:`RequestState`.
 
     Goes *inside* the StateApp (which made the copy) or behind a harness that copies itself; a
-    request without any state gets an empty one, as Starlette would make it.
+    request without any state gets an empty one, as Starlette would make it. A request after
+    the run has ended (a client used again after its ``with`` block) gets an empty one too: the
+    ended run's objects (a pool bound to a closed event loop) must not reach it (CONFORMANCE S13).
     """
 
     async def explaining_app(scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] in ("http", "websocket"):
             state: Optional[Dict[str, Any]] = scope.get("state")
-            scope["state"] = RequestState(state if state is not None else {}, run)
+            if state is None or run.phase == "ended":
+                state = {}
+            scope["state"] = RequestState(state, run)
         await app(scope, receive, send)
 
     explaining_app.__wrapped__ = app  # type: ignore[attr-defined]

@@ -73,14 +73,16 @@ def main(argv: List[str]) -> int:
         first = SUPPORTED[name].imports[0]
         try:
             importlib.import_module(first)
-        except ImportError as exc:
-            if installed_version(name) is not None:  # installed, but cannot be imported here
-                broken[name] = f"`import {first}` failed: {exc}"
         except Exception as exc:  # a server or harness that refuses to import in this environment
-            broken[name] = f"`import {first}` failed: {type(exc).__name__}: {exc}"
+            if isinstance(exc, ImportError) and installed_version(name) is None:
+                continue  # not installed: reported as such below
+            first_line = (str(exc).strip().splitlines() or [""])[0]
+            broken[name] = f"`import {first}` failed here ({type(exc).__name__}: {first_line})"
     report = status()
     for name, why in broken.items():
-        report[name].reason = f"{why}; {report[name].reason}" if report[name].reason else why
+        # Nothing is waiting for that import: it failed, and says why.
+        report[name].pending = {}
+        report[name].reason = why
     if options.json:
         data = {k: v.as_dict() for k, v in report.items()}
         json.dump(data, sys.stdout, indent=2)

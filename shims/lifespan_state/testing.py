@@ -18,7 +18,10 @@ starts empty, and ``lifespan.shutdown`` sees the dict with its keys. A lifespan 
 asyncio and trio (anyio). The pytest fixture ``lifespan_client`` (``lifespan_state.pytest_plugin``)
 wraps it.
 
-Needs httpx (``pip install 'lifespan-state-shim[testing]'``); importing this module does not.
+Needs an HTTP client: httpx (``pip install 'lifespan-state-shim[testing]'``) or httpx2, pydantic's
+fork that Starlette prefers (``pip install 'lifespan-state-shim[httpx2]'``, Python >= 3.11); with
+both installed, httpx2 is used, as Starlette's TestClient does. Importing this module imports
+neither.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ __all__ = [
     "LifespanShutdownError",
     "LifespanStartupError",
     "MissingStateError",
+    "http_client",
     "lifespan_client",
 ]
 
@@ -58,16 +62,32 @@ class LifespanShutdownError(LifespanError):
     """The lifespan failed, or did not finish, its shutdown."""
 
 
+#: The HTTP clients lifespan_client can use, in the order it prefers them.
+CLIENTS = ("httpx2", "httpx")
+
+
+def http_client() -> Any:
+    """The first of :data:`CLIENTS` installed here (their APIs are the same); ImportError saying
+    what to install when there is none."""
+    import importlib
+
+    for name in CLIENTS:
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    raise ImportError(
+        "lifespan_state.testing needs an HTTP client, httpx or httpx2, and neither is installed: "
+        "`pip install 'lifespan-state-shim[testing]'` (httpx) or `pip install "
+        "'lifespan-state-shim[httpx2]'` (httpx2, Python >= 3.11)"
+    )
+
+
 def _requirements() -> Any:
-    try:
-        import anyio
-        import httpx
-    except ImportError as exc:
-        raise ImportError(
-            f"lifespan_state.testing needs httpx (and anyio, which it brings), but {exc.name} is not "
-            "installed: `pip install 'lifespan-state-shim[testing]'`"
-        ) from exc
-    return anyio, httpx
+    client = http_client()
+    import anyio  # both clients depend on it
+
+    return anyio, client
 
 
 class _Lifespan:
@@ -171,7 +191,8 @@ async def lifespan_client(
     shutdown_timeout: Optional[float] = 5.0,
     **client_options: Any,
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """Run ``app``'s lifespan and yield an ``httpx.AsyncClient`` whose requests go to ``app``.
+    """Run ``app``'s lifespan and yield an ``httpx.AsyncClient`` (httpx2's, where it is installed)
+    whose requests go to ``app``.
 
     Each request gets a fresh shallow copy of the lifespan dict as it is at that moment; each
     ``async with`` is a new lifespan run with a new, empty dict; ``lifespan.shutdown`` runs when

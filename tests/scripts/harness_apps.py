@@ -12,7 +12,13 @@ from typing import Any, AsyncIterator, Callable, Dict, List
 
 
 class Pool:
-    """A stand-in for a connection pool: compared by identity only."""
+    """A stand-in for a connection pool: compared by identity; ``name`` says which run made it."""
+
+    made = 0
+
+    def __init__(self) -> None:
+        self.name = f"pool of run {Pool.made}"
+        Pool.made += 1
 
 
 class Recorder:
@@ -73,7 +79,12 @@ def starlette_app(recorder: Recorder) -> Any:
     async def needs_db(request: Request) -> JSONResponse:
         return JSONResponse({"db": repr(request.state.db)})
 
-    return Starlette(lifespan=lifespan, routes=[Route("/", probe), Route("/db", needs_db)])
+    async def uses_pool(request: Request) -> JSONResponse:
+        # After the run: natively the ended run's pool (the leak), with the shim a clear error.
+        return JSONResponse({"pool": request.state.pool.name})
+
+    routes = [Route("/", probe), Route("/db", needs_db), Route("/pool", uses_pool)]
+    return Starlette(lifespan=lifespan, routes=routes)
 
 
 def fastapi_app(recorder: Recorder) -> Any:
@@ -99,6 +110,10 @@ def fastapi_app(recorder: Recorder) -> Any:
     @app.get("/db")
     async def needs_db(request: Request) -> Dict[str, str]:
         return {"db": repr(request.state.db)}
+
+    @app.get("/pool")
+    async def reads_pool(pool: Pool = uses_pool) -> Dict[str, str]:
+        return {"pool": pool.name}
 
     return app
 

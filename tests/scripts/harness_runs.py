@@ -49,6 +49,7 @@ def run_asgi_lifespan(app: Any, activation: str) -> Dict[str, Any]:
 
     activate(activation, "after")
     forgot: List[str] = []
+    after: List[str] = []
 
     async def main() -> None:
         for _ in range(2):
@@ -59,6 +60,10 @@ def run_asgi_lifespan(app: Any, activation: str) -> Dict[str, Any]:
                     for _ in range(REQUESTS):
                         response = await client.get("/")
                         assert response.status_code == 200, response.text
+        # A test that goes on using `manager.app` after the manager's block: the run has ended.
+        transport = httpx.ASGITransport(app=manager.app)  # type: ignore[arg-type]
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            after.append(await _after_the_run(client.get))
         # A test that forgot `async with manager`: the request is made, the lifespan never ran.
         transport = httpx.ASGITransport(app=LifespanManager(app).app)  # type: ignore[arg-type]
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
@@ -68,7 +73,7 @@ def run_asgi_lifespan(app: Any, activation: str) -> Dict[str, Any]:
                 forgot.append(explain(exc))
 
     anyio.run(main)
-    return {"forgot": forgot}
+    return {"forgot": forgot, "after": after}
 
 
 def run_testclient(app: Any, activation: str) -> Dict[str, Any]:
@@ -88,7 +93,23 @@ def run_testclient(app: Any, activation: str) -> Dict[str, Any]:
             for _ in range(REQUESTS):
                 response = client.get("/")
                 assert response.status_code == 200, response.text
-    return {"forgot": forgot}
+
+    async def get(target: str) -> Any:
+        return client.get(target)
+
+    # The same client used again after its `with` block: the run has ended.
+    import anyio
+
+    return {"forgot": forgot, "after": [anyio.run(_after_the_run, get)]}
+
+
+async def _after_the_run(get: Any) -> str:
+    """A request reading the pool after the lifespan run ended: what it got."""
+    try:
+        response = await get("/pool")
+    except Exception as exc:
+        return explain(exc)
+    return f"{response.status_code}: {response.text}"
 
 
 def explain(exc: BaseException) -> str:

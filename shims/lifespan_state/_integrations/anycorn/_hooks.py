@@ -40,7 +40,7 @@ from types import FrameType
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from ..._code_probes import names
-from ..._core import unwrap_state_app
+from ..._core import owns_runs, unwrap_state_app
 from ..._late import RunMarkers
 from ..._patching import bindings
 from ..._shim import Decision, Deferred, Shim, Target
@@ -86,6 +86,8 @@ def _worker_serve(wrapped: Any, instance: Any, args: Tuple[Any, ...], kwargs: Di
     app = unwrap_state_app(args[0] if args else kwargs.get("app"))
     if _wsgi_types and isinstance(app, _wsgi_types):
         return wrapped(*args, **kwargs)
+    if owns_runs(app):
+        return wrapped(*args, **kwargs)  # LifespanStateMiddleware keeps each run's state itself
     # anycorn calls its wrapped app with (scope, receive, send, sync_spawn, call_soon): the
     # plain StateApp passes the extra arguments through.
     state_app = make_state_app(app, None)

@@ -18,14 +18,16 @@ lifespan on and what tests hand to httpx, in every release): it becomes a fresh
 :class:`~lifespan_state._core.StateApp` per manager, so each manager run has its own dict (the
 manager's own ``_state`` on 2.1.0). ``startup`` / ``shutdown`` are wrapped only to know whether
 the lifespan is running, so that a request made outside it (a test that forgot ``async with``)
-names the missing key and what to do (:class:`~lifespan_state._harness.MissingStateError`).
+names the missing key and what to do (:class:`~lifespan_state._harness.MissingStateError`), and a
+request through ``manager.app`` after the manager's block gets an empty state that says the run has
+ended, never the ended run's objects.
 """
 
 from __future__ import annotations
 
 from typing import Any, Dict, Sequence, Tuple
 
-from ..._core import StateApp, unwrap_state_app
+from ..._core import StateApp, owns_runs, unwrap_state_app
 from ..._harness import explaining, follow, harness_targets
 from ..._shim import Decision, Shim, Target
 from . import INTEGRATION
@@ -40,12 +42,14 @@ _HOW = (
 
 def _manager_init(wrapped: Any, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
     result = wrapped(*args, **kwargs)
-    app = args[0] if args else kwargs["app"]
+    app = unwrap_state_app(args[0] if args else kwargs["app"])
+    if owns_runs(app):
+        return result  # LifespanStateMiddleware keeps each run's state: nothing of ours in front
     # 2.1.0 keeps the run's dict as ``_state``: keep that one object, so both names agree.
     state = getattr(instance, "_state", None)
     run = follow(instance, "LifespanManager", _HOW)
     own = state if isinstance(state, dict) else None
-    instance.app = StateApp(explaining(unwrap_state_app(app), run), own)
+    instance.app = StateApp(explaining(app, run), own)
     return result
 
 

@@ -51,7 +51,7 @@ from types import FrameType
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 from ..._code_probes import names
-from ..._core import unwrap_state_app
+from ..._core import owns_runs, unwrap_state_app
 from ..._patching import bindings
 from ..._shim import Decision, Deferred, RunMarkers, Shim, Target
 from ..._wrappers import dispatcher_call, make_state_app, proxy_fix_call
@@ -223,6 +223,8 @@ class HypercornShim(Shim):
             app = unwrap_state_app(app)
             if shim._wsgi_types and isinstance(app, shim._wsgi_types):
                 return wrapped(*args, **kwargs)  # WSGI apps have no lifespan and no scope state
+            if owns_runs(app):
+                return wrapped(*args, **kwargs)  # LifespanStateMiddleware keeps each run's state itself
             state_app = make_state_app(app, shim._is_asgi2)
             if args:
                 return wrapped(state_app, *args[1:], **kwargs)

@@ -14,13 +14,17 @@ Hook points, the same in every release: ``TestClient.__enter__`` (where a lifesp
 gets a new dict for the client and its transport; ``__init__`` and ``__exit__`` only follow the
 run, so that a request made with no lifespan running — a test that forgot ``with`` — names the
 missing key and what to do (:class:`~lifespan_state._harness.MissingStateError`) instead of
-Starlette's bare ``'State' object has no attribute ...``.
+Starlette's bare ``'State' object has no attribute ...``; a request made after the block (the
+client used again) gets an empty state that says the run has ended, never the ended run's
+objects. An app behind ``LifespanStateMiddleware`` keeps its runs itself: the client's requests are
+left to it.
 """
 
 from __future__ import annotations
 
 from typing import Any, Dict, Sequence, Tuple
 
+from ..._core import owns_runs
 from ..._harness import explaining, follow, harness_targets
 from ..._shim import Decision, Shim, Target
 from . import INTEGRATION
@@ -33,7 +37,7 @@ _HOW = "Run it with `with TestClient(app) as client:` and make the requests insi
 def _client_init(wrapped: Any, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
     result = wrapped(*args, **kwargs)
     transport = getattr(instance, "_transport", None)
-    if transport is not None and callable(getattr(transport, "app", None)):
+    if transport is not None and callable(getattr(transport, "app", None)) and not owns_runs(transport.app):
         run = follow(instance, "TestClient", _HOW)
         # The transport serves the http and websocket scopes; the lifespan goes to client.app.
         transport.app = explaining(transport.app, run)
