@@ -8,7 +8,6 @@ installed there is really absent.
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,7 @@ def httpx2_only() -> Path:
     return env / "bin" / "python"
 
 
-def _run(python: Path, *args: str) -> "subprocess.CompletedProcess[str]":
+def _run(python: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(python), *args], env=activated_env(python.parent), capture_output=True, text=True, timeout=120
     )
