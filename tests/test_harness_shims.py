@@ -30,6 +30,9 @@ ENVS: Dict[Tuple[str, str], Tuple[str, ...]] = {
     ("starlette", "1.10.0"): ("httpx==0.28.1",),
     # 0.26.0 (the first release with lifespan state) was written against httpx 0.23 and anyio 3.
     ("starlette", "0.26.0"): ("httpx==0.23.3", "anyio<4"),
+    # The harnesses that drop lifespan state, driving a Starlette app.
+    ("async-asgi-testclient", "1.4.11"): ("starlette==1.10.0",),
+    ("litestar", "2.25.0"): ("starlette==1.10.0", "httpx==0.28.1"),
 }
 
 
@@ -236,3 +239,34 @@ def test_a_request_after_the_run_gets_none_of_its_objects(
     ), after
     # The harness alone hands the request the ended run's pool: the leak the shim ends.
     assert run(harness, "starlette", "none", python)["after"] == ['200: {"pool":"pool of run 1"}']
+
+
+# --- the harnesses that drop lifespan state: async-asgi-testclient, Litestar's test clients ------
+
+
+def test_async_asgi_testclient_gets_state_added() -> None:
+    python = python_of("async-asgi-testclient", "1.4.11")
+    result = run("async-asgi-testclient", "starlette", "auto-first", python)
+    two_runs_only_own_keys(result)
+    assert (result["status"]["installed"], result["status"]["mode"]) == ("1.4.11", "add")
+    assert result["after"][0].startswith("MissingStateError: lifespan state has no key 'pool': the "
+                                         "lifespan run of this TestClient has ended")
+    # Alone, its lifespan scope has no state: Starlette refuses a lifespan that yields state.
+    alone = run("async-asgi-testclient", "starlette", "none", python, ok=False)
+    assert 'The server does not support "state" in the lifespan scope' in alone["stderr"]
+
+
+@pytest.mark.parametrize(
+    ("harness", "client"), [("litestar", "TestClient"), ("litestar-async", "AsyncTestClient")]
+)
+def test_litestar_test_clients_show_a_starlette_app_its_lifespan_keys(harness: str, client: str) -> None:
+    python = python_of("litestar", "2.25.0")
+    result = run(harness, "starlette", "auto-first", python)
+    two_runs_only_own_keys(result)
+    assert (result["status"]["installed"], result["status"]["mode"]) == ("2.25.0", "fix")
+    assert result["after"][0].startswith(
+        f"MissingStateError: lifespan state has no key 'pool': the lifespan run of this {client} has ended"
+    )
+    # Alone, every scope gets a fresh {}: the request never sees what the lifespan yielded.
+    alone = run(harness, "starlette", "none", python, ok=False)
+    assert "'State' object has no attribute 'hits'" in alone["stderr"]

@@ -27,7 +27,15 @@ from ._errors import LifespanStateError
 if TYPE_CHECKING:  # lifespan_state.testing imports this module: not wrapt with it
     from ._patching import Wrapper
 
-__all__ = ["MissingStateError", "RequestState", "RunStatus", "explaining", "follow", "harness_targets"]
+__all__ = [
+    "MissingStateError",
+    "RequestState",
+    "RunStatus",
+    "explaining",
+    "follow",
+    "harness_targets",
+    "run_targets",
+]
 
 #: Where a patched harness object keeps its RunStatus.
 _RUN = "_lifespan_state_run"
@@ -180,10 +188,18 @@ def _ends_run(wrapped: Any, instance: Any, args: Tuple[Any, ...], kwargs: Dict[s
     return result
 
 
+def run_targets(
+    owner: type, start: str, end: str, before_start: Optional[Callable[[Any], None]] = None
+) -> List[Tuple[Any, str, Wrapper]]:
+    """The wraps that make a harness object's run phase follow ``start`` and ``end`` (sync or async
+    methods of ``owner``); ``before_start(harness)`` runs first thing in ``start``."""
+    return [(owner, start, _starts_run(before_start)), (owner, end, _ends_run)]
+
+
 def harness_targets(
     owner: type, init: Wrapper, start: str, end: str, before_start: Optional[Callable[[Any], None]] = None
 ) -> List[Tuple[Any, str, Wrapper]]:
     """The wraps of a harness class: ``__init__`` by ``init`` (which calls :func:`follow`),
     ``start`` and ``end`` (sync or async methods) so that the run's phase follows them;
     ``before_start(harness)`` runs first thing in ``start`` (a fresh dict for the new run)."""
-    return [(owner, "__init__", init), (owner, start, _starts_run(before_start)), (owner, end, _ends_run)]
+    return [(owner, "__init__", init), *run_targets(owner, start, end, before_start)]

@@ -150,7 +150,7 @@ def row(
 
 #: Distribution name -> what we support. The key is also the ``status()`` key. Integrations of
 #: other distributions (the ``lifespan_state.integrations`` entry points) join it when found.
-def _from_index(fields: Dict[str, Any]) -> ServerSupport:
+def _from_index(fields: Any) -> ServerSupport:  # a row of _integrations/_index.py
     return row(fields["name"], fields["newest_tested"], fields["notable"], *fields["ranges"],
                imports=fields["imports"], integration=fields["integration"])
 

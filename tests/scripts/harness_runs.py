@@ -3,8 +3,10 @@
 Usage: python harness_runs.py HARNESS APP ACTIVATION
 
 * HARNESS: ``asgi-lifespan`` (``LifespanManager`` + ``httpx.AsyncClient(ASGITransport(m.app))``,
-  a new manager per run) or ``testclient`` (one Starlette ``TestClient`` used for two ``with``
-  blocks).
+  a new manager per run), ``testclient`` (one Starlette ``TestClient`` used for two ``with``
+  blocks), ``async-asgi-testclient`` (a new client per ``async with`` block), ``litestar`` /
+  ``litestar-async`` (Litestar's ``TestClient`` / ``AsyncTestClient`` driving the app, one client
+  for two blocks). After the two runs, the last client is used once more (``after``: S13).
 * APP: ``starlette`` or ``fastapi`` (tests/scripts/harness_apps.py).
 * ACTIVATION: ``none`` (the harness alone), ``auto-first`` (``import lifespan_state.auto`` before
   the harness is imported, as a conftest.py does), ``activate-after`` (``activate()`` once the
@@ -112,6 +114,88 @@ async def _after_the_run(get: Any) -> str:
     return f"{response.status_code}: {response.text}"
 
 
+def run_async_asgi_testclient(app: Any, activation: str) -> Dict[str, Any]:
+    import asyncio
+
+    activate(activation, "before")
+    from async_asgi_testclient import TestClient
+
+    activate(activation, "after")
+    forgot: List[str] = []
+    after: List[str] = []
+
+    async def main() -> None:
+        client = TestClient(app)
+        try:  # a test that forgot `async with`: no lifespan runs
+            await client.get("/db")
+        except Exception as exc:
+            forgot.append(explain(exc))
+        for _ in range(2):
+            # A new client per run: one client's second `async with` reads the first run's exit
+            # message from its lifespan queue (async-asgi-testclient's own limit).
+            client = TestClient(app)
+            async with client:
+                for _ in range(REQUESTS):
+                    response = await client.get("/")
+                    assert response.status_code == 200, response.text
+        after.append(await _after_the_run(client.get))
+
+    asyncio.run(main())
+    return {"forgot": forgot, "after": after}
+
+
+def run_litestar(app: Any, activation: str) -> Dict[str, Any]:
+    activate(activation, "before")
+    from litestar.testing import TestClient
+
+    activate(activation, "after")
+    client = TestClient(app)
+    for _ in range(2):
+        with client:
+            for _ in range(REQUESTS):
+                response = client.get("/")
+                assert response.status_code == 200, response.text
+
+    async def get(target: str) -> Any:
+        return client.get(target)
+
+    import anyio
+
+    return {"forgot": [], "after": [anyio.run(_after_the_run, get)]}
+
+
+def run_litestar_async(app: Any, activation: str) -> Dict[str, Any]:
+    import anyio
+
+    activate(activation, "before")
+    from litestar.testing import AsyncTestClient
+
+    activate(activation, "after")
+    after: List[str] = []
+
+    async def main() -> None:
+        client = AsyncTestClient(app)
+        for _ in range(2):
+            async with client:
+                for _ in range(REQUESTS):
+                    response = await client.get("/")
+                    assert response.status_code == 200, response.text
+        after.append(await _after_the_run(client.get))
+
+    anyio.run(main)
+    return {"forgot": [], "after": after}
+
+
+#: HARNESS -> (runner, the distribution whose status() row it reports).
+RUNNERS = {
+    "asgi-lifespan": (run_asgi_lifespan, "asgi-lifespan"),
+    "testclient": (run_testclient, "starlette"),
+    "async-asgi-testclient": (run_async_asgi_testclient, "async-asgi-testclient"),
+    "litestar": (run_litestar, "litestar"),
+    "litestar-async": (run_litestar_async, "litestar"),
+}
+
+
 def explain(exc: BaseException) -> str:
     """The first message of the chain: ours (a KeyError) when the shim explains, else Starlette's."""
     while exc.__context__ is not None:
@@ -123,11 +207,10 @@ def main() -> None:
     harness, kind, activation = sys.argv[1:4]
     recorder = Recorder()
     app = APPS[kind](recorder)
-    runner = run_asgi_lifespan if harness == "asgi-lifespan" else run_testclient
+    runner, distribution = RUNNERS[harness]
     result = runner(app, activation)
     import lifespan_state
 
-    distribution = "asgi-lifespan" if harness == "asgi-lifespan" else "starlette"
     info = lifespan_state.status().get(distribution)
     result.update(
         violations=recorder.violations(per_run=REQUESTS),

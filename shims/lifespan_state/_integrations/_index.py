@@ -10,6 +10,8 @@ INTEGRATIONS = ('lifespan_state._integrations.uvicorn:INTEGRATION',
  'lifespan_state._integrations.anycorn:INTEGRATION',
  'lifespan_state._integrations.asgi_lifespan:INTEGRATION',
  'lifespan_state._integrations.starlette_testclient:INTEGRATION',
+ 'lifespan_state._integrations.async_asgi_testclient:INTEGRATION',
+ 'lifespan_state._integrations.litestar_testclient:INTEGRATION',
  'lifespan_state._integrations.daphne:INTEGRATION')
 
 #: The runtime table's rows of those the shim acts on (``lifespan_state._versions``).
@@ -74,4 +76,22 @@ ROWS = ({'name': 'uvicorn',
   'ranges': (('0.26.0',
               'fix',
               'TestClient keeps one state dict per client: a second `with` block starts with the '
-              "first run's keys"),)})
+              "first run's keys"),)},
+ {'name': 'async-asgi-testclient',
+  'integration': 'lifespan_state._integrations.async_asgi_testclient:INTEGRATION',
+  'imports': ('async_asgi_testclient',),
+  'newest_tested': '1.4.11',
+  'notable': ('1.4.11',),
+  'ranges': (('1.0.0', 'add', "the TestClient's lifespan scope has no state"),)},
+ {'name': 'litestar',
+  'integration': 'lifespan_state._integrations.litestar_testclient:INTEGRATION',
+  'imports': ('litestar.testing',),
+  'newest_tested': '2.25.0',
+  'notable': ('2.25.0',),
+  'ranges': (('2.0.0',
+              'add',
+              "the TestClient puts no state into a non-Litestar app's scopes before 2.4.0"),
+             ('2.4.0',
+              'fix',
+              "the TestClient gives every scope of a non-Litestar app, the lifespan's included, a "
+              'fresh {}'))})

@@ -1,0 +1,24 @@
+"""Litestar's ``TestClient`` / ``AsyncTestClient`` driving a non-Litestar app (a test harness):
+the descriptor (hook code: ``_hooks.py``). Litestar apps keep their own state and are left alone;
+the trigger is ``litestar.testing``."""
+
+from __future__ import annotations
+
+from .._descriptor import Integration, Probes
+
+INTEGRATION = Integration(
+    name="litestar",
+    kind="harness",
+    imports=("litestar.testing",),
+    ranges=(
+        ("2.0.0", "add", "the TestClient puts no state into a non-Litestar app's scopes before 2.4.0"),
+        ("2.4.0", "fix", "the TestClient gives every scope of a non-Litestar app, the lifespan's "
+         "included, a fresh {}"),
+    ),
+    newest_tested="2.25.0",
+    notable=("2.25.0",),
+    hooks="._hooks:SHIM",
+    probes=Probes(has_state="._hooks:has_state"),
+    rank=85,
+    package=__name__,
+)
