@@ -129,9 +129,18 @@ def unwrap_state_app(app: Any) -> Any:
 
 
 def owns_runs(app: Any) -> bool:
-    """True when ``app`` keeps each run's state itself (``LifespanStateMiddleware``): the shims
-    then put nothing in front of it, so a request is copied once, by it."""
-    return bool(getattr(type(app), "_lifespan_state_owns_runs", False))
+    """True when ``app`` keeps each run's state itself (``LifespanStateMiddleware``), also behind
+    the server's own middleware layers (uvicorn's proxy-headers middleware, ASGI 2 adapters: the
+    ``.app`` each of them holds): the shims then put nothing in front of it, so a request is
+    copied once, by it."""
+    for _ in range(16):  # a bounded walk: a chain of wrappers, never a cycle
+        if getattr(type(app), "_lifespan_state_owns_runs", False):
+            return True
+        inner = getattr(app, "app", None)
+        if inner is None or inner is app:
+            return False
+        app = inner
+    return False
 
 
 def put_in_front(holder: Any, attribute: str, keeper: Any) -> None:
