@@ -38,7 +38,6 @@ from lifespan_state.check import ProtocolError
 from lifespan_state.check._runner import free_port, http_get
 
 ROOT = Path(__file__).resolve().parent.parent
-HYPERCORN_SHIM = ROOT / "shims" / "lifespan_state" / "hypercorn.py"
 PROBE = "lifespan_state.check._probe"
 
 #: Environments (tools.envs). gunicorn is pinned: 27.x opens a control socket in $HOME that
@@ -52,10 +51,6 @@ HYPERCORN_NEW = EnvSpec("hypercorn", HYPERCORN.newest)
 #: Debian 12's releases on the oldest Python we support.
 DEBIAN_UVICORN = EnvSpec("uvicorn", UVICORN.debian, python="3.8")
 DEBIAN_HYPERCORN = EnvSpec("hypercorn", HYPERCORN.debian, python="3.8")
-
-needs_hypercorn_shim = pytest.mark.skipif(
-    not HYPERCORN_SHIM.exists(), reason="the hypercorn shim (lifespan_state/hypercorn.py) is not there yet"
-)
 
 SCRIPTS = ROOT / "tests" / "scripts"
 #: The Starlette app of the issue's commands (served as app:app).
@@ -236,7 +231,7 @@ def _releases(uvicorn: EnvSpec, hypercorn: EnvSpec) -> List[Any]:
     """(server, spec) parameters: the uvicorn release, and the hypercorn one (needs its shim)."""
     return [
         pytest.param("uvicorn", uvicorn, id="uvicorn"),
-        pytest.param("hypercorn", hypercorn, marks=needs_hypercorn_shim, id="hypercorn"),
+        pytest.param("hypercorn", hypercorn, id="hypercorn"),
     ]
 
 
@@ -331,7 +326,6 @@ def test_gunicorn_uvicorn_worker(appdir: Path, way: str) -> None:
         assert_per_process_state(collect(port, 2), 2, server.proc.pid)
 
 
-@needs_hypercorn_shim
 @pytest.mark.parametrize("way", WAYS)
 def test_hypercorn_0_14_one_worker(appdir: Path, way: str) -> None:
     """hypercorn 0.14.2+ spawns even its single worker: parent activation would be lost."""
@@ -365,7 +359,6 @@ def test_newest_uvicorn_through_launcher_wraps_nothing(appdir: Path) -> None:
         assert found["state_apps"] in (0, None), found  # no StateApp exists in the worker
 
 
-@needs_hypercorn_shim
 def test_newest_hypercorn_through_launcher(appdir: Path) -> None:
     bindir = venv(HYPERCORN_NEW)
     expected = _table_mode(bindir, "hypercorn", HYPERCORN_NEW.version)
@@ -401,7 +394,6 @@ def test_gunicorn_preload(appdir: Path, way: str) -> None:
 
 
 @pytest.mark.slow
-@needs_hypercorn_shim
 def test_hypercorn_0_16_reload_through_launcher(appdir: Path) -> None:
     bindir = venv(HYPERCORN_16)
     port = free_port()
@@ -450,8 +442,6 @@ DONE_WHEN = {
 def test_done_when_commands_with_starlette(tmp_path: Path, server: str, way: str) -> None:
     """The issue's own commands, with a Starlette app whose lifespan yields state (Starlette
     refuses such a lifespan on a server without state)."""
-    if server == "hypercorn" and not HYPERCORN_SHIM.exists():
-        pytest.skip("the hypercorn shim (lifespan_state/hypercorn.py) is not there yet")
     shutil.copy(WORKER_APP, tmp_path / "app.py")
     bindir = venv(UVICORN_STARLETTE if server == "uvicorn" else HYPERCORN_STARLETTE)
     port = free_port()

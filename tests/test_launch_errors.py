@@ -27,7 +27,6 @@ from lifespan_state.check._runner import free_port
 UVICORN_OLD = EnvSpec("uvicorn", UVICORN.debian, extra=("gunicorn==23.0.0",))
 HYPERCORN_16 = EnvSpec("hypercorn", HYPERCORN.last_stateless)
 HYPERCORN_16_TRIO = EnvSpec("hypercorn", HYPERCORN.last_stateless, extra=("trio",))
-HYPERCORN_SHIM = Path(__file__).resolve().parent.parent / "shims" / "lifespan_state" / "hypercorn.py"
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 
 APPS = {
@@ -344,7 +343,6 @@ def test_too_late_is_told_once(tmp_path: Path, where: str) -> None:
         assert result["first"] is False and result["second"] is True, result
 
 
-@pytest.mark.skipif(not HYPERCORN_SHIM.exists(), reason="the hypercorn shim is not there yet")
 @pytest.mark.parametrize("worker", ["asyncio", pytest.param("trio", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("where", ["request", "lifespan"])
 def test_too_late_is_told_once_hypercorn(tmp_path: Path, where: str, worker: str) -> None:

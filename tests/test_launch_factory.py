@@ -10,7 +10,6 @@ import functools
 import os
 import sys
 import types
-from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
@@ -148,20 +147,12 @@ def test_bootstrap_env_puts_the_bootstrap_first_once() -> None:
 
 
 def test_the_bootstrap_triggers_on_every_supported_server() -> None:
-    """The bootstrap cannot import the versions table at start-up (it must stay cheap), so its
-    own list of server names is checked against the table here."""
-    import ast
-
+    """The bootstrap cannot import the versions table at start-up (it must stay cheap): the
+    launcher hands it the trigger list in its environment, made from the table."""
     from lifespan_state import SUPPORTED
-    from lifespan_state.launcher import BOOTSTRAP_DIR
+    from lifespan_state.launcher import TRIGGERS_ENV, bootstrap_env
 
-    tree = ast.parse((Path(BOOTSTRAP_DIR) / "sitecustomize.py").read_text())
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Assign) and any(
-            isinstance(t, ast.Name) and t.id == "_TRIGGERS" for t in node.targets
-        ):
-            names = {c.value for c in ast.walk(node.value) if isinstance(c, ast.Constant)}
+    names = set(bootstrap_env({})[TRIGGERS_ENV].split(","))
     # Top-level import names (the table is keyed by distribution: asgi-lifespan is asgi_lifespan).
     tops = {row.imports[0].partition(".")[0] for row in SUPPORTED.values()}
     assert tops <= names, names
