@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
+from typing import List, Set
 
 import pytest
 from packaging.version import Version
@@ -62,6 +64,24 @@ def test_extras_follow_the_table() -> None:
     extras = project["optional-dependencies"]
     for name, support in SUPPORTED.items():
         assert extras[name] == [f"{name}>={support.minimum}"]
+
+
+#: Development tools: they belong in the PEP 735 dependency groups, never in a published extra.
+DEV_TOOLS = {"pytest", "pytest-timeout", "uv", "mypy", "ruff", "check-jsonschema"}
+
+
+def _names(requirements: List[str]) -> Set[str]:
+    return {re.split(r"[\s;<>=!~\[]", req, maxsplit=1)[0].lower() for req in requirements}
+
+
+def test_development_tools_are_groups_not_extras() -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    extras = pyproject["project"]["optional-dependencies"]
+    published = set().union(*(_names(reqs) for reqs in extras.values()))
+    assert published & DEV_TOOLS == set(), published & DEV_TOOLS
+    groups = pyproject["dependency-groups"]
+    assert _names(groups["test"]) | _names(groups["lint"]) >= DEV_TOOLS
+    assert {"mypy", "ruff"} <= _names(groups["lint"])
 
 
 def test_unsupported_error_names_found_wanted_and_what_to_do() -> None:
