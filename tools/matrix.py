@@ -8,7 +8,7 @@
     python tools/matrix.py run --shard 2/3 --out s2.json  # run one shard -> a shard result file
     python tools/matrix.py merge --check s1.json s2.json s3.json  # -> compat_matrix.json / .md
     python tools/matrix.py render         # rewrite compat_matrix.md from compat_matrix.json
-    python tools/matrix.py readme-table   # the README support table (markdown)
+    python tools/matrix.py readme-table   # the README support table (--write: README, docs/)
 
 Each cell is one environment (``tools.envs.ensure_env``: a server release on a Python with a wrapt
 line and the extras its configuration needs) in which ``python -m lifespan_state check --json
@@ -83,6 +83,7 @@ __all__ = [
     "servers",
     "shard",
     "shard_document",
+    "support_table",
 ]
 
 PYTHONS: Tuple[str, ...] = ("3.8", "3.9", "3.10", "3.11", "3.12", "3.13")
@@ -867,8 +868,46 @@ def render_markdown(records: List[Dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: What a harness row of the support table is (the rows of SUPPORTED that are not servers).
+HARNESS_OBJECT = {"asgi-lifespan": "LifespanManager", "starlette": "TestClient"}
+MODES = ("add", "fix", "native")
+
+
+def _mode_spans(server: str) -> Dict[str, str]:
+    """mode -> the releases that get it, neighbouring ranges of one mode joined (hypercorn's two
+    fix ranges differ in why, not in what the user gets)."""
+    spans: Dict[str, List[List[Optional[str]]]] = {}
+    for entry in SUPPORTED[server].ranges:
+        runs = spans.setdefault(entry.mode, [])
+        if runs and runs[-1][1] == entry.low:
+            runs[-1][1] = entry.high
+        else:
+            runs.append([entry.low, entry.high])
+    return {
+        mode: ", ".join(f"{low} to < {high}" if high else f">= {low}" for low, high in runs)
+        for mode, runs in spans.items()
+    }
+
+
 def readme_table() -> str:
-    """The README's support table, from SUPPORTED (the runtime gate's table)."""
+    """The README's compact support table, from SUPPORTED (the runtime gate's table): one row per
+    server or test harness, the releases of each mode."""
+    lines = [
+        "<!-- generated from lifespan_state._versions.SUPPORTED by "
+        "`python tools/matrix.py readme-table --write` -->",
+        "| server or test harness | add | fix | native | tested up to |",
+        "|---|---|---|---|---|",
+    ]
+    for server, support in SUPPORTED.items():
+        name = f"{server} `{HARNESS_OBJECT[server]}`" if server in HARNESS_OBJECT else server
+        spans = _mode_spans(server)
+        cells = " | ".join(spans.get(mode, "—") for mode in MODES)
+        lines.append(f"| {name} | {cells} | {support.newest_tested} |")
+    return "\n".join(lines) + "\n"
+
+
+def support_table() -> str:
+    """The full support table of docs/how-it-works.md: every range with its mode and why."""
     lines = [
         "<!-- generated from lifespan_state._versions.SUPPORTED by "
         "`python tools/matrix.py readme-table --write` -->",
@@ -886,17 +925,30 @@ def readme_table() -> str:
 
 
 README_MARKERS = ("<!-- support-table -->", "<!-- /support-table -->")
+#: The documents that hold a generated table between README_MARKERS, and which table.
+TABLE_DOCUMENTS: Tuple[Tuple[Path, Callable[[], str]], ...] = (
+    (ROOT / "README.md", readme_table),
+    (ROOT / "docs" / "how-it-works.md", support_table),
+)
 
 
-def write_readme_table(path: Path = ROOT / "README.md") -> None:
-    """Put the generated table between the README's markers (adding the end marker once)."""
+def generated_fragment(text: str) -> Optional[str]:
+    """What stands between the markers of ``text`` (None: it has no complete pair)."""
+    start, end = README_MARKERS
+    if start not in text or end not in text.split(start, 1)[1]:
+        return None
+    return text.split(start, 1)[1].split(end, 1)[0]
+
+
+def write_readme_table(path: Path = ROOT / "README.md", table: Callable[[], str] = readme_table) -> None:
+    """Put the generated table between the markers of ``path`` (adding the end marker once)."""
     start, end = README_MARKERS
     text = path.read_text()
     if start not in text:
         raise SystemExit(f"{path} has no {start} marker")
     head, rest = text.split(start, 1)
     tail = rest.split(end, 1)[1] if end in rest else rest
-    path.write_text(f"{head}{start}\n{readme_table()}{end}{tail}")  # table ends with a newline
+    path.write_text(f"{head}{start}\n{table()}{end}{tail}")  # table ends with a newline
 
 
 # -- shards ---------------------------------------------------------------------------------------
@@ -1188,7 +1240,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     render.add_argument("--json", type=Path, default=JSON_PATH)
     render.add_argument("--md", type=Path, default=MD_PATH)
     table = sub.add_parser("readme-table", help="print the README support table")
-    table.add_argument("--write", action="store_true", help="refresh it in README.md instead")
+    table.add_argument(
+        "--write", action="store_true", help="refresh it in README.md (and the full one in docs/) instead"
+    )
     envs = sub.add_parser("envs", help="build (warm) every cell's environment, run nothing")
     envs.add_argument("--only", action="append", default=[])
     envs.add_argument("--workers", type=int, default=WORKERS)
@@ -1199,7 +1253,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     if args.command == "readme-table":
         if args.write:
-            write_readme_table()
+            for path, make in TABLE_DOCUMENTS:
+                write_readme_table(path, make)
         else:
             sys.stdout.write(readme_table())
         return 0
