@@ -98,9 +98,12 @@ def test_readme_is_a_front_door() -> None:
 
 
 def test_ci_runs_the_readme_test_command() -> None:
-    """.ci/run installs what the README's test command installs and runs the same pytest."""
+    """.ci/run installs what the README's test command installs (through .ci/install, which also
+    serves Python 3.8) and runs the same pytest."""
     tests = _setup_commands()[1]
     ci = (ROOT / ".ci" / "run").read_text()
+    install = (ROOT / ".ci" / "install").read_text()
     assert "--group test" in tests and "pip install -U pip" in tests
-    assert '-m pip install -q -U pip' in ci and "--group test" in ci
+    assert re.search(r"^PYTHON=\S+ bash \.ci/install test lint$", ci, flags=re.M)
+    assert '"$PY" -m pip install -q -U pip' in install and '--group "$group"' in install
     assert re.search(r'^"\$PY" -m pytest$', ci, flags=re.M), "the README's `pytest`, no other selection"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 import tarfile
 import zipfile
 from email.parser import Parser
@@ -16,6 +17,11 @@ from typing import Iterator, List, Tuple
 import pytest
 from tools.envs import ROOT, uv
 from tools.matrix import SERVER_ORDER
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    tomllib = pytest.importorskip("tomli")
 
 README = (ROOT / "README.md").read_text()
 
@@ -95,6 +101,18 @@ def test_summary_names_what_is_covered(built: Tuple[List[str], List[str], str]) 
     assert "every" not in summary, summary  # "every uvicorn and hypercorn release" was not true
     for server in SERVER_ORDER:
         assert server in summary, (server, summary)
+
+
+def test_one_version_everywhere(built: Tuple[List[str], List[str], str]) -> None:
+    """pyproject.toml reads the version from lifespan_state.__version__; the wheel carries it, and
+    CHANGELOG.md's top entry is that release."""
+    import lifespan_state
+
+    assert Parser().parsestr(built[2])["Version"] == lifespan_state.__version__
+    (top,) = re.findall(r"^## (\S+)", (ROOT / "CHANGELOG.md").read_text(), flags=re.M)[:1]
+    assert top == lifespan_state.__version__, (top, lifespan_state.__version__)
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert "version" not in project and "version" in project["dynamic"]  # no second copy
 
 
 def test_check_kit_stays_small() -> None:
