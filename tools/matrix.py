@@ -545,7 +545,8 @@ def _stable(text: str) -> str:
         return NO_NETWORK
     # uv names the interpreter's patch release ("the current Python version (3.8.18)"); a cell
     # is one minor, and another machine's 3.8 is another patch
-    text = re.sub(r"(\bPython\b[^0-9()]{0,20}\(?)(3\.\d+)\.\d+\b", r"\1\2", text)
+    # (a requirement such as "Python>=3.10" is left alone)
+    text = re.sub(r"(\bPython(?: version)? \(?)(3\.\d+)\.\d+\b", r"\1\2", text)
     text = re.sub(r"0x[0-9a-fA-F]+", "0xADDR", text)
     # installer messages name the machine's uv cache (with a random directory per build)
     text = re.sub(r"/\S*?/uv/sdists-v\d+/\S*", "<uv cache>", text)

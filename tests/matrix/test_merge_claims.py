@@ -181,6 +181,7 @@ def test_ci_uses_the_same_comparison(cells: List[Cell]) -> None:
         ("does not install: error: Failed to build `granian==1.0.2` error: failed to get `pyo3-asyncio` as a "
          "dependency of package `granian v1.0.2`", NO_NETWORK),
         ("S5: uvicorn 0.17.6 shared one copy", "S5: uvicorn 0.17.6 shared one copy"),  # not a Python
+        ("depends on Python>=3.10.1", "depends on Python>=3.10.1"),  # a requirement, not a machine
     ],
 )
 def test_reasons_hold_no_machine_only_text(raw: str, stable: str) -> None:
