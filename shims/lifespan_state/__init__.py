@@ -1,4 +1,4 @@
-"""ASGI lifespan state (``scope["state"]``) for every uvicorn and hypercorn release.
+"""ASGI lifespan state (``scope["state"]``) for the servers and test harnesses of ``_versions.SUPPORTED``.
 
 Activate it once, before or after the server is imported::
 
