@@ -65,13 +65,13 @@ def test_the_recipe_runs_as_root_on_debians_python() -> None:
     assert [line.split()[5] for line in SERVE] == ["uvicorn", "hypercorn"]
 
 
-def _shell(home: Path, **extra: str) -> Dict[str, str]:
+def _shell(home: Path) -> Dict[str, str]:
     """The user's shell before the recipe: this process's PATH (whatever python3 comes first),
     a fresh HOME, no venv active."""
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("LIFESPAN_STATE_", "PYTHON", "VIRTUAL_ENV"))
     }
-    env.update(HOME=str(home), **extra)
+    env["HOME"] = str(home)
     return env
 
 
