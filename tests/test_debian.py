@@ -1,12 +1,15 @@
-"""The README's Debian 12 recipe, run against Debian's own packages (not PyPI copies).
+"""The Debian 12 recipe of docs/debian.md, run line by line against Debian's own packages.
 
-``python3 -m venv --system-site-packages`` over /usr/bin/python3 with python3-uvicorn 0.17.6,
+``/usr/bin/python3 -m venv --system-site-packages`` with python3-uvicorn 0.17.6,
 python3-hypercorn 0.13.2, python3-starlette 0.26.1, python3-wrapt 1.14.1 and python3-packaging
 (``.ci/run`` installs them with apt as root; this test never does, and skips when they are
 absent). The shim is installed into the venv from a wheel of this checkout without an index, so
-its dependencies can only come from Debian. Then the README's commands serve a Starlette app
-whose lifespan yields state, on both servers with two workers, and the commands that cannot work
-there (no ``uvicorn`` command; ``/usr/bin/hypercorn`` on /usr/bin/python3) say what does.
+its dependencies can only come from Debian (the package index is the one part of the recipe
+the test replaces). The recipe's lines run as written, in ``bash`` with the test's own ``PATH``
+(where another ``python3`` may come first, as pyenv's does) and a fresh ``HOME``: they serve a
+Starlette app whose lifespan yields state, on both servers with two workers; the commands that
+cannot work there (no ``uvicorn`` command; ``/usr/bin/hypercorn`` on /usr/bin/python3) say what
+does.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from tools.releases import HYPERCORN, UVICORN
 from lifespan_state.check._runner import ServerProcess, free_port
 
 SYSTEM_PYTHON = Path("/usr/bin/python3")
-#: What Debian 12 (bookworm) ships; the recipe in the README is written against these.
+#: What Debian 12 (bookworm) ships; the recipe in docs/debian.md is written against these.
 DEBIAN = {
     "uvicorn": UVICORN.debian,
     "hypercorn": HYPERCORN.debian,
@@ -37,6 +40,39 @@ DEBIAN = {
 APP = Path(__file__).parent / "scripts" / "agent_app.py"  # a Starlette app yielding state
 
 PACKAGES = Path(__file__).parent / "scripts" / "debian_packages.py"
+DOC = ROOT / "docs" / "debian.md"
+
+
+def _recipe() -> List[str]:
+    """The lines of docs/debian.md's recipe (its one ``sh`` block), comments dropped."""
+    text = DOC.read_text()
+    block = text.split("```sh\n", 1)[1].split("```", 1)[0]
+    return [line.split("  #", 1)[0].strip() for line in block.splitlines() if line.strip()]
+
+
+RECIPE = _recipe()
+(APT, MAKE_VENV, PIP_INSTALL, ACTIVATE, *SERVE) = RECIPE
+
+
+def test_the_recipe_runs_as_root_on_debians_python() -> None:
+    """Containers run as root without sudo; a pyenv (or any other) python3 first on PATH would
+    make a venv that cannot see Debian's packages."""
+    assert APT.startswith("apt-get install ") and "sudo" not in " ".join(RECIPE)
+    for package in ("python3-uvicorn", "python3-hypercorn", "python3-starlette", "python3-venv"):
+        assert package in APT.split()
+    assert MAKE_VENV.startswith("/usr/bin/python3 -m venv --system-site-packages ")
+    assert PIP_INSTALL.endswith("pip install lifespan-state-shim") and ACTIVATE.startswith(". ")
+    assert [line.split()[5] for line in SERVE] == ["uvicorn", "hypercorn"]
+
+
+def _shell(home: Path) -> Dict[str, str]:
+    """The user's shell before the recipe: this process's PATH (whatever python3 comes first),
+    a fresh HOME, no venv active."""
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("LIFESPAN_STATE_", "PYTHON", "VIRTUAL_ENV"))
+    }
+    env["HOME"] = str(home)
+    return env
 
 
 def _debian_packages() -> Dict[str, Any]:
@@ -74,14 +110,15 @@ def debian_venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     )  # fmt: skip
     assert built.returncode == 0, built.stderr
     (wheel,) = wheels.glob("*.whl")
-    venv = base / "v"
-    # The README's recipe: a venv that sees Debian's packages, the shim installed with pip.
-    subprocess.run(
-        [str(SYSTEM_PYTHON), "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=300
-    )
-    pip = [str(venv / "bin" / "pip"), "install", "-q", "--no-index", str(wheel)]
-    done = subprocess.run(pip, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
+    home = base / "home"
+    home.mkdir()
+    # The recipe's own lines; only the package index is replaced by the wheel of this checkout.
+    for line in (MAKE_VENV, PIP_INSTALL.replace("lifespan-state-shim", f"-q --no-index {wheel}")):
+        done = subprocess.run(
+            ["bash", "-c", line], cwd=home, env=_shell(home), capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, (line, done.stdout + done.stderr)
+    venv = Path(MAKE_VENV.split()[-1].replace("~", str(home), 1))
     yield venv / "bin"
     shutil.rmtree(base, ignore_errors=True)
 
@@ -131,16 +168,14 @@ def test_the_venv_uses_debians_packages(debian_venv: Path, tmp_path: Path) -> No
 def test_debian_servers_serve_state_through_the_launcher(
     debian_venv: Path, tmp_path: Path, server: str
 ) -> None:
-    shutil.copy(APP, tmp_path / "app.py")
+    shutil.copy(APP, tmp_path / "main.py")  # the recipe serves main:app
     port = free_port()
-    served = (
-        ["uvicorn", "app:app", "--workers", "2", "--port", str(port)]
-        if server == "uvicorn"
-        else ["hypercorn", "-w", "2", "-b", f"127.0.0.1:{port}", "app:app"]
-    )
-    argv = ["lifespan-state", "run", "--", "python3", "-m", *served]
+    (line,) = [line for line in SERVE if f" -m {server} " in line]
+    bind = f" --port {port}" if server == "uvicorn" else f" -b 127.0.0.1:{port}"
+    home = debian_venv.parents[2]  # the recipe made HOME/venvs/app/bin
+    script = f"{ACTIVATE} && exec {line}{bind}"  # exec: the server is the process we stop
     with ServerProcess(
-        argv, port=port, env=_env(debian_venv), cwd=str(tmp_path), start_timeout=60
+        ["bash", "-c", script], port=port, env=_shell(home), cwd=str(tmp_path), start_timeout=60
     ) as running:
         assert running.pid is not None
         views = _views(port, running.pid)

@@ -24,6 +24,10 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (package / "__init__.py").write_text("")
     (package / "sub.py").write_text("VALUE = 42\n")
     (package / "broken.py").write_text("raise RuntimeError('broken on purpose')\n")
+    for name in ("warns", "warns_too"):
+        (package / f"{name}.py").write_text(
+            f"import warnings\nwarnings.warn('{name} is deprecated', DeprecationWarning, stacklevel=2)\n"
+        )
     return root
 
 
@@ -50,3 +54,15 @@ def test_a_failed_import_keeps_the_hook_waiting(tree: Path) -> None:
 
 def test_a_raising_hook_neither_breaks_the_import_nor_the_other_hooks(tree: Path) -> None:
     assert run(tree, "raising-hook")["seen"] == ["demo_pkg.sub"]
+
+
+def test_a_warning_at_import_names_the_importer_not_the_hook(tree: Path) -> None:
+    """A module that warns as it is imported (``stacklevel=2``, as Starlette's deprecations do)
+    names the line that imported it, with a hook waiting for it as without one."""
+    seen = run(tree, "warning")["seen"]
+    assert seen[0] == "demo_pkg.warns"  # the hook ran
+    script = str(SCRIPT)
+    assert seen[1:] == [
+        {"message": "warns is deprecated", "file": script, "line": "hooked import"},
+        {"message": "warns_too is deprecated", "file": script, "line": "plain import"},
+    ], seen

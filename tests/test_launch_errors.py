@@ -111,7 +111,7 @@ FACTORY = "lifespan_state.factory:create_app"
         (HYPERCORN_13, [], 1),
         # 0.16.0 takes it for a WSGI app: the first request is the first call. With -w 0 the
         # process exit status is ours; with workers (the default -w 1) hypercorn 0.16's parent
-        # exits 0 whatever its worker did (its own import errors too) — the README says so.
+        # exits 0 whatever its worker did (its own import errors too) — docs/launcher.md says so.
         (HYPERCORN_16, ["-w", "0"], 1),
         (HYPERCORN_16, [], 0),
     ],

@@ -17,15 +17,18 @@ from tools.matrix import (
     CONFIG_SWEEP,
     PYTHON_SWEEP,
     PYTHONS,
+    TABLE_DOCUMENTS,
     Cell,
     _config_cross,
     ci_cells,
     classify,
+    generated_fragment,
     plan,
     pythons_for,
     readme_table,
     releases,
     render_markdown,
+    support_table,
 )
 
 from lifespan_state._versions import SUPPORTED
@@ -155,21 +158,32 @@ def test_classify_server_that_never_starts_is_cannot_run() -> None:
     assert "server exited" in outcome.reason
 
 
-def test_readme_table_lists_every_range() -> None:
-    table = readme_table()
+def test_support_table_lists_every_range() -> None:
+    table = support_table()
     for support in SUPPORTED.values():
         for entry in support.ranges:
-            assert entry.low in table and entry.mode in table
+            assert entry.low in table and entry.mode in table and entry.why in table
         assert support.newest_tested in table
 
 
-def test_readme_support_table_is_generated() -> None:
-    readme = (ROOT / "README.md").read_text()
-    start, end = "<!-- support-table -->", "<!-- /support-table -->"
-    if end not in readme:
-        pytest.skip("README has no generated support table yet (python tools/matrix.py readme-table --write)")
-    fragment = readme.split(start, 1)[1].split(end, 1)[0]
-    assert fragment.strip() == readme_table().strip(), "run: python tools/matrix.py readme-table --write"
+def test_readme_table_has_a_row_per_server_with_its_modes() -> None:
+    rows = {line.split(" | ")[0].lstrip("| ").split(" ")[0]: line for line in readme_table().splitlines()[3:]}
+    assert set(rows) == set(SUPPORTED)
+    for name, support in SUPPORTED.items():
+        cells = [c.strip() for c in rows[name].strip("|").split("|")]
+        assert cells[-1] == support.newest_tested
+        for mode, cell in zip(("add", "fix", "native"), cells[1:4]):
+            ranges = [r for r in support.ranges if r.mode == mode]
+            # a mode the server has names its first release; one it has not is a dash
+            assert (ranges[0].low in cell) if ranges else cell == "—", (name, mode, cell)
+
+
+@pytest.mark.parametrize("path", [p for p, _ in TABLE_DOCUMENTS], ids=lambda p: p.name)
+def test_support_tables_are_generated(path: Path) -> None:
+    make = dict(TABLE_DOCUMENTS)[path]
+    fragment = generated_fragment(path.read_text())
+    assert fragment is not None, f"{path.name} has no generated support table"
+    assert fragment.strip() == make().strip(), "run: python tools/matrix.py readme-table --write"
 
 
 # -- the committed outputs -------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""What the package index and an sdist user get: license, classifiers, a description whose links
-work off GitHub, and every file the README names.
+"""What the package index and an sdist user get: license, classifiers, a description that starts
+with prose and whose links work off the repository, and every file the README and docs/ name.
 
 Builds the real sdist and wheel of this checkout (``uv build``) and reads them back.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 import tarfile
 import zipfile
 from email.parser import Parser
@@ -15,6 +16,12 @@ from typing import Iterator, List, Tuple
 
 import pytest
 from tools.envs import ROOT, uv
+from tools.matrix import SERVER_ORDER
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    tomllib = pytest.importorskip("tomli")
 
 README = (ROOT / "README.md").read_text()
 
@@ -62,12 +69,50 @@ def test_metadata_license_classifiers_and_urls(built: Tuple[List[str], List[str]
         assert not re.search(r"example\.|TODO|<|your-?name|placeholder", url, re.I), url
 
 
-def test_description_has_no_relative_links() -> None:
+def _description(meta: str) -> str:
+    return meta.split("\n\n", 1)[1]  # the body after the headers is the long description
+
+
+def test_description_has_no_relative_links(built: Tuple[List[str], List[str], str]) -> None:
     """The package index shows the README without the repository around it: a relative link or
-    an in-page anchor there goes nowhere."""
-    links = re.findall(r"\]\(([^)]+)\)", README) + re.findall(r'(?:href|src)="([^"]+)"', README)
+    an in-page anchor there goes nowhere, so the build spells them out (hatch_build.py)."""
+    description = _description(built[2])
+    links = re.findall(r"\]\(([^)]+)\)", description) + re.findall(r'(?:href|src)="([^"]+)"', description)
     relative = [link for link in links if not re.match(r"https?://", link)]
     assert relative == [], relative
+    # Negative control: the README itself has such links, which the build rewrote.
+    assert re.search(r"\]\(docs/", README), "README.md links no docs/ page"
+    assert "`docs/CONTRIBUTING.md` (in the source distribution)" in description
+
+
+def test_description_starts_with_prose(built: Tuple[List[str], List[str], str]) -> None:
+    """What the index shows first is what the package is, not a command to run."""
+    meta = Parser().parsestr(built[2])
+    assert meta["Description-Content-Type"] == "text/markdown"
+    blocks = [b for b in _description(built[2]).split("\n\n") if b.strip()]
+    title, first = blocks[0], blocks[1]
+    assert title.startswith("# ") and "\n" not in title.strip(), title
+    assert not first.lstrip().startswith(("```", "#", "|", "-", "<")), first
+    assert len(first.split()) >= 30 and first.rstrip().endswith("."), first
+
+
+def test_summary_names_what_is_covered(built: Tuple[List[str], List[str], str]) -> None:
+    summary = Parser().parsestr(built[2])["Summary"]
+    assert "every" not in summary, summary  # "every uvicorn and hypercorn release" was not true
+    for server in SERVER_ORDER:
+        assert server in summary, (server, summary)
+
+
+def test_one_version_everywhere(built: Tuple[List[str], List[str], str]) -> None:
+    """pyproject.toml reads the version from lifespan_state.__version__; the wheel carries it, and
+    CHANGELOG.md's top entry is that release."""
+    import lifespan_state
+
+    assert Parser().parsestr(built[2])["Version"] == lifespan_state.__version__
+    (top,) = re.findall(r"^## (\S+)", (ROOT / "CHANGELOG.md").read_text(), flags=re.M)[:1]
+    assert top == lifespan_state.__version__, (top, lifespan_state.__version__)
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert "version" not in project and "version" in project["dynamic"]  # no second copy
 
 
 def test_check_kit_stays_small() -> None:
@@ -80,12 +125,20 @@ def test_check_kit_stays_small() -> None:
 
 
 def _named_files() -> List[str]:
-    """Repository files the README names in code spans (``BENCHMARKS.md``, ``patches/``, ...)."""
+    """Repository files the README and docs/ name (``BENCHMARKS.md``, ``patches/``, ...): code
+    spans name them from the checkout's root, links from the page's own directory."""
     names = set()
-    for span in re.findall(r"`([^`\s]+)`", README):
-        span = span.rstrip(".,:;")
-        if re.fullmatch(r"[\w.-]+(/[\w.-]+)*/?", span) and (ROOT / span).exists() and span not in {".", ".."}:
-            names.add(span)
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = page.read_text()
+        named = [(ROOT, span) for span in re.findall(r"`([^`\s]+)`", text)]
+        named += [(page.parent, link.split("#", 1)[0]) for link in re.findall(r"\]\(([^)\s]+)\)", text)]
+        for base, name in named:
+            name = name.rstrip(".,:;")
+            if not re.fullmatch(r"[\w.-]+(/[\w.-]+)*/?", name) or name in {".", ".."}:
+                continue
+            path = (base / name).resolve()
+            if path.exists() and ROOT in path.parents:
+                names.add(path.relative_to(ROOT).as_posix() + ("/" if path.is_dir() else ""))
     return sorted(names)
 
 

@@ -1,7 +1,7 @@
 """Soak: many mixed requests through a shimmed server, zero state violations, memory flat.
 
 The default run soaks 5,000 requests per server; the full size (100,000 requests at concurrency
-64, the README figures) is marked slow and is also the documented command
+64, the figures of docs/guarantees.md) is marked slow and is also the documented command
 ``python -m tools.soak --requests 100000 --concurrency 64``. Negative controls prove that the
 soak sees what it is looking for: buggy native servers without the shim produce violations, and
 an app that keeps every request's state produces memory growth.

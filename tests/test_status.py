@@ -13,6 +13,8 @@ import pytest
 from tools.envs import EnvSpec, ensure_env
 from tools.releases import HYPERCORN
 
+from lifespan_state._versions import SUPPORTED
+
 
 @pytest.fixture(scope="module")
 def hypercorn_0160() -> Path:
@@ -44,7 +46,8 @@ def test_cli_says_what_hypercorn_wraps_on_which_import(hypercorn_0160: Path) -> 
     done = cli(hypercorn_0160)
     assert done.returncode == 0, done.stderr
     assert "nothing wrapped\n" not in done.stdout and not done.stdout.rstrip().endswith("nothing wrapped")
-    line = f"hypercorn  {HYPERCORN.last_stateless:<10} mode=add     nothing wrapped yet"
+    width = max(len(name) for name in SUPPORTED)  # the name column fits the longest name
+    line = f"{'hypercorn':<{width}} {HYPERCORN.last_stateless:<10} mode=add     nothing wrapped yet"
     assert line in done.stdout, done.stdout
     assert "on `import hypercorn.asyncio`: worker_serve" in done.stdout
     assert "on `import hypercorn.trio`: worker_serve" in done.stdout

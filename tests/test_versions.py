@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
+from typing import Any, Dict, List, Set
 
 import pytest
 from packaging.version import Version
@@ -62,6 +64,32 @@ def test_extras_follow_the_table() -> None:
     extras = project["optional-dependencies"]
     for name, support in SUPPORTED.items():
         assert extras[name] == [f"{name}>={support.minimum}"]
+
+
+#: Development tools: they belong in the PEP 735 dependency groups, never in a published extra.
+DEV_TOOLS = {"pytest", "pytest-timeout", "uv", "mypy", "ruff", "check-jsonschema"}
+
+
+def _names(groups: Dict[str, List[Any]], group: str) -> Set[str]:
+    """The distributions a dependency group names, its ``include-group`` entries resolved."""
+    names: Set[str] = set()
+    for item in groups[group]:
+        if isinstance(item, dict):
+            names |= _names(groups, item["include-group"])
+        else:
+            names.add(re.split(r"[\s;<>=!~\[]", item, maxsplit=1)[0].lower())
+    return names
+
+
+def test_development_tools_are_groups_not_extras() -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    extras = pyproject["project"]["optional-dependencies"]
+    published = set().union(*(_names(extras, name) for name in extras))
+    assert published & DEV_TOOLS == set(), published & DEV_TOOLS
+    groups = pyproject["dependency-groups"]
+    assert _names(groups, "test") | _names(groups, "lint") >= DEV_TOOLS
+    # mypy reads the typed libraries the package's optional parts import: lint brings them
+    assert {"mypy", "ruff", "httpx", "anyio", "asgi-lifespan", "pytest"} <= _names(groups, "lint")
 
 
 def test_unsupported_error_names_found_wanted_and_what_to_do() -> None:

@@ -22,7 +22,8 @@ def _validator() -> List[str]:
     found = shutil.which("check-jsonschema") or str(Path(sys.executable).parent / "check-jsonschema")
     if not Path(found).exists():
         pytest.skip(
-            "check-jsonschema is not installed (it comes with the test extra: pip install -e '.[test]')"
+            "check-jsonschema is not installed "
+            "(it comes with the test dependency group: pip install -e . --group test)"
         )
     return [found, "--builtin-schema", "vendor.github-workflows"]
 

@@ -5,7 +5,7 @@ on ``PYTHONPATH`` and distribution metadata giving the stub the release wanted, 
 the registry see an "installed" server of that version. No network, no per-release environment.
 
 The child runs with ``-S`` (no site-packages) and sees only the stubs, that metadata, our package
-and its two dependencies: a real server installed beside the tests (the test extras bring
+and its two dependencies: a real server installed beside the tests (the test dependency group brings
 Starlette and asgi-lifespan) can neither shadow a stub nor lend it its metadata.
 """
 

@@ -7,14 +7,15 @@
     python tools/matrix.py plan --shard 2/3             # the cells of shard 2 of 3
     python tools/matrix.py run --shard 2/3 --out s2.json  # run one shard -> a shard result file
     python tools/matrix.py merge --check s1.json s2.json s3.json  # -> compat_matrix.json / .md
-    python tools/matrix.py render         # rewrite compat_matrix.md from compat_matrix.json
-    python tools/matrix.py readme-table   # the README support table (markdown)
+    python tools/matrix.py render         # re-normalise compat_matrix.json, rewrite compat_matrix.md
+    python tools/matrix.py readme-table   # the README support table (--write: README, docs/)
 
 Each cell is one environment (``tools.envs.ensure_env``: a server release on a Python with a wrapt
 line and the extras its configuration needs) in which ``python -m lifespan_state check --json
---shim both`` runs one configuration: natively first, then with the shim. Two cells run at a time
-(one per core). The releases come from ``lifespan_state._versions.SUPPORTED`` (the table the
-runtime gate uses) and the package index, capped at each server's ``newest_tested``.
+--shim both`` runs one configuration: natively first, then with the shim. Two cells per core run at
+a time (``WORKERS``: a cell mostly waits on its servers). The releases come from
+``lifespan_state._versions.SUPPORTED`` (the table the runtime gate uses) and the package index,
+capped at each server's ``newest_tested``.
 
 The plan is designed to cover, without running the full cross product:
 
@@ -67,11 +68,14 @@ __all__ = [
     "PYTHONS",
     "SERVER_ORDER",
     "Cell",
+    "Comparison",
     "MergeError",
     "Outcome",
     "ci_cells",
     "classify",
+    "compare",
     "merge_shards",
+    "missing_shards",
     "needs_uvloop",
     "parse_shard",
     "plan",
@@ -83,6 +87,7 @@ __all__ = [
     "servers",
     "shard",
     "shard_document",
+    "support_table",
 ]
 
 PYTHONS: Tuple[str, ...] = ("3.8", "3.9", "3.10", "3.11", "3.12", "3.13")
@@ -521,9 +526,27 @@ def needs_uvloop(server: str, version: str) -> bool:
 KNOWN_LIMITS = (*LIMITS, GRANIAN_LOOP_LIMIT)
 
 
+#: A build that fetches a dependency over the network, on a machine that has none (cargo's
+#: git dependencies of old granian releases, here): machine-only text, stated in one phrase.
+NO_NETWORK = (
+    "does not install here: its build fetches a dependency over the network, which this machine lacks"
+)
+_NETWORK_FAILURE = re.compile(
+    r"failed to get `[^`]+` as a dependency|failed to fetch|spurious network error|"
+    r"[Cc]ould not resolve host|Temporary failure in name resolution|[Nn]etwork is unreachable"
+)
+
+
 def _stable(text: str) -> str:
-    """Drop what differs between two runs of the same cell (ports, addresses, process ids) from a
-    reason, so that a rerun with the same results writes the same bytes."""
+    """Drop what differs between two machines or two runs of the same cell from a reason (ports,
+    addresses, process ids, Python patch releases, this machine's lack of network), so that a
+    rerun with the same results writes the same bytes, here as on a CI runner."""
+    if text.startswith("does not install") and _NETWORK_FAILURE.search(text):
+        return NO_NETWORK
+    # uv names the interpreter's patch release ("the current Python version (3.8.18)"); a cell
+    # is one minor, and another machine's 3.8 is another patch
+    # (a requirement such as "Python>=3.10" is left alone)
+    text = re.sub(r"(\bPython(?: version)? \(?)(3\.\d+)\.\d+\b", r"\1\2", text)
     text = re.sub(r"0x[0-9a-fA-F]+", "0xADDR", text)
     # installer messages name the machine's uv cache (with a random directory per build)
     text = re.sub(r"/\S*?/uv/sdists-v\d+/\S*", "<uv cache>", text)
@@ -867,8 +890,46 @@ def render_markdown(records: List[Dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: What a harness row of the support table is (the rows of SUPPORTED that are not servers).
+HARNESS_OBJECT = {"asgi-lifespan": "LifespanManager", "starlette": "TestClient"}
+MODES = ("add", "fix", "native")
+
+
+def _mode_spans(server: str) -> Dict[str, str]:
+    """mode -> the releases that get it, neighbouring ranges of one mode joined (hypercorn's two
+    fix ranges differ in why, not in what the user gets)."""
+    spans: Dict[str, List[List[Optional[str]]]] = {}
+    for entry in SUPPORTED[server].ranges:
+        runs = spans.setdefault(entry.mode, [])
+        if runs and runs[-1][1] == entry.low:
+            runs[-1][1] = entry.high
+        else:
+            runs.append([entry.low, entry.high])
+    return {
+        mode: ", ".join(f"{low} to < {high}" if high else f">= {low}" for low, high in runs)
+        for mode, runs in spans.items()
+    }
+
+
 def readme_table() -> str:
-    """The README's support table, from SUPPORTED (the runtime gate's table)."""
+    """The README's compact support table, from SUPPORTED (the runtime gate's table): one row per
+    server or test harness, the releases of each mode."""
+    lines = [
+        "<!-- generated from lifespan_state._versions.SUPPORTED by "
+        "`python tools/matrix.py readme-table --write` -->",
+        "| server or test harness | add | fix | native | tested up to |",
+        "|---|---|---|---|---|",
+    ]
+    for server, support in SUPPORTED.items():
+        name = f"{server} `{HARNESS_OBJECT[server]}`" if server in HARNESS_OBJECT else server
+        spans = _mode_spans(server)
+        cells = " | ".join(spans.get(mode, "—") for mode in MODES)
+        lines.append(f"| {name} | {cells} | {support.newest_tested} |")
+    return "\n".join(lines) + "\n"
+
+
+def support_table() -> str:
+    """The full support table of docs/how-it-works.md: every range with its mode and why."""
     lines = [
         "<!-- generated from lifespan_state._versions.SUPPORTED by "
         "`python tools/matrix.py readme-table --write` -->",
@@ -886,17 +947,30 @@ def readme_table() -> str:
 
 
 README_MARKERS = ("<!-- support-table -->", "<!-- /support-table -->")
+#: The documents that hold a generated table between README_MARKERS, and which table.
+TABLE_DOCUMENTS: Tuple[Tuple[Path, Callable[[], str]], ...] = (
+    (ROOT / "README.md", readme_table),
+    (ROOT / "docs" / "how-it-works.md", support_table),
+)
 
 
-def write_readme_table(path: Path = ROOT / "README.md") -> None:
-    """Put the generated table between the README's markers (adding the end marker once)."""
+def generated_fragment(text: str) -> Optional[str]:
+    """What stands between the markers of ``text`` (None: it has no complete pair)."""
+    start, end = README_MARKERS
+    if start not in text or end not in text.split(start, 1)[1]:
+        return None
+    return text.split(start, 1)[1].split(end, 1)[0]
+
+
+def write_readme_table(path: Path = ROOT / "README.md", table: Callable[[], str] = readme_table) -> None:
+    """Put the generated table between the markers of ``path`` (adding the end marker once)."""
     start, end = README_MARKERS
     text = path.read_text()
     if start not in text:
         raise SystemExit(f"{path} has no {start} marker")
     head, rest = text.split(start, 1)
     tail = rest.split(end, 1)[1] if end in rest else rest
-    path.write_text(f"{head}{start}\n{readme_table()}{end}{tail}")  # table ends with a newline
+    path.write_text(f"{head}{start}\n{table()}{end}{tail}")  # table ends with a newline
 
 
 # -- shards ---------------------------------------------------------------------------------------
@@ -948,12 +1022,23 @@ def shard_document(k: int, n: int, cells: Sequence[Cell], outcomes: Iterable[Out
     }
 
 
+def missing_shards(documents: Sequence[Dict[str, Any]]) -> List[Tuple[int, int]]:
+    """The shards ``(k, n)`` of the documents' split that have no document."""
+    splits = {int(doc["shard"][1]) for doc in documents if isinstance(doc, dict) and "shard" in doc}
+    if len(splits) != 1:
+        return []  # no split, or several: merge_shards says what is wrong
+    (n,) = splits
+    present = {int(doc["shard"][0]) for doc in documents}
+    return [(k, n) for k in range(1, n + 1) if k not in present]
+
+
 def merge_shards(
-    documents: Sequence[Dict[str, Any]], planned: Optional[Sequence[str]] = None
+    documents: Sequence[Dict[str, Any]], planned: Optional[Sequence[str]] = None, missing_ok: bool = False
 ) -> List[Dict[str, Any]]:
     """The records of shards 1..N, checked to add up: every shard once, each with exactly its cells
     (``shard(plan, k, n)`` when ``planned`` -- the plan's cell ids in plan order -- is given) and a
-    record for each, no cell twice, and together the whole plan."""
+    record for each, no cell twice, and together the whole plan. ``missing_ok``: a shard with no
+    document is left out (its cells too) instead of refused; :func:`missing_shards` names them."""
     if not documents:
         raise MergeError("no shard result files to merge")
     for index, doc in enumerate(documents):
@@ -992,24 +1077,11 @@ def merge_shards(
         records += doc["records"]
     (n,) = splits
     absent = sorted(set(range(1, n + 1)) - set(seen))
-    if absent:
+    if absent and not missing_ok:
         raise MergeError(f"shard(s) {', '.join(f'{k}/{n}' for k in absent)} missing")
-    if planned is not None and set(owner) != set(planned):
+    if planned is not None and not absent and set(owner) != set(planned):
         raise MergeError(f"the shards do not cover the plan: {len(set(planned) - set(owner))} cells missing")
     return sorted(records, key=_record_key)
-
-
-def _check_committed(path: Path, text: str) -> List[str]:
-    """Lines saying how ``text`` differs from the committed ``path`` (empty: byte-identical)."""
-    old = path.read_text() if path.exists() else ""
-    if old == text:
-        return []
-    import difflib
-
-    diff = list(
-        difflib.unified_diff(old.splitlines(), text.splitlines(), str(path.name), "merged", lineterm="", n=0)
-    )
-    return diff or [f"{path.name}: differs (whitespace at the end)"]
 
 
 # -- CI subset ------------------------------------------------------------------------------------
@@ -1071,15 +1143,76 @@ class _NoMode:
 
 _NONE = _NoMode()
 
+#: What a cell claims: whether the release runs there ("cannot-run" is a verdict), the verdict
+#: natively and with the shim, the mode the shim chose, and which checks fail each way. A change
+#: of any of these fails ``merge --check`` and ``ci``.
 COMPARED = ("native", "shim", "mode", "failed_checks")
 
 
 def differences(expected: Dict[str, Any], got: Dict[str, Any]) -> List[str]:
+    """How two records of one cell differ in what they claim (empty: the same claims)."""
     return [
         f"{key}: committed {expected.get(key)!r}, now {got.get(key)!r}"
         for key in COMPARED
         if expected.get(key) != got.get(key)
     ]
+
+
+def drift(expected: Dict[str, Any], got: Dict[str, Any]) -> List[str]:
+    """How two records of one cell differ in what they do not claim: the dependency versions the
+    installer resolved (a new h11 release), a reason's wording, the plan's roles. Reported, never
+    a failure: the weekly run must not turn red because a dependency released."""
+    notes = []
+    old, new = expected.get("versions", {}), got.get("versions", {})
+    moved = [f"{k} {old.get(k, '-')} -> {new.get(k, '-')}" for k in sorted({*old, *new})
+             if old.get(k) != new.get(k)]  # fmt: skip
+    if moved:
+        notes.append("versions " + ", ".join(moved))
+    if _stable(str(expected.get("reason", ""))) != _stable(str(got.get("reason", ""))):
+        notes.append(f"reason worded {str(got.get('reason', ''))[:160]!r}")
+    ignored = {*COMPARED, "versions", "reason", "wrapt_version"}  # wrapt_version: in versions
+    notes += [f"{k} {expected.get(k)!r} -> {got.get(k)!r}"
+              for k in sorted({*expected, *got} - ignored) if expected.get(k) != got.get(k)]  # fmt: skip
+    return notes
+
+
+@dataclass
+class Comparison:
+    """A fresh set of records against the committed one, cell by cell."""
+
+    new: List[str] = field(default_factory=list)  # cells the committed matrix lacks
+    gone: List[str] = field(default_factory=list)  # committed cells the fresh records lack
+    differs: Dict[str, List[str]] = field(default_factory=dict)  # cell -> claims that changed
+    drifted: Dict[str, List[str]] = field(default_factory=dict)  # cell -> incidental changes
+
+    @property
+    def agrees(self) -> bool:
+        return not (self.new or self.gone or self.differs)
+
+    def report(self) -> List[str]:
+        lines = [f"NEW     {i}" for i in self.new] + [f"GONE    {i}" for i in self.gone]
+        lines += [f"DIFFERS {i}: " + "; ".join(d) for i, d in sorted(self.differs.items())]
+        lines += [f"drift   {i}: " + "; ".join(d) for i, d in sorted(self.drifted.items())]
+        if self.drifted:
+            lines.append(
+                f"{len(self.drifted)} cell(s) drifted in details the matrix does not claim (resolved "
+                "versions, reason wording): not a failure; commit the merged files to record them"
+            )
+        return lines
+
+
+def compare(committed: Iterable[Dict[str, Any]], fresh: Iterable[Dict[str, Any]]) -> Comparison:
+    """Compare by claims (:data:`COMPARED`), and note the drift of everything else."""
+    old = {r["id"]: r for r in committed}
+    new = {r["id"]: r for r in fresh}
+    out = Comparison(new=sorted(set(new) - set(old)), gone=sorted(set(old) - set(new)))
+    for cell_id in sorted(set(old) & set(new)):
+        claims, noted = differences(old[cell_id], new[cell_id]), drift(old[cell_id], new[cell_id])
+        if claims:
+            out.differs[cell_id] = claims
+        if noted:
+            out.drifted[cell_id] = noted
+    return out
 
 
 # -- command line ---------------------------------------------------------------------------------
@@ -1111,19 +1244,37 @@ def _build_envs(cells: Sequence[Cell], workers: int) -> int:
 
 
 def _merge_command(files: Sequence[Path], json_path: Path, md_path: Path, check: bool) -> int:
-    """``merge``: shard files -> compat_matrix.json/.md (the bytes a full ``run`` writes)."""
+    """``merge``: shard files -> compat_matrix.json/.md (the bytes a full ``run`` writes).
+
+    ``--check`` compares the merged records with the committed ones by what they claim
+    (:func:`compare`): a changed claim, a new or a lost cell fails; drift in what the matrix does
+    not claim is reported. A missing shard is named; the shards that are there are still compared,
+    and the missing shard's cells keep their committed records in the files written.
+    """
+    planned = [c.id for c in plan()]
     try:
         documents = [json.loads(path.read_text()) for path in files]
-        records = merge_shards(documents, [c.id for c in plan()])
+        absent = missing_shards(documents)
+        records = merge_shards(documents, planned, missing_ok=True)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         print(f"merge: {exc}", file=sys.stderr)
         return 2
-    committed = {r["id"]: r for r in _load_records(json_path)}
-    json_text = json.dumps(records, indent=1, sort_keys=True) + "\n"
-    md_text = render_markdown(records)
-    differs = _check_committed(json_path, json_text) + _check_committed(md_path, md_text)
-    json_path.write_text(json_text)
-    md_path.write_text(md_text)
+    committed = _load_records(json_path)
+    kept: List[Dict[str, Any]] = []
+    for k, n in absent:
+        ids = set(planned[k - 1 :: n])
+        kept += [r for r in committed if r["id"] in ids]
+        print(
+            f"MISSING shard {k}/{n}: no result file (its job failed or uploaded nothing); its {len(ids)} "
+            "cells keep their committed records and are not compared",
+            file=sys.stderr,
+        )
+    # A missing shard's cells are not compared; a committed cell the plan dropped is GONE.
+    ran, in_plan = {r["id"] for r in records}, set(planned)
+    comparison = compare([r for r in committed if r["id"] in ran or r["id"] not in in_plan], records)
+    records = sorted(records + kept, key=_record_key)
+    write_json(records, json_path)
+    md_path.write_text(render_markdown(records))
     failing = [r for r in records if r["shim"] == "fail"]
     for r in failing:
         print(
@@ -1131,27 +1282,20 @@ def _merge_command(files: Sequence[Path], json_path: Path, md_path: Path, check:
             file=sys.stderr,
         )
     print(f"merged {len(files)} shard(s): {len(records)} cells -> {json_path}, {md_path}", file=sys.stderr)
-    if check and differs:
-        fresh = {r["id"]: r for r in records}
-        for cell_id in sorted(set(committed) | set(fresh)):
-            if cell_id not in committed:
-                print(f"NEW     {cell_id}", file=sys.stderr)
-            elif cell_id not in fresh:
-                print(f"GONE    {cell_id}", file=sys.stderr)
-            elif committed[cell_id] != fresh[cell_id]:
-                keys = sorted(
-                    k
-                    for k in set(committed[cell_id]) | set(fresh[cell_id])
-                    if committed[cell_id].get(k) != fresh[cell_id].get(k)
-                )
-                print(f"DIFFERS {cell_id}: {', '.join(keys)}", file=sys.stderr)
-        print("\n".join(differs[:200]), file=sys.stderr)
-        print(
-            "the merged matrix differs from the committed compat_matrix.json/.md "
-            "(the merged files are written: review and commit them)",
-            file=sys.stderr,
-        )
-        return 1
+    if check:
+        for line in comparison.report():
+            print(line, file=sys.stderr)
+        if not comparison.agrees:
+            print(
+                "the merged matrix claims other results than the committed compat_matrix.json "
+                "(the merged files are written: review and commit them)",
+                file=sys.stderr,
+            )
+            return 1
+    if absent:
+        missing = ", ".join(f"{k}/{n}" for k, n in absent)
+        print(f"merge: shard(s) {missing} missing: the matrix is incomplete", file=sys.stderr)
+        return 2
     return 1 if failing else 0
 
 
@@ -1184,11 +1328,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ci = sub.add_parser("ci", help="run the CI subset and compare with compat_matrix.json")
     ci.add_argument("--workers", type=int, default=WORKERS)
     ci.add_argument("--json", type=Path, default=JSON_PATH)
-    render = sub.add_parser("render", help="rewrite compat_matrix.md from compat_matrix.json")
+    render = sub.add_parser(
+        "render", help="re-normalise compat_matrix.json's reasons and rewrite compat_matrix.md from it"
+    )
     render.add_argument("--json", type=Path, default=JSON_PATH)
     render.add_argument("--md", type=Path, default=MD_PATH)
     table = sub.add_parser("readme-table", help="print the README support table")
-    table.add_argument("--write", action="store_true", help="refresh it in README.md instead")
+    table.add_argument(
+        "--write", action="store_true", help="refresh it in README.md (and the full one in docs/) instead"
+    )
     envs = sub.add_parser("envs", help="build (warm) every cell's environment, run nothing")
     envs.add_argument("--only", action="append", default=[])
     envs.add_argument("--workers", type=int, default=WORKERS)
@@ -1199,12 +1347,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     if args.command == "readme-table":
         if args.write:
-            write_readme_table()
+            for path, make in TABLE_DOCUMENTS:
+                write_readme_table(path, make)
         else:
             sys.stdout.write(readme_table())
         return 0
     if args.command == "render":
-        args.md.write_text(render_markdown(_load_records(args.json)))
+        # The stored records through the normalisation a run applies (reasons: _stable), so that a
+        # rule added to it reaches the committed files without rerunning a cell.
+        records = [{**r, "reason": _stable(r["reason"])} for r in _load_records(args.json)]
+        write_json(records, args.json)
+        args.md.write_text(render_markdown(records))
         return 0
     if args.command == "merge":
         return _merge_command(args.files, args.json, args.md, args.check)
@@ -1227,14 +1380,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         outcomes = run_cells(
             cells, workers=args.workers, retry=lambda o: bool(differences(by_id[o.cell.id], o.record()))
         )
-        bad = 0
-        for outcome in outcomes:
-            diff = differences(by_id[outcome.cell.id], outcome.record())
-            if diff:
-                bad += 1
-                print(f"DIFFERS {outcome.cell.id}: " + "; ".join(diff), file=sys.stderr)
+        # The same claim-level comparison as ``merge --check``, over the subset's cells.
+        comparison = compare([by_id[o.cell.id] for o in outcomes], [o.record() for o in outcomes])
+        for line in comparison.report():
+            print(line, file=sys.stderr)
+        bad = len(comparison.differs)
         print(f"{len(outcomes) - bad}/{len(outcomes)} cells agree with {args.json.name}", file=sys.stderr)
-        return 1 if bad else 0
+        return 0 if comparison.agrees else 1
 
     if args.shard:
         k, n = args.shard

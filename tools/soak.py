@@ -1,6 +1,6 @@
 """Soak: many requests of every kind through one shimmed server, counting state violations.
 
-Full size (the figures in the README "Guarantees" section)::
+Full size (the figures in docs/guarantees.md)::
 
     python -m tools.soak --requests 100000 --concurrency 64   # each server's "soaked" release
 

@@ -11,7 +11,8 @@ loader runs the real ``exec_module`` (with the module's ``__loader__`` and ``__s
 pointing at the real loader again, so the module never sees us) and then the hooks. A hook is
 removed once it has run; a failed import leaves it waiting for the next attempt. Hooks must
 never raise (they run inside the user's import); an exception of one is swallowed so that the
-import itself goes on.
+import itself goes on. A warning the module raises as it is imported names the importer, as
+without us (``_Loader.exec_module`` counts as an import-system frame).
 
 Imports nothing but :mod:`sys` (and ``_thread``): the launcher's bootstrap may use it too.
 """
@@ -99,6 +100,15 @@ class _Loader:
             pass
         self._loader.exec_module(module)
         _fire(module)
+
+    # The module's own code runs below this frame. ``warnings.warn(..., stacklevel=2)`` at its top
+    # level must name the module that imported it, as it does without us: the warnings machinery
+    # (Python's and C's alike, 3.8 on) skips frames whose file name contains both "importlib" and
+    # "_bootstrap", which is how it steps over the import system's own frames. This frame is one
+    # of those, so its file name says so (tracebacks still name this file).
+    exec_module.__code__ = exec_module.__code__.replace(
+        co_filename=f"{__file__} (an importlib._bootstrap frame: the import hook's loader)"
+    )
 
 
 class _Finder:

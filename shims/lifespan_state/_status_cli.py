@@ -22,6 +22,8 @@ from ._versions import SUPPORTED, installed_version
 
 __all__ = ["main"]
 
+#: The name column fits the longest supported name (asgi-lifespan), so no row shifts.
+_NAME = max(len(name) for name in SUPPORTED)
 _WIDTH = 10
 
 
@@ -38,9 +40,9 @@ def _disable_line() -> str:
 
 def _lines(name: str, info: ServerStatus) -> List[str]:
     if info.installed is None and not info.imported:
-        return [f"{name:<{_WIDTH}} not installed"]
-    head = f"{name:<{_WIDTH}} {info.installed or '?':<{_WIDTH}} mode={info.mode or '-':<7}"
-    pad = " " * _WIDTH
+        return [f"{name:<{_NAME}} not installed"]
+    head = f"{name:<{_NAME}} {info.installed or '?':<{_WIDTH}} mode={info.mode or '-':<7}"
+    pad = " " * _NAME
     lines: List[str] = []
     if info.patched:
         lines.append(f"{head} wrapped: {', '.join(info.patched)}")

@@ -3,9 +3,11 @@
 TREE holds ``demo_pkg`` (``sub`` with ``VALUE = 42``, ``broken`` that raises on import). ORDER:
 ``before`` / ``after`` (a hook registered before / after ``import demo_pkg.sub``),
 ``failing-import`` (the waited-for import fails), ``raising-hook`` (a hook that raises, then one
-that does not). Prints one JSON line: what the hooks saw, whether the module kept its real loader,
-what is still pending, and which heavy modules got imported (none may be: ``typing`` included, so
-this program imports no ``typing`` either).
+that does not), ``warning`` (``demo_pkg.warns`` warns at import with ``stacklevel=2``: imported
+with a hook waiting for it, then ``demo_pkg.warns_too`` alike without one). Prints one JSON
+line: what the hooks saw, whether the module kept its real loader, what is still pending, and
+which heavy modules got imported (none may be: ``typing`` included, so this program imports no
+``typing`` either).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import warnings
 from types import ModuleType
 
 sys.path.insert(0, sys.argv[1])
@@ -47,7 +50,23 @@ def main(order: str) -> dict[str, object]:
 
         _hooks.when_imported("demo_pkg.sub", bad)
         _hooks.when_imported("demo_pkg.sub", lambda m: seen.append(m.__name__))
-        import demo_pkg.sub  # noqa: F401
+        import demo_pkg.sub
+    elif order == "warning":
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            _hooks.when_imported("demo_pkg.warns", lambda m: seen.append(m.__name__))
+            import demo_pkg.warns  # type: ignore[import-not-found]  # hooked import
+            import demo_pkg.warns_too  # type: ignore[import-not-found]  # noqa: F401  # plain import
+        with open(__file__) as source:
+            lines = source.read().splitlines()
+        seen += [
+            {
+                "message": str(w.message),
+                "file": w.filename,
+                "line": lines[w.lineno - 1].split("#")[-1].strip() if w.filename == __file__ else None,
+            }
+            for w in caught
+        ]
     import demo_pkg.sub as sub  # type: ignore[import-not-found]
 
     return {
