@@ -60,6 +60,7 @@ if __package__ in (None, ""):  # run as a script: make ``tools`` and ``lifespan_
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "shims"))
 
+from lifespan_state._integrations._load import load
 from lifespan_state._versions import SUPPORTED, mode_for
 from tools.envs import ROOT, EnvError, EnvSpec, ensure_env
 from tools.releases import DEBIAN, HYPERCORN, LIMITS, UVICORN, Limit, limit_for
@@ -891,7 +892,6 @@ def render_markdown(records: List[Dict[str, Any]]) -> str:
 
 
 #: What a harness row of the support table is (the rows of SUPPORTED that are not servers).
-HARNESS_OBJECT = {"asgi-lifespan": "LifespanManager", "starlette": "TestClient"}
 MODES = ("add", "fix", "native")
 
 
@@ -921,7 +921,7 @@ def readme_table() -> str:
         "|---|---|---|---|---|",
     ]
     for server, support in SUPPORTED.items():
-        name = f"{server} `{HARNESS_OBJECT[server]}`" if server in HARNESS_OBJECT else server
+        name = load(support.integration).label
         spans = _mode_spans(server)
         cells = " | ".join(spans.get(mode, "—") for mode in MODES)
         lines.append(f"| {name} | {cells} | {support.newest_tested} |")

@@ -130,6 +130,8 @@ class Integration:
     #: Imports that mean "this server is in use" and load the hook code (the triggers); the
     #: first one's top-level package is where a ``__version__`` would be.
     imports: Tuple[str, ...]
+    #: What tables and pages call it (default: ``name``), e.g. "starlette `TestClient`".
+    title: str = ""
     #: Supported releases, oldest first; the last range is open-ended. Empty: the kit may launch
     #: it, the shim does nothing with it (a server without a lifespan protocol).
     ranges: Tuple[Range, ...] = ()
@@ -150,6 +152,11 @@ class Integration:
     rank: int = 1000
     #: The package the relative references are resolved in; the loader fills it in.
     package: str = ""
+
+    @property
+    def label(self) -> str:
+        """``title``, else the distribution name."""
+        return self.title or self.name
 
     @property
     def module(self) -> str:

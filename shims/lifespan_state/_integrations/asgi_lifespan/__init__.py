@@ -7,6 +7,7 @@ from .._descriptor import HarnessKit, Integration, Probes
 INTEGRATION = Integration(
     name="asgi-lifespan",
     kind="harness",
+    title="asgi-lifespan `LifespanManager`",
     imports=("asgi_lifespan",),
     ranges=(
         ("1.0.0", "add", "LifespanManager has no lifespan state before 2.1.0"),

@@ -7,6 +7,7 @@ from .._descriptor import Integration, Probes
 INTEGRATION = Integration(
     name="async-asgi-testclient",
     kind="harness",
+    title="async-asgi-testclient `TestClient`",
     imports=("async_asgi_testclient",),
     ranges=(("1.0.0", "add", "the TestClient's lifespan scope has no state"),),
     newest_tested="1.4.11",

@@ -9,6 +9,7 @@ from .._descriptor import Integration, Probes
 INTEGRATION = Integration(
     name="litestar",
     kind="harness",
+    title="litestar `TestClient` / `AsyncTestClient`",
     imports=("litestar.testing",),
     ranges=(
         ("2.0.0", "add", "the TestClient puts no state into a non-Litestar app's scopes before 2.4.0"),

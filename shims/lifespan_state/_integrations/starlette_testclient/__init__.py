@@ -10,6 +10,7 @@ from .._descriptor import HarnessKit, Integration, Probes
 INTEGRATION = Integration(
     name="starlette",
     kind="harness",
+    title="starlette `TestClient`",
     imports=("starlette.testclient",),
     ranges=(
         ("0.26.0", "fix", "TestClient keeps one state dict per client: a second `with` block starts "
