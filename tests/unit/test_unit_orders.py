@@ -18,8 +18,6 @@ import pytest
 from lifespan_state._versions import SUPPORTED
 from unit_support import STUBBED, STUBS, Run, Runs, first_mode, stub_hooks, stub_package
 
-pytestmark = pytest.mark.unit
-
 SHIMS = STUBBED
 
 

@@ -1,13 +1,13 @@
 """The check kit against the test harnesses, in-process: ``lifespan-state check --harness NAME``.
 
-Each harness release runs in its own environment (the ones tests/test_harness_shims.py builds), where
-``lifespan-state check --harness NAME --json --shim both`` checks it natively and with the shim, each
-arm in a fresh process; these tests read its JSON document. With the shim, asgi-lifespan 2.1.0 and
-Starlette 1.10.0's TestClient pass every check that applies to them; alone they are the negative
-controls docs/CONFORMANCE.md ("Test harnesses") and docs/field.md describe: asgi-lifespan hands
-every request the manager's dict itself (the checks of per-request isolation fail), a TestClient
-used for two runs starts the second with the first run's keys (S9). ``lifespan_state.testing``
-passes on its own.
+Each harness release runs in its own environment (the ones tests/integration/test_harness_shims.py
+builds), where ``lifespan-state check --harness NAME --json --shim both`` checks it natively and
+with the shim, each arm in a fresh process; these tests read its JSON document. With the shim,
+asgi-lifespan 2.1.0 and Starlette 1.10.0's TestClient pass every check that applies to them; alone
+they are the negative controls docs/CONFORMANCE.md ("Test harnesses") and docs/field.md describe:
+asgi-lifespan hands every request the manager's dict itself (the checks of per-request isolation
+fail), a TestClient used for two runs starts the second with the first run's keys (S9).
+``lifespan_state.testing`` passes on its own.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from tools.envs import EnvSpec, activated_env, ensure_env
 
 from lifespan_state.check import CHECKS
 
-#: The environments of tests/test_harness_shims.py (the same specs: one environment each).
+#: The environments of tests/integration/test_harness_shims.py (the same specs: one environment each).
 ENVS = {
     "asgi-lifespan": EnvSpec("asgi-lifespan", "2.1.0", extra=("starlette==1.10.0", "httpx==0.28.1", "anyio")),
     "starlette": EnvSpec("starlette", "1.10.0", extra=("httpx==0.28.1",)),

@@ -18,6 +18,7 @@ from tools.envs import activated_env as _env
 from tools.releases import UVICORN
 
 from lifespan_state import SUPPORTED
+from script_support import SCRIPTS
 
 #: Every server the shim supports: what a launched process has requested once activated.
 ALL_SERVERS = sorted(SUPPORTED)
@@ -25,7 +26,7 @@ ALL_SERVERS = sorted(SUPPORTED)
 UVICORN_OLD = EnvSpec("uvicorn", UVICORN.debian, extra=("gunicorn==23.0.0",))
 
 #: What a launched process finds (tests/scripts/bootstrap_report.py MODE ...).
-REPORT = str(Path(__file__).resolve().parent / "scripts" / "bootstrap_report.py")
+REPORT = str(SCRIPTS / "bootstrap_report.py")
 
 USER_SITE = """
 import builtins

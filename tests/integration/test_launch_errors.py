@@ -23,12 +23,12 @@ from tools.releases import HYPERCORN, UVICORN
 
 import lifespan_state
 from lifespan_state.check._runner import free_port
+from script_support import ROOT, SCRIPTS
 
 UVICORN_OLD = EnvSpec("uvicorn", UVICORN.debian, extra=("gunicorn==23.0.0",))
 HYPERCORN_16 = EnvSpec("hypercorn", HYPERCORN.last_stateless)
 HYPERCORN_16_TRIO = EnvSpec("hypercorn", HYPERCORN.last_stateless, extra=("trio",))
-HYPERCORN_SHIM = Path(__file__).resolve().parent.parent / "shims" / "lifespan_state" / "hypercorn.py"
-SCRIPTS = Path(__file__).resolve().parent / "scripts"
+HYPERCORN_SHIM = ROOT / "shims" / "lifespan_state" / "hypercorn.py"
 
 APPS = {
     "plain_app.py": "from lifespan_state.check._probe import app  # noqa: F401\nNUMBER = 42\n",

@@ -20,7 +20,8 @@ from typing import Any, Dict, Optional, Tuple
 import pytest
 from tools.envs import EnvSpec, activated_env, ensure_env
 
-SCRIPTS = Path(__file__).parent / "scripts"
+from script_support import SCRIPTS
+
 RUNS = SCRIPTS / "harness_runs.py"
 
 #: harness -> (distribution, release) -> what it needs next to it (httpx and anyio of its time).

@@ -11,9 +11,9 @@ from typing import Any, Dict
 
 import pytest
 
-from script_support import run_json
+from script_support import SCRIPTS, run_json
 
-SCRIPT = Path(__file__).parent / "scripts" / "hooks_order.py"
+SCRIPT = SCRIPTS / "hooks_order.py"
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,8 @@ from typing import Any, Dict, List
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from script_support import ROOT
+
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 
 

@@ -36,8 +36,8 @@ from tools.releases import HYPERCORN, UVICORN
 
 from lifespan_state.check import ProtocolError
 from lifespan_state.check._runner import free_port, http_get
+from script_support import ROOT, SCRIPTS
 
-ROOT = Path(__file__).resolve().parent.parent
 HYPERCORN_SHIM = ROOT / "shims" / "lifespan_state" / "hypercorn.py"
 PROBE = "lifespan_state.check._probe"
 
@@ -57,7 +57,6 @@ needs_hypercorn_shim = pytest.mark.skipif(
     not HYPERCORN_SHIM.exists(), reason="the hypercorn shim (lifespan_state/hypercorn.py) is not there yet"
 )
 
-SCRIPTS = ROOT / "tests" / "scripts"
 #: The Starlette app of the issue's commands (served as app:app).
 WORKER_APP = SCRIPTS / "worker_app.py"
 

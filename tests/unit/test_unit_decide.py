@@ -11,8 +11,6 @@ from lifespan_state import UnsupportedServerError, _shim
 from lifespan_state._versions import SUPPORTED
 from unit_support import STUBBED
 
-pytestmark = pytest.mark.unit
-
 SHIMS = STUBBED
 
 

@@ -16,7 +16,9 @@ from typing import Any, Dict
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "scripts"))
+from script_support import SCRIPTS
+
+sys.path.insert(0, str(SCRIPTS))
 
 from harness_apps import APPS, Recorder, failing_starlette_app
 
@@ -209,7 +211,7 @@ def run_pytest(tmp_path: Path, source: str, *args: str) -> subprocess.CompletedP
 
 
 def test_fixture_runs_the_lifespan_per_test_on_both_backends(tmp_path: Path) -> None:
-    scripts = str(Path(__file__).parent / "scripts")
+    scripts = str(SCRIPTS)
     out = run_pytest(tmp_path, PLUGIN_TESTS.format(scripts=scripts))
     assert out.returncode == 0, out.stdout + out.stderr
     assert "13 passed" in out.stdout, out.stdout
@@ -230,7 +232,7 @@ def test_fixture_without_an_app_says_what_to_define(tmp_path: Path) -> None:
 
 def _fresh(mode: str) -> subprocess.CompletedProcess[str]:
     """``tests/scripts/testing_imports.py MODE`` in a fresh interpreter."""
-    script = Path(__file__).parent / "scripts" / "testing_imports.py"
+    script = SCRIPTS / "testing_imports.py"
     return subprocess.run([sys.executable, str(script), mode], capture_output=True, text=True, timeout=120)
 
 

@@ -25,6 +25,7 @@ from tools.envs import EnvSpec, ensure_env
 from tools.releases import limit_for
 
 from lifespan_state.check import CHECKS
+from script_support import SCRIPTS
 
 #: What every environment needs besides the release: trio worker, HTTP/2, WebSocket, TLS
 #: certificates, HTTP/3 (aioquic; tools.envs pins it below 1.0 for hypercorn < 0.18), Starlette.
@@ -47,7 +48,6 @@ RELEASES: Dict[str, Tuple[str, Tuple[str, ...], str]] = {
 }
 
 Json = Dict[str, Any]
-SCRIPTS = Path(__file__).parent / "scripts"
 
 
 #: Debian 12 ships hypercorn 0.13.2 with wrapt 1.14.1 (and Starlette 0.26.1, above).

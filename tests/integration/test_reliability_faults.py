@@ -27,8 +27,8 @@ from tools.envs import EnvSpec, ensure_env
 from tools.releases import SERVERS
 
 from lifespan_state.check._runner import ServerProcess, ServerStartError, free_port
+from script_support import SCRIPTS
 
-SCRIPTS = Path(__file__).parent / "scripts"
 SCRIPT = SCRIPTS / "reliability_scenarios.py"
 EXTRA = ("wsproto", "h2")  # the soak's environments: one set of venvs for all reliability tests
 

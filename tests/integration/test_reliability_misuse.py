@@ -19,9 +19,8 @@ import pytest
 from tools.envs import EnvSpec, ensure_env
 from tools.releases import DEBIAN, SERVERS
 
-from script_support import run_json
+from script_support import SCRIPTS, run_json
 
-SCRIPTS = Path(__file__).parent / "scripts"
 SCRIPT = SCRIPTS / "reliability_misuse.py"
 EXTRA = ("wsproto", "h2")
 OLD = {name: SERVERS[name].soaked for name in ("uvicorn", "hypercorn")}

@@ -27,9 +27,8 @@ from tools.envs import EnvError, EnvSpec, activated_env, ensure_env
 from tools.matrix import needs_uvloop
 
 from lifespan_state.check import HTTP1Connection, ServerProcess, WebSocket, free_port
+from script_support import SCRIPTS
 
-ROOT = Path(__file__).resolve().parent.parent
-SCRIPTS = ROOT / "tests" / "scripts"
 APP = "field_app:app"
 HOST = "127.0.0.1"
 

@@ -16,9 +16,9 @@ import pytest
 from tools.envs import EnvSpec, ensure_env
 from tools.releases import UVICORN
 
-from script_support import run_json
+from script_support import SCRIPTS, run_json
 
-SCRIPT = Path(__file__).parent / "scripts" / "activation_order.py"
+SCRIPT = SCRIPTS / "activation_order.py"
 
 
 @pytest.fixture(scope="module")

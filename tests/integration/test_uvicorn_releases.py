@@ -25,6 +25,7 @@ from tools.releases import DEBIAN, UVICORN, limit_for
 from lifespan_state._versions import mode_for
 from lifespan_state.check._h1 import HTTP1Connection
 from lifespan_state.check._runner import ServerProcess, ServerStartError, free_port
+from script_support import SCRIPTS
 
 #: (release, Python, http, ws) — one per release in the default run; together they cover h11 and
 #: httptools, and websockets, wsproto and websockets-sansio.
@@ -133,7 +134,7 @@ def test_release_every_implementation(cell: Cell) -> None:
 
 # -- real frameworks on Debian 12's uvicorn 0.17.6 --------------------------------------------------
 
-FRAMEWORK_APP = Path(__file__).parent / "scripts" / "framework_app.py"
+FRAMEWORK_APP = SCRIPTS / "framework_app.py"
 FRAMEWORKS = ("fastapi", "starlette")
 
 

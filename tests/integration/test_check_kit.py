@@ -5,7 +5,7 @@ clients all run under that environment's interpreter); these tests read its JSON
 core cases: every applicable check passes with the shim on uvicorn 0.17.6 (add), 0.20.0 (add),
 0.21.0 (fix) and 0.54.0 (native, nothing wrapped), and the negative controls fail without it; any
 server command (``--command``); the rest of the field (gunicorn's native ASGI worker, granian,
-anycorn, daphne), natively, with what each lacks. hypercorn is tests/test_hypercorn.py.
+anycorn, daphne), natively, with what each lacks. hypercorn is tests/integration/test_hypercorn.py.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from lifespan_state.check import (
     http_get,
 )
 from lifespan_state.check._cli import WIDTH, render_table
+from script_support import SCRIPTS
 
-SCRIPTS = Path(__file__).resolve().parent / "scripts"
 DEBIANS, STATELESS, BUGGY, NEWEST = UVICORN.debian, UVICORN.last_stateless, UVICORN.buggy, UVICORN.newest
 
 #: release -> (mode the shim must pick, extra requirements)

@@ -15,8 +15,6 @@ import lifespan_state
 from lifespan_state._versions import SUPPORTED
 from unit_support import STUBBED, run_steps
 
-pytestmark = pytest.mark.unit
-
 SHIMS = STUBBED
 TOO_OLD = "0.0.1"
 

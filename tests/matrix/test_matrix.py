@@ -2,13 +2,13 @@
 the committed outputs: compat_matrix.md must be exactly what the generator makes of
 compat_matrix.json, and the README's support table exactly what it makes of SUPPORTED.
 
-Real server runs of matrix cells are in test_uvicorn_releases.py and in `tools/matrix.py ci`.
+Real server runs of matrix cells are in tests/integration/test_uvicorn_releases.py and in
+`tools/matrix.py ci`.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
@@ -29,8 +29,7 @@ from tools.matrix import (
 )
 
 from lifespan_state._versions import SUPPORTED
-
-ROOT = Path(__file__).resolve().parent.parent
+from script_support import ROOT
 
 # A release list as the index has it (a slice of uvicorn's and hypercorn's real histories).
 UVICORN_INDEX = [

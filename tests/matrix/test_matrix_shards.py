@@ -3,7 +3,7 @@
 outcomes are made up here, since what is tested is the bookkeeping — that the shards partition
 the plan and that merging their files writes the bytes of one full run.
 
-Real cell runs: ``tools/matrix.py run`` / ``ci`` and test_uvicorn_releases.py.
+Real cell runs: ``tools/matrix.py run`` / ``ci`` and tests/integration/test_uvicorn_releases.py.
 """
 
 from __future__ import annotations

@@ -28,8 +28,9 @@ from tools.envs import activated_env as server_env
 from tools.releases import HYPERCORN, UVICORN
 
 from lifespan_state.check._runner import ServerProcess, free_port
+from script_support import SCRIPTS
 
-APP = Path(__file__).parent / "scripts" / "agent_app.py"
+APP = SCRIPTS / "agent_app.py"
 STARLETTE = "starlette==1.10.0"
 
 

@@ -25,6 +25,7 @@ from tools.releases import DEBIAN as DEBIAN_12
 from tools.releases import HYPERCORN, UVICORN
 
 from lifespan_state.check._runner import ServerProcess, free_port
+from script_support import SCRIPTS
 
 SYSTEM_PYTHON = Path("/usr/bin/python3")
 #: What Debian 12 (bookworm) ships; the recipe in the README is written against these.
@@ -34,9 +35,9 @@ DEBIAN = {
     "starlette": DEBIAN_12.starlette,
     "wrapt": DEBIAN_12.wrapt,
 }
-APP = Path(__file__).parent / "scripts" / "agent_app.py"  # a Starlette app yielding state
+APP = SCRIPTS / "agent_app.py"  # a Starlette app yielding state
 
-PACKAGES = Path(__file__).parent / "scripts" / "debian_packages.py"
+PACKAGES = SCRIPTS / "debian_packages.py"
 
 
 def _debian_packages() -> Dict[str, Any]:

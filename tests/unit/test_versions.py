@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import pytest
 from packaging.version import Version
 
 from lifespan_state import UnsupportedServerError
 from lifespan_state._versions import SUPPORTED, installed_version, is_newer_than_tested, mode_for
-
-pytestmark = pytest.mark.unit
+from script_support import ROOT
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     tomllib = pytest.importorskip("tomli")
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize(
