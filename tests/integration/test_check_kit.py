@@ -396,8 +396,14 @@ def test_a_server_command_that_exits_is_reported() -> None:
     assert done.returncode == 1
 
 
-def test_field_page_is_current() -> None:
-    """docs/field.md is generated (tools/field.py): its verdicts are what the servers do today."""
+@pytest.mark.slow
+def test_field_page_matches_a_live_run() -> None:
+    """docs/field.md's verdicts are what the servers do today (a live run of every column).
+
+    Slow tier: third-party servers have races of their own that a loaded machine widens (see
+    tools/field.py). The default suite checks the page against its stored results instead
+    (tests/matrix/test_field_page.py).
+    """
     done = subprocess.run([sys.executable, str(ROOT / "tools" / "field.py"), "--check"],
                           capture_output=True, text=True, timeout=1200, check=False, cwd=ROOT)
     assert done.returncode == 0, done.stdout + done.stderr
