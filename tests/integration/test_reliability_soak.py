@@ -5,21 +5,26 @@ The default run soaks 5,000 requests per server; the full size (100,000 requests
 ``python -m tools.soak --requests 100000 --concurrency 64``. Negative controls prove that the
 soak sees what it is looking for: buggy native servers without the shim produce violations, and
 an app that keeps every request's state produces memory growth.
+
+Memory in the default run is the count of gc-tracked objects, taken once it has settled
+(tools.soak's quiet samples): exact, so no growth at all is allowed beyond a margin a leak of one
+object per request exceeds several times over. Server RSS, which the allocator's noise and the
+machine's load move, is judged by the full-size soak only.
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import pytest
 from tools.releases import SERVERS
-from tools.soak import SOAKED, problems, run_soak
+from tools.soak import MAX_GROWTH_KIB, SOAKED, problems, run_soak
 
 OLD = {name: SERVERS[name].soaked for name in SOAKED}
 
 
-def assert_clean(result: Dict[str, Any], requests: int) -> None:
-    assert problems(result, requests) == [], result
+def assert_clean(result: Dict[str, Any], requests: int, max_growth_kib: Optional[int] = None) -> None:
+    assert problems(result, requests, max_growth_kib=max_growth_kib) == [], result
     kinds = result["by_kind"]
     # The mix really happened: keep-alive runs, one-request connections, WebSockets, and HTTP/2
     # streams where the server speaks HTTP/2.
@@ -57,7 +62,7 @@ def test_soak_sees_a_leak() -> None:
 @pytest.mark.parametrize("server", ["uvicorn", "hypercorn"])
 def test_soak_full(server: str) -> None:
     result = run_soak(server, OLD[server], requests=100_000, concurrency=64, deadline=1800)
-    assert_clean(result, 100_000)
+    assert_clean(result, 100_000, max_growth_kib=MAX_GROWTH_KIB)
 
 
 def test_soak_gunicorn_asgi_worker() -> None:
