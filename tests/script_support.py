@@ -8,9 +8,16 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
-__all__ = ["run_json"]
+__all__ = ["ROOT", "SCRIPTS", "TESTS", "run_json"]
+
+#: tests/ itself: the tiers (unit/, integration/, matrix/) are its subdirectories, the programs
+#: and stubs they share stay here, so a test's own ``__file__`` never locates them.
+TESTS = Path(__file__).resolve().parent
+SCRIPTS = TESTS / "scripts"
+ROOT = TESTS.parent
 
 
 def run_json(

@@ -24,11 +24,10 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, Optional, Sequence, Tuple
 
 from lifespan_state._versions import SUPPORTED
-from script_support import run_json
+from script_support import SCRIPTS, TESTS, run_json
 
-TESTS = Path(__file__).resolve().parent
 STUBS = TESTS / "stubs"
-SCRIPT = TESTS / "scripts" / "unit_run.py"
+SCRIPT = SCRIPTS / "unit_run.py"
 
 
 def stub_package(server: str) -> Path:

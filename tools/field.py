@@ -1,6 +1,7 @@
 """docs/field.md: the newest release of every built-in server and test harness, natively and shimmed.
 
-    python tools/field.py            # run the checks, rewrite docs/field.md
+    python tools/field.py            # run the checks, store them (docs/field.json), rewrite docs/field.md
+    python tools/field.py --render   # rewrite docs/field.md from docs/field.json, run nothing
     python tools/field.py --check    # run them again, fail when docs/field.md says otherwise
 
 Each server gets its own environment (tools.envs: the release plus the kit's clients) in which
@@ -13,6 +14,11 @@ NAME --json --shim both`` in an environment holding the harness's newest release
 checks run in-process with the harness in place of a server. ``--check`` compares the verdicts
 (both tables) for the columns it could install; one that does not install here keeps its committed
 column and is named in the output.
+
+A run stores what the checks returned in docs/field.json and renders the page from it, so that the
+page can be checked offline against its own results (``render(stored())``, the default test suite)
+while a live run stays a separate question: third-party servers have races of their own (see
+``main``), and the default suite must not depend on them.
 """
 
 from __future__ import annotations
@@ -35,9 +41,11 @@ from lifespan_state._versions import SUPPORTED  # noqa: E402
 from lifespan_state.check import CHECKS, RECIPES  # noqa: E402
 from tools.envs import EnvError, EnvSpec, ensure_env  # noqa: E402
 
-__all__ = ["HARNESSES", "NEWEST", "main", "render", "run_server"]
+__all__ = ["HARNESSES", "NEWEST", "main", "render", "run_server", "store", "stored"]
 
 PATH = ROOT / "docs" / "field.md"
+#: The results the page was rendered from: ``{column: {"records": [...], "error": "..."}}``.
+RESULTS = ROOT / "docs" / "field.json"
 #: The newest release of each built-in server (December 2026): the runtime table's newest tested
 #: release where the shim supports the server, else this table's; bump and regenerate.
 NEWEST: Dict[str, str] = {
@@ -164,6 +172,24 @@ def render(results: Dict[str, Tuple[List[Record], str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _columns() -> List[str]:
+    """Every column of the page, in its order: the servers (NEWEST), then the harnesses."""
+    return [*NEWEST, *HARNESSES]
+
+
+def store(results: Dict[str, Tuple[List[Record], str]]) -> None:
+    """Write ``results`` (as :func:`render` takes them) to docs/field.json."""
+    data = {column: {"records": records, "error": error} for column, (records, error) in results.items()}
+    RESULTS.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+
+
+def stored() -> Dict[str, Tuple[List[Record], str]]:
+    """The results of docs/field.json, in the page's column order (as :func:`render` takes them)."""
+    data: Dict[str, Dict[str, Any]] = json.loads(RESULTS.read_text())
+    order = [column for column in _columns() if column in data] + sorted(set(data) - set(_columns()))
+    return {column: (data[column]["records"], data[column]["error"]) for column in order}
+
+
 def _cells(text: str) -> Dict[Tuple[str, str, str], str]:
     """(section, column, check) -> cell of a rendered page's two tables."""
     cells: Dict[Tuple[str, str, str], str] = {}
@@ -182,12 +208,20 @@ def _cells(text: str) -> Dict[Tuple[str, str, str], str]:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python tools/field.py", description=__doc__.split("\n")[0])
-    parser.add_argument("--check", action="store_true", help="compare with docs/field.md, write nothing")
-    parser.add_argument("--servers", help="comma-separated subset of the columns' keys (with --check): "
-                        "servers, asgi-lifespan, starlette, lifespan_state.testing")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true", help="run, compare with docs/field.md, write nothing")
+    mode.add_argument("--render", action="store_true",
+                      help="rewrite docs/field.md from docs/field.json, run nothing")
+    parser.add_argument("--servers", help="comma-separated subset of the columns' keys: servers, "
+                        "asgi-lifespan, starlette, lifespan_state.testing (without --check: the other "
+                        "columns keep their stored results)")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
-    columns = [*NEWEST, *HARNESSES]
+    if args.render:
+        PATH.write_text(render(stored()))
+        print(f"wrote {PATH.relative_to(ROOT)} from {RESULTS.relative_to(ROOT)}")
+        return 0
+    columns = _columns()
     chosen = args.servers.split(",") if args.servers else columns
     for server in chosen:  # environments one by one: uv shares one cache
         with contextlib.suppress(EnvError):  # run_server reports it
@@ -196,8 +230,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         futures = {s: pool.submit(run_server, s, NEWEST.get(s, "")) for s in chosen}
         results = {s: f.result() for s, f in futures.items()}
     if not args.check:
+        if args.servers and RESULTS.exists():  # a subset: the other columns keep their stored results
+            results = {**stored(), **results}
+            results = {column: results[column] for column in columns if column in results}
+        store(results)
         PATH.write_text(render(results))
-        print(f"wrote {PATH.relative_to(ROOT)}")
+        print(f"wrote {RESULTS.relative_to(ROOT)} and {PATH.relative_to(ROOT)}")
         return 0
     committed = _cells(PATH.read_text()) if PATH.exists() else {}
 

@@ -13,8 +13,9 @@ Every request (HTTP request, HTTP/2 stream, WebSocket message) checks that its `
 lifespan's keys with the lifespan's objects and nothing else, writes a unique key of its own, yields
 to the event loop, and checks again. The *server* counts violations; the lifespan checks at shutdown
 that its own dict never received a request's key and that a shared value (``pool["hits"]``) saw
-every request (shallow copies). Server RSS is sampled during the run: growth is measured from the
-sample after the warm-up fifth to the last.
+every request (shallow copies). Server RSS and the count of gc-tracked objects are sampled during
+the run; growth is measured between quiet points (nothing in flight, garbage collected, the count
+settled: ``_Load._quiet_sample``) after the warm-up half and at the end.
 
 ``serve`` and ``load`` run inside the per-release environment (Python 3.8+, only the server and
 h11 / h2 / wsproto); ``run_soak`` and the command line run in the project's own Python.
@@ -38,7 +39,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Set, Tuple
 
-__all__ = ["SoakResult", "main", "run_soak"]
+__all__ = ["MAX_GROWTH_KIB", "MAX_OBJECT_GROWTH", "SoakResult", "main", "problems", "run_soak"]
 
 #: Keys the probe lifespan stores; a request must see exactly these (plus its own).
 LIFESPAN_KEYS = frozenset({"token", "pool", "stats"})
@@ -47,6 +48,15 @@ IO_TIMEOUT = 20.0
 #: The servers' keep-alive timeout. A closed connection's keep-alive timer (and what it holds)
 #: lives until the timer fires, so the quiet samples wait a little longer than this.
 KEEP_ALIVE_S = 1
+#: A quiet sample is taken again until the object count has not fallen for this long (twice the
+#: longest server timer that holds a closed connection), at most SETTLE_MAX_S; see _quiet_sample.
+SETTLE_WINDOW_S = 2.0 * KEEP_ALIVE_S
+SETTLE_MAX_S = 30.0
+#: A fall of fewer objects than this is sampling noise (the stats request's own), not settling.
+SETTLE_NOISE = 50
+#: What a passing soak may grow by over its second half (``problems``, ``--max-*``).
+MAX_GROWTH_KIB = 8192
+MAX_OBJECT_GROWTH = 500
 
 SoakResult = Dict[str, Any]
 #: The servers ``serve`` can run (the default soak runs each one's ``tools.releases`` "soaked").
@@ -271,11 +281,15 @@ def _serve_gunicorn(app: Any, port: int) -> None:
 
     class Soaked(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
+            # asgi_disconnect_grace_period: a closed connection's protocol object stays referenced
+            # by this timer (3 s by default) even when its task is done; KEEP_ALIVE_S, like the
+            # keep-alive timer, so that the quiet samples see the connections gone.
             settings = {"bind": f"127.0.0.1:{port}", "workers": 1, "worker_class": "asgi",
                         "loglevel": "warning", "keepalive": KEEP_ALIVE_S,
+                        "asgi_disconnect_grace_period": KEEP_ALIVE_S,
                         "control_socket_disable": True}  # fmt: skip
             for name, value in settings.items():
-                if name in self.cfg.settings:  # control sockets exist from 26.x on
+                if name in self.cfg.settings:  # a release lacks some (control sockets: 26.x on)
                     self.cfg.set(name, value)
 
         def load(self) -> Any:
@@ -550,12 +564,26 @@ class _Load:
                 self.errors.append(f"stats: {exc}")
 
     async def _quiet_sample(self) -> Dict[str, Any]:
-        # With no request in flight and garbage collected, the object count is exact: what a
-        # leak leaves behind and nothing else.
+        # With no request in flight and garbage collected, the object count is what a leak leaves
+        # behind plus what the server still holds for connections already closed: a timer's
+        # reference (keep-alive, gunicorn's disconnect grace period) lasts until the timer fires,
+        # and a loaded machine fires it late. One sample at a fixed delay counted the connections
+        # of the last few seconds, however many load left there. So the count is sampled until it
+        # has not fallen for SETTLE_WINDOW_S (closed connections go, a leak stays) and the lowest
+        # sample is the quiet point.
         await asyncio.sleep(KEEP_ALIVE_S + 0.5)
-        stats = await self._sample(collect=True)
-        self.quiet.append(self.samples[-1])
-        return stats
+        lowest = await self._sample(collect=True)
+        point = self.samples[-1]
+        fell_at = start = time.monotonic()
+        while time.monotonic() - fell_at < SETTLE_WINDOW_S and time.monotonic() - start < SETTLE_MAX_S:
+            await asyncio.sleep(0.25)
+            stats = await self._sample(collect=True)
+            if stats["objects"] < lowest["objects"] - SETTLE_NOISE:
+                fell_at = time.monotonic()
+            if stats["objects"] < lowest["objects"]:
+                lowest, point = stats, self.samples[-1]
+        self.quiet.append(point)
+        return lowest
 
     async def run(self, deadline: float) -> Dict[str, Any]:
         start = time.monotonic()
@@ -678,9 +706,17 @@ def run_soak(
 
 
 def problems(
-    result: SoakResult, requests: int, max_growth_kib: int = 8192, max_object_growth: int = 500
+    result: SoakResult,
+    requests: int,
+    max_growth_kib: Optional[int] = MAX_GROWTH_KIB,
+    max_object_growth: int = MAX_OBJECT_GROWTH,
 ) -> List[str]:
-    """Everything that makes a soak run fail (empty: it passed)."""
+    """Everything that makes a soak run fail (empty: it passed).
+
+    ``max_growth_kib=None`` leaves RSS unjudged: RSS carries the allocator's noise (arenas kept
+    from the busiest moment, which load moves), while the gc-tracked object count, measured
+    settled, is exact; the default test suite judges only the latter.
+    """
     found = []
     if result["requests"] != requests or result["timed_out"]:
         found.append(f"{result['requests']} of {requests} requests done (timed out: {result['timed_out']})")
@@ -697,7 +733,7 @@ def problems(
         scopes = shutdown["stats"]["http"] + shutdown["stats"]["ws_messages"] + shutdown["stats"]["websocket"]
         if shutdown["pool_hits"] != scopes:
             found.append(f"shared value saw {shutdown['pool_hits']} of {scopes} uses (not shallow?)")
-    if result["memory_growth_kib"] > max_growth_kib:
+    if max_growth_kib is not None and result["memory_growth_kib"] > max_growth_kib:
         found.append(f"server RSS grew {result['memory_growth_kib']} KiB in the second half")
     if result["object_growth"] > max_object_growth:
         found.append(f"server gained {result['object_growth']} gc-tracked objects in the second half")
@@ -740,8 +776,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--python", default="3.11", help="Python of the server environments")
     parser.add_argument("--requests", type=int, default=100_000)
     parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--max-growth-kib", type=int, default=8192)
-    parser.add_argument("--max-object-growth", type=int, default=500)
+    parser.add_argument("--max-growth-kib", type=int, default=MAX_GROWTH_KIB)
+    parser.add_argument("--max-object-growth", type=int, default=MAX_OBJECT_GROWTH)
     parser.add_argument("--no-shim", action="store_true", help="negative control: run without the shim")
     parser.add_argument("--json", action="store_true", help="print the full results as JSON")
     args = parser.parse_args(argv)

@@ -1,6 +1,6 @@
 """The tests and release workflows run what the docs say: lint, the unit tier on Python 3.8-3.14,
 the default suite on two Pythons, the matrix subset; a release builds once, checks, and publishes
-with trusted publishing. (Schema validation of every workflow: tests/test_workflows.py.)"""
+with trusted publishing. (Schema validation of every workflow: tests/matrix/test_workflows.py.)"""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Misuse and coexistence scenarios against a real in-process server (run by
-tests/test_reliability_misuse.py inside per-release environments).
+tests/integration/test_reliability_misuse.py inside per-release environments).
 
 Usage: python reliability_misuse.py SERVER SCENARIO
 Prints one JSON line with what the scenario observed.

@@ -1,5 +1,5 @@
 """Fault scenarios against a real in-process server, for comparing a shimmed old release with a
-native one (tests/test_reliability_faults.py runs this in both environments and compares).
+native one (tests/integration/test_reliability_faults.py runs this in both environments and compares).
 
 Usage: python reliability_scenarios.py SERVER SCENARIO[,SCENARIO...]|all [--shim]
 Prints one JSON line: per scenario, what the app and the clients observed. Nothing in it depends on timing or

@@ -3,7 +3,7 @@
 Usage: python unit_run.py SERVER STEP[,STEP...]
 
 SERVER is a ``SUPPORTED`` key; the stub packages and the metadata giving the stub its version
-are on PYTHONPATH (``tests/test_unit_*.py`` set it up). Steps:
+are on PYTHONPATH (``tests/unit/test_unit_*.py`` set it up). Steps:
 
 * ``import``: import the server (the row's first import name) and the stub's ``STUB_IMPORTS``;
 * ``activate`` / ``lenient``: ``lifespan_state.activate(SERVER)``, strict / ``strict=False``;

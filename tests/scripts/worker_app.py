@@ -1,6 +1,6 @@
 """A Starlette app whose lifespan yields state: each worker reports its pid and its own counts.
 
-Served as ``app:app`` by tests/test_launch.py in real multi-worker servers (Starlette refuses such
+Served as ``app:app`` by tests/integration/test_launch.py in real multi-worker servers (Starlette refuses such
 a lifespan on a server without lifespan state). ``hits`` is a list the lifespan owns (a shared
 value: shallow copies see it), ``mine`` a key of one request only (the next must not see it).
 """
