@@ -1,11 +1,12 @@
 """The checks S1-S12 of docs/CONFORMANCE.md, one :class:`Check` each, in report order (:data:`SPEC`).
 
-A check is its id and title, the requests it makes in the main run (:class:`Step`, or
-:class:`EachTransport` for one step per transport that can carry them), the main-run steps and
-the fields of the probe's view its judge reads, and the judge: the pass detail from the
-:class:`~._observe.Observations`, or :class:`Fail`/:class:`Skip` with what was observed. Adding a
-check is one :class:`Check` in :data:`SPEC` plus its row in docs/CONFORMANCE.md; the engine
-(``_checks``) and the harness driver make every check's requests and judge every selected one.
+A check is its id and title (and the table's shorter label), the requests it makes in the main
+run (:class:`Step`, or :class:`EachTransport` for one step per transport that can carry them), the
+main-run steps and the fields of the probe's view its judge reads, and the judge: the pass detail
+from the :class:`~._observe.Observations`, or :class:`Fail`/:class:`Skip` with what was observed.
+Adding a check is one :class:`Check` in :data:`SPEC` plus its row in docs/CONFORMANCE.md; the
+engine (``_checks``) and the harness driver make every check's requests and judge every selected
+one.
 
 A check fails with what was observed, and is ``skip`` (``n/a`` in the table) only where it cannot
 apply, saying why; every judge judges the same way whatever transport carried the requests.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Literal, Optional, Sequence, Tuple, Union
 
 from ._observe import Json, Observations, Plan, describe
 from ._records import FAIL, PASS, SKIP, CheckResult
@@ -53,6 +54,7 @@ When = Callable[[Plan], bool]
 
 
 def _always(plan: Plan) -> bool:
+    # Whatever is selected: S10 and S11 look for the writes of S3-S5 wherever they went.
     return True
 
 
@@ -70,10 +72,11 @@ class Step:
     """Requests of a run observed as one step, ``name``: ``make(session)`` is the observation."""
 
     name: str
-    #: Where in the main run they go among every check's requests (lower first): a step sees
-    #: what earlier ones wrote, and the default ``when`` makes the writes of every run.
+    #: Its place among every check's requests of the main run (lower first): a step sees what
+    #: the earlier ones wrote.
     at: int
     make: Callable[[Session], Any]
+    #: Whether a plan makes them (default: every plan).
     when: When = _always
 
     def actions(self, plan: Plan, session: Session) -> List[Tuple[str, Callable[[], Any]]]:
@@ -88,7 +91,7 @@ class EachTransport:
 
     name: str
     at: int
-    kind: str
+    kind: Literal["sequence", "concurrent", "websocket"]
     make: Callable[[Session, Transport, Callable[..., Any]], Any]
     only: Callable[[Transport], bool] = _every
     when: When = _always
@@ -106,6 +109,7 @@ class Check:
     """One check of docs/CONFORMANCE.md; see the module docstring."""
 
     id: str
+    #: As docs/CONFORMANCE.md names it; ``short`` labels the table's row when it is too long.
     title: str
     #: The pass detail, or Fail/Skip.
     judge: Callable[[Observations], str]
@@ -121,6 +125,7 @@ class Check:
     without_lifespan: Tuple[Step, ...] = ()
     #: Judged from the in-process driver's scenarios (``_driver``), which run when it is selected.
     driver: bool = False
+    short: str = ""
 
 
 # -- judging ----------------------------------------------------------------------------------------
@@ -190,54 +195,8 @@ def _per_transport(obs: Observations, kind: str, check: str,
     return "; ".join(checked + notes)
 
 
-# -- the steps' requests ------------------------------------------------------------------------------
+# -- the checks ------------------------------------------------------------------------------------
 
-def _s5_targets(transport: Transport) -> Tuple[str, List[str]]:
-    key = f"{_REQ}s5" if transport.name == "h1" else f"{_REQ}s5-{transport.name}"
-    return key, [f"/?write={key}&replace=1", "/", "/"]
-
-
-def _s5_sequence(c: Session, t: Transport, sequence: Callable[..., Any]) -> Any:
-    return sequence(c, _s5_targets(t)[1])
-
-
-def _step_s7(c: Session) -> Json:
-    trigger = c.get("/?late=1")
-    # Several worker processes each run their own lifespan: read from the one that was asked.
-    after: Optional[Json] = None
-    for _ in range(12):
-        after = c.get("/")
-        if after["pid"] == trigger["pid"]:
-            break
-    return {"trigger": trigger, "after": after}
-
-
-def _s7_sequence(c: Session, t: Transport, sequence: Callable[..., Any]) -> Any:
-    return sequence(c, ["/"])
-
-
-def _concurrent(c: Session, t: Transport,
-                concurrent: Callable[[Session, List[str]], List[Json]]) -> List[Json]:
-    owns = [f"{_REQ}{t.name}-{i}" for i in range(50 if t.name == "h1" else 20)]
-    views = concurrent(c, [f"/?write={own}&sleep=0.1" for own in owns])
-    for view, own in zip(views, owns):
-        view["_own"] = own
-    return views
-
-
-def _websocket(c: Session, t: Transport, websocket: Callable[[Session, str], Json]) -> Json:
-    key = f"{_REQ}s6-{t.name}"
-    result = dict(websocket(c, key))
-    result["key"] = key
-    result["fresh_http"] = c.get("/")
-    return result
-
-
-def _s8_sequence(c: Session) -> Any:
-    return TRANSPORTS["h1"].sequence(c, ["/", f"/?write={_REQ}s8", "/"])  # type: ignore[misc]
-
-
-# -- the judges ---------------------------------------------------------------------------------------
 
 def _s1(obs: Observations) -> str:
     record = _lifespan_of(obs.main.steps["first"])
@@ -250,10 +209,19 @@ def _s1(obs: Observations) -> str:
     return "lifespan scope state is a dict, empty at startup"
 
 
+S1 = Check("S1", "lifespan scope has state", _s1, short="lifespan has state",
+           requests=(Step("first", 0, lambda c: c.get("/")),),
+           reads=("first",), fields=frozenset({"lifespan_runs", "pid"}), lifespan=True)
+
+
 def _s2(obs: Observations) -> str:
     view = obs.main.steps["first"]
     _require(_state_problem(view), _identity_problem(view))
     return "http state holds the lifespan's keys and the very same objects"
+
+
+S2 = Check("S2", "request sees lifespan keys", _s2, short="request sees keys",
+           reads=("first",), fields=_STATE | _IDENTITY, lifespan=True)
 
 
 def _s3(obs: Observations) -> str:
@@ -275,6 +243,14 @@ def _s3(obs: Observations) -> str:
     return "request state is a copy: added and replaced keys stay in that request"
 
 
+S3 = Check("S3", "copy, not the dict", _s3,
+           requests=(Step("s3", 20, lambda c: {"written": c.get(f"/?write={_REQ}s3&replace=1"),
+                                               "after": c.get("/")}),),
+           reads=("first", "s3"),
+           fields=_STATE | {"is_lifespan_dict", "keys", "lifespan_keys_now", "lifespan", "obj_id",
+                            "lifespan_obj_id_now"})
+
+
 def _s4(obs: Observations) -> str:
     appended, after = obs.main.steps["s4"]["appended"], obs.main.steps["s4"]["after"]
     _require(_state_problem(after), _identity_problem(after))
@@ -283,6 +259,20 @@ def _s4(obs: Observations) -> str:
     if not appended.get("acted", {}).get("appended"):
         raise Fail("the request could not append to the lifespan's list")
     return "a value appended to the lifespan's list is seen by later requests"
+
+
+S4 = Check("S4", "shallow", _s4,
+           requests=(Step("s4", 30, lambda c: {"appended": c.get("/?append=v-s4"), "after": c.get("/")}),),
+           reads=("s4",), fields=_STATE | _IDENTITY | {"items", "acted"}, lifespan=True)
+
+
+def _s5_targets(transport: Transport) -> Tuple[str, List[str]]:
+    key = f"{_REQ}s5" if transport.name == "h1" else f"{_REQ}s5-{transport.name}"
+    return key, [f"/?write={key}&replace=1", "/", "/"]
+
+
+def _s5_sequence(c: Session, t: Transport, sequence: Callable[..., Any]) -> Any:
+    return sequence(c, _s5_targets(t)[1])
 
 
 def _s5_views(views: List[Json], key: str, lifespan_on: bool) -> Optional[str]:
@@ -311,6 +301,19 @@ def _s5(obs: Observations) -> str:
     return "each request has its own copy: " + done
 
 
+S5 = Check("S5", "per request, not per connection", _s5, short="per request",
+           requests=(EachTransport("s5", 10, "sequence", _s5_sequence),),
+           fields=_STATE | {"client_port", "keys", "lifespan", "obj_id"})
+
+
+def _websocket(c: Session, t: Transport, websocket: Callable[[Session, str], Json]) -> Json:
+    key = f"{_REQ}s6-{t.name}"
+    result = dict(websocket(c, key))
+    result["key"] = key
+    result["fresh_http"] = c.get("/")
+    return result
+
+
 def _s6(obs: Observations) -> str:
     def judge(t: Transport, step: str) -> Optional[str]:
         o = obs.main.steps[step]
@@ -332,6 +335,29 @@ def _s6(obs: Observations) -> str:
     done = _per_transport(obs, "websocket", "s6", judge, lambda t: f"over {t.label}, after HTTP on it",
                           none="no WebSocket protocol in this configuration")
     return "websocket scopes get their own copy: " + done
+
+
+S6 = Check("S6", "websocket", _s6,
+           requests=(EachTransport("s6", 40, "websocket", _websocket, only=lambda t: t.name not in _LAST,
+                                   when=_selecting("S6")),
+                     EachTransport("s6", 70, "websocket", _websocket, only=lambda t: t.name in _LAST,
+                                   when=_selecting("S6"))),
+           fields=_STATE | _IDENTITY | {"is_lifespan_dict"})
+
+
+def _step_s7(c: Session) -> Json:
+    trigger = c.get("/?late=1")
+    # Several worker processes each run their own lifespan: read from the one that was asked.
+    after: Optional[Json] = None
+    for _ in range(12):
+        after = c.get("/")
+        if after["pid"] == trigger["pid"]:
+            break
+    return {"trigger": trigger, "after": after}
+
+
+def _s7_sequence(c: Session, t: Transport, sequence: Callable[..., Any]) -> Any:
+    return sequence(c, ["/"])
 
 
 def _s7(obs: Observations) -> str:
@@ -359,6 +385,18 @@ def _s7(obs: Observations) -> str:
     return "a key the lifespan added after startup is seen by later requests: HTTP/1.1; " + done
 
 
+S7 = Check("S7", "live copy", _s7,
+           # Also for S10: its lifespan.shutdown sees the key these requests have the lifespan add.
+           requests=(Step("s7", 50, _step_s7, when=_selecting("S7", "S10")),
+                     EachTransport("s7", 51, "sequence", _s7_sequence, only=lambda t: t.name != "h1",
+                                   when=_selecting("S7", "S10"))),
+           reads=("first", "s7"), fields=_STATE | {"keys", "acted", "pid"}, lifespan=True)
+
+
+def _s8_sequence(c: Session) -> Any:
+    return TRANSPORTS["h1"].sequence(c, ["/", f"/?write={_REQ}s8", "/"])  # type: ignore[misc]
+
+
 def _s8(obs: Observations) -> str:
     if not obs.s8:
         raise Skip("no run without lifespan possible here")
@@ -377,6 +415,10 @@ def _s8(obs: Observations) -> str:
             raise Fail(f"{label}: request state not empty: {before['keys']} / {after['keys']}")
         seen.append(label)
     return f"every request gets an empty dict ({'; '.join(seen)})"
+
+
+S8 = Check("S8", "no lifespan", _s8,
+           without_lifespan=(Step("s8", 0, _s8_sequence),), fields=_STATE | {"keys"})
 
 
 def _s9(obs: Observations) -> str:
@@ -406,6 +448,10 @@ def _s9(obs: Observations) -> str:
     return "a second run starts empty; two servers in one process stay apart"
 
 
+S9 = Check("S9", "isolation between servers", _s9, short="server isolation",
+           driver=True, fields=_STATE | _IDENTITY | {"run"})
+
+
 def _s10(obs: Observations) -> str:
     run = obs.main
     pid = run.steps["first"]["pid"]
@@ -432,6 +478,19 @@ def _s10(obs: Observations) -> str:
     return f"lifespan.shutdown sees the same dict with its keys{late}"
 
 
+S10 = Check("S10", "shutdown", _s10,
+            reads=("first",), fields=frozenset({"pid"}), lifespan=True)
+
+
+def _concurrent(c: Session, t: Transport,
+                concurrent: Callable[[Session, List[str]], List[Json]]) -> List[Json]:
+    owns = [f"{_REQ}{t.name}-{i}" for i in range(50 if t.name == "h1" else 20)]
+    views = concurrent(c, [f"/?write={own}&sleep=0.1" for own in owns])
+    for view, own in zip(views, owns):
+        view["_own"] = own
+    return views
+
+
 def _s11(obs: Observations) -> str:
     def judge(t: Transport, step: str) -> Optional[str]:
         for view in obs.main.steps[step]:
@@ -454,6 +513,11 @@ def _s11(obs: Observations) -> str:
     return "no request saw another's key: " + _per_transport(obs, "concurrent", "s11", judge, what)
 
 
+S11 = Check("S11", "concurrency", _s11,
+            requests=(EachTransport("s11", 60, "concurrent", _concurrent, when=_selecting("S11")),),
+            fields=_STATE | {"keys"})
+
+
 def _s12(obs: Observations) -> str:
     server = obs.plan.recipe.name
     if not obs.plan.shim_on:
@@ -474,53 +538,16 @@ def _s12(obs: Observations) -> str:
     return "native release: nothing wrapped, no StateApp in the server process"
 
 
+S12 = Check("S12", "no double work", _s12,
+            # With the shim on, whatever is selected: the record's mode is what this status says.
+            requests=(Step("s12", 80, lambda c: c.get("/?status=1"), when=lambda plan: plan.shim_on),),
+            fields=frozenset({"acted"}))
+
+
 #: Every check, in report order (docs/CONFORMANCE.md's table). ``at`` orders the main run's
 #: requests: the writes of S5, S3 and S4 come first (S10 and S11 look for them in every run),
 #: the WebSocket that can end its connection comes last but for S12's status request.
-SPEC: Tuple[Check, ...] = (
-    Check("S1", "lifespan scope has state", _s1,
-          requests=(Step("first", 0, lambda c: c.get("/")),),
-          reads=("first",), fields=frozenset({"lifespan_runs", "pid"}), lifespan=True),
-    Check("S2", "request sees lifespan keys", _s2,
-          reads=("first",), fields=_STATE | _IDENTITY, lifespan=True),
-    Check("S3", "copy, not the dict", _s3,
-          requests=(Step("s3", 20, lambda c: {"written": c.get(f"/?write={_REQ}s3&replace=1"),
-                                              "after": c.get("/")}),),
-          reads=("first", "s3"),
-          fields=_STATE | {"is_lifespan_dict", "keys", "lifespan_keys_now", "lifespan", "obj_id",
-                           "lifespan_obj_id_now"}),
-    Check("S4", "shallow", _s4,
-          requests=(Step("s4", 30, lambda c: {"appended": c.get("/?append=v-s4"), "after": c.get("/")}),),
-          reads=("s4",), fields=_STATE | _IDENTITY | {"items", "acted"}, lifespan=True),
-    Check("S5", "per request, not per connection", _s5,
-          requests=(EachTransport("s5", 10, "sequence", _s5_sequence),),
-          fields=_STATE | {"client_port", "keys", "lifespan", "obj_id"}),
-    Check("S6", "websocket", _s6,
-          requests=(EachTransport("s6", 40, "websocket", _websocket, only=lambda t: t.name not in _LAST,
-                                  when=_selecting("S6")),
-                    EachTransport("s6", 70, "websocket", _websocket, only=lambda t: t.name in _LAST,
-                                  when=_selecting("S6"))),
-          fields=_STATE | _IDENTITY | {"is_lifespan_dict"}),
-    Check("S7", "live copy", _s7,
-          # Also for S10: its lifespan.shutdown sees the key these requests have the lifespan add.
-          requests=(Step("s7", 50, _step_s7, when=_selecting("S7", "S10")),
-                    EachTransport("s7", 51, "sequence", _s7_sequence, only=lambda t: t.name != "h1",
-                                  when=_selecting("S7", "S10"))),
-          reads=("first", "s7"), fields=_STATE | {"keys", "acted", "pid"}, lifespan=True),
-    Check("S8", "no lifespan", _s8,
-          without_lifespan=(Step("s8", 0, _s8_sequence),), fields=_STATE | {"keys"}),
-    Check("S9", "isolation between servers", _s9,
-          driver=True, fields=_STATE | _IDENTITY | {"run"}),
-    Check("S10", "shutdown", _s10,
-          reads=("first",), fields=frozenset({"pid"}), lifespan=True),
-    Check("S11", "concurrency", _s11,
-          requests=(EachTransport("s11", 60, "concurrent", _concurrent, when=_selecting("S11")),),
-          fields=_STATE | {"keys"}),
-    Check("S12", "no double work", _s12,
-          # With the shim on, whatever is selected: the record's mode is what this status says.
-          requests=(Step("s12", 80, lambda c: c.get("/?status=1"), when=lambda plan: plan.shim_on),),
-          fields=frozenset({"acted"})),
-)
+SPEC: Tuple[Check, ...] = (S1, S2, S3, S4, S5, S6, S7, S8, S9, S10, S11, S12)
 
 #: id -> its check.
 CHECK_TABLE: Dict[str, Check] = {check.id: check for check in SPEC}
