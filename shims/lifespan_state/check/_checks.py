@@ -26,7 +26,7 @@ from ._observe import Json, Observations, Plan, Run, describe, make_plan
 from ._recipes import RECIPES, Capabilities, ConfigError, LaunchContext, Recipe
 from ._records import ResultRecord
 from ._runner import HOST, ServerProcess, ServerStartError, free_port, json_line, last_line
-from ._spec import CHECKS, SPEC, judge, selected_checks, shim_supports
+from ._spec import CHECKS, SPEC, judge, selected_checks, shim_mode, shim_supports
 from ._transports import Session
 
 __all__ = ["SHIMS", "Body", "Progress", "check_configuration", "environment", "main_body", "needs_driver",
@@ -79,15 +79,8 @@ def record(obs: Observations, server: str, version: Optional[str], config: Dict[
     """The :class:`ResultRecord` of the selected checks, judged from ``obs``."""
     plan = obs.plan
     return ResultRecord(server, version, config, "on" if plan.shim_on else "off",
-                        _mode(obs.main, server) if plan.shim_on else None,
+                        shim_mode(obs.main, server) if plan.shim_on else None,
                         [judge(check, obs) for check in selected_checks(plan)], obs.main.log_tail)
-
-
-def _mode(run: Run, server: str) -> Optional[str]:
-    # The shim's status, as the S12 request read it in the server process.
-    status = ((run.steps.get("s12") or {}).get("acted") or {}).get("status") or {}
-    mode = (status.get(server) or {}).get("mode")
-    return str(mode) if mode is not None else None
 
 
 # -- running a configuration -----------------------------------------------------------------------

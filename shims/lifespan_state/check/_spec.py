@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Literal, Optional, Sequence, Tuple, Union
 
-from ._observe import Json, Observations, Plan, describe
+from ._observe import Json, Observations, Plan, Run, describe
 from ._records import FAIL, PASS, SKIP, CheckResult
 from ._transports import TRANSPORTS, Session, Transport
 
 __all__ = ["CHECKS", "CHECK_TABLE", "LIFESPAN_KEYS", "PROBE_FIELDS", "SPEC", "Check", "EachTransport",
-           "Fail", "Skip", "Step", "judge", "selected_checks", "shim_supports"]
+           "Fail", "Skip", "Step", "judge", "selected_checks", "shim_mode", "shim_supports"]
 
 #: Keys the probe's lifespan stores at startup.
 LIFESPAN_KEYS = ("items", "obj", "run")
@@ -536,6 +536,13 @@ def _s12(obs: Observations) -> str:
     if acted.get("state_apps"):
         raise Fail(f"native release, yet {acted['state_apps']} StateApp objects are alive")
     return "native release: nothing wrapped, no StateApp in the server process"
+
+
+def shim_mode(run: Run, server: str) -> Optional[str]:
+    """The mode the shim chose for ``server`` in ``run``, as S12's status request read it."""
+    status = ((run.steps.get("s12") or {}).get("acted") or {}).get("status") or {}
+    mode = (status.get(server) or {}).get("mode")
+    return str(mode) if mode is not None else None
 
 
 S12 = Check("S12", "no double work", _s12,
