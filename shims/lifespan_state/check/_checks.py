@@ -26,7 +26,7 @@ from ._observe import Json, Observations, Plan, Run, describe, make_plan
 from ._recipes import RECIPES, Capabilities, ConfigError, LaunchContext, Recipe
 from ._records import ResultRecord
 from ._runner import HOST, ServerProcess, ServerStartError, free_port, json_line, last_line
-from ._spec import CHECKS, SPEC, judge, selected_checks, shim_mode, shim_supports
+from ._spec import CHECKS, SPEC, Requests, judge, selected_checks, shim_mode, shim_supports
 from ._transports import Session
 
 __all__ = ["SHIMS", "Body", "Progress", "check_configuration", "environment", "main_body", "needs_driver",
@@ -41,10 +41,7 @@ def quiet(_: str) -> None:
     """A :data:`Progress` that says nothing."""
 
 
-def main_body(plan: Plan) -> Body:
-    """The main run: every check's requests that ``plan`` makes, in the order of their ``at``."""
-    requests = sorted((r for check in SPEC for r in check.requests if r.when(plan)), key=lambda r: r.at)
-
+def _body(plan: Plan, requests: Sequence[Requests]) -> Body:
     def body(run: Run, c: Session) -> None:
         for requested in requests:
             for name, action in requested.actions(plan, c):
@@ -53,16 +50,15 @@ def main_body(plan: Plan) -> Body:
     return body
 
 
+def main_body(plan: Plan) -> Body:
+    """The main run: every check's requests that ``plan`` makes, in the order of their ``at``."""
+    made = (requests for check in SPEC for requests in check.requests if requests.when(plan))
+    return _body(plan, sorted(made, key=lambda requests: requests.at))
+
+
 def without_lifespan_body(plan: Plan) -> Body:
     """A run without lifespan: the selected checks' requests for one."""
-    steps = [step for check in selected_checks(plan) for step in check.without_lifespan]
-
-    def body(run: Run, c: Session) -> None:
-        for step in steps:
-            for name, action in step.actions(plan, c):
-                run.step(name, action)
-
-    return body
+    return _body(plan, [step for check in selected_checks(plan) for step in check.without_lifespan])
 
 
 def needs_runs_without_lifespan(plan: Plan) -> bool:

@@ -23,7 +23,7 @@ from ._records import FAIL, PASS, SKIP, CheckResult
 from ._transports import TRANSPORTS, Session, Transport
 
 __all__ = ["CHECKS", "CHECK_TABLE", "LIFESPAN_KEYS", "PROBE_FIELDS", "SPEC", "Check", "EachTransport",
-           "Fail", "Skip", "Step", "judge", "selected_checks", "shim_mode", "shim_supports"]
+           "Fail", "Requests", "Skip", "Step", "judge", "selected_checks", "shim_mode", "shim_supports"]
 
 #: Keys the probe's lifespan stores at startup.
 LIFESPAN_KEYS = ("items", "obj", "run")
