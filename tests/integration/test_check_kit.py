@@ -10,30 +10,38 @@ anycorn, daphne), natively, with what each lacks. hypercorn is tests/integration
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 import pytest
 from tools.envs import ROOT, EnvSpec, ensure_env
 from tools.releases import UVICORN
 
 from lifespan_state.check import (
+    CHECK_TABLE,
     CHECKS,
     RECIPES,
+    TRANSPORTS,
     CheckResult,
+    LaunchContext,
     ResultRecord,
     ServerProcess,
     ServerStartError,
-    _checks,
+    Session,
     free_port,
     http_get,
 )
+from lifespan_state.check._checks import main_body
 from lifespan_state.check._cli import WIDTH, render_table
+from lifespan_state.check._observe import Observations, Plan, Run, make_plan
+from lifespan_state.check._probe import _view as probe_view
+from lifespan_state.check._spec import PROBE_FIELDS, judge
 from script_support import SCRIPTS
 
 DEBIANS, STATELESS, BUGGY, NEWEST = UVICORN.debian, UVICORN.last_stateless, UVICORN.buggy, UVICORN.newest
@@ -221,12 +229,13 @@ def _view(keys: Tuple[str, ...] = (), **changes: Any) -> Dict[str, Any]:
 
 
 def _judge(check: str, shim_on: bool = True, shutdown: Optional[List[Any]] = None,
+           s8: Optional[Dict[str, Run]] = None, s9: Optional[Dict[str, Any]] = None,
            **steps: Any) -> CheckResult:
-    run = _checks._Run()
+    run = Run()
     run.steps.update({k.replace("__", ":"): v for k, v in steps.items()})
     run.shutdown = shutdown or []
-    plan = _checks._plan(RECIPES["uvicorn"], {"lifespan": "auto"}, False, shim_on, list(CHECKS))
-    return _checks._judge(check, _checks._Obs(plan, run, {}, None))
+    plan = make_plan(RECIPES["uvicorn"], {"lifespan": "auto"}, False, shim_on, list(CHECKS))
+    return judge(CHECK_TABLE[check], Observations(plan, run, s8 or {}, s9))
 
 
 def test_a_correct_observation_passes() -> None:
@@ -275,8 +284,101 @@ def test_double_work_on_a_native_release_is_caught() -> None:
     assert status("native", [], 0, shim_on=False) == "skip"
 
 
+def _run_view(run: int, *keys: str) -> Dict[str, Any]:
+    """A view of lifespan run ``run`` (its own objects)."""
+    ids = {"obj_id": 10 * run, "items_id": 10 * run + 1}
+    return _view(keys, run=run, lifespan=dict(LIFESPAN, run=run, **ids), **ids)
+
+
+def _passing() -> Dict[str, Dict[str, Any]]:
+    """check id -> ``_judge``'s arguments: an observation of a correct server."""
+    empty = dict(_view(), keys=[])
+    ws = "req-s6-ws"
+    shutdown = {"has_state": True, "same_dict": True, "state_id": 100, "keys": ["items", "obj", "run"],
+                "obj_id": 10}
+    status = {"status": {"uvicorn": {"mode": "native", "patched": []}}, "state_apps": 0}
+    return {
+        "S1": dict(first=_view()),
+        "S2": dict(first=_view()),
+        "S3": dict(first=_view(), s3={"written": _view(("req-s3",)), "after": _view()}),
+        "S4": dict(s4={"appended": _view(acted={"appended": ["v-s4"]}), "after": _view(items=["v-s4"])}),
+        "S5": dict(s5__h1=[_view(("req-s5",)), _view(), _view()]),
+        "S6": dict(s6__ws={"key": ws, "first": _view(), "written": _view((ws,)), "after": _view(),
+                           "fresh_http": _view()}),
+        "S7": dict(first=_view(), s7={"trigger": _view(acted={"late_written": True}),
+                                      "after": _view(("late",))}),
+        "S8": dict(s8={"lifespan off": Run(steps={"s8": [empty, _view(("req-s8",)), empty]})}),
+        "S9": dict(s9={"sequential": [_run_view(1, "req-s9-a"), _run_view(2)],
+                       "concurrent": [_run_view(3, "req-s9-x"), _run_view(4, "req-s9-y")], "error": ""}),
+        "S10": dict(first=_view(), shutdown=[dict(LIFESPAN, shutdown=shutdown)]),
+        "S11": dict(s11__h1=[dict(_view(("req-h1-0",)), _own="req-h1-0")]),
+        "S12": dict(s12=_view(acted=status)),
+    }
+
+
+class _Reading(Dict[str, Any]):
+    """A probe view that notes the fields read from it."""
+
+    def __init__(self, view: Dict[str, Any], read: Set[str]) -> None:
+        super().__init__(view)
+        self.read = read
+
+    def __getitem__(self, key: str) -> Any:
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.read.add(key)
+        return super().get(key, default)
+
+
+def _reading(observed: Any, read: Set[str]) -> Any:
+    """``observed`` with every probe view in it (a dict with ``acted``) noting what is read."""
+    if isinstance(observed, Run):
+        return dataclasses.replace(observed, steps=_reading(observed.steps, read))
+    if isinstance(observed, dict):
+        inner = {k: _reading(v, read) for k, v in observed.items()}
+        return _Reading(inner, read) if "acted" in observed else inner
+    if isinstance(observed, list):
+        return [_reading(v, read) for v in observed]
+    return observed
+
+
+def test_each_check_declares_the_probe_fields_its_judge_reads() -> None:
+    answered = set(probe_view({"type": "http"}, {}, {}))
+    assert answered >= PROBE_FIELDS, PROBE_FIELDS - answered
+    observations = _passing()
+    assert list(observations) == list(CHECKS)
+    for check_id, observed in observations.items():
+        read: Set[str] = set()
+        result = _judge(check_id, **_reading(observed, read))
+        assert result.status == "pass", result
+        undeclared = (read & answered) - CHECK_TABLE[check_id].fields
+        assert not undeclared, (check_id, sorted(undeclared))
+
+
+def _steps(plan: Any) -> List[str]:
+    """The steps of ``plan``'s main run, in order (nothing is requested)."""
+    names: List[str] = []
+    run = Run()
+    run.step = lambda name, action: names.append(name)  # type: ignore[method-assign]
+    main_body(plan)(run, Session(LaunchContext("127.0.0.1", 0, ""), 1.0))
+    return names
+
+
+def test_the_main_run_makes_the_writes_first_and_what_can_end_a_connection_last() -> None:
+    transports = [TRANSPORTS[name] for name in ("h1", "ws", "h2-tls", "ws-h2")]
+    plan = Plan(RECIPES["hypercorn"], {}, True, True, list(CHECKS), transports, {})
+    assert _steps(plan) == ["first", "s5:h1", "s5:h2-tls", "s3", "s4", "s6:ws", "s7", "s7:h2-tls",
+                            "s11:h1", "s11:h2-tls", "s6:ws-h2", "s12"]
+    # The writes S10 and S11 look for are in every run; the status only with the shim.
+    natively = dataclasses.replace(plan, shim_on=False, selected=["S1", "S5"])
+    assert _steps(natively) == ["first", "s5:h1", "s5:h2-tls", "s3", "s4"]
+    assert "s7" in _steps(dataclasses.replace(natively, selected=["S10"]))
+
+
 def test_a_missing_client_library_is_said_not_hidden() -> None:
-    plan = _checks._plan(RECIPES["hypercorn"], {}, True, False, list(CHECKS))
+    plan = make_plan(RECIPES["hypercorn"], {}, True, False, list(CHECKS))
     names = {t.name for t in plan.transports} | set(plan.left_out)
     assert {"h1", "ws"} <= names
     assert all("pip install" in why or "TLS" in why for why in plan.left_out.values())

@@ -107,7 +107,10 @@ class HarnessKit:
     """How the check kit runs the probe in-process behind this harness (``--harness KEY``).
 
     ``make`` names ``app -> harness object`` (one object may serve several runs); ``open`` names
-    ``(harness, portal, lifespan) -> context manager`` of one run whose client has ``get(target)``.
+    ``(harness, portal, lifespan) -> context manager`` of one run whose client has ``get(target)``
+    (an httpx-like response; ``portal`` is an anyio blocking portal for async clients, see
+    ``lifespan_state.check._portal``). A harness with a WebSocket client has
+    ``websocket_connect(path)`` on its harness object (Starlette's ``TestClient``'s API).
     """
 
     key: str

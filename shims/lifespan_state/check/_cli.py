@@ -21,7 +21,8 @@ from .._versions import installed_version
 from ._checks import SHIMS, run_checks, shim_supports
 from ._harness_checks import HARNESSES, check_harness
 from ._recipes import RECIPES, ConfigError, Recipe, custom_recipe
-from ._records import CHECKS, FAIL, PASS, SKIP, ResultRecord
+from ._records import FAIL, PASS, SKIP, ResultRecord
+from ._spec import CHECKS, SPEC
 from ._transports import TRANSPORTS
 
 __all__ = ["SHORT", "main", "render_table"]
@@ -29,8 +30,14 @@ __all__ = ["SHORT", "main", "render_table"]
 _CELL = {PASS: "pass", FAIL: "FAIL", SKIP: "n/a"}
 WIDTH = 100
 #: Row labels of the table: the titles (CHECKS, docs/CONFORMANCE.md), the long ones shortened.
-SHORT = {**CHECKS, "S1": "lifespan has state", "S2": "request sees keys", "S5": "per request",
-         "S9": "server isolation"}
+SHORT = {check.id: check.short or check.title for check in SPEC}
+
+
+def _values(option: str) -> str:
+    """What the built-in recipes take for ``option``, for the help: `` (NAME: value, value; ...)``."""
+    offered = "; ".join(f"{name}: {', '.join(r.options[option])}" for name, r in RECIPES.items()
+                        if len(r.options.get(option, ())) > 1)
+    return f" ({offered})" if offered else ""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -53,14 +60,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--tls", action="store_true",
                         help="serve TLS with a throw-away certificate: HTTP/2 over TLS, HTTP/3, "
                         "WebSocket over HTTP/2 where the server speaks them")
-    parser.add_argument("--http", help="HTTP protocol implementation (uvicorn: h11, httptools)")
-    parser.add_argument("--ws", help="WebSocket implementation (uvicorn: websockets, "
-                        "websockets-sansio, wsproto, none)")
+    parser.add_argument("--http", help=f"HTTP protocol implementation{_values('http')}")
+    parser.add_argument("--ws", help=f"WebSocket implementation{_values('ws')}")
     parser.add_argument("--lifespan", choices=["on", "auto", "off"], help="lifespan mode")
-    parser.add_argument("--worker", help="event loop / worker class: asyncio, uvloop, trio")
+    parser.add_argument("--worker", help=f"event loop / worker class{_values('worker')}")
     parser.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
-                        help="any other option of the server's recipe (e.g. hypercorn workers=2); "
-                        "repeatable")
+                        help="any other option of the server's recipe (e.g. workers=2); repeatable")
     parser.add_argument("--shim", choices=list(SHIMS), default="both",
                         help="check natively (off), with the shim (on), or both (default; servers "
                         "the shim does not support are checked natively)")
@@ -206,7 +211,8 @@ def main(argv: List[str]) -> int:
         return _error(f"--command: {exc}")
     if not recipes and not options.harness:
         return _error(f"none of the built-in servers ({', '.join(RECIPES)}) is installed in this "
-                      f"environment ({sys.executable}); install one, e.g. `pip install uvicorn`, or "
+                      f"environment ({sys.executable}); install one, e.g. "
+                      f"`pip install {next(iter(RECIPES))}`, or "
                       "check any server with --command.")
     show, done = _progress(sys.stderr)
     try:

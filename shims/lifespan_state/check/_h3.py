@@ -1,4 +1,4 @@
-"""An HTTP/3 client on ``aioquic`` (0.9.x, what hypercorn < 0.18 declares, and 1.x).
+"""An HTTP/3 client on ``aioquic`` (0.9.x, what older servers declare, and 1.x).
 
 The checks are synchronous and aioquic is asyncio-only: :func:`h3_get` runs one QUIC connection
 from open to close in its own ``asyncio.run``, bounded as a whole by the timeout (an aioquic client

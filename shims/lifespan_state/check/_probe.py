@@ -9,10 +9,10 @@ Servers load it as ``lifespan_state.check._probe:app``. Environment variables se
 * ``LIFESPAN_STATE_PROBE_LIFESPAN=raise``: raise on the lifespan scope (S8).
 
 What it stores and answers: docs/CONFORMANCE.md ("The probe"). Every HTTP request reads its whole
-body (hypercorn 0.13.2 closes keep-alive connections when the app never awaited ``receive()``);
+body (a server may close a keep-alive connection whose app never awaited ``receive()``);
 ``status=1`` adds ``lifespan_state.status()`` and a count of live StateApp objects (S12); a
 WebSocket gets the view as its first message and answers each ``write K`` with a new one. It works
-under asyncio and trio (hypercorn ``-k trio``) without importing either up front.
+under asyncio and trio (a server's trio worker) without importing either up front.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ _WAKERS: Dict[int, Callable[[], None]] = {}
 
 
 def _async_library() -> Any:
-    """The running event loop's library: asyncio, or trio (hypercorn ``-k trio``)."""
+    """The running event loop's library: asyncio, or trio (a server's trio worker)."""
     import asyncio
 
     try:

@@ -1,14 +1,18 @@
 """Servers as launch recipes: a command template plus what the server supports.
 
-A :class:`Recipe` is everything the check kit knows about one server: the command that starts it
-(``{python} -m uvicorn {app} --host {host} --port {port}``; the placeholders are those of
-docs/CONFORMANCE.md), the transports it speaks (plain, and with TLS), its options (each value a
-template fragment appended to the command), its S8 and S9 features, its environment and stop signal.
+A :class:`Recipe` is everything the check kit knows about one server while it checks it: the
+command that starts it (``{python} -m NAME {app} --host {host} --port {port}``; the placeholders
+are those of docs/CONFORMANCE.md), the transports it speaks (plain, and with TLS), its options
+(each value a template fragment appended to the command), its S8 and S9 features, its environment
+and stop signal. It is made from the ``launch`` of an integration's descriptor
+(``lifespan_state._integrations``, :func:`recipe_of`).
 
-:data:`RECIPES` holds the built-in recipes, by distribution name. ``lifespan-state check
---command TEMPLATE`` makes a recipe from any command (:func:`custom_recipe`); when the command runs
-a built-in server (``-m NAME`` or the ``NAME`` executable) it inherits that server's transports
-and features, which ``--transport`` overrides. See docs/CONFORMANCE.md for what each check needs.
+:data:`RECIPES` holds the built-in recipes, by distribution name: one per integration that has a
+``launch``, this package's and other distributions' (entry points), by rank. ``lifespan-state
+check --command TEMPLATE`` makes a recipe from any command (:func:`custom_recipe`); when the
+command runs a built-in server (``-m NAME`` or the ``NAME`` executable) it inherits that server's
+transports and features, which ``--transport`` overrides. See docs/CONFORMANCE.md for what each
+check needs.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Dict, FrozenSet, List, Optional, Tuple
 
+from .._integrations._descriptor import Integration
+from .._integrations._load import integrations
 from ._runner import json_line
 
 __all__ = [
@@ -34,6 +40,7 @@ __all__ = [
     "Recipe",
     "custom_recipe",
     "expand",
+    "recipe_of",
 ]
 
 #: The probe app, as every server's command line names it.
@@ -92,18 +99,18 @@ class Recipe:
     #: With TLS: the fragment that turns it on, and the transports it then speaks.
     tls: str = ""
     tls_transports: FrozenSet[str] = frozenset()
-    #: transport -> fragment the server needs to offer it (e.g. hypercorn's ``--quic-bind``).
+    #: transport -> fragment the server needs to offer it (e.g. a separate QUIC binding).
     transport_args: Dict[str, str] = field(default_factory=dict)
     #: option -> value -> fragment (appended to the command).
     options: Dict[str, Dict[str, str]] = field(default_factory=dict)
-    #: Its options come from ``_driver``'s capabilities probe, run in the checked environment;
-    #: False: the distribution's version (metadata) only, no options.
+    #: Its options come from its integration's capabilities probe (``_driver capabilities NAME``,
+    #: run in the checked environment); False: the distribution's version (metadata) only.
     probe: bool = False
     #: Config overrides for the S8 run "with lifespan disabled"; None: the server cannot.
     lifespan_off: Optional[Dict[str, str]] = None
     #: Config overrides for the S8 run whose app raises on the lifespan scope.
     lifespan_raise: Dict[str, str] = field(default_factory=dict)
-    #: S9 needs an in-process driver (``_driver``); for the others S9 says so.
+    #: Its integration has an in-process S9 driver (``_driver NAME``); for the others S9 says so.
     driver: bool = False
     #: Extra environment of the server process (placeholders allowed).
     env: Dict[str, str] = field(default_factory=dict)
@@ -181,11 +188,31 @@ class Recipe:
         return {k: v.format(**values) for k, v in self.env.items()}
 
 
-RECIPES: Dict[str, Recipe] = {}
+def recipe_of(integration: Integration) -> Recipe:
+    """The recipe of an integration's ``launch`` (which it must have)."""
+    launch = integration.launch
+    if launch is None:
+        raise ValueError(f"integration {integration.name!r} has no launch recipe")
+    return Recipe(
+        name=integration.name,
+        command=launch.command,
+        transports=launch.transports,
+        tls=launch.tls,
+        tls_transports=launch.tls_transports,
+        transport_args=dict(launch.transport_args),
+        options={option: dict(values) for option, values in launch.options.items()},
+        probe=bool(launch.capabilities),
+        lifespan_off=None if launch.lifespan_off is None else dict(launch.lifespan_off),
+        lifespan_raise=dict(launch.lifespan_raise),
+        driver=bool(launch.driver),
+        env=dict(launch.env),
+        stop_signal=signal.Signals[launch.stop_signal],
+        lacks=launch.lacks,
+    )
 
 
-def _register(recipe: Recipe) -> None:
-    RECIPES[recipe.name] = recipe
+#: Every integration that can be launched, by rank (the order of ``lifespan-state check``'s runs).
+RECIPES: Dict[str, Recipe] = {i.name: recipe_of(i) for i in integrations() if i.launch is not None}
 
 
 def custom_recipe(template: str, name: Optional[str] = None,
@@ -212,82 +239,3 @@ def custom_recipe(template: str, name: Optional[str] = None,
         # A run "without lifespan" appends the built-in's option; only its lifespan option.
         options={k: v for k, v in base.options.items() if k == "lifespan"},
     )
-
-
-# -- uvicorn ------------------------------------------------------------------------------------
-
-_register(Recipe(
-    name="uvicorn",
-    command="{python} -m uvicorn {app} --host {host} --port {port}",
-    tls="--ssl-certfile {certfile} --ssl-keyfile {keyfile}",
-    tls_transports=frozenset({"h1", "ws"}),
-    options={
-        "http": {v: f"--http {v}" for v in ("h11", "httptools")},
-        "ws": {v: f"--ws {v}" for v in ("websockets", "websockets-sansio", "wsproto", "none")},
-        "lifespan": {v: f"--lifespan {v}" for v in ("on", "auto", "off")},
-        "worker": {v: f"--loop {v}" for v in ("asyncio", "uvloop")},
-    },
-    probe=True,
-    lifespan_off={"lifespan": "off"},
-    # "on" exits when the lifespan raises; "auto" carries on without it, which S8 needs.
-    lifespan_raise={"lifespan": "auto"},
-    driver=True,
-))
-
-
-# -- hypercorn ----------------------------------------------------------------------------------
-
-_register(Recipe(
-    name="hypercorn",
-    command="{python} -m hypercorn --bind {host}:{port} {app}",
-    transports=frozenset({"h1", "ws", "h2c"}),
-    # TLS and QUIC on one port number (TCP and UDP): HTTP/2 by ALPN, RFC 8441, HTTP/3.
-    tls="--certfile {certfile} --keyfile {keyfile}",
-    tls_transports=frozenset({"h1", "ws", "h2-tls", "ws-h2", "h3"}),
-    transport_args={"h3": "--quic-bind {host}:{port}"},
-    options={
-        # Both protocols are always on; the option names what the configuration serves.
-        "http": {"h11+h2": ""},
-        "ws": {"wsproto": ""},
-        # hypercorn always runs the lifespan and carries on when the app raises on it.
-        "lifespan": {"auto": ""},
-        "worker": {v: f"--worker-class {v}" for v in ("asyncio", "uvloop", "trio")},
-        "workers": {"default": "", **{n: f"--workers {n}" for n in ("0", "1", "2")}},
-    },
-    probe=True,
-    driver=True,
-))
-
-
-# -- the rest of the field (docs/field.md) --------------------------------------------------------
-
-_register(Recipe(
-    name="gunicorn",
-    # The native ASGI worker (24.0+); one worker process: one lifespan to observe.
-    command="{python} -m gunicorn -k asgi --workers 1 --bind {host}:{port} {app}",
-    tls="--certfile {certfile} --keyfile {keyfile} --http-protocols h2,h1",
-    tls_transports=frozenset({"h1", "ws", "h2-tls"}),
-    options={"lifespan": {v: f"--asgi-lifespan {v}" for v in ("auto", "on", "off")}},
-    lifespan_off={"lifespan": "off"},
-    lifespan_raise={"lifespan": "auto"},
-    # 27.x opens a control socket under $HOME (or $XDG_RUNTIME_DIR): the run's own directory.
-    env={"HOME": "{workdir}", "XDG_RUNTIME_DIR": "{workdir}"},
-    # SIGINT is gunicorn's quick exit; SIGTERM its graceful one (lifespan.shutdown runs).
-    stop_signal=signal.SIGTERM,
-))
-
-# HTTP/2 by prior knowledge on the plain port, by ALPN with TLS.
-for _name, _command, _tls in (
-    ("granian", "{python} -m granian --interface asgi --host {host} --port {port} {app}",
-     "--ssl-certificate {certfile} --ssl-keyfile {keyfile}"),
-    ("anycorn", "{python} -m anycorn --bind {host}:{port} {app}",
-     "--certfile {certfile} --keyfile {keyfile}"),
-):
-    _register(Recipe(_name, _command, transports=frozenset({"h1", "ws", "h2c"}), tls=_tls,
-                     tls_transports=frozenset({"h1", "ws", "h2-tls"})))
-
-_register(Recipe(
-    name="daphne",
-    command="{python} -m daphne --bind {host} --port {port} {app}",
-    lacks="daphne implements no ASGI lifespan protocol",
-))

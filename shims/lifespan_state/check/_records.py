@@ -1,4 +1,5 @@
-"""Result records: what one check observed, and the checks of one server configuration.
+"""Result records: what one check observed, and the checks of one server configuration (the
+checks themselves, their ids and titles: ``_spec``).
 
 The JSON form (``as_dict``; its keys are stable, docs/CONFORMANCE.md shows it) is what the matrix
 job, the patch proofs, the field table and the benchmarks read.
@@ -11,26 +12,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-__all__ = ["CHECKS", "FAIL", "PASS", "SKIP", "CheckResult", "ResultRecord"]
+__all__ = ["FAIL", "PASS", "SKIP", "CheckResult", "ResultRecord"]
 
 PASS, FAIL, SKIP = "pass", "fail", "skip"
-
-#: id -> title (docs/CONFORMANCE.md), in report order.
-CHECKS: Dict[str, str] = {
-    "S1": "lifespan scope has state",
-    "S2": "request sees lifespan keys",
-    "S3": "copy, not the dict",
-    "S4": "shallow",
-    "S5": "per request, not per connection",
-    "S6": "websocket",
-    "S7": "live copy",
-    "S8": "no lifespan",
-    "S9": "isolation between servers",
-    "S10": "shutdown",
-    "S11": "concurrency",
-    "S12": "no double work",
-}
-
 
 @dataclass
 class CheckResult:

@@ -1,9 +1,9 @@
 """Start a server command on a free loopback port, wait until it accepts, stop it, keep its output.
 
-:class:`ServerProcess` runs any argv (always with this interpreter: ``sys.executable -m uvicorn``)
+:class:`ServerProcess` runs any argv (always with this interpreter: ``sys.executable -m NAME``)
 in its own session, with its output in a temporary file (a pipe nobody reads could block the
 server). ``stop()`` sends SIGINT (most servers' graceful shutdown, which runs
-``lifespan.shutdown``; ``stop_signal`` names another, e.g. gunicorn's SIGTERM), then SIGTERM, then
+``lifespan.shutdown``; ``stop_signal`` names another: a recipe's own), then SIGTERM, then
 SIGKILL to the whole process group, each after a bounded wait, so no child worker outlives a check.
 :func:`http_get` is one request on a fresh connection, for tests and tools that only need an answer.
 :func:`json_line` runs one of the kit's modules (the S9 driver, a harness arm, the capabilities

@@ -83,7 +83,7 @@ class WebSocketOverH2(FrameSocket):
         with contextlib.suppress(Exception):
             self._send_frame(0x8, struct.pack("!H", 1000))
             # Wait for the server's end of the stream: the closing handshake is over before the
-            # connection may go. No END_STREAM of ours after the server's: hypercorn (0.14 - 0.18)
-            # has forgotten the stream by then and raises KeyError on it, which ends the
-            # connection (and, on trio, the whole server).
+            # connection may go. No END_STREAM of ours after the server's: a server may have
+            # forgotten the stream by then and raise on it, which ends the connection (and, on
+            # trio, the whole server).
             self._wait(lambda: self.stream.ended, "end of the WebSocket stream")
