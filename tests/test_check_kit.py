@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import pytest
 from tools.envs import ROOT, EnvSpec, ensure_env
-from tools.releases import UVICORN
+from tools.releases import SERVERS
 
 from lifespan_state.check import (
     CHECKS,
@@ -36,7 +36,8 @@ from lifespan_state.check import (
 from lifespan_state.check._cli import WIDTH, render_table
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
-DEBIANS, STATELESS, BUGGY, NEWEST = UVICORN.debian, UVICORN.last_stateless, UVICORN.buggy, UVICORN.newest
+_UVICORN = SERVERS["uvicorn"]
+DEBIANS, STATELESS, BUGGY, NEWEST = _UVICORN.debian, _UVICORN.last_stateless, _UVICORN.buggy, _UVICORN.newest
 
 #: release -> (mode the shim must pick, extra requirements)
 RELEASES: Dict[str, Tuple[str, Tuple[str, ...]]] = {

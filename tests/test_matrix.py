@@ -14,18 +14,18 @@ from typing import Any, Dict, List
 import pytest
 from packaging.version import Version
 from tools.matrix import (
-    CONFIG_SWEEP,
-    PYTHON_SWEEP,
     PYTHONS,
     Cell,
     _config_cross,
     ci_cells,
     classify,
+    facts,
     plan,
     pythons_for,
     readme_table,
     releases,
     render_markdown,
+    servers,
 )
 
 from lifespan_state._versions import SUPPORTED
@@ -70,16 +70,16 @@ def test_plan_covers_every_release(cells: List[Cell]) -> None:
 
 
 def test_plan_sweeps_every_python_for_representatives(cells: List[Cell]) -> None:
-    for server, versions in PYTHON_SWEEP.items():
-        for version in versions:
+    for server in servers():
+        for version in facts(server).python_sweep:
             mine = {c.python for c in cells if (c.server, c.server_version) == (server, version)}
             if any(c.server_version == version for c in cells):
                 assert mine >= set(PYTHONS), (server, version)
 
 
 def test_plan_covers_every_implementation_per_family(cells: List[Cell]) -> None:
-    for server, families in CONFIG_SWEEP.items():
-        for version, python in families:
+    for server in servers():
+        for version, python in facts(server).config_sweep:
             if not any(c.server_version == version for c in cells):
                 continue
             present = {

@@ -11,12 +11,12 @@ from typing import Any, Dict, Optional
 
 import pytest
 from tools.envs import EnvSpec, ensure_env
-from tools.releases import HYPERCORN
+from tools.releases import SERVERS
 
 
 @pytest.fixture(scope="module")
 def hypercorn_0160() -> Path:
-    return ensure_env(EnvSpec("hypercorn", HYPERCORN.last_stateless))
+    return ensure_env(EnvSpec("hypercorn", SERVERS["hypercorn"].last_stateless))
 
 
 def _env(disable: Optional[str]) -> Dict[str, str]:
@@ -44,7 +44,7 @@ def test_cli_says_what_hypercorn_wraps_on_which_import(hypercorn_0160: Path) -> 
     done = cli(hypercorn_0160)
     assert done.returncode == 0, done.stderr
     assert "nothing wrapped\n" not in done.stdout and not done.stdout.rstrip().endswith("nothing wrapped")
-    line = f"hypercorn  {HYPERCORN.last_stateless:<10} mode=add     nothing wrapped yet"
+    line = f"hypercorn  {SERVERS['hypercorn'].last_stateless:<10} mode=add     nothing wrapped yet"
     assert line in done.stdout, done.stdout
     assert "on `import hypercorn.asyncio`: worker_serve" in done.stdout
     assert "on `import hypercorn.trio`: worker_serve" in done.stdout
