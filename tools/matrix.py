@@ -274,8 +274,7 @@ def _era(server: str, version: str) -> Tuple[str, ...]:
 def release_extras(server: str, version: str) -> List[str]:
     """What every cell of ``server==version`` installs, whatever its configuration."""
     v = Version(version)
-    return [requirement for releases_, requirement in facts(server).release_extras
-            if v in SpecifierSet(releases_)]
+    return [requirement for spec, requirement in facts(server).release_extras if v in SpecifierSet(spec)]
 
 
 def needs_uvloop(server: str, version: str) -> bool:
@@ -292,7 +291,7 @@ def _config_cross(server: str, version: str) -> List[Tuple[str, str, str]]:
     combos: List[Tuple[str, str, str]] = [known.default]
     if known.by_recipe:
         combos.append(Config("tls+h2", known.default.ws, known.default.worker))
-    combos += [config for config, releases_ in known.configs if v in SpecifierSet(releases_)]
+    combos += [config for config, spec in known.configs if v in SpecifierSet(spec)]
     # Configurations a limit keeps out of the plan (tools.releases.limit_for: skipped).
     return [c for c in combos if not getattr(limit_for(server, version, None, *c), "skipped", False)]
 
@@ -896,7 +895,8 @@ def _check_committed(path: Path, text: str) -> List[str]:
 def ci_cells(records: List[Dict[str, Any]], pythons_per_release: int = 2) -> List[Cell]:
     """Oldest, last-without-state, first-with-native-state (buggy or not) and newest release of
     each server, on ``pythons_per_release`` Pythons each, in the default configuration — chosen
-    among the cells of ``records`` where the release runs (so each has a committed answer)."""
+    among the cells of ``records`` where the release runs (so each has a committed answer). A
+    server whose descriptor names a CI representative gets that release's cell only."""
     chosen: List[Cell] = []
     for server in [s for s in servers() if not facts(s).ci_representative]:
         http, ws, worker = facts(server).default

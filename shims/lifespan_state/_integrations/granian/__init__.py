@@ -47,7 +47,7 @@ INTEGRATION = Integration(
         by_recipe=True,
         # 2.0 - 2.7 run on uvloop here (the limit below); 1.x depends on it anyway.
         release_extras=((">=2.0,<2.8", "uvloop"),),
-        limits_rank=3,
+        limits_rank=3,  # third in compat_matrix.md's list of limits
     ),
     # 2.0 - 2.7 on asyncio's event loop (their default: uvloop became the optional
     # ``granian[uvloop]`` extra in 2.0) hang at about every other worker stop, before the worker

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .._descriptor import Integration, Launch, Probes
 from .._matrix import DEBIAN, Config, Limit, Matrix, NamedReleases, Picks, Pin
 
+# The newest tested release and the named ones, written once: the matrix facts below use them.
 _NEWEST = "0.18.0"
 _RELEASES = NamedReleases(
     debian="0.13.2",
@@ -88,7 +89,7 @@ INTEGRATION = Integration(
             # HTTP/3 is QUIC (aioquic) and, like TLS, needs a certificate (trustme).
             "http": {"h3": ("aioquic", "trustme"), "tls": ("trustme",)},
         },
-        limits_rank=1,
+        limits_rank=1,  # first in compat_matrix.md's list of limits
     ),
     releases=_RELEASES,
     pins=(

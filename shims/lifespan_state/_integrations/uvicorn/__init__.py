@@ -5,6 +5,7 @@ from __future__ import annotations
 from .._descriptor import Integration, Launch, Probes
 from .._matrix import DEBIAN, Config, Limit, Matrix, NamedReleases, Picks, Pin
 
+# The newest tested release and the named ones, written once: the matrix facts below use them.
 _NEWEST = "0.54.0"
 _RELEASES = NamedReleases(
     debian="0.17.6",
@@ -90,7 +91,7 @@ INTEGRATION = Integration(
                    "wsproto": ("wsproto",)},
             "worker": {"uvloop": ("uvloop",)},
         },
-        limits_rank=2,
+        limits_rank=2,  # second in compat_matrix.md's list of limits
     ),
     releases=_RELEASES,
     pins=(
