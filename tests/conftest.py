@@ -38,6 +38,6 @@ def pytest_collection_modifyitems(items: List[pytest.Item]) -> None:
 def uvicorn_0176() -> Path:
     """Debian 12's uvicorn (0.17.6) in its own environment: shared by the status and activation tests."""
     from tools.envs import EnvSpec, ensure_env
-    from tools.releases import UVICORN
+    from tools.releases import SERVERS
 
-    return ensure_env(EnvSpec("uvicorn", UVICORN.debian))
+    return ensure_env(EnvSpec("uvicorn", SERVERS["uvicorn"].debian))

@@ -5,8 +5,8 @@ directory per checkout; ``LIFESPAN_STATE_VENVS`` names another), see :data:`VENV
 
 The one way the test suites, the matrix job, the patch proofs and the benchmarks get an
 environment holding one server release (plus this project, installed editable so that source
-changes apply without a rebuild). The install pins old releases need on new Pythons are rows of
-``tools.releases.PINS``; ``pins_for`` applies them.
+changes apply without a rebuild). The install pins old releases need on new Pythons are their
+descriptors' (``tools.releases.pins``); ``pins_for`` applies them.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ def server_needs_no_deps(spec: EnvSpec) -> bool:
 
 
 def pins_for(spec: EnvSpec) -> List[str]:
-    """Pins an old release needs to install and run on ``spec.python`` (``tools.releases.PINS``:
+    """Pins an old release needs to install and run on ``spec.python`` (``tools.releases.pins``:
     each bound is the one the release itself declared, in its requirements or its ``[standard]``
     extra, or the newest version of the dependency that still has the API the release calls)."""
     pins = releases.pins(spec.server, spec.version, spec.python, spec.extra)

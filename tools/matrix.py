@@ -1,7 +1,7 @@
 """The compatibility matrix: the check kit run against real server releases, Pythons and wrapt majors.
 
     python tools/matrix.py run            # every cell of the plan -> compat_matrix.json / .md
-    python tools/matrix.py run --only 'uvicorn-0.17*' --merge   # re-run some cells, keep the others
+    python tools/matrix.py run --only '*-py3.13-*' --merge   # re-run some cells, keep the others
     python tools/matrix.py ci             # the CI subset, compared with compat_matrix.json
     python tools/matrix.py plan           # list the cells (and why each is there)
     python tools/matrix.py plan --shard 2/3             # the cells of shard 2 of 3
@@ -13,27 +13,25 @@
 Each cell is one environment (``tools.envs.ensure_env``: a server release on a Python with a wrapt
 line and the extras its configuration needs) in which ``python -m lifespan_state check --json
 --shim both`` runs one configuration: natively first, then with the shim. Two cells per core run at
-a time (``WORKERS``: a cell mostly waits on its servers). The releases come from
-``lifespan_state._versions.SUPPORTED`` (the table the runtime gate uses) and the package index,
-capped at each server's ``newest_tested``.
+a time (``WORKERS``: a cell mostly waits on its servers). The servers are the integrations whose
+descriptor has matrix facts (``lifespan_state._integrations._matrix.Matrix``), planned once the
+runtime table
+(``lifespan_state._versions.SUPPORTED``) has their row; the releases come from that table and the
+package index, capped at each server's ``newest_tested``.
 
 The plan is designed to cover, without running the full cross product:
 
-* every release (uvicorn: the newest patch of every minor, plus 0.21.0; hypercorn: every
-  release) on one Python of its era, in the default configuration ("release" cells);
-* every Python 3.8-3.13 for a representative release of each family, including the ones a release
-  cannot run on, recorded with the reason ("python" cells);
+* every release a server's descriptor picks (every one, or the newest patch of every minor plus
+  the ones its code shapes need) on one Python of its era, in the default configuration
+  ("release" cells);
+* every Python 3.8-3.13 (above a server's floor) for its representative releases, including the
+  ones a release cannot run on, recorded with the reason ("python" cells);
 * every HTTP and WebSocket implementation and worker class for one release of each code-shape
-  family ("config" cells);
+  family, or for a server the kit runs by its recipe, the plain run and the TLS run (HTTP/2 by
+  ALPN) ("config" cells);
 * wrapt 1.14.1 (Debian 12's) and the newest 1.x next to 2.x ("wrapt" cells).
 
-The rest of the field (docs/field.md) joins once the runtime table has a row for it: gunicorn's
-native ASGI worker (every release from 24.0.0, on the Pythons it supports: >= 3.10), granian (the
-newest patch of every minor from 1.0, plus the oldest) and anycorn (the first and the last
-release of every minor). Their configurations are the kit's: the plain run (HTTP/1.1,
-WebSocket, and h2c where the server speaks it) and, for one release of each, TLS (HTTP/2 by
-ALPN). granian 2.0 - 2.7 run on uvloop, as 1.x does by its own requirements: on asyncio's loop
-their workers deadlock at about every other stop (``GRANIAN_LOOP_LIMIT``).
+Each server's descriptor says why its releases, Pythons and extras are what they are.
 """
 
 from __future__ import annotations
@@ -54,16 +52,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 if __package__ in (None, ""):  # run as a script: make ``tools`` and ``lifespan_state`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "shims"))
 
-from lifespan_state._integrations._load import load
+from lifespan_state._integrations._load import integrations, load
+from lifespan_state._integrations._matrix import Config, Limit, Matrix
 from lifespan_state._versions import SUPPORTED, mode_for
 from tools.envs import ROOT, EnvError, EnvSpec, ensure_env
-from tools.releases import DEBIAN, HYPERCORN, LIMITS, UVICORN, Limit, limit_for
+from tools.releases import DEBIAN, limit_for, limits
 
 __all__ = [
     "PYTHONS",
@@ -75,6 +75,7 @@ __all__ = [
     "ci_cells",
     "classify",
     "compare",
+    "facts",
     "merge_shards",
     "missing_shards",
     "needs_uvloop",
@@ -92,15 +93,12 @@ __all__ = [
 ]
 
 PYTHONS: Tuple[str, ...] = ("3.8", "3.9", "3.10", "3.11", "3.12", "3.13")
-#: The matrix's servers in the order its pages list them. A server is planned once the runtime
-#: table (``SUPPORTED``) has its row: the shim-on half of its cells needs the shim.
-SERVER_ORDER: Tuple[str, ...] = ("uvicorn", "hypercorn", "gunicorn", "granian", "anycorn")
-#: Servers whose every release states a Python floor the plan respects instead of recording
-#: cannot-run cells below it (gunicorn >= 24: Requires-Python >= 3.10).
-PYTHON_FLOOR = {"gunicorn": "3.10"}
-#: The check kit's own configuration of the servers it launches by recipe (no http/ws/worker
-#: options): the labels name what a run speaks; "tls+h2" is the kit's --tls run.
-RECIPE_SERVERS = ("gunicorn", "granian", "anycorn")
+#: Each matrix server's facts (its descriptor's ``matrix``), in the order its pages list them.
+_FACTS: Dict[str, Matrix] = {i.name: i.matrix for i in integrations() if i.matrix is not None}
+#: The matrix's servers in the order its pages list them (the descriptors' rank). A server is
+#: planned once the runtime table (``SUPPORTED``) has its row: the shim-on half of its cells
+#: needs the shim.
+SERVER_ORDER: Tuple[str, ...] = tuple(_FACTS)
 JSON_PATH = ROOT / "compat_matrix.json"
 #: Cells run at once. A check run spends most of its time waiting on its servers (about a quarter
 #: of one core, measured here), so two per core keep both cores busy without overloading them.
@@ -150,18 +148,16 @@ def _index_versions(server: str) -> List[Version]:
 
 
 def releases(server: str, versions: Optional[Iterable[Version]] = None) -> List[str]:
-    """The releases the matrix covers for ``server``, oldest first.
-
-    uvicorn: the newest patch of every minor in the supported range, plus 0.21.0 (the one release
-    with the per-connection bug; 0.21.1 fixed it). hypercorn: every release (few, and 0.17.x
-    differ in how they copy). Capped at ``newest_tested``: a newer release joins the matrix when
-    the table says it was tested.
+    """The releases the matrix covers for ``server``, oldest first: those its descriptor's
+    :class:`~lifespan_state._integrations._matrix.Picks` choose in the supported range. Capped at
+    ``newest_tested``: a newer release joins the matrix when the table says it was tested.
     """
     support = SUPPORTED[server]
+    picks = facts(server).picks
     low, high = Version(support.minimum), Version(support.newest_tested)
     pool = [v for v in (versions if versions is not None else _index_versions(server)) if low <= v <= high]
     pool = [v for v in pool if v.post is None or Version(v.base_version) not in pool]
-    if server in ("hypercorn", "gunicorn"):
+    if picks.every:
         return [str(v) for v in sorted(pool)]
     newest: Dict[Tuple[int, int], Version] = {}
     oldest: Dict[Tuple[int, int], Version] = {}
@@ -172,20 +168,22 @@ def releases(server: str, versions: Optional[Iterable[Version]] = None) -> List[
         if key not in oldest or v < oldest[key]:
             oldest[key] = v
     chosen = set(newest.values())
-    if server == "uvicorn":
+    if picks.fix_mode:
         chosen.update(v for v in pool if (mode_for(server, v) or _NONE).mode == "fix")
-    elif server == "granian":
-        # every release since 1.0 shares the one bug (fix mode): the oldest one, and the newest
-        # patch of every minor, cover the code shapes
+    if picks.oldest:
         chosen.update(sorted(pool)[:1])
-    elif server == "anycorn":
-        # three code shapes in 19 releases: the first and the last of each minor, and both sides
-        # of each mode boundary (0.17.2 the last without state, 0.17.3 the first with it)
+    if picks.oldest_per_minor:
         chosen.update(oldest.values())
+    if picks.mode_bounds:
         for bound in (Version(r.low) for r in SUPPORTED[server].ranges):
             chosen.update(v for v in pool if v == bound)
             chosen.update(sorted(v for v in pool if v < bound)[-1:])
     return [str(v) for v in sorted(chosen)]
+
+
+def facts(server: str) -> Matrix:
+    """What ``server``'s descriptor tells the matrix (KeyError: it has no matrix facts)."""
+    return _FACTS[server]
 
 
 def servers() -> List[str]:
@@ -195,7 +193,7 @@ def servers() -> List[str]:
 
 def pythons_for(server: str) -> Tuple[str, ...]:
     """The Pythons the matrix runs ``server`` on (all of :data:`PYTHONS` above its floor)."""
-    floor = Version(PYTHON_FLOOR.get(server, PYTHONS[0]))
+    floor = Version(facts(server).python_floor or PYTHONS[0])
     return tuple(p for p in PYTHONS if Version(p) >= floor)
 
 
@@ -242,31 +240,22 @@ class Cell:
         )
 
     def extras(self) -> Tuple[str, ...]:
-        """What the configuration needs installed next to the server release."""
+        """What the configuration needs installed next to the server release, in the order of
+        its descriptor's facts (the order is part of the environment's cache key)."""
+        known = facts(self.server)
         need: List[str] = []
-        if self.server in RECIPE_SERVERS:
-            # the kit's h2c / HTTP/2 client (and gunicorn's HTTP/2 support) use h2
+        if known.by_recipe:
+            # the kit's h2c / HTTP/2 client uses h2; its TLS run makes a certificate with trustme
             need.append("h2")
-            if self.http.startswith("tls"):
+            if "tls" in self.http.split("+"):
                 need.append("trustme")
-            if needs_uvloop(self.server, self.server_version):
-                need.append("uvloop")
-        elif self.server == "uvicorn":
-            if self.http == "httptools":
-                need.append("httptools")
-            if self.ws in ("websockets", "websockets-sansio"):
-                need.append("websockets")
-            elif self.ws == "wsproto":
-                need.append("wsproto")
-            if self.worker == "uvloop":
-                need.append("uvloop")
-        else:
-            if self.worker in ("uvloop", "trio"):
-                need.append(self.worker)
-            if "h3" in self.http:
-                need.append("aioquic")
-            if "tls" in self.http or "h3" in self.http:
-                need.append("trustme")
+        labels = {"http": self.http, "ws": self.ws, "worker": self.worker}
+        for option, by_value in known.option_extras.items():
+            parts = labels[option].split("+")
+            for value, requirements in by_value.items():
+                if value in parts:
+                    need += [r for r in requirements if r not in need]
+        need += [r for r in release_extras(self.server, self.server_version) if r not in need]
         return tuple(need)
 
     def env_spec(self) -> EnvSpec:
@@ -279,134 +268,43 @@ def _era(server: str, version: str) -> Tuple[str, ...]:
     """Pythons contemporary with a release, for its one "release" cell (rotated through, so that
     every Python gets its share of releases). The full 3.8-3.13 sweep of representative releases
     shows what happens outside the era."""
+    known = facts(server)
     v = Version(version)
-    if server == "uvicorn":
-        table = [
-            ("0.14", ("3.8", "3.9")),
-            ("0.18", ("3.8", "3.9", "3.10")),
-            ("0.21", ("3.9", "3.10", "3.11")),
-            ("0.30", ("3.10", "3.11", "3.12")),
-            ("0.40", ("3.11", "3.12", "3.13")),
-        ]
-        default: Tuple[str, ...] = ("3.10", "3.11", "3.12", "3.13")
-    elif server == "gunicorn":
-        table = []
-        default = ("3.10", "3.11", "3.12", "3.13")
-    elif server in ("granian", "anycorn"):
-        table = [("2.0" if server == "granian" else "0.19", ("3.10", "3.11", "3.12"))]
-        default = ("3.10", "3.11", "3.12", "3.13")
-    else:
-        table = [
-            ("0.14", ("3.8", "3.9")),
-            ("0.15", ("3.8", "3.9", "3.10")),
-            ("0.17", ("3.9", "3.10", "3.11", "3.12")),
-            ("0.18", ("3.10", "3.11", "3.12", "3.13")),
-        ]
-        default = ("3.10", "3.11", "3.12", "3.13")
-    for bound, pythons in table:
+    for bound, pythons in known.eras:
         if v < Version(bound):
             return pythons
-    return default
+    return known.newest_era
 
 
-#: server -> (default http, default ws, default worker)
-DEFAULTS = {
-    "uvicorn": ("h11", "websockets", "asyncio"),
-    "hypercorn": ("h11+h2", "wsproto", "asyncio"),
-    "gunicorn": ("h1", "ws", "asgi"),  # -k asgi, one worker process
-    "granian": ("h1+h2c", "ws", "asgi"),  # --interface asgi
-    "anycorn": ("h1+h2c", "ws", "asyncio"),
-}
+def release_extras(server: str, version: str) -> List[str]:
+    """What every cell of ``server==version`` installs, whatever its configuration."""
+    v = Version(version)
+    return [requirement for spec, requirement in facts(server).release_extras if v in SpecifierSet(spec)]
 
-#: Representative releases swept over every Python 3.8-3.13 (cannot-run cells included).
-PYTHON_SWEEP = {
-    "uvicorn": ("0.11.8", UVICORN.debian, UVICORN.buggy, UVICORN.newest),
-    "hypercorn": ("0.11.0", HYPERCORN.debian, "0.17.0", HYPERCORN.newest),
-    "gunicorn": ("24.0.0", "26.2.0", "27.0.1"),  # first -k asgi, last shared dict, newest (fixed)
-    "granian": ("1.0.2", "2.8.9"),
-    "anycorn": ("0.18.7", "0.20.1"),  # last per-connection copy, newest
-}
 
-#: The CI subset's releases (oldest, last without state, first with native state, newest): each
-#: must be in the matrix on at least two Pythons; these are the Pythons for the ones the sweep
-#: above does not cover.
-CI_EXTRA = {
-    "uvicorn": ((UVICORN.last_stateless, ("3.8", "3.12")),),
-    "hypercorn": ((HYPERCORN.last_stateless, ("3.8", "3.12")),),
-    "gunicorn": (),
-    "granian": (),
-    "anycorn": (),
-}
-
-#: One release per code-shape family (the hook points each shim module's docstring names), with
-#: the Python its configurations run on (httptools' old pins build on <= 3.10 only).
-CONFIG_SWEEP = {
-    "uvicorn": (
-        ("0.11.8", "3.8"),  # 0.11-0.13 scope construction; websockets 8
-        ("0.15.0", "3.9"),  # 0.14-0.17.1 (_handlers/http.py); Ubuntu 22.04
-        (UVICORN.debian, DEBIAN.python),  # 0.17.5-0.20; Debian 12
-        (UVICORN.buggy, "3.11"),  # the per-connection copy (fix mode)
-        (UVICORN.reference, "3.11"),  # first native release
-        ("0.34.3", "3.12"),  # last minor before websockets-sansio
-        (UVICORN.newest, "3.13"),  # newest: websockets-sansio
-    ),
-    "hypercorn": (
-        (HYPERCORN.debian, "3.9"),  # invoke_asgi era; Debian 12
-        ("0.14.2", "3.10"),  # ASGIWrapper (scope, receive, send, sync_spawn)
-        (HYPERCORN.last_stateless, "3.11"),  # ASGIWrapper with call_soon
-        (HYPERCORN.buggy, "3.12"),  # per-connection copies (fix mode)
-        (HYPERCORN.newest, "3.13"),  # per-request copies; trio snapshot
-    ),
-    "gunicorn": (("26.2.0", "3.12"), ("27.0.1", "3.12")),  # TLS: HTTP/2 streams share it too
-    "granian": (("2.8.9", "3.12"),),
-    "anycorn": (("0.18.7", "3.11"), ("0.20.1", "3.12")),
-}
-
-#: (release, python, wrapt line): Debian 12's wrapt 1.14.1 with Debian 12's servers and Python,
-#: the newest 1.x elsewhere; every other cell runs wrapt 2.x (2.0.x on Python 3.8).
-WRAPT_SWEEP = {
-    "uvicorn": (
-        ("0.11.8", "3.8", "1.x"),
-        (UVICORN.debian, DEBIAN.python, DEBIAN.wrapt),
-        (UVICORN.buggy, "3.10", "1.x"),
-        (UVICORN.newest, "3.12", "1.x"),
-    ),
-    "hypercorn": (
-        (HYPERCORN.debian, DEBIAN.python, DEBIAN.wrapt),
-        (HYPERCORN.buggy, "3.10", "1.x"),
-        (HYPERCORN.newest, "3.11", "1.x"),
-    ),
-    "gunicorn": (("26.2.0", "3.11", "1.x"),),
-    "granian": (("2.8.9", "3.11", "1.x"),),
-    "anycorn": (("0.18.7", "3.11", "1.x"),),
-}
+def needs_uvloop(server: str, version: str) -> bool:
+    """The release runs on uvloop in the matrix (its descriptor's ``release_extras``); the tests
+    that run such a release install it too."""
+    return "uvloop" in release_extras(server, version)
 
 
 def _config_cross(server: str, version: str) -> List[Tuple[str, str, str]]:
     """Every HTTP and WebSocket implementation and worker class of a release, each at least once
     (the default configuration is the first)."""
+    known = facts(server)
     v = Version(version)
-    if server in RECIPE_SERVERS:
-        http, ws, worker = DEFAULTS[server]
-        return [(http, ws, worker), ("tls+h2", ws, worker)]
-    if server == "uvicorn":
-        combos = [
-            ("h11", "websockets", "asyncio"),
-            ("httptools", "wsproto", "asyncio"),
-            ("httptools", "websockets", "uvloop"),
-        ]
-        if v >= Version("0.35"):
-            combos.append(("h11", "websockets-sansio", "asyncio"))
-        return combos
-    # Workers a limit keeps out of the plan (hypercorn < 0.14's trio worker: tools.releases.LIMITS).
-    combos = [("h11+h2", "wsproto", worker) for worker in ("asyncio", "uvloop", "trio")]
+    combos: List[Tuple[str, str, str]] = [known.default]
+    if known.by_recipe:
+        combos.append(Config("tls+h2", known.default.ws, known.default.worker))
+    combos += [config for config, spec in known.configs if v in SpecifierSet(spec)]
+    # Configurations a limit keeps out of the plan (tools.releases.limit_for: skipped).
     return [c for c in combos if not getattr(limit_for(server, version, None, *c), "skipped", False)]
 
 
 def _default_config(server: str, version: str, python: str) -> Tuple[str, str, str]:
-    config = dict(zip(("http", "ws", "worker"), DEFAULTS[server]))
-    # Where the default cannot run and something else does (uvicorn < 0.14's websockets 8 on
-    # Python 3.10+: wsproto), the sweep runs that instead.
+    config = facts(server).default._asdict()
+    # Where the default cannot run and something else does (a limit's ``instead``), the sweep
+    # runs that instead.
     limit = limit_for(server, version, python, **config)
     config.update(limit.instead if limit else ())
     return config["http"], config["ws"], config["worker"]
@@ -424,12 +322,13 @@ def plan(available: Optional[Dict[str, List[str]]] = None) -> List[Cell]:
     for server in servers():
         # ``available`` given: exactly those releases (a server it lacks is not planned)
         versions = available.get(server, []) if available is not None else releases(server)
-        http, ws, worker = DEFAULTS[server]
+        known = facts(server)
+        http, ws, worker = known.default
         for index, version in enumerate(versions):
             era = _era(server, version)
             python = era[index % len(era)]
             add(Cell(server, version, python, DEFAULT_WRAPT, http, ws, worker), "release")
-        for version in PYTHON_SWEEP[server]:
+        for version in known.python_sweep:
             if version not in versions:
                 continue
             for python in pythons_for(server):
@@ -437,17 +336,17 @@ def plan(available: Optional[Dict[str, List[str]]] = None) -> List[Cell]:
                     Cell(server, version, python, DEFAULT_WRAPT, *_default_config(server, version, python)),
                     "python",
                 )
-        for version, python in CONFIG_SWEEP[server]:
+        for version, python in known.config_sweep:
             if version not in versions:
                 continue
             for chttp, cws, cworker in _config_cross(server, version):
                 add(Cell(server, version, python, DEFAULT_WRAPT, chttp, cws, cworker), "config")
-        for version, pythons in CI_EXTRA[server]:
+        for version, pythons in known.ci_extra:
             if version not in versions:
                 continue
             for python in pythons:
                 add(Cell(server, version, python, DEFAULT_WRAPT, http, ws, worker), "ci")
-        for version, python, line in WRAPT_SWEEP[server]:
+        for version, python, line in known.wrapt_sweep:
             if version in versions:
                 add(Cell(server, version, python, line, http, ws, worker), "wrapt")
     out = [
@@ -496,35 +395,12 @@ class Outcome:
         }
 
 
-#: granian 2.0 - 2.7 on asyncio's event loop (their default: uvloop became the optional
-#: ``granian[uvloop]`` extra in 2.0) hang at about every other worker stop, before the worker
-#: runs lifespan.shutdown, with or without the shim (granian issue #875; measured natively on
-#: 2.0.1, 2.2.6, 2.4.2, 2.6.1 and 2.7.9, and on 1.7.6 with ``--loop asyncio``). When the
-#: worker's accept loop ends, a runtime thread calls ``loop.call_soon_threadsafe``, whose
-#: self-pipe write lets go of the GIL; if the main thread takes it then, it returns from
-#: ``run_until_complete`` and drops the tokio runtime while holding the GIL, waiting for the
-#: very thread that waits for the GIL. A longer stop timeout cannot help: the kit's SIGKILL
-#: ends a deadlock, not a slow stop. uvloop wakes its loop without letting go of the GIL, and
-#: 2.8.0 reworked the worker's main loop: neither hung here (2.4.2 on uvloop, 2.8.9, 1.x).
-GRANIAN_LOOP_LIMIT = Limit(
-    "granian", ">=1.0,<2.8",
-    "granian < 2.8 on the asyncio event loop (2.x's default without the uvloop extra): a worker "
-    "deadlocks at about every other stop before lifespan.shutdown, natively as with the shim "
-    "(granian #875), so S10 cannot be observed reliably; its cells run on uvloop "
-    "(`granian[uvloop]`, which `--loop auto` picks; 1.x depends on it)",
-    worker=("asyncio",),
-)
-
-
-def needs_uvloop(server: str, version: str) -> bool:
-    """granian 2.0 - 2.7 runs on uvloop here (:data:`GRANIAN_LOOP_LIMIT`); 1.x installs it anyway."""
-    return server == "granian" and Version("2.0") <= Version(version) < Version("2.8")
-
-
 #: Known reasons a release cannot run somewhere (found by installing and running them here): the
-#: rows of ``tools.releases.LIMITS``, and granian's event loop. They only explain a cell that *did*
-#: fail to install or start natively; they never decide a result.
-KNOWN_LIMITS = (*LIMITS, GRANIAN_LOOP_LIMIT)
+#: descriptors' limits, in compat_matrix.md's order. They only explain a cell that *did* fail to
+#: install or start natively; they never decide a result.
+KNOWN_LIMITS: Tuple[Limit, ...] = tuple(
+    limit for server in sorted(_FACTS, key=lambda name: _FACTS[name].limits_rank) for limit in limits(server)
+)
 
 
 #: A build that fetches a dependency over the network, on a machine that has none (cargo's
@@ -621,7 +497,7 @@ def classify(cell: Cell, data: Dict[str, Any]) -> Outcome:
 def _installed(env: Path) -> Dict[str, str]:
     """Versions of the packages that matter, read from the environment's dist-info names."""
     wanted = {"wrapt", "h11", "httptools", "websockets", "wsproto", "uvloop", "trio", "h2", "aioquic",
-              "anyio", "gunicorn-h1c"}
+              "anyio", *(name for known in _FACTS.values() for name in known.reported)}
     found: Dict[str, str] = {}
     for info in env.glob("lib/python*/site-packages/*.dist-info"):
         name, _, version = info.name[: -len(".dist-info")].partition("-")
@@ -632,9 +508,9 @@ def _installed(env: Path) -> Dict[str, str]:
 
 
 def check_argv(cell: Cell) -> List[str]:
-    if cell.server in RECIPE_SERVERS:
+    if facts(cell.server).by_recipe:
         # launched by the kit's recipe: its transports are the configuration; TLS is the option
-        tls = ["--tls"] if cell.http.startswith("tls") else []
+        tls = ["--tls"] if "tls" in cell.http.split("+") else []
         return ["-m", "lifespan_state", "check", "--json", "--shim", "both", "--server", cell.server, *tls]
     return [
         "-m", "lifespan_state", "check", "--json", "--shim", "both",
@@ -1090,10 +966,11 @@ def merge_shards(
 def ci_cells(records: List[Dict[str, Any]], pythons_per_release: int = 2) -> List[Cell]:
     """Oldest, last-without-state, first-with-native-state (buggy or not) and newest release of
     each server, on ``pythons_per_release`` Pythons each, in the default configuration — chosen
-    among the cells of ``records`` where the release runs (so each has a committed answer)."""
+    among the cells of ``records`` where the release runs (so each has a committed answer). A
+    server whose descriptor names a CI representative gets that release's cell only."""
     chosen: List[Cell] = []
-    for server in [s for s in ("uvicorn", "hypercorn") if s in SUPPORTED]:
-        http, ws, worker = DEFAULTS[server]
+    for server in [s for s in servers() if not facts(s).ci_representative]:
+        http, ws, worker = facts(server).default
         mine = [
             r for r in records
             if r["server"] == server and (r["http"], r["ws"], r["worker"]) == (http, ws, worker)
@@ -1115,12 +992,15 @@ def ci_cells(records: List[Dict[str, Any]], pythons_per_release: int = 2) -> Lis
                 chosen.append(
                     Cell(server, version, r["python"], r["wrapt"], r["http"], r["ws"], r["worker"], ("ci",))
                 )
-    # The rest of the field: one representative cell each (the release the shim matters most
-    # for, on the newest Python it runs on), so that the subset stays quick.
-    for name, release in CI_REPRESENTATIVE.items():
+    # The servers with a representative: one cell each (the release the shim matters most for,
+    # on the newest Python it runs on), so that the subset stays quick.
+    for name in servers():
+        release = facts(name).ci_representative
+        if not release:
+            continue
         rows = sorted(
             (r for r in records if (r["server"], r["server_version"]) == (name, release)
-             and (r["http"], r["ws"], r["worker"]) == DEFAULTS[name]
+             and (r["http"], r["ws"], r["worker"]) == facts(name).default
              and r["wrapt"] == DEFAULT_WRAPT and r["native"] != "cannot-run"),
             key=lambda r: Version(r["python"]),
         )
@@ -1128,12 +1008,6 @@ def ci_cells(records: List[Dict[str, Any]], pythons_per_release: int = 2) -> Lis
             config = (r["http"], r["ws"], r["worker"])
             chosen.append(Cell(name, release, r["python"], r["wrapt"], *config, ("ci",)))
     return chosen
-
-
-#: The CI subset's cell of each server beyond uvicorn and hypercorn. granian's is its newest
-#: release, the one the shim's S10 fix matters most for (the older ones' cells run on uvloop:
-#: :data:`GRANIAN_LOOP_LIMIT`).
-CI_REPRESENTATIVE = {"gunicorn": "26.2.0", "granian": "2.8.9", "anycorn": "0.18.7"}
 
 
 @dataclass(frozen=True)

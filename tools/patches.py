@@ -45,7 +45,9 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from tools.envs import ROOT, EnvError, EnvSpec, ensure_env, python_for, uv
-from tools.releases import DEBIAN, HYPERCORN, UVICORN
+from tools.releases import DEBIAN, SERVERS
+
+UVICORN, HYPERCORN = SERVERS["uvicorn"], SERVERS["hypercorn"]
 
 __all__ = [
     "PATCHES",

@@ -14,7 +14,7 @@ from typing import Any, Dict
 
 import pytest
 from tools.envs import EnvSpec, ensure_env
-from tools.releases import UVICORN
+from tools.releases import SERVERS
 
 from script_support import SCRIPTS, run_json
 
@@ -23,12 +23,12 @@ SCRIPT = SCRIPTS / "activation_order.py"
 
 @pytest.fixture(scope="module")
 def uvicorn_debian() -> Path:
-    return ensure_env(EnvSpec("uvicorn", UVICORN.debian))
+    return ensure_env(EnvSpec("uvicorn", SERVERS["uvicorn"].debian))
 
 
 @pytest.fixture(scope="module")
 def uvicorn_newest() -> Path:
-    return ensure_env(EnvSpec("uvicorn", UVICORN.newest))
+    return ensure_env(EnvSpec("uvicorn", SERVERS["uvicorn"].newest))
 
 
 def run_order(venv: Path, order: str, **env: str) -> Dict[str, Any]:

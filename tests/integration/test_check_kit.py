@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 import pytest
 from tools.envs import ROOT, EnvSpec, ensure_env
-from tools.releases import UVICORN
+from tools.releases import SERVERS
 
 from lifespan_state.check import (
     CHECK_TABLE,
@@ -44,7 +44,8 @@ from lifespan_state.check._probe import _view as probe_view
 from lifespan_state.check._spec import PROBE_FIELDS, judge
 from script_support import SCRIPTS
 
-DEBIANS, STATELESS, BUGGY, NEWEST = UVICORN.debian, UVICORN.last_stateless, UVICORN.buggy, UVICORN.newest
+_UVICORN = SERVERS["uvicorn"]
+DEBIANS, STATELESS, BUGGY, NEWEST = _UVICORN.debian, _UVICORN.last_stateless, _UVICORN.buggy, _UVICORN.newest
 
 #: release -> (mode the shim must pick, extra requirements)
 RELEASES: Dict[str, Tuple[str, Tuple[str, ...]]] = {

@@ -25,7 +25,7 @@ from typing import Any, Dict, Iterator, List, Sequence
 import pytest
 from tools.envs import ROOT, uv
 from tools.releases import DEBIAN as DEBIAN_12
-from tools.releases import HYPERCORN, UVICORN
+from tools.releases import SERVERS
 
 from lifespan_state.check._runner import ServerProcess, free_port
 from script_support import SCRIPTS
@@ -33,8 +33,8 @@ from script_support import SCRIPTS
 SYSTEM_PYTHON = Path("/usr/bin/python3")
 #: What Debian 12 (bookworm) ships; the recipe in docs/debian.md is written against these.
 DEBIAN = {
-    "uvicorn": UVICORN.debian,
-    "hypercorn": HYPERCORN.debian,
+    "uvicorn": SERVERS["uvicorn"].debian,
+    "hypercorn": SERVERS["hypercorn"].debian,
     "starlette": DEBIAN_12.starlette,
     "wrapt": DEBIAN_12.wrapt,
 }

@@ -47,7 +47,7 @@ def venv_for(server: str, version: str) -> Path:
     if server == "gunicorn" and sys.version_info < (3, 10):  # pragma: no cover - CI runs 3.11
         pytest.skip("gunicorn's ASGI worker needs Python >= 3.10")
     # granian 2.0 - 2.7 on asyncio's loop deadlock at about every other stop, before
-    # lifespan.shutdown (tools.matrix.GRANIAN_LOOP_LIMIT): they run on uvloop, like the matrix.
+    # lifespan.shutdown (granian's limit in its descriptor): they run on uvloop, like the matrix.
     extra = (*EXTRAS[server], *(("uvloop",) if needs_uvloop(server, version) else ()))
     try:
         return ensure_env(EnvSpec(server, version, extra=extra))

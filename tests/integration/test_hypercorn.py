@@ -300,7 +300,7 @@ TAIL = [("0.11.2", "asyncio"), ("0.11.2", "trio"), ("0.13.2", "trio"), ("0.14.4"
 @pytest.mark.parametrize(("version", "worker"), TAIL)
 def test_long_tail_with_and_without_the_shim(version: str, worker: str) -> None:
     # hypercorn < 0.14's trio worker often dies on SIGINT before lifespan.shutdown, natively and with
-    # the shim (tools.releases.LIMITS; the matrix does not run it): S10 is left out there, as the
+    # the shim (its descriptor's limits; the matrix does not run it): S10 is left out there, as the
     # patch proofs leave it out, so the other checks still prove the shim on that worker.
     limit = limit_for("hypercorn", version, None, worker=worker)
     checks = ["--checks", ",".join(c for c in CHECKS if c != "S10")] if limit and limit.skipped else []

@@ -32,7 +32,7 @@ from typing import Any, Dict, Iterator, List, Sequence
 import pytest
 from tools.envs import EnvSpec, ensure_env
 from tools.envs import activated_env as server_env
-from tools.releases import HYPERCORN, UVICORN
+from tools.releases import SERVERS
 
 from lifespan_state.check import ProtocolError
 from lifespan_state.check._runner import free_port, http_get
@@ -42,15 +42,15 @@ PROBE = "lifespan_state.check._probe"
 
 #: Environments (tools.envs). gunicorn is pinned: 27.x opens a control socket in $HOME that
 #: concurrent runs would share.
-UVICORN_OLD = EnvSpec("uvicorn", UVICORN.debian, extra=("gunicorn==23.0.0",))
-UVICORN_NEW = EnvSpec("uvicorn", UVICORN.newest)
+UVICORN_OLD = EnvSpec("uvicorn", SERVERS["uvicorn"].debian, extra=("gunicorn==23.0.0",))
+UVICORN_NEW = EnvSpec("uvicorn", SERVERS["uvicorn"].newest)
 UVICORN_NO_FACTORY = EnvSpec("uvicorn", "0.12.3")  # uvicorn < 0.13 has no --factory
-HYPERCORN_16 = EnvSpec("hypercorn", HYPERCORN.last_stateless)
+HYPERCORN_16 = EnvSpec("hypercorn", SERVERS["hypercorn"].last_stateless)
 HYPERCORN_14 = EnvSpec("hypercorn", "0.14.4")  # 0.14.2+ spawns even a single worker
-HYPERCORN_NEW = EnvSpec("hypercorn", HYPERCORN.newest)
+HYPERCORN_NEW = EnvSpec("hypercorn", SERVERS["hypercorn"].newest)
 #: Debian 12's releases on the oldest Python we support.
-DEBIAN_UVICORN = EnvSpec("uvicorn", UVICORN.debian, python="3.8")
-DEBIAN_HYPERCORN = EnvSpec("hypercorn", HYPERCORN.debian, python="3.8")
+DEBIAN_UVICORN = EnvSpec("uvicorn", SERVERS["uvicorn"].debian, python="3.8")
+DEBIAN_HYPERCORN = EnvSpec("hypercorn", SERVERS["hypercorn"].debian, python="3.8")
 
 #: The Starlette app of the issue's commands (served as app:app).
 WORKER_APP = SCRIPTS / "worker_app.py"
@@ -408,8 +408,8 @@ def test_hypercorn_0_16_reload_through_launcher(appdir: Path) -> None:
 
 # --------------------------------------------------------------------------- the issue's commands
 
-UVICORN_STARLETTE = EnvSpec("uvicorn", UVICORN.debian, extra=("starlette>=0.26",))
-HYPERCORN_STARLETTE = EnvSpec("hypercorn", HYPERCORN.last_stateless, extra=("starlette>=0.26",))
+UVICORN_STARLETTE = EnvSpec("uvicorn", SERVERS["uvicorn"].debian, extra=("starlette>=0.26",))
+HYPERCORN_STARLETTE = EnvSpec("hypercorn", SERVERS["hypercorn"].last_stateless, extra=("starlette>=0.26",))
 
 def worker_hits(port: int, parent: int, at_least: int) -> Dict[int, List[int]]:
     """Requests to ``WORKER_APP`` until two workers (not ``parent``) and ``at_least`` requests

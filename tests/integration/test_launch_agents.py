@@ -25,7 +25,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 import pytest
 from tools.envs import EnvError, EnvSpec, ensure_env
 from tools.envs import activated_env as server_env
-from tools.releases import HYPERCORN, UVICORN
+from tools.releases import SERVERS as RELEASES
 
 from lifespan_state.check._runner import ServerProcess, free_port
 from script_support import SCRIPTS
@@ -75,7 +75,7 @@ AGENTS = {
     ),
 }
 
-SERVERS = {"uvicorn": UVICORN.debian, "hypercorn": HYPERCORN.last_stateless}
+SERVERS = {"uvicorn": RELEASES["uvicorn"].debian, "hypercorn": RELEASES["hypercorn"].last_stateless}
 LAUNCHER = ("lifespan-state", "run", "--")
 
 #: (agent, server): OpenTelemetry on both servers, the other agents on uvicorn.

@@ -15,7 +15,7 @@ from typing import Any, Dict, Sequence
 import pytest
 from tools.envs import EnvSpec, ensure_env, python_for
 from tools.envs import activated_env as _env
-from tools.releases import UVICORN
+from tools.releases import SERVERS
 
 from lifespan_state import SUPPORTED
 from script_support import SCRIPTS
@@ -23,7 +23,7 @@ from script_support import SCRIPTS
 #: Every server the shim supports: what a launched process has requested once activated.
 ALL_SERVERS = sorted(SUPPORTED)
 
-UVICORN_OLD = EnvSpec("uvicorn", UVICORN.debian, extra=("gunicorn==23.0.0",))
+UVICORN_OLD = EnvSpec("uvicorn", SERVERS["uvicorn"].debian, extra=("gunicorn==23.0.0",))
 
 #: What a launched process finds (tests/scripts/bootstrap_report.py MODE ...).
 REPORT = str(SCRIPTS / "bootstrap_report.py")

@@ -19,15 +19,15 @@ from typing import Any, Dict, List, Sequence, Tuple
 import pytest
 from tools.envs import EnvSpec, ensure_env, python_for
 from tools.envs import activated_env as _env
-from tools.releases import HYPERCORN, UVICORN
+from tools.releases import SERVERS
 
 import lifespan_state
 from lifespan_state.check._runner import free_port
 from script_support import SCRIPTS
 
-UVICORN_OLD = EnvSpec("uvicorn", UVICORN.debian, extra=("gunicorn==23.0.0",))
-HYPERCORN_16 = EnvSpec("hypercorn", HYPERCORN.last_stateless)
-HYPERCORN_16_TRIO = EnvSpec("hypercorn", HYPERCORN.last_stateless, extra=("trio",))
+UVICORN_OLD = EnvSpec("uvicorn", SERVERS["uvicorn"].debian, extra=("gunicorn==23.0.0",))
+HYPERCORN_16 = EnvSpec("hypercorn", SERVERS["hypercorn"].last_stateless)
+HYPERCORN_16_TRIO = EnvSpec("hypercorn", SERVERS["hypercorn"].last_stateless, extra=("trio",))
 
 APPS = {
     "plain_app.py": "from lifespan_state.check._probe import app  # noqa: F401\nNUMBER = 42\n",
@@ -100,7 +100,7 @@ def test_factory_bad_input_under_hypercorn(appdir: Path) -> None:
     assert "Traceback" not in done.stderr, done.stderr
 
 
-HYPERCORN_13 = EnvSpec("hypercorn", HYPERCORN.debian)
+HYPERCORN_13 = EnvSpec("hypercorn", SERVERS["hypercorn"].debian)
 FACTORY = "lifespan_state.factory:create_app"
 
 

@@ -11,14 +11,14 @@ from typing import Any, Dict, Optional
 
 import pytest
 from tools.envs import EnvSpec, ensure_env
-from tools.releases import HYPERCORN
+from tools.releases import SERVERS
 
 from lifespan_state._versions import SUPPORTED
 
 
 @pytest.fixture(scope="module")
 def hypercorn_0160() -> Path:
-    return ensure_env(EnvSpec("hypercorn", HYPERCORN.last_stateless))
+    return ensure_env(EnvSpec("hypercorn", SERVERS["hypercorn"].last_stateless))
 
 
 def _env(disable: Optional[str]) -> Dict[str, str]:
@@ -47,7 +47,8 @@ def test_cli_says_what_hypercorn_wraps_on_which_import(hypercorn_0160: Path) -> 
     assert done.returncode == 0, done.stderr
     assert "nothing wrapped\n" not in done.stdout and not done.stdout.rstrip().endswith("nothing wrapped")
     width = max(len(name) for name in SUPPORTED)  # the name column fits the longest name
-    line = f"{'hypercorn':<{width}} {HYPERCORN.last_stateless:<10} mode=add     nothing wrapped yet"
+    release = SERVERS["hypercorn"].last_stateless
+    line = f"{'hypercorn':<{width}} {release:<10} mode=add     nothing wrapped yet"
     assert line in done.stdout, done.stdout
     assert "on `import hypercorn.asyncio`: worker_serve" in done.stdout
     assert "on `import hypercorn.trio`: worker_serve" in done.stdout

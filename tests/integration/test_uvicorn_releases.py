@@ -20,7 +20,7 @@ import pytest
 from packaging.version import Version
 from tools.envs import EnvSpec, ensure_env
 from tools.matrix import Cell, Outcome, run_cells
-from tools.releases import DEBIAN, UVICORN, limit_for
+from tools.releases import DEBIAN, SERVERS, limit_for
 
 from lifespan_state._versions import mode_for
 from lifespan_state.check._h1 import HTTP1Connection
@@ -33,16 +33,16 @@ DEFAULT_CASES: Sequence[Tuple[str, str, str, str]] = (
     ("0.11.8", "3.8", "h11", "websockets"),
     ("0.13.4", "3.9", "httptools", "wsproto"),
     ("0.15.0", "3.10", "httptools", "websockets"),
-    (UVICORN.debian, DEBIAN.python, "h11", "wsproto"),
-    (UVICORN.last_stateless, "3.11", "httptools", "websockets"),
-    (UVICORN.buggy, "3.11", "h11", "websockets"),
-    (UVICORN.reference, "3.12", "httptools", "wsproto"),
-    (UVICORN.newest, "3.13", "h11", "websockets-sansio"),
+    (SERVERS["uvicorn"].debian, DEBIAN.python, "h11", "wsproto"),
+    (SERVERS["uvicorn"].last_stateless, "3.11", "httptools", "websockets"),
+    (SERVERS["uvicorn"].buggy, "3.11", "h11", "websockets"),
+    (SERVERS["uvicorn"].reference, "3.12", "httptools", "wsproto"),
+    (SERVERS["uvicorn"].newest, "3.13", "h11", "websockets-sansio"),
 )
 
 
 def _implementations(version: str, python: str) -> List[Tuple[str, str]]:
-    """Every (http, ws) pair the release has and that runs on ``python`` (``tools.releases.LIMITS``)."""
+    """Every (http, ws) pair the release has and that runs on ``python`` (``tools.releases.limit_for``)."""
     wss = ["websockets", "wsproto"] + (["websockets-sansio"] if Version(version) >= Version("0.35") else [])
     pairs = [(h, w) for h in ("h11", "httptools") for w in wss]
     return [(h, w) for h, w in pairs if limit_for("uvicorn", version, python, h, w, "asyncio") is None]
@@ -118,8 +118,8 @@ def test_release(cell: Cell, default_outcomes: Dict[str, Outcome]) -> None:
 @pytest.mark.timeout(1500)
 def test_negative_controls_fail_what_they_must(default_outcomes: Dict[str, Outcome]) -> None:
     """0.20.0 alone fails S1; 0.21.0 alone fails S5 but not S1 — and both pass with the shim."""
-    before = default_outcomes[_cell(UVICORN.last_stateless, "3.11", "httptools", "websockets").id]
-    buggy = default_outcomes[_cell(UVICORN.buggy, "3.11", "h11", "websockets").id]
+    before = default_outcomes[_cell(SERVERS["uvicorn"].last_stateless, "3.11", "httptools", "websockets").id]
+    buggy = default_outcomes[_cell(SERVERS["uvicorn"].buggy, "3.11", "h11", "websockets").id]
     assert "S1" in before.failed_native
     assert "S5" in buggy.failed_native and "S1" not in buggy.failed_native
     assert before.shim == buggy.shim == "pass"
@@ -141,7 +141,7 @@ FRAMEWORKS = ("fastapi", "starlette")
 @pytest.fixture(scope="module")
 def framework_env() -> Path:
     return ensure_env(
-        EnvSpec("uvicorn", UVICORN.debian, DEBIAN.python, wrapt="2.*",
+        EnvSpec("uvicorn", SERVERS["uvicorn"].debian, DEBIAN.python, wrapt="2.*",
                 extra=("starlette>=0.26", "fastapi>=0.94"))
     )
 
@@ -187,4 +187,4 @@ def test_framework_env_has_the_release_it_claims(framework_env: Path) -> None:
         timeout=60,
         check=True,
     )
-    assert done.stdout.strip() == UVICORN.debian
+    assert done.stdout.strip() == SERVERS["uvicorn"].debian

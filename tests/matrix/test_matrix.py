@@ -15,22 +15,24 @@ from typing import Any, Dict, List
 import pytest
 from packaging.version import Version
 from tools.matrix import (
-    CONFIG_SWEEP,
-    PYTHON_SWEEP,
     PYTHONS,
     TABLE_DOCUMENTS,
+    WRAPT,
     Cell,
     _config_cross,
     ci_cells,
     classify,
+    facts,
     generated_fragment,
     plan,
     pythons_for,
     readme_table,
     releases,
     render_markdown,
+    servers,
     support_table,
 )
+from tools.releases import SERVERS
 
 from lifespan_state._versions import SUPPORTED
 from script_support import ROOT
@@ -73,16 +75,16 @@ def test_plan_covers_every_release(cells: List[Cell]) -> None:
 
 
 def test_plan_sweeps_every_python_for_representatives(cells: List[Cell]) -> None:
-    for server, versions in PYTHON_SWEEP.items():
-        for version in versions:
+    for server in servers():
+        for version in facts(server).python_sweep:
             mine = {c.python for c in cells if (c.server, c.server_version) == (server, version)}
             if any(c.server_version == version for c in cells):
                 assert mine >= set(PYTHONS), (server, version)
 
 
 def test_plan_covers_every_implementation_per_family(cells: List[Cell]) -> None:
-    for server, families in CONFIG_SWEEP.items():
-        for version, python in families:
+    for server in servers():
+        for version, python in facts(server).config_sweep:
             if not any(c.server_version == version for c in cells):
                 continue
             present = {
@@ -108,6 +110,26 @@ def test_plan_has_both_wrapt_majors_and_debian_wrapt(cells: List[Cell]) -> None:
     for server in ("uvicorn", "hypercorn"):
         lines = {c.wrapt for c in cells if c.server == server}
         assert {"1.14.1", "2.x"} <= lines
+
+
+def test_descriptors_matrix_facts_name_what_the_matrix_has() -> None:
+    """Every Python, wrapt line, option and release a descriptor's matrix facts name is one the
+    matrix knows, and the named releases are in the server's supported range."""
+    for server in servers():
+        known, support = facts(server), SUPPORTED[server]
+        low, high = Version(support.minimum), Version(support.newest_tested)
+        sweeps = [*known.python_sweep, *(v for v, _ in known.config_sweep),
+                  *(v for v, _, _ in known.wrapt_sweep), *(v for v, _ in known.ci_extra)]
+        assert all(low <= Version(v) <= high for v in sweeps), server
+        pythons = {p for _, era in known.eras for p in era} | set(known.newest_era)
+        pythons |= {p for _, p in known.config_sweep} | {p for _, p, _ in known.wrapt_sweep}
+        assert pythons <= set(PYTHONS), server
+        assert {line for _, _, line in known.wrapt_sweep} <= set(WRAPT), server
+        assert set(known.option_extras) <= {"http", "ws", "worker"}, server
+    for name, named in SERVERS.items():
+        support = SUPPORTED[name]
+        for version in (named.debian, named.last_stateless, named.buggy, named.reference, named.soaked):
+            assert Version(support.minimum) <= Version(version) <= Version(support.newest_tested), name
 
 
 def test_plan_ids_are_unique_and_sorted(cells: List[Cell]) -> None:

@@ -11,6 +11,7 @@ from typing import Iterator, List
 
 import pytest
 import tools.matrix as matrix
+import tools.releases as releases_of
 from packaging.version import Version
 from tools.matrix import Cell, check_argv, ci_cells, plan, pythons_for, releases, servers
 
@@ -137,7 +138,7 @@ def test_field_cells_use_the_kits_recipe() -> None:
 
 def test_ci_subset_gets_one_cell_of_gunicorn_granian_and_anycorn() -> None:
     def record(server: str, version: str, python: str, native: str = "fail") -> dict:  # type: ignore[type-arg]
-        http, ws, worker = matrix.DEFAULTS[server]
+        http, ws, worker = matrix.facts(server).default
         return {"server": server, "server_version": version, "python": python, "wrapt": "2.x", "http": http,
                 "ws": ws, "worker": worker, "native": native}  # fmt: skip
 
@@ -152,12 +153,13 @@ def test_ci_subset_gets_one_cell_of_gunicorn_granian_and_anycorn() -> None:
 
 
 def test_granian_before_2_8_runs_on_uvloop(cells: List[Cell]) -> None:
-    """granian 2.0 - 2.7 deadlock at stop on asyncio's loop (matrix.GRANIAN_LOOP_LIMIT): their cells
+    """granian 2.0 - 2.7 deadlock at stop on asyncio's loop (the descriptor's limit): their cells
     install uvloop; 1.x requires it itself and 2.8 does not need it, so theirs do not."""
     mine = [c for c in cells if c.server == "granian"]
     on_uvloop = {c.server_version for c in mine if "uvloop" in c.extras()}
     assert on_uvloop == {"2.0.1"}, on_uvloop  # the plan's only 2.x release before 2.8 here
     assert {"1.0.2", "1.7.6", "2.8.9"} <= {c.server_version for c in mine} - on_uvloop
     assert all(c.worker == "asgi" for c in mine)  # same cells (ids), another environment
-    assert matrix.GRANIAN_LOOP_LIMIT in matrix.KNOWN_LIMITS
-    assert matrix.GRANIAN_LOOP_LIMIT.text in matrix.render_markdown([])
+    (loop_limit,) = releases_of.limits("granian")
+    assert loop_limit in matrix.KNOWN_LIMITS
+    assert loop_limit.text in matrix.render_markdown([])

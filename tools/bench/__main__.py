@@ -24,13 +24,15 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from tools.envs import ROOT, EnvSpec, ensure_env, python_for
-from tools.releases import DEBIAN, HYPERCORN, UVICORN
+from tools.releases import DEBIAN, SERVERS
 
 from . import report, store
 from ._system import BENCH_DIR, ensure_tool, load_average, machine_facts
 from .activation import measure_activation
 from .e2e import env_for, run_row, select_rows
 from .memory import MemoryCase, compare_to_baseline, run_memory
+
+UVICORN, HYPERCORN = SERVERS["uvicorn"], SERVERS["hypercorn"]
 
 __all__ = ["main"]
 

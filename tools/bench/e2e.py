@@ -23,9 +23,11 @@ from packaging.version import Version
 
 from lifespan_state._versions import SUPPORTED, mode_for
 from tools.envs import EnvSpec, ensure_env
-from tools.releases import HYPERCORN, UVICORN
+from tools.releases import SERVERS
 
 from ._system import LoadResult, Server, bench_env, cpu_prefix, free_port, h2load, median, wrk
+
+UVICORN, HYPERCORN = SERVERS["uvicorn"], SERVERS["hypercorn"]
 
 __all__ = ["ROWS", "Arm", "Row", "env_for", "run_row", "server_command"]
 

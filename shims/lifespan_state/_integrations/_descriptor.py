@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Literal, Mapping, Option
 
 if TYPE_CHECKING:
     from .._versions import ServerSupport
+    from ._matrix import Limit, Matrix, NamedReleases, Pin
 
 __all__ = ["CopyProbe", "HarnessKit", "Integration", "Launch", "Probes", "resolve"]
 
@@ -153,6 +154,15 @@ class Integration:
     harness: Optional[HarnessKit] = None
     #: Where the integration stands in generated tables and pages (lower first).
     rank: int = 1000
+    # What the tools know about the server's releases (``_matrix.py``); the runtime never reads it.
+    #: How the compatibility matrix plans its cells (None: the matrix does not run it).
+    matrix: Optional[Matrix] = None
+    #: The releases tools and tests name on purpose (``tools.releases.SERVERS``).
+    releases: Optional[NamedReleases] = None
+    #: What old releases need installed next to them, in the order an environment lists them.
+    pins: Tuple[Pin, ...] = ()
+    #: Where releases cannot run at all, natively or with the shim.
+    limits: Tuple[Limit, ...] = ()
     #: The package the relative references are resolved in; the loader fills it in.
     package: str = ""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .._descriptor import CopyProbe, Integration, Launch, Probes
+from .._matrix import Config, Matrix, Picks, Pin
 
 INTEGRATION = Integration(
     name="anycorn",
@@ -34,5 +35,18 @@ INTEGRATION = Integration(
         tls_transports=frozenset({"h1", "ws", "h2-tls"}),
     ),
     rank=50,
+    matrix=Matrix(
+        default=Config("h1+h2c", "ws", "asyncio"),
+        # Three code shapes in 19 releases: the first and the last of each minor, and both sides
+        # of each mode boundary (0.17.2 the last without state, 0.17.3 the first with it).
+        picks=Picks(oldest_per_minor=True, mode_bounds=True),
+        eras=(("0.19", ("3.10", "3.11", "3.12")),),
+        python_sweep=("0.18.7", "0.20.1"),  # last per-connection copy, newest
+        config_sweep=(("0.18.7", "3.11"), ("0.20.1", "3.12")),
+        wrapt_sweep=(("0.18.7", "3.11", "1.x"),),
+        ci_representative="0.18.7",
+        by_recipe=True,
+    ),
+    pins=(Pin("==0.18.7", "sniffio", "0.18.7 imports sniffio, its wheel does not declare it"),),
     package=__name__,
 )

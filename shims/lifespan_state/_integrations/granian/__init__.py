@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from .._descriptor import CopyProbe, Integration, Launch, Probes
+from .._matrix import Config, Limit, Matrix, Picks
 
 INTEGRATION = Integration(
     name="granian",
@@ -31,5 +32,40 @@ INTEGRATION = Integration(
         tls_transports=frozenset({"h1", "ws", "h2-tls"}),
     ),
     rank=40,
+    matrix=Matrix(
+        default=Config("h1+h2c", "ws", "asgi"),  # --interface asgi
+        # Every release since 1.0 shares the one bug (fix mode): the oldest one, and the newest
+        # patch of every minor, cover the code shapes.
+        picks=Picks(oldest=True),
+        eras=(("2.0", ("3.10", "3.11", "3.12")),),
+        python_sweep=("1.0.2", "2.8.9"),
+        config_sweep=(("2.8.9", "3.12"),),
+        wrapt_sweep=(("2.8.9", "3.11", "1.x"),),
+        # The newest release: the one the shim's S10 fix matters most for (the older ones' cells
+        # run on uvloop, see the limit below).
+        ci_representative="2.8.9",
+        by_recipe=True,
+        # 2.0 - 2.7 run on uvloop here (the limit below); 1.x depends on it anyway.
+        release_extras=((">=2.0,<2.8", "uvloop"),),
+        limits_rank=3,  # third in compat_matrix.md's list of limits
+    ),
+    # 2.0 - 2.7 on asyncio's event loop (their default: uvloop became the optional
+    # ``granian[uvloop]`` extra in 2.0) hang at about every other worker stop, before the worker
+    # runs lifespan.shutdown, with or without the shim (granian issue #875; measured natively on
+    # 2.0.1, 2.2.6, 2.4.2, 2.6.1 and 2.7.9, and on 1.7.6 with ``--loop asyncio``). When the
+    # worker's accept loop ends, a runtime thread calls ``loop.call_soon_threadsafe``, whose
+    # self-pipe write lets go of the GIL; if the main thread takes it then, it returns from
+    # ``run_until_complete`` and drops the tokio runtime while holding the GIL, waiting for the
+    # very thread that waits for the GIL. A longer stop timeout cannot help: the kit's SIGKILL
+    # ends a deadlock, not a slow stop. uvloop wakes its loop without letting go of the GIL, and
+    # 2.8.0 reworked the worker's main loop: neither hung here (2.4.2 on uvloop, 2.8.9, 1.x).
+    limits=(
+        Limit(">=1.0,<2.8",
+              "granian < 2.8 on the asyncio event loop (2.x's default without the uvloop extra): a worker "
+              "deadlocks at about every other stop before lifespan.shutdown, natively as with the shim "
+              "(granian #875), so S10 cannot be observed reliably; its cells run on uvloop "
+              "(`granian[uvloop]`, which `--loop auto` picks; 1.x depends on it)",
+              worker=("asyncio",)),
+    ),
     package=__name__,
 )

@@ -7,6 +7,7 @@ WSGI workers have no ASGI scopes, so the trigger is ``gunicorn.workers.gasgi``.
 from __future__ import annotations
 
 from .._descriptor import CopyProbe, Integration, Launch, Probes
+from .._matrix import Config, Matrix, Picks
 
 INTEGRATION = Integration(
     name="gunicorn",
@@ -42,5 +43,16 @@ INTEGRATION = Integration(
         stop_signal="SIGTERM",
     ),
     rank=30,
+    matrix=Matrix(
+        default=Config("h1", "ws", "asgi"),  # -k asgi, one worker process
+        picks=Picks(every=True),
+        python_floor="3.10",  # every release's Requires-Python
+        python_sweep=("24.0.0", "26.2.0", "27.0.1"),  # first -k asgi, last shared dict, newest (fixed)
+        config_sweep=(("26.2.0", "3.12"), ("27.0.1", "3.12")),  # TLS: HTTP/2 streams share it too
+        wrapt_sweep=(("26.2.0", "3.11", "1.x"),),
+        ci_representative="26.2.0",
+        by_recipe=True,
+        reported=("gunicorn-h1c",),
+    ),
     package=__name__,
 )

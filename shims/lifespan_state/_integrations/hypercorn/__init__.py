@@ -3,6 +3,17 @@
 from __future__ import annotations
 
 from .._descriptor import Integration, Launch, Probes
+from .._matrix import DEBIAN, Config, Limit, Matrix, NamedReleases, Picks, Pin
+
+# The newest tested release and the named ones, written once: the matrix facts below use them.
+_NEWEST = "0.18.0"
+_RELEASES = NamedReleases(
+    debian="0.13.2",
+    last_stateless="0.16.0",
+    buggy="0.17.3",  # 0.17.x: one copy per TCP connection / UDP socket
+    reference="0.18.0",  # per-request copies on asyncio (trio / HTTP/3: a startup snapshot)
+    soaked="0.16.0",  # the last without state
+)
 
 INTEGRATION = Integration(
     name="hypercorn",
@@ -14,7 +25,7 @@ INTEGRATION = Integration(
         ("0.18.0", "fix", "0.18.0 copies a startup snapshot on trio and HTTP/3 and deep-copies the state "
          "in ProxyFixMiddleware"),
     ),
-    newest_tested="0.18.0",
+    newest_tested=_NEWEST,
     notable=("0.11.2", "0.13.2", "0.14.4", "0.16.0", "0.17.3", "0.18.0"),
     hooks="._hooks:SHIM",
     probes=Probes(has_state="._hooks:has_state"),
@@ -45,5 +56,61 @@ INTEGRATION = Integration(
         driver="._kit:drive",
     ),
     rank=20,
+    matrix=Matrix(
+        default=Config("h11+h2", "wsproto", "asyncio"),
+        # Every release: few, and the 0.17.x differ in how they copy.
+        picks=Picks(every=True),
+        eras=(
+            ("0.14", ("3.8", "3.9")),
+            ("0.15", ("3.8", "3.9", "3.10")),
+            ("0.17", ("3.9", "3.10", "3.11", "3.12")),
+            ("0.18", ("3.10", "3.11", "3.12", "3.13")),
+        ),
+        python_sweep=("0.11.0", _RELEASES.debian, "0.17.0", _NEWEST),
+        # Every worker class (a skipped limit keeps < 0.14's trio worker out).
+        configs=((Config("h11+h2", "wsproto", "uvloop"), ""), (Config("h11+h2", "wsproto", "trio"), "")),
+        # One release per code-shape family (the hook points _hooks.py names).
+        config_sweep=(
+            (_RELEASES.debian, "3.9"),  # invoke_asgi era; Debian 12
+            ("0.14.2", "3.10"),  # ASGIWrapper (scope, receive, send, sync_spawn)
+            (_RELEASES.last_stateless, "3.11"),  # ASGIWrapper with call_soon
+            (_RELEASES.buggy, "3.12"),  # per-connection copies (fix mode)
+            (_NEWEST, "3.13"),  # per-request copies; trio snapshot
+        ),
+        # Debian 12's wrapt with Debian 12's release and Python, the newest 1.x elsewhere.
+        wrapt_sweep=(
+            (_RELEASES.debian, DEBIAN.python, DEBIAN.wrapt),
+            (_RELEASES.buggy, "3.10", "1.x"),
+            (_NEWEST, "3.11", "1.x"),
+        ),
+        ci_extra=((_RELEASES.last_stateless, ("3.8", "3.12")),),
+        option_extras={
+            "worker": {"uvloop": ("uvloop",), "trio": ("trio",)},
+            # HTTP/3 is QUIC (aioquic) and, like TLS, needs a certificate (trustme).
+            "http": {"h3": ("aioquic", "trustme"), "tls": ("trustme",)},
+        },
+        limits_rank=1,  # first in compat_matrix.md's list of limits
+    ),
+    releases=_RELEASES,
+    pins=(
+        Pin("<0.14.4", "trio<0.24",
+            "0.11-0.14.3 catch trio.MultiError, which trio 0.24.0 removed (0.23.2 still runs their "
+            "shutdown path: the lifespan shutdown of 0.13.2's trio worker needs it)", extra="trio"),
+        Pin("<0.18", "aioquic>=0.9.0,<1.0", "the [h3] pin", extra="aioquic"),
+        Pin("<0.18", "h2<4.3",
+            "the h2c Upgrade of releases < 0.18 fails after the 101 with h2 >= 4.3 (TypeError)", extra="h2"),
+    ),
+    limits=(
+        Limit("<0.12",
+              "hypercorn 0.11.x, asyncio worker: passes loop= to asyncio (removed in Python 3.10)",
+              python=">=3.10", worker=("asyncio", "uvloop")),
+        Limit("<0.14",
+              "hypercorn < 0.14, trio worker: a SIGINT often kills the process (exit -2) before "
+              "lifespan.shutdown, natively as with the shim, so S10 cannot be observed reliably; not run",
+              worker=("trio",), skipped=True),
+        Limit("<0.14.4",
+              "hypercorn < 0.14.4, trio worker: needs trio < 0.24 (trio.MultiError), which does not run "
+              "on Python 3.13", python=">=3.13", worker=("trio",)),
+    ),
     package=__name__,
 )

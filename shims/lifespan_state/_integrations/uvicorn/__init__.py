@@ -3,6 +3,20 @@
 from __future__ import annotations
 
 from .._descriptor import Integration, Launch, Probes
+from .._matrix import DEBIAN, Config, Limit, Matrix, NamedReleases, Picks, Pin
+
+# The newest tested release and the named ones, written once: the matrix facts below use them.
+_NEWEST = "0.54.0"
+_RELEASES = NamedReleases(
+    debian="0.17.6",
+    last_stateless="0.20.0",
+    buggy="0.21.0",  # one copy per connection (upstream #1902); 0.21.1 fixed it
+    reference="0.21.1",  # the first release with per-request copies
+    soaked="0.17.6",  # Debian's
+    # 0.11 hard-requires httptools==0.1.* (and uvloop) on Linux; httptools 0.1 does not build on
+    # Python >= 3.11 (so: the plain package plus what it needs).
+    without_deps="<0.12",
+)
 
 INTEGRATION = Integration(
     name="uvicorn",
@@ -13,7 +27,7 @@ INTEGRATION = Integration(
         ("0.21.0", "fix", "0.21.0 shares one copy of the state"),
         ("0.21.1", "native", "per-request copies since 0.21.1"),
     ),
-    newest_tested="0.54.0",
+    newest_tested=_NEWEST,
     notable=("0.11.8", "0.15.0", "0.17.6", "0.20.0", "0.21.0", "0.21.1"),
     hooks="._hooks:SHIM",
     probes=Probes(has_state="._hooks:has_state"),
@@ -35,5 +49,86 @@ INTEGRATION = Integration(
         driver="._kit:drive",
     ),
     rank=10,
+    matrix=Matrix(
+        default=Config("h11", "websockets", "asyncio"),
+        # The newest patch of every minor, plus 0.21.0: the one release with the per-connection bug.
+        picks=Picks(fix_mode=True),
+        eras=(
+            ("0.14", ("3.8", "3.9")),
+            ("0.18", ("3.8", "3.9", "3.10")),
+            ("0.21", ("3.9", "3.10", "3.11")),
+            ("0.30", ("3.10", "3.11", "3.12")),
+            ("0.40", ("3.11", "3.12", "3.13")),
+        ),
+        python_sweep=("0.11.8", _RELEASES.debian, _RELEASES.buggy, _NEWEST),
+        configs=(
+            (Config("httptools", "wsproto", "asyncio"), ""),
+            (Config("httptools", "websockets", "uvloop"), ""),
+            (Config("h11", "websockets-sansio", "asyncio"), ">=0.35"),
+        ),
+        # One release per code-shape family (the hook points _hooks.py names), with the Python its
+        # configurations run on (httptools' old pins build on <= 3.10 only).
+        config_sweep=(
+            ("0.11.8", "3.8"),  # 0.11-0.13 scope construction; websockets 8
+            ("0.15.0", "3.9"),  # 0.14-0.17.1 (_handlers/http.py); Ubuntu 22.04
+            (_RELEASES.debian, DEBIAN.python),  # 0.17.5-0.20; Debian 12
+            (_RELEASES.buggy, "3.11"),  # the per-connection copy (fix mode)
+            (_RELEASES.reference, "3.11"),  # first native release
+            ("0.34.3", "3.12"),  # last minor before websockets-sansio
+            (_NEWEST, "3.13"),  # newest: websockets-sansio
+        ),
+        # Debian 12's wrapt with Debian 12's release and Python, the newest 1.x elsewhere.
+        wrapt_sweep=(
+            ("0.11.8", "3.8", "1.x"),
+            (_RELEASES.debian, DEBIAN.python, DEBIAN.wrapt),
+            (_RELEASES.buggy, "3.10", "1.x"),
+            (_NEWEST, "3.12", "1.x"),
+        ),
+        ci_extra=((_RELEASES.last_stateless, ("3.8", "3.12")),),
+        option_extras={
+            "http": {"httptools": ("httptools",)},
+            "ws": {"websockets": ("websockets",), "websockets-sansio": ("websockets",),
+                   "wsproto": ("wsproto",)},
+            "worker": {"uvloop": ("uvloop",)},
+        },
+        limits_rank=2,  # second in compat_matrix.md's list of limits
+    ),
+    releases=_RELEASES,
+    pins=(
+        # 0.11: its own hard requirements, installed by hand (see without_deps).
+        Pin("<0.12", "click==7.*", "0.11's requirement"),
+        Pin("<0.12", "h11>=0.8,<0.10", "0.11's requirement"),
+        Pin("<0.12", "websockets==8.*", "0.11's requirement"),
+        Pin("<0.12", "uvloop>=0.14,<0.22", "0.11's requirement"),
+        Pin("<0.12", "httptools==0.1.*", "0.11's requirement; builds on <= 3.10 only",
+            extra="httptools", required_on="<3.11"),
+        Pin("<0.12", "wsproto<1.0",
+            "wsproto >= 1.0 needs h11 >= 0.10 (h11._headers.Headers), which 0.11 excludes", extra="wsproto"),
+        Pin(">=0.12,<0.14", "websockets==8.*", "the [standard] pin", extra="websockets"),
+        Pin(">=0.12,<0.14", "httptools==0.1.*", "the [standard] pin; builds on <= 3.10 only",
+            extra="httptools"),
+        # [standard] says >=9.1; 9.x is the series 0.14/0.15 were written against, and websockets < 10
+        # passes loop= to asyncio, which Python 3.10 removed.
+        Pin(">=0.14,<0.16", "websockets>=9.1,<10", "the [standard] pin's era", extra="websockets",
+            python="<3.10"),
+        Pin(">=0.14,<0.16", "websockets>=10,<11", "websockets < 10 passes loop= (gone in 3.10)",
+            extra="websockets", python=">=3.10"),
+        Pin(">=0.14,<0.16", "httptools==0.2.*", "the [standard] pin; builds on <= 3.10 only",
+            extra="httptools"),
+        Pin(">=0.16,<0.17", "httptools>=0.2.0,<0.4.0", "the [standard] pin", extra="httptools"),
+        Pin(">=0.12,<0.15", "uvloop<0.22",
+            "0.11-0.14 call asyncio.get_event_loop() in Server.run; uvloop >= 0.22 breaks it",
+            extra="uvloop"),
+    ),
+    limits=(
+        Limit("<0.14",
+              "uvicorn < 0.14, websockets: websockets 8 (their pin) passes loop= to asyncio "
+              "(removed in Python 3.10); wsproto runs", python=">=3.10", ws=("websockets",),
+              instead=(("ws", "wsproto"),)),
+        Limit("<0.17",
+              "uvicorn < 0.17, httptools: their httptools pins (< 0.4) do not build on Python 3.11+; "
+              "h11 runs",
+              python=">=3.11", http=("httptools",), instead=(("http", "h11"),)),
+    ),
     package=__name__,
 )
