@@ -24,19 +24,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import gc
 import itertools
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Set, Tuple
+
+from lifespan_state._integrations._load import by_name, integrations
 
 __all__ = ["SoakResult", "main", "run_soak"]
 
@@ -49,10 +49,10 @@ IO_TIMEOUT = 20.0
 KEEP_ALIVE_S = 1
 
 SoakResult = Dict[str, Any]
-#: The servers ``serve`` can run (the default soak runs each one's ``tools.releases`` "soaked").
-SOAKED = ("uvicorn", "hypercorn")
-#: Servers ``serve`` can also run (soaked at a release named on the command line or by a test).
-SERVABLE = (*SOAKED, "gunicorn")
+#: The servers ``serve`` can run: those whose descriptor says how (``soak``), by rank.
+SERVABLE = tuple(i.name for i in integrations() if i.soak)
+#: The servers the default soak runs, each at its ``tools.releases`` "soaked" release.
+SOAKED = tuple(i.name for i in integrations() if i.soak and i.soak.default)
 
 
 # --------------------------------------------------------------------------------------------
@@ -222,79 +222,10 @@ def serve(server: str, port: int, result: Optional[str], shim: bool, leak: bool)
 
         lifespan_state.activate(server)
     app = ProbeApp(result, leak=leak)
-    if server == "uvicorn":
-        import uvicorn
-
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=port,
-            lifespan="on",
-            log_level="warning",
-            ws="wsproto",
-            http="h11",
-            access_log=False,
-            timeout_keep_alive=KEEP_ALIVE_S,
-        )
-        uvicorn.Server(config).run()  # handles SIGINT/SIGTERM itself: graceful shutdown
-        return
-    if server == "gunicorn":
-        _serve_gunicorn(app, port)
-        return
-    from hypercorn.asyncio import serve as hypercorn_serve
-    from hypercorn.config import Config
-
-    hconfig = Config()
-    hconfig.bind = [f"127.0.0.1:{port}"]
-    hconfig.accesslog = None
-    hconfig.loglevel = "WARNING"
-    hconfig.keep_alive_timeout = KEEP_ALIVE_S
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await hypercorn_serve(app, hconfig, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
-
-    asyncio.run(main())
-
-
-def _serve_gunicorn(app: Any, port: int) -> None:
-    """gunicorn's own ASGI worker (``-k asgi``, one worker) serving ``app``, until SIGTERM/SIGINT.
-
-    gunicorn's master treats SIGINT as a quick shutdown that skips ``lifespan.shutdown``, while
-    the soak stops every server with SIGINT and reads the shutdown report: the master runs in a
-    forked child, and this process turns SIGINT into the SIGTERM of gunicorn's graceful stop.
-    """
-    from gunicorn.app.base import BaseApplication
-
-    class Soaked(BaseApplication):  # type: ignore[misc]
-        def load_config(self) -> None:
-            settings = {"bind": f"127.0.0.1:{port}", "workers": 1, "worker_class": "asgi",
-                        "loglevel": "warning", "keepalive": KEEP_ALIVE_S,
-                        "control_socket_disable": True}  # fmt: skip
-            for name, value in settings.items():
-                if name in self.cfg.settings:  # control sockets exist from 26.x on
-                    self.cfg.set(name, value)
-
-        def load(self) -> Any:
-            return app
-
-    child = os.fork()
-    if child == 0:
-        try:
-            Soaked().run()
-        finally:
-            os._exit(0)
-
-    def stop(signum: int, frame: Any) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(child, signal.SIGTERM)
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    os.waitpid(child, 0)
+    integration = by_name(server)
+    if integration.soak is None:
+        raise SystemExit(f"{server}: its descriptor does not say how to soak it (servable: {SERVABLE})")
+    integration.resolve(integration.soak.serve)(app, port, KEEP_ALIVE_S)
 
 
 # --------------------------------------------------------------------------------------------
@@ -636,7 +567,9 @@ def run_soak(
 
     venv = ensure_env(EnvSpec(server, version, python=python, extra=("wsproto", "h2")))
     interpreter = str(venv / "bin" / "python")
-    http2 = (server == "hypercorn") if http2 is None else http2
+    if http2 is None:
+        soak = by_name(server).soak
+        http2 = bool(soak and soak.http2)
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
         result_file = os.path.join(tmp, "shutdown.json")
@@ -758,7 +691,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     results = []
     from tools.releases import SERVERS
 
-    for item in args.server or [f"{r.name}=={r.soaked}" for r in SERVERS.values() if r.name in SOAKED]:
+    for item in args.server or [f"{name}=={SERVERS[name].soaked}" for name in SOAKED]:
         name, _, version = item.partition("==")
         result = run_soak(
             name, version, args.requests, args.concurrency, shim=not args.no_shim, python=args.python
