@@ -16,8 +16,9 @@ that its own dict never received a request's key and that a shared value (``pool
 every request (shallow copies). Server RSS is sampled during the run: growth is measured from the
 sample after the warm-up fifth to the last.
 
-``serve`` and ``load`` run inside the per-release environment (Python 3.8+, only the server and
-h11 / h2 / wsproto); ``run_soak`` and the command line run in the project's own Python.
+``serve`` and ``load`` run inside the per-release environment (Python 3.8+, only the server,
+h11 / h2 / wsproto and this project); ``serve`` starts the server the way its integration's
+descriptor says (``soak``). ``run_soak`` and the command line run in the project's own Python.
 """
 
 from __future__ import annotations
