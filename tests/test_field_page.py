@@ -1,0 +1,26 @@
+"""docs/field.md's columns are the descriptors' (``field_page``), without running a server.
+
+``tests/test_check_kit.py::test_field_page_is_current`` runs every column; this one only says that
+a descriptor that gains, loses or bumps its column leaves the committed page stale.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import tools.field as field
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_page_has_one_column_per_descriptor_column() -> None:
+    labels = [field._label(column) for column in [*field.NEWEST, *field.HARNESSES]]
+    headers = [line for line in (ROOT / "docs" / "field.md").read_text().splitlines()
+               if line.startswith("| check |")]
+    assert headers == ["| check | " + " | ".join(labels) + " |"] * 2
+
+
+def test_a_column_is_keyed_by_its_labels_first_word() -> None:
+    # --check reads a column's key back from its label (field.main's stale_lines).
+    for column in [*field.NEWEST, *field.HARNESSES]:
+        assert field._label(column).split()[0] == column
