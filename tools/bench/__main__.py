@@ -30,7 +30,7 @@ from tools.releases import DEBIAN
 from . import report, store
 from ._system import BENCH_DIR, ensure_tool, load_average, machine_facts
 from .activation import measure_activation
-from .e2e import env_for, release, run_row, select_rows
+from .e2e import env_for, named_release, run_row, select_rows
 from .memory import MemoryCase, compare_to_baseline, run_memory
 
 __all__ = ["main"]
@@ -124,7 +124,7 @@ def run_activation(quick: bool, runs: Optional[int]) -> List[Dict[str, Any]]:
         startup = integration.bench and integration.bench.startup
         if not startup:
             continue
-        server, version = integration.name, release(integration, MEASURED)
+        server, version = integration.name, named_release(integration, MEASURED)
         envs.append((f"{server} {version}, wrapt 2.x", server, env_for(server, version)))
         if quick:
             break
@@ -148,7 +148,7 @@ def run_memory_cases(requests: int, leak_requests: int, pin: bool) -> List[Dict[
         protocol = integration.bench.memory if integration.bench else ""
         if not protocol:
             continue
-        server, version = integration.name, release(integration, MEASURED)
+        server, version = integration.name, named_release(integration, MEASURED)
         cases += [
             MemoryCase(server, version, protocol, MEMORY_KEYS, requests),
             MemoryCase(server, version, protocol, MEMORY_KEYS, requests, shim=False),

@@ -30,7 +30,7 @@ from tools.releases import SERVERS
 
 from ._system import LoadResult, Server, bench_env, cpu_prefix, free_port, h2load, median, wrk
 
-__all__ = ["ROWS", "Arm", "Row", "env_for", "release", "run_row", "server_command"]
+__all__ = ["ROWS", "Arm", "Row", "env_for", "named_release", "run_row", "server_command"]
 
 #: wrk / h2load concurrency: 32 requests in flight either way (h2: 4 connections x 8 streams).
 WRK_CONNECTIONS = 32
@@ -120,7 +120,7 @@ def _control(server: str, version: str, protocol: str) -> Row:
     return _versus(server, protocol, 4, off, off, "control", "none")
 
 
-def release(integration: Integration, named: str) -> str:
+def named_release(integration: Integration, named: str) -> str:
     """The release a descriptor's benchmark facts name: a version as it is, ``newest`` (the newest
     tested), or a named release of ``tools.releases.SERVERS`` (``last_stateless``, ``buggy``, ...)."""
     if named[:1].isdigit():
@@ -135,10 +135,10 @@ def _rows(integration: Integration, bench: Bench) -> List[Row]:
     name = integration.name
 
     def arm(spec: BenchArm) -> Arm:
-        return Arm(name, release(integration, spec.release), spec.shim)
+        return Arm(name, named_release(integration, spec.release), spec.shim)
 
     rows = [
-        _pair(name, release(integration, r.release), r.protocol, r.keys, r.mode, quick=r.quick,
+        _pair(name, named_release(integration, r.release), r.protocol, r.keys, r.mode, quick=r.quick,
               per_request=r.per_request)
         for r in bench.rows
     ]
@@ -146,7 +146,7 @@ def _rows(integration: Integration, bench: Bench) -> List[Row]:
              for c in bench.comparisons]
     if bench.control:
         control_release, protocol = bench.control
-        rows.append(_control(name, release(integration, control_release), protocol))
+        rows.append(_control(name, named_release(integration, control_release), protocol))
     return rows
 
 

@@ -8,7 +8,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from lifespan_state._integrations._load import integrations
 
-from .e2e import ROWS, release
+from .e2e import ROWS, named_release
 from .memory import FLAT_RSS_KIB, FLAT_TRACED_KIB
 
 __all__ = [
@@ -40,7 +40,7 @@ def native_copy() -> Tuple[str, str]:
     that release on (its ``bench.native_copy``)."""
     for i in integrations():
         if i.bench and i.bench.native_copy:
-            return i.name, release(i, i.bench.native_copy)
+            return i.name, named_release(i, i.bench.native_copy)
     return "a server copying per request", ""
 
 
