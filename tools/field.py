@@ -37,8 +37,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from lifespan_state._versions import SUPPORTED  # noqa: E402
-from lifespan_state.check import CHECKS, RECIPES  # noqa: E402
+from lifespan_state._integrations._descriptor import Integration  # noqa: E402
+from lifespan_state._integrations._load import integrations  # noqa: E402
+from lifespan_state._integrations._tools import Field  # noqa: E402
+from lifespan_state.check import CHECKS  # noqa: E402
 from tools.envs import EnvError, EnvSpec, ensure_env  # noqa: E402
 
 __all__ = ["HARNESSES", "NEWEST", "main", "render", "run_server", "store", "stored"]
@@ -46,27 +48,37 @@ __all__ = ["HARNESSES", "NEWEST", "main", "render", "run_server", "store", "stor
 PATH = ROOT / "docs" / "field.md"
 #: The results the page was rendered from: ``{column: {"records": [...], "error": "..."}}``.
 RESULTS = ROOT / "docs" / "field.json"
-#: The newest release of each built-in server (December 2026): the runtime table's newest tested
-#: release where the shim supports the server, else this table's; bump and regenerate.
-NEWEST: Dict[str, str] = {
-    **{"gunicorn": "27.0.1", "granian": "2.8.9", "anycorn": "0.20.1", "daphne": "4.2.3"},
-    **{name: SUPPORTED[name].newest_tested for name in RECIPES if name in SUPPORTED},
-}
-NEWEST = {name: NEWEST[name] for name in RECIPES}  # the recipes' order: the page's columns
+#: The integrations with a column (their ``field_page``): the servers, then the harnesses, by rank.
+_COLUMNS: List[Tuple[Integration, Field]] = [
+    (i, i.field_page) for kind in ("server", "harness") for i in integrations()
+    if i.kind == kind and i.field_page is not None
+]
+
+
+def _release(integration: Integration, page: Field) -> str:
+    return page.release or integration.newest_tested
+
+
+#: The release of each server on the page, in the page's order.
+NEWEST: Dict[str, str] = {i.name: _release(i, page) for i, page in _COLUMNS if i.kind == "server"}
 #: The kit's clients (the ``check`` extra) and a WebSocket library for the servers that need one.
 CLIENTS = ("h2", "wsproto", "trustme", "aioquic")
 #: The harnesses' client (the newest httpx, December 2026).
 HTTPX = "0.29.0"
-_LIFESPAN, _STARLETTE = SUPPORTED["asgi-lifespan"].newest_tested, SUPPORTED["starlette"].newest_tested
-#: Column key (its label's first word) -> (``--harness`` name, label, environment).
+#: The shim's own harness: httpx is all it needs, and there is no shim to switch on for it.
+OWN_HARNESS = "lifespan_state.testing"
+#: Column key (its label's first word: the distribution) -> (``--harness`` name, label, environment).
 HARNESSES: Dict[str, Tuple[str, str, EnvSpec]] = {
-    "asgi-lifespan": ("asgi-lifespan", f"asgi-lifespan {_LIFESPAN}",
-                      EnvSpec("asgi-lifespan", _LIFESPAN, extra=(f"httpx=={HTTPX}",))),
-    "starlette": ("testclient", f"starlette {_STARLETTE} TestClient",
-                  EnvSpec("starlette", _STARLETTE, extra=(f"httpx=={HTTPX}",))),
-    # The shim's own harness: httpx is all it needs.
-    "lifespan_state.testing": ("lifespan_state.testing", "lifespan_state.testing", EnvSpec("httpx", HTTPX)),
+    **{
+        i.name: (i.harness.key, page.label.format(name=i.name, release=_release(i, page)),
+                 EnvSpec(i.name, _release(i, page), extra=(f"httpx=={HTTPX}",)))
+        for i, page in _COLUMNS
+        if i.harness is not None
+    },
+    OWN_HARNESS: (OWN_HARNESS, OWN_HARNESS, EnvSpec("httpx", HTTPX)),
 }
+#: The servers whose recipe serves TLS: their column is checked over it.
+_TLS = {i.name for i, _ in _COLUMNS if i.launch is not None and i.launch.tls}
 _CELL = {"pass": "pass", "fail": "**FAIL**", "skip": "n/a"}
 
 Record = Dict[str, Any]
@@ -88,7 +100,7 @@ def run_server(server: str, version: str = "", timeout: float = 600) -> Tuple[Li
     except EnvError as exc:
         return [], f"does not install here: {exc.reason}"
     target = ["--harness", HARNESSES[server][0]] if server in HARNESSES else [
-        "--server", server, *(["--tls"] if RECIPES[server].tls else [])]
+        "--server", server, *(["--tls"] if server in _TLS else [])]
     argv = [str(env / "bin" / "python"), "-m", "lifespan_state", "check", *target, "--json", "--shim", "both"]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False, cwd=ROOT)
     try:
@@ -165,7 +177,7 @@ def render(results: Dict[str, Tuple[List[Record], str]]) -> str:
                 c["id"] for c in record["checks"] if c["status"] == "fail")
             lines.append(f"- **{label}** {arm}: {verdict}" + ("." if not notes else ":"))
             lines += [f"  - {note}" for note in notes]
-        if server == "lifespan_state.testing":
+        if server == OWN_HARNESS:
             lines.append(f"- **{label}** with the shim: n/a, it is the shim's own harness.")
         elif not any(r["shim"] == "on" for r in records):
             lines.append(f"- **{label}** with the shim: the shim has no module for {server}.")
@@ -213,8 +225,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     mode.add_argument("--render", action="store_true",
                       help="rewrite docs/field.md from docs/field.json, run nothing")
     parser.add_argument("--servers", help="comma-separated subset of the columns' keys: servers, "
-                        "asgi-lifespan, starlette, lifespan_state.testing (without --check: the other "
-                        "columns keep their stored results)")
+                        f"{', '.join(HARNESSES)} (without --check: the other columns keep their stored "
+                        "results)")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
     if args.render:
@@ -250,11 +262,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     f"{section[3:]}, {column}, {check}: committed {committed.get(key)!r}, now {cell!r}")
         return found
 
-    # A loaded machine can make a server miss a deadline, and it widens one server's own race:
-    # anycorn 0.20.1 over TLS can die at SIGINT before lifespan.shutdown (its idle-timeout task
-    # closes an already-closed TLS stream: anyio.ClosedResourceError), natively and with the shim,
-    # which fails S10. A server that disagrees runs once more (as the matrix job retries a cell);
-    # disagreeing twice is a real change.
+    # A loaded machine can make a server miss a deadline, and it widens some servers' own races
+    # (their descriptors' ``field_page`` comments name them). A server that disagrees runs once
+    # more (as the matrix job retries a cell); disagreeing twice is a real change.
     for server in stale_lines():
         results[server] = run_server(server, NEWEST.get(server, ""))
     stale = [line for lines in stale_lines().values() for line in lines]

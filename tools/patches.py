@@ -3,9 +3,9 @@
 One command, usable in CI::
 
     python -m tools.patches list
-    python -m tools.patches apply [--series uvicorn/0.17.6 ...]   # sdist + non-test part, cheap
-    python -m tools.patches prove [--series uvicorn/0.17.6 ...] [--json]
-    python -m tools.patches git-am --repo uvicorn=/path/to/uvicorn.git [--series ...] [--pytest]
+    python -m tools.patches apply [--series NAME/RELEASE ...]   # sdist + non-test part, cheap
+    python -m tools.patches prove [--series NAME/RELEASE ...] [--json]
+    python -m tools.patches git-am --repo NAME=/path/to/NAME.git [--series ...] [--pytest]
 
 ``prove`` does, for every series: download the release's sdist from PyPI (``pip download
 --no-binary :all:``), unpack it, apply the non-test part of the series with ``git apply`` (strict:
@@ -39,15 +39,15 @@ import sys
 import tarfile
 import tempfile
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from lifespan_state._integrations._descriptor import Integration
+from lifespan_state._integrations._load import integrations
+from lifespan_state._integrations._tools import Patches, PatchSeries
 from tools.envs import ROOT, EnvError, EnvSpec, ensure_env, python_for, uv
-from tools.releases import DEBIAN, SERVERS
-
-UVICORN, HYPERCORN = SERVERS["uvicorn"], SERVERS["hypercorn"]
 
 __all__ = [
     "PATCHES",
@@ -72,37 +72,26 @@ CHECK_TIMEOUT = 600.0
 
 
 @dataclass(frozen=True)
-class Series:
-    """One patch series: ``patches/<server>/<release>/NNNN-*.patch``, and how to prove it."""
+class Series(PatchSeries):
+    """One patch series of one integration: ``patches/<server>/<release>/NNNN-*.patch``.
 
-    server: str
-    release: str
-    #: The Python the proof runs on (the release's era; Debian 12's 3.11 for its releases).
-    python: str
-    #: What the release alone must fail (the reason the series exists), per docs/CONFORMANCE.md.
-    native_fails: Tuple[str, ...]
-    #: ``lifespan-state check`` options, one tuple per configuration to prove.
-    configs: Tuple[Tuple[str, ...], ...] = ((),)
-    #: Extra requirements of those configurations (``tools.envs.EnvSpec.extra``).
-    extra: Tuple[str, ...] = ()
-    #: What the series fixes, in one line (README table, reports).
-    summary: str = ""
-    #: Part of the default (fast) test run.
-    default: bool = False
-    #: Check runs of hypercorn serving an app variant (``run_api_check``): each is
-    #: ``(options, native_fails)``.
-    api_configs: Tuple[Tuple[Tuple[Tuple[str, str], ...], Tuple[str, ...]], ...] = field(
-        default_factory=tuple
-    )
-    #: The upstream git tag of the release (``git-am``); empty: the release string itself.
-    tag: str = ""
-    #: The upstream changelog the series adds its line to: a file name prefix (``CHANGELOG``) or a
-    #: path; empty when the project keeps no changelog file (granian: GitHub release notes).
-    changelog: str = "CHANGELOG"
-    #: The release is a compiled extension whose sdist cannot be built here (granian: Rust, and
-    #: its crates are not reachable offline), and the series changes Python files only: the proof
-    #: installs the release's wheel and puts the patched Python files over the installed ones.
-    wheel_overlay: bool = False
+    The series' facts are its integration's descriptor's (``patches``); ``shared`` holds what the
+    integration's series have in common.
+    """
+
+    # Defaults only because a dataclass's own fields follow its base's, which have defaults:
+    # SERIES gives both. Patches is frozen, so one shared default instance is safe.
+    server: str = ""
+    shared: Patches = Patches(series=())  # noqa: RUF009
+
+    @property
+    def changelog(self) -> str:
+        return self.shared.changelog
+
+    @property
+    def wheel_overlay(self) -> bool:
+        """Proven on the release's wheel with the patched Python files over it (``Patches.compiled``)."""
+        return bool(self.shared.compiled)
 
     @property
     def git_tag(self) -> str:
@@ -126,60 +115,15 @@ class Series:
         return h.hexdigest()[:12]
 
 
-#: hypercorn: its asyncio and its trio worker (two code paths from worker_serve down).
-_HC_CONFIGS = (("--worker", "asyncio"), ("--worker", "trio"))
-#: hypercorn < 0.14's trio worker often dies on SIGINT before lifespan.shutdown, natively as with
-#: the shim or a patch (the matrix's known limit): S10 cannot be observed there, so that worker is
-#: checked without S10 and the asyncio worker proves S10.
-_HC_OLD_TRIO_CONFIGS = (
-    ("--worker", "asyncio"),
-    ("--worker", "trio", "--checks", "S1,S2,S3,S4,S5,S6,S7,S8,S9,S11,S12"),
-)
-_BACKPORT = "adds lifespan state: lifespan scope `state`, a shallow copy per HTTP/WebSocket scope"
+def _series(integration: Integration, shared: Patches, facts: PatchSeries) -> Series:
+    own = {f.name: getattr(facts, f.name) for f in fields(PatchSeries)}
+    return Series(**own, server=integration.name, shared=shared)
 
-#: Every series in ``patches/``, in the order the README lists them.
-SERIES: Tuple[Series, ...] = (
-    Series("uvicorn", "0.15.0", "3.10", ("S1",),
-           configs=(("--http", "h11", "--ws", "websockets"),), extra=("websockets",),
-           summary=_BACKPORT + " (Ubuntu 22.04)"),
-    Series("uvicorn", UVICORN.debian, DEBIAN.python, ("S1",),
-           configs=(("--http", "h11", "--ws", "wsproto"),
-                    ("--http", "httptools", "--ws", "websockets")),
-           extra=("wsproto", "websockets", "httptools"),
-           summary=_BACKPORT + " (Debian 12)", default=True),
-    Series("uvicorn", UVICORN.last_stateless, "3.11", ("S1",),
-           configs=(("--http", "httptools", "--ws", "websockets"),),
-           extra=("httptools", "websockets"), summary=_BACKPORT),
-    Series("uvicorn", UVICORN.buggy, "3.11", ("S5",),
-           configs=(("--http", "h11", "--ws", "websockets"),), extra=("websockets",),
-           summary="per-request copy instead of one copy per connection (keep-alive, WebSocket)"),
-    Series("hypercorn", HYPERCORN.debian, DEBIAN.python, ("S1",), configs=_HC_OLD_TRIO_CONFIGS,
-           extra=("trio",),
-           summary=_BACKPORT + " (Debian 12)", default=True),
-    Series("hypercorn", "0.14.4", "3.11", ("S1",), configs=_HC_CONFIGS, extra=("trio",),
-           summary=_BACKPORT),
-    Series("hypercorn", HYPERCORN.last_stateless, "3.11", ("S1",), configs=_HC_CONFIGS, extra=("trio",),
-           summary=_BACKPORT + "; ProxyFixMiddleware shallow copy",
-           api_configs=(((("app", "proxy_fix"),), ("S1",)),)),
-    Series("hypercorn", HYPERCORN.buggy, "3.11", ("S5",), configs=_HC_CONFIGS, extra=("trio",),
-           summary="per-request copy instead of one copy per TCP connection / UDP socket; "
-                   "ProxyFixMiddleware shallow copy",
-           api_configs=(((("app", "proxy_fix"),), ("S2",)),)),
-    Series("hypercorn", HYPERCORN.reference, "3.11", ("S7",), configs=(("--worker", "trio"),),
-           extra=("trio",),
-           summary="live state for trio/HTTP/3 (not a startup snapshot); ProxyFixMiddleware "
-                   "shallow copy; DispatcherMiddleware: a namespace per mount, failures passed on",
-           api_configs=(((("app", "proxy_fix"),), ("S2",)),
-                        ((("app", "dispatcher"), ("worker", "trio")), ("S7",)),
-                        ((("app", "dispatcher"),), ()))),
-    Series("gunicorn", "26.2.0", "3.11", ("S5",),
-           summary="`-k asgi`: a shallow copy of the lifespan state per HTTP, WebSocket and HTTP/2 "
-                   "scope instead of the worker's dict itself (27.0.0's fix, backported)",
-           changelog="docs/content/news.md"),
-    Series("granian", "2.8.9", "3.11", ("S10",),
-           summary="the lifespan state is cleared after lifespan.shutdown is handled, not before "
-                   "(shutdown handlers see what startup stored)",
-           tag="v2.8.9", changelog="", wheel_overlay=True),
+
+#: Every series in ``patches/``: the integrations' by rank, each one's in its descriptor's order
+#: (the README lists them so).
+SERIES: Tuple[Series, ...] = tuple(
+    _series(i, i.patches, facts) for i in integrations() if i.patches for facts in i.patches.series
 )
 
 
@@ -257,8 +201,9 @@ def sdist(server: str, release: str) -> Path:
 
 def _sdist_from_index(server: str, release: str, target: Path) -> Optional[Path]:
     """The sdist file straight from the index's JSON listing (PEP 691), for releases ``pip
-    download`` cannot fetch because it prepares their metadata first: granian's build backend
-    (maturin) needs Rust crates that are not reachable here, although the archive itself is."""
+    download`` cannot fetch because it prepares their metadata first: the build backend of a
+    compiled extension (``Patches.compiled``) may need crates or libraries that are not reachable
+    here, although the archive itself is."""
     request = urllib.request.Request(
         f"https://pypi.org/simple/{server}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}
     )
@@ -421,19 +366,22 @@ def run_check(env: Path, series: Series, options: Sequence[str], shim: str = "of
     return _run_json(argv)
 
 
-#: The probe behind hypercorn's middlewares (``app`` configurations), served from here.
+#: Where the app variants' modules (``AppVariants``) are imported from.
 APPS = ROOT / "tests" / "scripts"
 
 
 def run_api_check(env: Path, series: Series, options: Dict[str, str],
                   shim: str = "off") -> Dict[str, Any]:
-    """The same for an app variant (``options["app"]``: ``proxy_fix``, ``dispatcher``) of
-    ``tests/scripts/hypercorn_apps.py``: ``lifespan-state check --command`` serving it."""
-    worker = options.get("worker", "asyncio")
-    # Double quotes inside: the command is split like a shell line, the app in single quotes.
-    call = f'dispatcher("{worker}")' if options["app"] == "dispatcher" else f"{options['app']}()"
-    command = (f"{{python}} -m {series.server} --bind {{host}}:{{port}} --worker-class {worker} "
-               f"'hypercorn_apps:{call}'")
+    """The same for an app variant (``options["app"]``, one of the integration's
+    ``AppVariants.apps``): ``lifespan-state check --command`` serving it."""
+    variants = series.shared.variants
+    if variants is None:
+        raise RuntimeError(f"{series.name}: API configurations, but no AppVariants in its descriptor")
+    values = {**variants.defaults, **options}
+    values["app"] = variants.apps[options["app"]].format(**values)
+    command = variants.command  # the kit fills in {python}, {host} and {port}
+    for key, value in values.items():
+        command = command.replace(f"{{{key}}}", value)
     argv = [str(env / "bin" / "python"), "-m", "lifespan_state", "check", "--command", command,
             "--shim", shim, "--json"]
     return _run_json(argv, {"PYTHONPATH": str(APPS)})
@@ -536,9 +484,9 @@ def _kit_runs(series: Series) -> List[KitRun]:
 def _patched_run(run: Callable[[], Dict[str, Any]], proof: Proof, label: str) -> Dict[str, Any]:
     """One check-kit run of the patched server; a failing run is repeated once.
 
-    On this 2-core machine a loaded moment can make a server miss a deadline (hypercorn 0.13.2's
-    trio worker now and then exits on SIGINT without running the lifespan shutdown, whether
-    patched or not), as the matrix job also retries a failing cell once. The first failure is
+    On this 2-core machine a loaded moment can make a server miss a deadline (or widen a race
+    of its own, patched or not: the descriptors' comments name those), as the matrix job also
+    retries a failing cell once. The first failure is
     kept in the proof's ``retried`` list, so a real regression (failing twice) still fails.
     """
     record = run()
@@ -630,69 +578,17 @@ def git_am(series: Series, repo: Path, pytest_args: Optional[Sequence[str]] = No
             shutil.rmtree(work, ignore_errors=True)
 
 
-#: Each release's own test suite: (Python, requirements with the versions of the release's time,
-#: tests that fail on the pristine release here too and are deselected, with why).
-_UV_OLD = ("websockets==10.1", "wsproto==1.0.0", "h11==0.12.0", "pytest==6.2.5",
-           "pytest-asyncio==0.15.1", "pytest-mock==3.6.1", "httpx==0.22.0", "trustme==0.9.0",
-           "cryptography==3.4.8", "watchgod", "python-dotenv", "pyyaml", "asgiref==3.5.0",
-           "uvloop==0.16.0")
-_UV_NEW = ("asgiref==3.5.2", "wsproto==1.2.0", "pytest-mock==3.10.0", "trustme==0.9.0",
-           "httpx==0.23.0", "watchgod==0.8.2", "websockets==10.4", "httptools==0.5.0",
-           "uvloop==0.17.0", "anyio<4", "a2wsgi", "python-dotenv", "pyyaml")
-_HC = ("pytest-trio==0.8.0", "pytest-cov", "hypothesis", "mock", "httpx")
-TEST_SUITES: Dict[str, Tuple[str, Tuple[str, ...], Tuple[str, ...]]] = {
-    "uvicorn/0.15.0": ("3.10", (*_UV_OLD, "httptools==0.2.0"), ()),
-    "uvicorn/0.17.6": ("3.10", (*_UV_OLD, "httptools==0.4.0"), ()),
-    "uvicorn/0.20.0": ("3.11", (*_UV_NEW, "pytest==7.1.3", "cryptography==38.0.3"), ()),
-    "uvicorn/0.21.0": ("3.11", (*_UV_NEW, "pytest==7.2.1", "cryptography==39.0.1"),
-                       # timing-dependent on this machine: fails unpatched as well
-                       ("tests/protocols/test_websocket.py::"
-                        "test_connection_lost_before_handshake_complete",)),
-    "hypercorn/0.13.2": ("3.10", ("h11==0.13.0", "h2==4.1.0", "wsproto==1.1.0", "trio==0.20.0",
-                                  "pytest==7.1.2", "pytest-asyncio==0.18.3", "pytest-trio==0.7.0",
-                                  "pytest-cov", "hypothesis", "mock", "aioquic==0.9.20"), ()),
-    "hypercorn/0.14.4": ("3.11", (*_HC, "h2==4.1.0", "trio==0.22.2", "pytest==7.4.4",
-                                  "pytest-asyncio==0.21.1",
-                                  "aioquic==0.9.21"), ()),
-    "hypercorn/0.16.0": ("3.11", (*_HC, "h2==4.1.0", "trio==0.22.2", "pytest==7.4.4",
-                                  "pytest-asyncio==0.21.1",
-                                  "aioquic==0.9.21"), ()),
-    "hypercorn/0.17.3": ("3.11", (*_HC, "h2==4.1.0", "h11==0.14.0", "wsproto==1.2.0", "trio==0.25.1",
-                                  "pytest==8.2.1", "pytest-asyncio==0.23.7", "aioquic==0.9.25"),
-                         ()),
-    "hypercorn/0.18.0": ("3.11", (*_HC, "trio", "pytest", "pytest-asyncio"),
-                         # the h2 release resolved today rejects the test client's frames:
-                         # fails unpatched as well
-                         ("tests/asyncio/test_sanity.py::test_http2_websocket",
-                          "tests/trio/test_sanity.py::test_http2_websocket")),
-    # the release's requirements_test.txt
-    "gunicorn/26.2.0": ("3.11", ("gevent", "coverage", "packaging", "pytest>=9.0.3", "pytest-cov",
-                                 "pytest-asyncio", "gunicorn_h1c>=0.6.9", "h2>=4.4.1",
-                                 "uvloop>=0.19.0", "inotify>=0.2.10"),
-                        # the C parser (gunicorn_h1c, newest) rejects some invalid requests
-                        # differently from what these expect: fails unpatched as well
-                        ("tests/test_invalid_requests.py::test_http_parser[fast-",)),
-    # the release's [dependency-groups] test group
-    "granian/2.8.9": ("3.11", ("httpx~=0.28", "pytest~=9.0", "pytest-asyncio~=1.3", "sniffio~=1.3",
-                               "websockets~=16.0"), ()),
-}
-
-#: Servers whose suite runs against the release's compiled extension: the wheel is installed and
-#: its extension module copied into the patched tree (the series changes Python files only).
-_WHEEL_EXTENSION = {"granian": "_granian"}
-
-
 def _upstream_pytest(series: Series, tree: Path, venv: Path,
                      pytest_args: Sequence[str]) -> Tuple[bool, str]:
-    suite = TEST_SUITES.get(series.name)
+    suite = series.tests
     if suite is None:
-        return False, f"no test suite recorded for {series.name} (TEST_SUITES)"
-    python, reqs, known_failures = suite
+        return False, f"no test suite recorded for {series.name} (its descriptor's PatchSeries.tests)"
+    python, reqs, known_failures = suite.python, suite.requirements, suite.known_failures
     tool = uv()
     env = dict(os.environ, VIRTUAL_ENV=str(venv))
     env.pop("PYTHONPATH", None)
     subprocess.run([tool, "venv", "-q", "-p", python_for(python), str(venv)], check=True, env=env)
-    extras = "[trio]" if series.server == "hypercorn" else ""
+    extras = series.shared.test_extras
     target = [f"{series.server}=={series.release}"] if series.wheel_overlay else ["-e", f"{tree}{extras}"]
     proc = subprocess.run([tool, "pip", "install", "-q", *target, *reqs], env=env,
                           capture_output=True, text=True)
@@ -701,7 +597,7 @@ def _upstream_pytest(series: Series, tree: Path, venv: Path,
     if series.wheel_overlay:
         # The tree (first on sys.path under `python -m pytest`) is the patched package; it gets
         # the released wheel's compiled module, which the series does not touch.
-        module = _WHEEL_EXTENSION[series.server]
+        module = series.shared.compiled
         for built in _site_packages(venv).glob(f"{series.server}/{module}*.so"):
             shutil.copy2(built, tree / series.server / built.name)
     proc = subprocess.run([str(venv / "bin" / "python"), "-m", "pytest", "-q", "-rf", "-p",

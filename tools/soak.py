@@ -17,27 +17,28 @@ every request (shallow copies). Server RSS and the count of gc-tracked objects a
 the run; growth is measured between quiet points (nothing in flight, garbage collected, the count
 settled: ``_Load._quiet_sample``) after the warm-up half and at the end.
 
-``serve`` and ``load`` run inside the per-release environment (Python 3.8+, only the server and
-h11 / h2 / wsproto); ``run_soak`` and the command line run in the project's own Python.
+``serve`` and ``load`` run inside the per-release environment (Python 3.8+, only the server,
+h11 / h2 / wsproto and this project); ``serve`` starts the server the way its integration's
+descriptor says (``soak``). ``run_soak`` and the command line run in the project's own Python.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import gc
 import itertools
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Set, Tuple
+
+from lifespan_state._integrations._load import by_name, integrations
 
 __all__ = ["MAX_GROWTH_KIB", "MAX_OBJECT_GROWTH", "SoakResult", "main", "problems", "run_soak"]
 
@@ -59,10 +60,10 @@ MAX_GROWTH_KIB = 8192
 MAX_OBJECT_GROWTH = 500
 
 SoakResult = Dict[str, Any]
-#: The servers ``serve`` can run (the default soak runs each one's ``tools.releases`` "soaked").
-SOAKED = ("uvicorn", "hypercorn")
-#: Servers ``serve`` can also run (soaked at a release named on the command line or by a test).
-SERVABLE = (*SOAKED, "gunicorn")
+#: The servers ``serve`` can run: those whose descriptor says how (``soak``), by rank.
+SERVABLE = tuple(i.name for i in integrations() if i.soak)
+#: The servers the default soak runs, each at its ``tools.releases`` "soaked" release.
+SOAKED = tuple(i.name for i in integrations() if i.soak and i.soak.default)
 
 
 # --------------------------------------------------------------------------------------------
@@ -232,83 +233,10 @@ def serve(server: str, port: int, result: Optional[str], shim: bool, leak: bool)
 
         lifespan_state.activate(server)
     app = ProbeApp(result, leak=leak)
-    if server == "uvicorn":
-        import uvicorn
-
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=port,
-            lifespan="on",
-            log_level="warning",
-            ws="wsproto",
-            http="h11",
-            access_log=False,
-            timeout_keep_alive=KEEP_ALIVE_S,
-        )
-        uvicorn.Server(config).run()  # handles SIGINT/SIGTERM itself: graceful shutdown
-        return
-    if server == "gunicorn":
-        _serve_gunicorn(app, port)
-        return
-    from hypercorn.asyncio import serve as hypercorn_serve
-    from hypercorn.config import Config
-
-    hconfig = Config()
-    hconfig.bind = [f"127.0.0.1:{port}"]
-    hconfig.accesslog = None
-    hconfig.loglevel = "WARNING"
-    hconfig.keep_alive_timeout = KEEP_ALIVE_S
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await hypercorn_serve(app, hconfig, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
-
-    asyncio.run(main())
-
-
-def _serve_gunicorn(app: Any, port: int) -> None:
-    """gunicorn's own ASGI worker (``-k asgi``, one worker) serving ``app``, until SIGTERM/SIGINT.
-
-    gunicorn's master treats SIGINT as a quick shutdown that skips ``lifespan.shutdown``, while
-    the soak stops every server with SIGINT and reads the shutdown report: the master runs in a
-    forked child, and this process turns SIGINT into the SIGTERM of gunicorn's graceful stop.
-    """
-    from gunicorn.app.base import BaseApplication
-
-    class Soaked(BaseApplication):  # type: ignore[misc]
-        def load_config(self) -> None:
-            # asgi_disconnect_grace_period: a closed connection's protocol object stays referenced
-            # by this timer (3 s by default) even when its task is done; KEEP_ALIVE_S, like the
-            # keep-alive timer, so that the quiet samples see the connections gone.
-            settings = {"bind": f"127.0.0.1:{port}", "workers": 1, "worker_class": "asgi",
-                        "loglevel": "warning", "keepalive": KEEP_ALIVE_S,
-                        "asgi_disconnect_grace_period": KEEP_ALIVE_S,
-                        "control_socket_disable": True}  # fmt: skip
-            for name, value in settings.items():
-                if name in self.cfg.settings:  # a release lacks some (control sockets: 26.x on)
-                    self.cfg.set(name, value)
-
-        def load(self) -> Any:
-            return app
-
-    child = os.fork()
-    if child == 0:
-        try:
-            Soaked().run()
-        finally:
-            os._exit(0)
-
-    def stop(signum: int, frame: Any) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(child, signal.SIGTERM)
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    os.waitpid(child, 0)
+    integration = by_name(server)
+    if integration.soak is None:
+        raise SystemExit(f"{server}: its descriptor does not say how to soak it (servable: {SERVABLE})")
+    integration.resolve(integration.soak.serve)(app, port, KEEP_ALIVE_S)
 
 
 # --------------------------------------------------------------------------------------------
@@ -664,7 +592,9 @@ def run_soak(
 
     venv = ensure_env(EnvSpec(server, version, python=python, extra=("wsproto", "h2")))
     interpreter = str(venv / "bin" / "python")
-    http2 = (server == "hypercorn") if http2 is None else http2
+    if http2 is None:
+        soak = by_name(server).soak
+        http2 = bool(soak and soak.http2)
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
         result_file = os.path.join(tmp, "shutdown.json")
@@ -794,7 +724,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     results = []
     from tools.releases import SERVERS
 
-    for item in args.server or [f"{r.name}=={r.soaked}" for r in SERVERS.values() if r.name in SOAKED]:
+    for item in args.server or [f"{name}=={SERVERS[name].soaked}" for name in SOAKED]:
         name, _, version = item.partition("==")
         result = run_soak(
             name, version, args.requests, args.concurrency, shim=not args.no_shim, python=args.python

@@ -23,16 +23,15 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from lifespan_state._integrations._load import integrations
 from tools.envs import ROOT, EnvSpec, ensure_env, python_for
-from tools.releases import DEBIAN, SERVERS
+from tools.releases import DEBIAN
 
 from . import report, store
 from ._system import BENCH_DIR, ensure_tool, load_average, machine_facts
 from .activation import measure_activation
-from .e2e import env_for, run_row, select_rows
+from .e2e import env_for, named_release, run_row, select_rows
 from .memory import MemoryCase, compare_to_baseline, run_memory
-
-UVICORN, HYPERCORN = SERVERS["uvicorn"], SERVERS["hypercorn"]
 
 __all__ = ["main"]
 
@@ -108,15 +107,30 @@ def _micro_before(number: int, repeat: int) -> Optional[Dict[str, Any]]:
     return {"fixed_in": FIXED_IN, "result": json.loads(out.stdout)}
 
 
+#: The release the activation and memory sections measure: the last without lifespan state, where
+#: the shim adds the whole feature (add mode).
+MEASURED = "last_stateless"
+#: The lifespan state's size in the memory section.
+MEMORY_KEYS = 100
+
+
 def run_activation(quick: bool, runs: Optional[int]) -> List[Dict[str, Any]]:
+    """Each server with a ``bench.startup`` (``--quick``: the first), in its environment and, where
+    its descriptor asks, in one holding Debian 12's wrapt (its import is much lighter than wrapt
+    2.x's: no asyncio, no importlib.metadata)."""
     runs = runs or (5 if quick else 8)
-    uvicorn, hypercorn = UVICORN.last_stateless, HYPERCORN.last_stateless
-    envs = [(f"uvicorn {uvicorn}, wrapt 2.x", "uvicorn", env_for("uvicorn", uvicorn))]
-    if not quick:
-        envs.append((f"hypercorn {hypercorn}, wrapt 2.x", "hypercorn", env_for("hypercorn", hypercorn)))
-        # Debian 12's wrapt: its import is much lighter than wrapt 2.x's (no asyncio, no importlib.metadata).
-        old = ensure_env(EnvSpec("uvicorn", uvicorn, python="3.11", wrapt=DEBIAN.wrapt, extra=("httptools",)))
-        envs.insert(1, (f"uvicorn {uvicorn}, wrapt {DEBIAN.wrapt}", "uvicorn", old))
+    envs = []
+    for integration in integrations():
+        startup = integration.bench and integration.bench.startup
+        if not startup:
+            continue
+        server, version = integration.name, named_release(integration, MEASURED)
+        envs.append((f"{server} {version}, wrapt 2.x", server, env_for(server, version)))
+        if quick:
+            break
+        if startup.debian_wrapt is not None:
+            spec = EnvSpec(server, version, python="3.11", wrapt=DEBIAN.wrapt, extra=startup.debian_wrapt)
+            envs.append((f"{server} {version}, wrapt {DEBIAN.wrapt}", server, ensure_env(spec)))
     return [
         measure_activation(path / "bin" / "python", server, runs, _log, label) for label, server, path in envs
     ]
@@ -127,14 +141,19 @@ def run_memory_section(quick: bool, pin: bool) -> List[Dict[str, Any]]:
 
 
 def run_memory_cases(requests: int, leak_requests: int, pin: bool) -> List[Dict[str, Any]]:
-    """The shim-on run, the same server without the shim as its baseline, and the leak control."""
-    cases = [
-        MemoryCase("uvicorn", UVICORN.last_stateless, "httptools", 100, requests),
-        MemoryCase("uvicorn", UVICORN.last_stateless, "httptools", 100, requests, shim=False),
-        MemoryCase("uvicorn", UVICORN.last_stateless, "httptools", 100, leak_requests, leak=True),
-    ]
-    # hypercorn is left out: it serves a few hundred requests/s here with tracemalloc on, so
-    # 100,000 requests would take the whole time budget of the run.
+    """For each server in the section (``bench.memory``): the shim-on run, the same server without
+    the shim as its baseline, and the leak control."""
+    cases = []
+    for integration in integrations():
+        protocol = integration.bench.memory if integration.bench else ""
+        if not protocol:
+            continue
+        server, version = integration.name, named_release(integration, MEASURED)
+        cases += [
+            MemoryCase(server, version, protocol, MEMORY_KEYS, requests),
+            MemoryCase(server, version, protocol, MEMORY_KEYS, requests, shim=False),
+            MemoryCase(server, version, protocol, MEMORY_KEYS, leak_requests, leak=True),
+        ]
     return compare_to_baseline([run_memory(case, pin, _log) for case in cases])
 
 
@@ -169,13 +188,15 @@ def explain(results: Dict[str, Any]) -> List[str]:
                 "implements it"
             )
         for kind, text in (
-            ("native-cost", "a server doing the same copy itself (uvicorn 0.21.1 vs 0.20.0 without state)"),
-            ("cross", "uvicorn 0.20.0 with the shim against uvicorn 0.21.1's own copy"),
+            ("native-cost", "a server doing the same copy itself ({server} {cand} vs {base} without state)"),
+            ("cross", "{server} {cand} with the shim against {server} {base}'s own copy"),
         ):
             found = [r for r in e2e if r["row"]["kind"] == kind and not r["error"]]
             if found:
+                row = found[0]["row"]  # the releases compared, as measured
+                versions = {"base": row["base"]["version"], "cand": row["cand"]["version"]}
                 parts.append(
-                    f"{text}: "
+                    f"{text.format(server=row['server'], **versions)}: "
                     + ", ".join(f"{r['row']['keys']} keys {report.ratio_text(r['ratio'])}" for r in found)
                 )
         notes.append("- **Throughput.** " + "; ".join(parts) + ".")
@@ -197,6 +218,7 @@ def explain(results: Dict[str, Any]) -> List[str]:
         )
     s = v.get("scope")
     if s and not s["met"]:
+        native = " ".join(filter(None, report.native_copy()))
         worst = []
         for run in results["micro"]["runs"]:
             for keys, row in run["sizes"].items():
@@ -207,7 +229,7 @@ def explain(results: Dict[str, Any]) -> List[str]:
                         f"Python {run['python']}, {keys} keys: {row['added_ns']:.0f} ns added vs "
                         f"{row['target_ns']:.0f} ns target, of which {premium:.0f} ns is CPython's premium "
                         f"for calling an instance rather than a function and {row['native_ns']:.0f} ns is "
-                        "what the same copy costs inside uvicorn 0.21.1's own scope construction; counting "
+                        f"what the same copy costs inside {native}'s own scope construction; counting "
                         f"the wrapper's own call as what it is, an instance call, the target would be "
                         f"{as_instance:.0f} ns ({'met' if row['added_ns'] <= as_instance else 'missed'})"
                     )

@@ -6,9 +6,10 @@ interpreter's own start-up is not counted. The probes, interleaved round by roun
 
 * ``auto``: ``import lifespan_state.auto`` with nothing else imported;
 * ``activate``: ``import lifespan_state`` then ``activate()``, timed separately;
-* ``in_server``: the server's own start-up path up to the app import (uvicorn: ``Config.load()``;
-  hypercorn: its worker modules, then the app module), the app module doing
-  ``import lifespan_state.auto`` — this includes patching the already imported server;
+* ``in_server``: the server's own start-up path up to the app import (its descriptor's
+  ``bench.startup``: its config loading the app, or its worker modules and then the app module),
+  the app module doing ``import lifespan_state.auto`` — this includes patching the already
+  imported server;
 * ``reference``: ``import asyncio`` alone, to calibrate: how fast this machine imports;
 * ``server_import`` / ``server_import_hooked``: importing the server with no shim, and after
   ``activate()`` (the post-import hook patches it then): the difference is the patch cost.
@@ -25,25 +26,22 @@ import subprocess
 from pathlib import Path
 from typing import Any, Dict, List, Sequence, Tuple
 
+from lifespan_state._integrations._load import by_name, integrations
+
 from ._system import bench_env, median
 
 __all__ = ["PROBES", "SERVER_PREFIXES", "importtime_breakdown", "measure_activation"]
 
-#: Top-level modules that belong to a server or its protocol stack: none may be imported eagerly.
+#: Top-level modules that belong to a server or harness the shim hooks, or to a protocol stack:
+#: none may be imported eagerly.
 SERVER_PREFIXES = (
-    "uvicorn",
-    "hypercorn",
+    *(i.module for i in integrations() if i.supported),
     "h11",
     "h2",
     "httptools",
     "uvloop",
     "wsproto",
     "websockets",
-    "starlette",
-    "gunicorn",
-    "granian",
-    "anycorn",
-    "asgi_lifespan",
 )
 
 _EAGER = f"[m for m in sys.modules if m.split('.')[0] in {SERVER_PREFIXES!r}]"
@@ -102,20 +100,6 @@ print(json.dumps({{"ms": benchapp.SHIM_IMPORT_SECONDS * 1e3, "cpu_ms": benchapp.
                   "mode": st.mode, "patched": list(st.patched)}}))
 """,
 }
-
-#: What each server has imported by the time it imports the app module, and how it gets there.
-SERVER_SETUP = {
-    "uvicorn": (
-        "uvicorn.main, uvicorn.lifespan.on",
-        "import uvicorn.main\nfrom uvicorn.config import Config\n"
-        "Config('benchapp:app', http='h11', lifespan='on').load()\nimport benchapp",
-    ),
-    "hypercorn": (
-        "hypercorn.asyncio.run, hypercorn.config",
-        "import hypercorn.__main__, hypercorn.asyncio.run, hypercorn.config\nimport benchapp",
-    ),
-}
-
 
 def _run(
     python: Path, code: str, env: Dict[str, str], extra: Sequence[str] = ()
@@ -183,7 +167,10 @@ def importtime_breakdown(python: Path, env: Dict[str, str]) -> Dict[str, Any]:
 def measure_activation(python: Path, server: str, runs: int, log: Any, label: str = "") -> Dict[str, Any]:
     """All probes ``runs`` times each, interleaved, in the environment of ``python``."""
     env = bench_env({"BENCH_SHIM": "1"})
-    modules, setup = SERVER_SETUP[server]
+    bench = by_name(server).bench
+    if bench is None or bench.startup is None:
+        raise ValueError(f"{server}: its descriptor has no bench.startup to measure")
+    modules, setup = bench.startup.modules, bench.startup.code
     codes = {
         "auto": PROBES["auto"],
         "activate": PROBES["activate"],

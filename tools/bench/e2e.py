@@ -21,15 +21,16 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from packaging.version import Version
 
-from lifespan_state._versions import SUPPORTED, mode_for
+from lifespan_state._integrations._descriptor import Integration
+from lifespan_state._integrations._load import by_name, integrations
+from lifespan_state._integrations._tools import Bench, BenchArm
+from lifespan_state._versions import mode_for
 from tools.envs import EnvSpec, ensure_env
 from tools.releases import SERVERS
 
 from ._system import LoadResult, Server, bench_env, cpu_prefix, free_port, h2load, median, wrk
 
-UVICORN, HYPERCORN = SERVERS["uvicorn"], SERVERS["hypercorn"]
-
-__all__ = ["ROWS", "Arm", "Row", "env_for", "run_row", "server_command"]
+__all__ = ["ROWS", "Arm", "Row", "env_for", "named_release", "run_row", "server_command"]
 
 #: wrk / h2load concurrency: 32 requests in flight either way (h2: 4 connections x 8 streams).
 WRK_CONNECTIONS = 32
@@ -61,15 +62,15 @@ class Row:
 
     key: str
     server: str
-    protocol: str  # uvicorn: h11 | httptools; hypercorn, anycorn: h1 | h2; gunicorn, granian: h1
+    protocol: str  # the server's --http (h11, httptools) or the load's protocol (h1, h2)
     keys: int
     base: Arm
     cand: Arm
     kind: str  # shim: off vs on | noop: native release, shim must do nothing | cross | native-cost | control
     mode: str  # what the shim does on cand's release: add | fix | native
     quick: bool = False
-    #: False where the shim's on arm puts nothing in the request path (granian: only the lifespan
-    #: shutdown is wrapped), so the per-scope cost predicts nothing for the row.
+    #: False where the shim's on arm puts nothing in the request path (the descriptor's row says
+    #: why), so the per-scope cost predicts nothing for the row.
     per_request: bool = True
 
     @property
@@ -119,102 +120,66 @@ def _control(server: str, version: str, protocol: str) -> Row:
     return _versus(server, protocol, 4, off, off, "control", "none")
 
 
-_U_OLD, _U_BUGGY, _U_NATIVE = UVICORN.last_stateless, UVICORN.buggy, UVICORN.reference
-_H_OLD, _H_BUGGY, _H_NATIVE = HYPERCORN.last_stateless, HYPERCORN.buggy, HYPERCORN.reference
-_U20_OFF, _U20_ON = Arm("uvicorn", _U_OLD, False), Arm("uvicorn", _U_OLD, True)
-_U21_NATIVE = Arm("uvicorn", _U_NATIVE, False)
-#: The rest of the field. tools/releases.py has no named releases for these servers yet, so they
-#: are named here: gunicorn 26.2.0 is the last ASGI worker handing every request the worker's own
-#: dict (27.0.0 fixed it), anycorn 0.18.7 the last with one copy per connection; the newest tested
-#: releases come from the runtime table.
-_G_BUGGY, _G_NATIVE = "26.2.0", SUPPORTED["gunicorn"].newest_tested
-_GRANIAN = SUPPORTED["granian"].newest_tested
-_A_BUGGY = "0.18.7"
-
-ROWS: Tuple[Row, ...] = (
-    _pair("uvicorn", _U_OLD, "h11", 4, "add", quick=True),
-    _pair("uvicorn", _U_OLD, "h11", 100, "add"),
-    _pair("uvicorn", _U_OLD, "httptools", 4, "add", quick=True),
-    _pair("uvicorn", _U_OLD, "httptools", 100, "add", quick=True),
-    _pair("uvicorn", _U_BUGGY, "httptools", 4, "fix", quick=True),
-    _pair("uvicorn", _U_BUGGY, "httptools", 100, "fix"),
-    _pair("uvicorn", _U_NATIVE, "httptools", 4, "native"),
-    # What the feature costs where the server itself does it (0.21.1 copies per request), and the
-    # shim's copy against that native one: different releases, so other code differs too.
-    *(_versus("uvicorn", "httptools", n, _U20_OFF, _U21_NATIVE, "native-cost", "native") for n in (4, 100)),
-    *(_versus("uvicorn", "httptools", n, _U21_NATIVE, _U20_ON, "cross", "add") for n in (4, 100)),
-    # Two identical servers: the noise floor of the machine for each server.
-    _versus("uvicorn", "httptools", 4, _U20_OFF, _U20_OFF, "control", "none"),
-    _pair("hypercorn", _H_OLD, "h1", 4, "add", quick=True),
-    _pair("hypercorn", _H_OLD, "h1", 100, "add"),
-    _pair("hypercorn", _H_OLD, "h2", 4, "add", quick=True),
-    _pair("hypercorn", _H_OLD, "h2", 100, "add"),
-    _pair("hypercorn", _H_BUGGY, "h1", 4, "fix"),
-    _pair("hypercorn", _H_BUGGY, "h2", 4, "fix"),
-    # 0.18.0 copies the live state per request on asyncio without HTTP/3: the shim (fix mode,
-    # worker_serve wrapped) leaves such runs alone (it fixes only trio and HTTP/3 runs), so this
-    # row must show no cost at all.
-    _pair("hypercorn", _H_NATIVE, "h1", 4, "fix", per_request=False),
-    _control("hypercorn", _H_OLD, "h1"),
-    _pair("gunicorn", _G_BUGGY, "h1", 4, "fix", quick=True),
-    _pair("gunicorn", _G_BUGGY, "h1", 100, "fix"),
-    _pair("gunicorn", _G_NATIVE, "h1", 4, "native"),
-    _control("gunicorn", _G_BUGGY, "h1"),
-    # granian's requests are right natively; the shim wraps only its lifespan shutdown, so both
-    # arms serve requests through granian's own per-request copy: the row must show no cost.
-    _pair("granian", _GRANIAN, "h1", 4, "fix", quick=True, per_request=False),
-    _control("granian", _GRANIAN, "h1"),
-    _pair("anycorn", _A_BUGGY, "h1", 4, "fix", quick=True),
-    _pair("anycorn", _A_BUGGY, "h1", 100, "fix"),
-    _control("anycorn", _A_BUGGY, "h1"),
-)
+def named_release(integration: Integration, named: str) -> str:
+    """The release a descriptor's benchmark facts name: a version as it is, ``newest`` (the newest
+    tested), or a named release of ``tools.releases.SERVERS`` (``last_stateless``, ``buggy``, ...)."""
+    if named[:1].isdigit():
+        return named
+    if named == "newest":
+        return integration.newest_tested
+    return str(getattr(SERVERS[integration.name], named))
 
 
-#: The fast extras production installs use with each server (anycorn runs on asyncio or trio only).
-EXTRAS: Dict[str, Tuple[str, ...]] = {
-    "uvicorn": ("httptools", "uvloop"),
-    "hypercorn": ("uvloop",),
-    "gunicorn": ("uvloop",),
-    "granian": ("uvloop",),
-    "anycorn": (),
-}
+def _rows(integration: Integration, bench: Bench) -> List[Row]:
+    """One server's rows: its off/on pairs, its comparisons, then its control row."""
+    name = integration.name
+
+    def arm(spec: BenchArm) -> Arm:
+        return Arm(name, named_release(integration, spec.release), spec.shim)
+
+    rows = [
+        _pair(name, named_release(integration, r.release), r.protocol, r.keys, r.mode, quick=r.quick,
+              per_request=r.per_request)
+        for r in bench.rows
+    ]
+    rows += [_versus(name, c.protocol, c.keys, arm(c.base), arm(c.cand), c.kind, c.mode)
+             for c in bench.comparisons]
+    if bench.control:
+        control_release, protocol = bench.control
+        rows.append(_control(name, named_release(integration, control_release), protocol))
+    return rows
+
+
+#: Every benchmarked server's rows (its descriptor's ``bench``), servers by rank.
+ROWS: Tuple[Row, ...] = tuple(row for i in integrations() if i.bench for row in _rows(i, i.bench))
+
+
+def _bench(server: str) -> Bench:
+    bench = by_name(server).bench
+    if bench is None:
+        raise ValueError(f"no benchmark command for {server}")
+    return bench
 
 
 def env_for(server: str, version: str) -> Path:
     """The cached environment of one release, with the fast extras production installs use."""
-    return ensure_env(EnvSpec(server, version, python="3.11", extra=EXTRAS[server]))
+    return ensure_env(EnvSpec(server, version, python="3.11", extra=_bench(server).extras))
 
 
 def server_command(arm: Arm, protocol: str, port: int, pin: bool) -> List[str]:
-    """The server's own command line: one process serving requests, on uvloop where it can."""
-    python = str(env_for(arm.server, arm.version) / "bin" / "python")
-    prefix = cpu_prefix(SERVER_CPU if pin else None)
-    host = "127.0.0.1"
-    if arm.server == "uvicorn":
-        return [
-            *prefix, python, "-m", "uvicorn", "benchapp:app", "--host", host, "--port", str(port),
-            "--http", protocol, "--lifespan", "on", "--no-access-log", "--log-level", "warning",
-        ]
-    if arm.server == "hypercorn":
-        return [
-            *prefix, python, "-m", "hypercorn", "benchapp:app", "--bind", f"{host}:{port}", "-k", "uvloop",
-        ]
-    if arm.server == "gunicorn":
-        # 27.x opens a control socket at one path under $HOME by default: the two arms of a row
-        # would fight over it, and it plays no part in serving.
-        control = ["--no-control-socket"] if Version(arm.version) >= Version("27") else []
-        return [
-            *prefix, python, "-m", "gunicorn", "-k", "asgi", "--workers", "1", "--bind", f"{host}:{port}",
-            "--asgi-loop", "uvloop", "--log-level", "warning", *control, "benchapp:app",
-        ]
-    if arm.server == "granian":
-        return [
-            *prefix, python, "-m", "granian", "--interface", "asgi", "--host", host, "--port", str(port),
-            "--workers", "1", "--loop", "uvloop", "--log-level", "warning", "benchapp:app",
-        ]
-    if arm.server == "anycorn":
-        return [*prefix, python, "-m", "anycorn", "--bind", f"{host}:{port}", "-k", "asyncio", "benchapp:app"]
-    raise ValueError(f"no benchmark command for {arm.server}")
+    """The server's own command line (its descriptor's ``bench.command``): one process serving
+    requests, on uvloop where it can."""
+    bench = _bench(arm.server)
+    values = {"python": str(env_for(arm.server, arm.version) / "bin" / "python"), "host": "127.0.0.1",
+              "port": str(port), "protocol": protocol}
+    words = list(cpu_prefix(SERVER_CPU if pin else None))
+    for word in bench.command.split():
+        if word == "{release_options}":
+            since = bench.options_since
+            words += [option for first, option in since if Version(arm.version) >= Version(first)]
+        else:
+            words.append(word.format(**values))
+    return words
 
 
 def arm_env(arm: Arm, keys: int) -> Dict[str, str]:

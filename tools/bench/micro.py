@@ -9,16 +9,17 @@ interleaved so that a burst of load from another process hits all of them alike)
 
 * ``call``: one plain Python call ``inner(scope, receive, send)`` — the app itself, returning
   nothing, so coroutine creation is not part of any number;
-* ``shim``: ``state_fn(scope, receive, send)`` — the same call through what the uvicorn shim
-  installs (``StateApp.asgi3()``, a plain function; the StateApp object itself where the loaded
-  ``_core`` predates it);
+* ``shim``: ``state_fn(scope, receive, send)`` — the same call through what the shim of a
+  three-argument server installs (``StateApp.asgi3()``, a plain function; the StateApp object
+  itself where the loaded ``_core`` predates it);
 * ``copy``: ``state.copy()`` — the floor: a per-request copy cannot cost less;
-* ``native``: what uvicorn >= 0.21.1 adds to each scope it builds: the scope literal with
+* ``native``: what a server copying the state per request adds to each scope it builds (the
+  descriptors' ``bench.native_copy`` names it): the scope literal with
   ``"state": self.app_state.copy()`` minus the same literal without it;
 * ``instance``: calling an object whose ``__call__`` does nothing — what CPython charges for
   calling any instance of a Python class, before the shim does any work;
-* ``shim5`` / ``call5``: the same with hypercorn >= 0.14's five positional arguments, through
-  the StateApp object (what the hypercorn shim installs);
+* ``shim5`` / ``call5``: the same with five positional arguments (``bench.five_args``: how one
+  server calls the app), through the StateApp object (what that server's shim installs);
 * ``empty``: the timing loop itself, subtracted from the others.
 
 Timers read the thread's CPU time (``time.thread_time``), not the wall clock: on a machine shared
@@ -53,7 +54,7 @@ def _load_core(path: str) -> ModuleType:
 
 
 def _scope() -> Dict[str, Any]:
-    # The keys uvicorn builds for an HTTP/1.1 request, as a realistic dict to store into.
+    # The keys a server builds for an HTTP/1.1 request, as a realistic dict to store into.
     return {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.3"},
@@ -71,7 +72,7 @@ def _scope() -> Dict[str, Any]:
 
 
 class _NativeServer:
-    """Stands for a uvicorn >= 0.21.1 protocol object: it reads ``self.app_state`` per scope."""
+    """Stands for a native server's protocol object: it reads ``self.app_state`` per scope."""
 
     def __init__(self, state: Dict[str, Any]) -> None:
         self.app_state = state

@@ -4,8 +4,11 @@ nothing here is typed by hand, and each section says when and how it was measure
 from __future__ import annotations
 
 import html
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
+from lifespan_state._integrations._load import integrations
+
+from .e2e import ROWS, named_release
 from .memory import FLAT_RSS_KIB, FLAT_TRACED_KIB
 
 __all__ = [
@@ -25,6 +28,48 @@ IMPORT_TARGET_MS = 10.0
 #: The contract issue's bound for a fresh ``import lifespan_state.auto`` under ``-X importtime``.
 IMPORTTIME_TARGET_MS = 25.0
 _SECTION_NAMES = {"micro": "Per scope", "activation": "Activation", "e2e": "End to end", "memory": "Memory"}
+
+
+def yardstick() -> str:
+    """The server every other server's worst row is compared with (its ``bench.yardstick``)."""
+    return next((i.name for i in integrations() if i.bench and i.bench.yardstick), "")
+
+
+def native_copy() -> Tuple[str, str]:
+    """``(server, release)`` whose own scope construction the per-scope *native copy* times, from
+    that release on (its ``bench.native_copy``)."""
+    for i in integrations():
+        if i.bench and i.bench.native_copy:
+            return i.name, named_release(i, i.bench.native_copy)
+    return "a server copying per request", ""
+
+
+def _five_args() -> str:
+    """The server that calls the app with five arguments (its ``bench.five_args``), in brackets."""
+    return "".join(f" ({i.name})" for i in integrations() if i.bench and i.bench.five_args)
+
+
+def _rows_legend() -> str:
+    """What each row kind compares, then what the servers' descriptors say about their rows."""
+    by_kind = {row.kind: row for row in reversed(ROWS)}  # the first row of each kind
+    cross, cost = by_kind.get("cross"), by_kind.get("native-cost")
+    kinds = [
+        'Rows: *add* — a release without lifespan state (the off arm has no `scope["state"]` at all, so the '
+        "on arm pays for the whole feature: one copy per request)",
+        "*fix* — a release that copies once per connection (the shim adds a per-request copy)",
+        "*native* — a correct release: the shim installs nothing, both arms run the server's own "
+        "`app_state.copy()`",
+    ]
+    if cross:
+        kinds.append(f"*cross* — {cross.cand.server} {cross.cand.version} with the shim against "
+                     f"{cross.base.server} {cross.base.version}'s native copy (different releases: other "
+                     "code differs too)")
+    kinds.append("*control* — two identical off servers, the noise floor of this machine")
+    if cost:
+        kinds.append("*native-cost* — what the same per-request copy costs when the server does it itself "
+                     f"({cost.server} {cost.cand.version} against {cost.base.version} without any state)")
+    notes = sorted((i.bench.note_order, i.bench.note) for i in integrations() if i.bench and i.bench.note)
+    return " ".join(["; ".join(kinds) + ".", *(note for _, note in notes)])
 
 
 def _f(value: Optional[float], digits: int = 0) -> str:
@@ -384,19 +429,20 @@ def _worst_cell(record: Optional[Dict[str, Any]], ratio: str) -> str:
 
 def _per_server_lines(results: Dict[str, Any]) -> List[str]:
     servers = per_server(results)
-    ref = next((s for s in servers if s["server"] == "uvicorn"), None)
+    name = yardstick()
+    ref = next((s for s in servers if s["server"] == name), None)
     ref_ratio = ref["worst"]["ratio"][0] if ref and ref["worst"] else None
     ref_cpu = ref["cpu_worst"]["cpu_ratio"][0] if ref and ref["cpu_worst"] else None
     lines = [
         f"Per server, against the same bound as every row (median on/off ≥ {THROUGHPUT_TARGET}, the "
         "report's throughput target), and the same from server CPU time per request; *noise floor* is "
-        "the server's own control row (two identical servers without the shim); *≥ uvicorn's worst*: "
-        "whether the server's worst ratio and worst CPU ratio are no lower than uvicorn's in this run "
-        + (f"({ref_ratio:.3f} and {ref_cpu:.3f})" if ref_ratio and ref_cpu else "(no uvicorn rows)")
+        f"the server's own control row (two identical servers without the shim); *≥ {name}'s worst*: "
+        f"whether the server's worst ratio and worst CPU ratio are no lower than {name}'s in this run "
+        + (f"({ref_ratio:.3f} and {ref_cpu:.3f})" if ref_ratio and ref_cpu else f"(no {name} rows)")
         + ":",
         "",
         "| server | rows | worst ratio | worst CPU ratio | noise floor (control) "
-        f"| within {THROUGHPUT_TARGET} | by CPU time | ≥ uvicorn's worst "
+        f"| within {THROUGHPUT_TARGET} | by CPU time | ≥ {name}'s worst "
         "| server CPU per request off → on (worst CPU row) |",
         "|---|---:|---|---|---|---|---|---|---|",
     ]
@@ -489,20 +535,7 @@ def _e2e_section(results: Dict[str, Any], chart_path: str) -> List[str]:
         )
     lines += [
         "",
-        'Rows: *add* — a release without lifespan state (the off arm has no `scope["state"]` at all, so the '
-        "on arm pays for the whole feature: one copy per request); *fix* — a release that copies once per "
-        "connection (the shim adds a per-request copy); *native* — a correct release: the shim installs "
-        "nothing, both arms run the server's own `app_state.copy()`; *cross* — uvicorn 0.20.0 with the shim "
-        "against uvicorn 0.21.1's native copy (different releases: other code differs too); *control* — two "
-        "identical off servers, the noise floor of this machine; *native-cost* — what the same per-request "
-        "copy costs when the server does it itself (uvicorn 0.21.1 against 0.20.0 without any state). "
-        "gunicorn rows run its own ASGI worker (`-k asgi`, one worker process): 26.2.0 hands every request "
-        "the worker's lifespan dict itself (the shim gives each its own copy), 27.x copies natively. "
-        "anycorn 0.18.7 copies once per connection (the shim copies per request). granian's requests are "
-        "right natively (a copy per request); its shim wraps only the lifespan shutdown, so both of its "
-        "arms serve requests the same way and *expected* does not apply. hypercorn 0.18.0 is in fix mode "
-        "for trio and HTTP/3 runs: the shim wraps `worker_serve` but leaves an asyncio HTTP/1.1 run's "
-        "requests alone, so *expected* does not apply to its row either.",
+        _rows_legend(),
         "",
         *_per_server_lines(results),
         f"![throughput off/on per server]({chart_path})",
@@ -534,11 +567,12 @@ def _micro_section(results: Dict[str, Any]) -> List[str]:
         "call through "
         "`StateApp` minus *call*; the floor is `state.copy()` plus one Python call, the target twice that. "
         "*instance call* is what CPython charges for calling an instance of any Python class whose "
-        "`__call__` does nothing (the floor of any wrapper object); *native copy* is what uvicorn ≥ 0.21.1 "
+        "`__call__` does nothing (the floor of any wrapper object); *native copy* is what "
+        f"{' ≥ '.join(filter(None, native_copy()))} "
         'adds to each scope it builds (`"state": self.app_state.copy()` inside the scope literal).',
         "",
         "| Python | keys | call | copy | target 2x(copy+call) | **added by the shim** "
-        "| added, 5 args (hypercorn) "
+        f"| added, 5 args{_five_args()} "
         "| instance call | native copy | verdict |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Literal, Mapping, Option
 if TYPE_CHECKING:
     from .._versions import ServerSupport
     from ._matrix import Limit, Matrix, NamedReleases, Pin
+    from ._tools import Bench, Field, Patches, Soak
 
 __all__ = ["CopyProbe", "HarnessKit", "Integration", "Launch", "Probes", "resolve"]
 
@@ -152,6 +153,12 @@ class Integration:
     commands: Tuple[str, ...] = ()
     launch: Optional[Launch] = None
     harness: Optional[HarnessKit] = None
+    # What the tools under tools/ need (``_tools``): docs/field.md's column, the upstream patch
+    # series, the benchmarks and the soak. None: the tool leaves the integration out.
+    field_page: Optional[Field] = None
+    patches: Optional[Patches] = None
+    bench: Optional[Bench] = None
+    soak: Optional[Soak] = None
     #: Where the integration stands in generated tables and pages (lower first).
     rank: int = 1000
     # What the tools know about the server's releases (``_matrix.py``); the runtime never reads it.

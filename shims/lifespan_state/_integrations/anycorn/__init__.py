@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .._descriptor import CopyProbe, Integration, Launch, Probes
 from .._matrix import Config, Matrix, Picks, Pin
+from .._tools import Bench, BenchRow, Field
 
 INTEGRATION = Integration(
     name="anycorn",
@@ -33,6 +34,20 @@ INTEGRATION = Integration(
         transports=frozenset({"h1", "ws", "h2c"}),
         tls="--certfile {certfile} --keyfile {keyfile}",
         tls_transports=frozenset({"h1", "ws", "h2-tls"}),
+    ),
+    # On a loaded machine 0.20.1 over TLS can die at SIGINT before lifespan.shutdown (its
+    # idle-timeout task closes an already-closed TLS stream: anyio.ClosedResourceError), natively
+    # and with the shim, which fails S10: the field page's check runs a disagreeing column twice.
+    field_page=Field(),
+    bench=Bench(
+        command="{python} -m anycorn --bind {host}:{port} -k asyncio benchapp:app",
+        # It runs on asyncio or trio only: no fast extras.
+        extras=(),
+        # 0.18.7 is the last release with one copy per connection.
+        rows=(BenchRow("0.18.7", "h1", 4, "fix", quick=True), BenchRow("0.18.7", "h1", 100, "fix")),
+        control=("0.18.7", "h1"),
+        note="anycorn 0.18.7 copies once per connection (the shim copies per request).",
+        note_order=2,
     ),
     rank=50,
     matrix=Matrix(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .._descriptor import HarnessKit, Integration, Probes
+from .._tools import Field
 
 INTEGRATION = Integration(
     name="asgi-lifespan",
@@ -24,6 +25,7 @@ INTEGRATION = Integration(
         open="._kit:open",
         no_websocket="httpx has no WebSocket client",
     ),
+    field_page=Field(),
     rank=60,
     package=__name__,
 )

@@ -4,6 +4,7 @@ no state to add or fix and the shim has nothing to do with it (no ranges, no hoo
 from __future__ import annotations
 
 from .._descriptor import Integration, Launch
+from .._tools import Field
 
 INTEGRATION = Integration(
     name="daphne",
@@ -14,6 +15,8 @@ INTEGRATION = Integration(
         command="{python} -m daphne --bind {host} --port {port} {app}",
         lacks="daphne implements no ASGI lifespan protocol",
     ),
+    # The newest release, December 2026 (no runtime table row to take it from).
+    field_page=Field(release="4.2.3"),
     rank=90,
     package=__name__,
 )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .._descriptor import CopyProbe, Integration, Launch, Probes
 from .._matrix import Config, Matrix, Picks
+from .._tools import Bench, BenchRow, Field, Patches, PatchSeries, Soak, UpstreamTests
 
 INTEGRATION = Integration(
     name="gunicorn",
@@ -42,6 +43,46 @@ INTEGRATION = Integration(
         # SIGINT is gunicorn's quick exit; SIGTERM its graceful one (lifespan.shutdown runs).
         stop_signal="SIGTERM",
     ),
+    field_page=Field(),
+    patches=Patches(
+        series=(
+            PatchSeries("26.2.0", "3.11", ("S5",),
+                        summary="`-k asgi`: a shallow copy of the lifespan state per HTTP, WebSocket and "
+                                "HTTP/2 scope instead of the worker's dict itself (27.0.0's fix, "
+                                "backported)",
+                        tests=UpstreamTests(
+                            # the release's requirements_test.txt
+                            "3.11", ("gevent", "coverage", "packaging", "pytest>=9.0.3", "pytest-cov",
+                                     "pytest-asyncio", "gunicorn_h1c>=0.6.9", "h2>=4.4.1", "uvloop>=0.19.0",
+                                     "inotify>=0.2.10"),
+                            # the C parser (gunicorn_h1c, newest) rejects some invalid requests
+                            # differently from what these expect: fails unpatched as well
+                            ("tests/test_invalid_requests.py::test_http_parser[fast-",))),
+        ),
+        changelog="docs/content/news.md",
+    ),
+    bench=Bench(
+        command="{python} -m gunicorn -k asgi --workers 1 --bind {host}:{port} --asgi-loop uvloop "
+                "--log-level warning {release_options} benchapp:app",
+        extras=("uvloop",),
+        # 27.x opens a control socket at one path under $HOME by default: the two arms of a row
+        # would fight over it, and it plays no part in serving.
+        options_since=(("27", "--no-control-socket"),),
+        # 26.2.0 is the last ASGI worker handing every request the worker's own dict (27.0.0
+        # fixed it).
+        rows=(
+            BenchRow("26.2.0", "h1", 4, "fix", quick=True),
+            BenchRow("26.2.0", "h1", 100, "fix"),
+            BenchRow("newest", "h1", 4, "native"),
+        ),
+        control=("26.2.0", "h1"),
+        note="gunicorn rows run its own ASGI worker (`-k asgi`, one worker process): 26.2.0 hands every "
+             "request the worker's lifespan dict itself (the shim gives each its own copy), 27.x copies "
+             "natively.",
+        note_order=1,
+    ),
+    # Soaked at a release named on the command line or by a test.
+    soak=Soak(serve="._soak:serve", default=False),
     rank=30,
     matrix=Matrix(
         default=Config("h1", "ws", "asgi"),  # -k asgi, one worker process

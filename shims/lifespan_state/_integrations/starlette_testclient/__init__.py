@@ -6,6 +6,7 @@ The trigger is ``starlette.testclient``: an app that only imports Starlette load
 from __future__ import annotations
 
 from .._descriptor import HarnessKit, Integration, Probes
+from .._tools import Field
 
 INTEGRATION = Integration(
     name="starlette",
@@ -27,6 +28,7 @@ INTEGRATION = Integration(
         make="._kit:make",
         open="._kit:open",
     ),
+    field_page=Field(label="{name} {release} TestClient"),
     rank=70,
     package=__name__,
 )

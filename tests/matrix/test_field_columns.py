@@ -1,0 +1,24 @@
+"""docs/field.md's columns are the descriptors' (``field_page``), without running a server.
+
+``tests/matrix/test_field_page.py`` checks the page against its stored results; these only say that
+a descriptor that gains, loses or bumps its column leaves the committed page stale.
+"""
+
+from __future__ import annotations
+
+import tools.field as field
+
+from script_support import ROOT
+
+
+def test_the_page_has_one_column_per_descriptor_column() -> None:
+    labels = [field._label(column) for column in [*field.NEWEST, *field.HARNESSES]]
+    headers = [line for line in (ROOT / "docs" / "field.md").read_text().splitlines()
+               if line.startswith("| check |")]
+    assert headers == ["| check | " + " | ".join(labels) + " |"] * 2
+
+
+def test_a_column_is_keyed_by_its_labels_first_word() -> None:
+    # --check reads a column's key back from its label (field.main's stale_lines).
+    for column in [*field.NEWEST, *field.HARNESSES]:
+        assert field._label(column).split()[0] == column
