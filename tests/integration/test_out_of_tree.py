@@ -113,7 +113,7 @@ def test_the_kit_checks_it_natively_and_with_the_shim(toy: Path) -> None:
     assert by_arm["off"]["S1"] == "fail", by_arm
     assert "fail" not in by_arm["on"].values(), by_arm
     assert by_arm["on"]["S1"] == by_arm["on"]["S5"] == by_arm["on"]["S11"] == "pass", by_arm
-    assert done.returncode == 1  # a failed check (the native arm) fails the command
+    assert done.returncode == 0, done.stderr  # with --shim both, the shim's arm decides
 
 
 def test_without_its_entry_point_the_kit_has_no_such_server(toy_without_entry_point: Path) -> None:

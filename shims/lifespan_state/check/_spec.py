@@ -42,10 +42,11 @@ class Skip(Exception):
 
 
 def shim_supports(server: str) -> bool:
-    """Does the shim act on ``server`` (a row of ``_versions.SUPPORTED``)?"""
-    from .._versions import SUPPORTED
+    """Does the shim act on ``server`` (a row of ``_versions.SUPPORTED``, other distributions'
+    integrations included)?"""
+    from .._registry import discover
 
-    return server in SUPPORTED
+    return server in discover()
 
 
 # -- the requests of the main run -------------------------------------------------------------------

@@ -35,7 +35,11 @@ class Server:
             scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}}
             task = asyncio.ensure_future(self.app(scope, events.get, answers.put))
             await events.put({"type": "lifespan.startup"})
-            await answers.get()
+            answer = asyncio.ensure_future(answers.get())
+            await asyncio.wait([answer, task], return_when=asyncio.FIRST_COMPLETED)
+            if not answer.done():  # the app raised on (or returned from) the lifespan scope:
+                answer.cancel()  # serve without one, as servers' "lifespan auto" does
+                task = None
         server = await asyncio.start_server(self._connection, self.host, self.port)
         await stop.wait()
         server.close()
