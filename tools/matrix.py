@@ -404,7 +404,7 @@ KNOWN_LIMITS: Tuple[Limit, ...] = tuple(
 
 
 #: A build that fetches a dependency over the network, on a machine that has none (cargo's
-#: git dependencies of old granian releases, here): machine-only text, stated in one phrase.
+#: git dependencies of a compiled server's old releases, here): machine-only text, stated in one phrase.
 NO_NETWORK = (
     "does not install here: its build fetches a dependency over the network, which this machine lacks"
 )
@@ -772,8 +772,8 @@ MODES = ("add", "fix", "native")
 
 
 def _mode_spans(server: str) -> Dict[str, str]:
-    """mode -> the releases that get it, neighbouring ranges of one mode joined (hypercorn's two
-    fix ranges differ in why, not in what the user gets)."""
+    """mode -> the releases that get it, neighbouring ranges of one mode joined (two fix ranges may
+    differ in why, not in what the user gets)."""
     spans: Dict[str, List[List[Optional[str]]]] = {}
     for entry in SUPPORTED[server].ranges:
         runs = spans.setdefault(entry.mode, [])

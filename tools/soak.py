@@ -494,7 +494,7 @@ class _Load:
     async def _quiet_sample(self) -> Dict[str, Any]:
         # With no request in flight and garbage collected, the object count is what a leak leaves
         # behind plus what the server still holds for connections already closed: a timer's
-        # reference (keep-alive, gunicorn's disconnect grace period) lasts until the timer fires,
+        # reference (keep-alive, a disconnect grace period) lasts until the timer fires,
         # and a loaded machine fires it late. One sample at a fixed delay counted the connections
         # of the last few seconds, however many load left there. So the count is sampled until it
         # has not fallen for SETTLE_WINDOW_S (closed connections go, a leak stays) and the lowest

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Sequence, Tuple
 
+from ..._code_probes import names
 from ..._core import owns_runs
 from ..._harness import explaining, follow, harness_targets
 from ..._shim import Decision, Shim, Target
@@ -61,9 +62,7 @@ def has_state() -> bool:
     """Probe: does the TestClient put lifespan state into its scopes (``app_state``, 0.26.0+)?"""
     from starlette.testclient import TestClient
 
-    init = getattr(TestClient.__init__, "__wrapped__", TestClient.__init__)
-    code = getattr(init, "__code__", None)
-    return code is not None and "app_state" in code.co_names
+    return "app_state" in names(TestClient.__init__)
 
 
 class StarletteShim(Shim):

@@ -20,6 +20,7 @@ from __future__ import annotations
 from types import FrameType
 from typing import Any, Dict, Sequence, Tuple
 
+from ..._code_probes import names
 from ..._core import put_in_front
 from ..._shim import Decision, RunMarkers, Shim, Target
 from . import INTEGRATION
@@ -52,9 +53,7 @@ def has_state() -> bool:
     """Probe: does the lifespan object create ``self.state`` (uvicorn >= 0.21.0)?"""
     from uvicorn.lifespan.on import LifespanOn
 
-    init = getattr(LifespanOn.__init__, "__wrapped__", LifespanOn.__init__)
-    code = getattr(init, "__code__", None)
-    return code is not None and "state" in code.co_names
+    return "state" in names(LifespanOn.__init__)
 
 
 class UvicornShim(Shim):
