@@ -277,9 +277,13 @@ def _era(server: str, version: str) -> Tuple[str, ...]:
 
 
 def release_extras(server: str, version: str) -> List[str]:
-    """What every cell of ``server==version`` installs, whatever its configuration."""
+    """What every cell of ``server==version`` installs, whatever its configuration (none for a
+    server without matrix facts)."""
+    known = _FACTS.get(server)
+    if known is None:
+        return []
     v = Version(version)
-    return [requirement for spec, requirement in facts(server).release_extras if v in SpecifierSet(spec)]
+    return [requirement for spec, requirement in known.release_extras if v in SpecifierSet(spec)]
 
 
 def needs_uvloop(server: str, version: str) -> bool:
