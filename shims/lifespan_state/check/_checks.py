@@ -231,6 +231,9 @@ def run_checks(
     if isinstance(server, str) and server not in RECIPES:
         raise ValueError(f"unknown server {server!r}; known: {', '.join(RECIPES)}")
     recipe = RECIPES[server] if isinstance(server, str) else server
+    if tls and not recipe.custom and not recipe.tls:
+        # Said before any server starts: every check would otherwise time out in the handshake.
+        raise ConfigError(f"{recipe.name} has no TLS in the check kit's recipe: run it without --tls")
     capabilities = recipe.available()
     if capabilities.error:
         raise ConfigError(capabilities.error)
