@@ -19,7 +19,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Literal, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, FrozenSet, Literal, Mapping, Optional, Tuple
 
 if TYPE_CHECKING:
     from .._versions import ServerSupport
@@ -208,9 +208,3 @@ class Integration:
 
         return row(self.name, self.newest_tested, self.notable, *self.ranges,
                    imports=self.imports, integration=reference or f"{self.package}:INTEGRATION")
-
-    def describe(self) -> Dict[str, Any]:
-        """The fields the generated index and the docs need, as plain data."""
-        return {"name": self.name, "kind": self.kind, "imports": list(self.imports),
-                "ranges": [list(r) for r in self.ranges], "newest_tested": self.newest_tested,
-                "notable": list(self.notable), "commands": list(self.commands)}

@@ -14,13 +14,13 @@ import pkgutil
 import sys
 from pathlib import Path
 from pprint import pformat
-from typing import Dict, List, Tuple
+from typing import Dict, List
 
 from . import entry_points
 from ._descriptor import Integration, resolve
 from ._index import INTEGRATIONS
 
-__all__ = ["by_name", "external", "in_tree", "integrations", "load", "render_index"]
+__all__ = ["IntegrationError", "by_name", "in_tree", "integrations", "load", "render_index"]
 
 _HERE = Path(__file__).resolve().parent
 
@@ -54,11 +54,6 @@ def in_tree() -> List[str]:
     )
 
 
-def external() -> List[Tuple[str, str]]:
-    """``(entry-point name, reference)`` of the integrations other distributions add."""
-    return entry_points()
-
-
 def integrations() -> List[Integration]:
     """Every integration: this package's (from the index) and the entry points', by rank.
 
@@ -69,7 +64,7 @@ def integrations() -> List[Integration]:
     for reference in INTEGRATIONS:
         integration = load(reference)
         found[integration.name] = integration
-    for name, reference in external():
+    for name, reference in entry_points():
         try:
             integration = load(reference)
         except IntegrationError as exc:
