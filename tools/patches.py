@@ -83,6 +83,11 @@ class Series(PatchSeries):
     # SERIES gives both. Patches is frozen, so one shared default instance is safe.
     server: str = ""
     shared: Patches = Patches(series=())  # noqa: RUF009
+    #: How ``lifespan-state check`` names the integration: ``("--server", name)`` or
+    #: ``("--harness", key)``.
+    target: Tuple[str, str] = ("--server", "")
+    #: The top-level import package (``src/<package>/`` or ``<package>/`` in the sdist).
+    package: str = ""
 
     @property
     def changelog(self) -> str:
@@ -117,7 +122,10 @@ class Series(PatchSeries):
 
 def _series(integration: Integration, shared: Patches, facts: PatchSeries) -> Series:
     own = {f.name: getattr(facts, f.name) for f in fields(PatchSeries)}
-    return Series(**own, server=integration.name, shared=shared)
+    kit = integration.harness
+    target = ("--harness", kit.key) if kit is not None else ("--server", integration.name)
+    return Series(**own, server=integration.name, shared=shared, target=target,
+                  package=integration.module)
 
 
 #: Every series in ``patches/``: the integrations' by rank, each one's in its descriptor's order
@@ -178,8 +186,9 @@ def sdist(server: str, release: str) -> Path:
 
     def found() -> Optional[Path]:
         for path in target.iterdir():
-            low = path.name.lower()
-            if low.startswith(f"{server}-{release}.") and low.endswith((".tar.gz", ".zip")):
+            # sdists are named "asgi-lifespan-2.1.0" or "asgi_lifespan-2.1.0" (PEP 625)
+            low = _normalized(path.name)
+            if low.startswith(f"{_normalized(server)}-{release}.") and low.endswith((".tar.gz", ".zip")):
                 return path
         return None
 
@@ -199,6 +208,10 @@ def sdist(server: str, release: str) -> Path:
     return path
 
 
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_]+", "-", name.lower())
+
+
 def _sdist_from_index(server: str, release: str, target: Path) -> Optional[Path]:
     """The sdist file straight from the index's JSON listing (PEP 691), for releases ``pip
     download`` cannot fetch because it prepares their metadata first: the build backend of a
@@ -210,7 +223,7 @@ def _sdist_from_index(server: str, release: str, target: Path) -> Optional[Path]
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             files = json.load(response)["files"]
-        wanted = [f for f in files if f["filename"].lower() == f"{server}-{release}.tar.gz"]
+        wanted = [f for f in files if _normalized(f["filename"]) == f"{_normalized(server)}-{release}.tar.gz"]
         if not wanted:
             return None
         digest = wanted[0].get("hashes", {}).get("sha256")
@@ -362,7 +375,7 @@ def env_for(series: Series, patched: Optional[Path]) -> Path:
 def run_check(env: Path, series: Series, options: Sequence[str], shim: str = "off") -> Dict[str, Any]:
     """``lifespan-state check --shim off --json`` in ``env``; the one result record."""
     argv = [str(env / "bin" / "python"), "-m", "lifespan_state", "check",
-            "--server", series.server, "--shim", shim, "--json", *options]
+            *series.target, "--shim", shim, "--json", *options]
     return _run_json(argv)
 
 
@@ -423,6 +436,8 @@ class Proof:
     error: str = ""
     #: Patched runs that failed once and were repeated (what failed the first time).
     retried: List[str] = field(default_factory=list)
+    #: The release's own tests on the series (None: not asked for).
+    suite: Optional[Suite] = None
 
     @property
     def ok(self) -> bool:
@@ -439,6 +454,10 @@ class Proof:
             if missing:
                 out.append(f"{label}: the pristine release passes {', '.join(missing)}, which it "
                            f"should fail (fails: {', '.join(native_fails) or 'nothing'})")
+        if self.suite is not None and not self.suite.ok:
+            what = [self.suite.patched, self.suite.pristine and f"pristine release: {self.suite.pristine}",
+                    self.suite.note]
+            out.append("upstream tests: " + "; ".join(w for w in what if w))
         return out
 
     def as_dict(self) -> Dict[str, Any]:
@@ -458,6 +477,10 @@ class Proof:
                 {"config": label, "patched_fails": p, "release_fails": n, "release_must_fail": e}
                 for label, p, n, e in self.runs
             ],
+            "upstream_tests": None if self.suite is None else {
+                "ok": self.suite.ok, "patched": self.suite.patched, "pristine": self.suite.pristine,
+                "note": self.suite.note,
+            },
         }
 
 
@@ -497,8 +520,9 @@ def _patched_run(run: Callable[[], Dict[str, Any]], proof: Proof, label: str) ->
     return record
 
 
-def prove(series: Series, log: Any = None) -> Proof:
-    """Apply ``series`` to its sdist, then check the patched server and the pristine release."""
+def prove(series: Series, log: Any = None, upstream_tests: bool = True) -> Proof:
+    """Apply ``series`` to its sdist, check the patched integration and the pristine release, and
+    (``upstream_tests``) run the release's own tests on the series (:func:`upstream_suite`)."""
     proof = Proof(series)
 
     def say(text: str) -> None:
@@ -533,21 +557,48 @@ def prove(series: Series, log: Any = None) -> Proof:
                 reference = check(release_env, shim="on")
                 proof.not_applicable[label] = failed(reference)
             proof.runs.append((label, failed(patched), failed(native), must_fail))
-    except (RuntimeError, EnvError, subprocess.TimeoutExpired) as exc:
+        if upstream_tests:
+            say("git am onto the sdist's repository; the release's tests")
+            proof.suite = upstream_suite(series)
+            for line in (proof.suite.patched, proof.suite.pristine and f"pristine release: "
+                         f"{proof.suite.pristine}", proof.suite.note):
+                if line:
+                    say(line)
+    except (RuntimeError, EnvError, subprocess.TimeoutExpired, subprocess.CalledProcessError) as exc:
         proof.error = str(exc)
     say("PROVEN" if proof.ok else f"NOT PROVEN: {proof.error or '; '.join(proof.problems())}")
     return proof
 
 
-# -- git am against the upstream repository -------------------------------------------------------
+# -- git am and the upstream test suite ----------------------------------------------------------
+
+#: Who ``git am`` says committed the series (the patches keep their own author).
+_COMMITTER = {"GIT_COMMITTER_NAME": "lifespan-state-shim",
+              "GIT_COMMITTER_EMAIL": "lifespan-state-shim@users.noreply.github.com"}
+
+
+@dataclass
+class Suite:
+    """The release's own tests on the series applied with ``git am`` (``prove``'s third part)."""
+
+    #: The pytest run on the patched tree ("" when none ran).
+    patched: str = ""
+    #: The series' test files on the pristine release (the negative control): they must fail.
+    pristine: str = ""
+    #: Why nothing ran, or what the run left out (files the sdist does not carry).
+    note: str = ""
+    ok: bool = True
 
 
 def git_am(series: Series, repo: Path, pytest_args: Optional[Sequence[str]] = None,
-           keep: bool = False) -> Tuple[bool, str]:
-    """Apply the whole series with ``git am`` to the release tag of the upstream ``repo``.
+           keep: bool = False, exclude: Sequence[str] = (),
+           control: Sequence[str] = ()) -> Tuple[bool, str]:
+    """Apply the whole series with ``git am`` to the release tag of ``repo``.
 
+    ``exclude``: paths of the series that ``repo`` does not carry (left out of ``git am``).
     With ``pytest_args``, install the worktree (editable) with its test requirements in a
-    throw-away environment and run pytest there with those arguments.
+    throw-away environment and run pytest there with those arguments; with ``control`` (test
+    files), then put the release's own source back and run those tests again: they must fail.
     """
     work = Path(tempfile.mkdtemp(prefix=f"lspatch-{series.server}-{series.release}-"))
     tree = work / "tree"
@@ -558,19 +609,31 @@ def git_am(series: Series, repo: Path, pytest_args: Optional[Sequence[str]] = No
                               capture_output=True, text=True)
         if proc.returncode != 0:
             return False, f"no tag {series.git_tag} in {repo}: {proc.stderr.strip()}"
-        env = dict(os.environ, GIT_COMMITTER_NAME="lifespan-state-shim",
-                   GIT_COMMITTER_EMAIL="lifespan-state-shim@users.noreply.github.com")
-        proc = subprocess.run(["git", "am", "--quiet", *map(str, series.patches())], cwd=tree,
+        env = dict(os.environ, **_COMMITTER)
+        excludes = [f"--exclude={path}" for path in exclude]
+        proc = subprocess.run(["git", "am", "--quiet", *excludes, *map(str, series.patches())], cwd=tree,
                               capture_output=True, text=True, env=env)
         if proc.returncode != 0:
             subprocess.run(["git", "am", "--abort"], cwd=tree, capture_output=True)
             return False, f"git am failed: {(proc.stderr or proc.stdout).strip()}"
         lines.append(f"git am: {len(series.patches())} patch(es) applied to tag {series.git_tag}")
         if pytest_args is not None:
-            ok, text = _upstream_pytest(series, tree, work / "venv", pytest_args)
+            venv = work / "venv"
+            ready = _suite_env(series, tree, venv)
+            if ready:
+                return False, "\n".join([*lines, ready])
+            ok, text = _pytest(series, tree, venv, pytest_args)
             lines.append(text)
             if not ok:
                 return False, "\n".join(lines)
+            if control:
+                source = [p for p in _changed(tree, series.git_tag) if not is_test_path(p)]
+                subprocess.run(["git", "checkout", series.git_tag, "--", *source], cwd=tree,
+                               capture_output=True, check=True)
+                failed_as_it_should, text = _pytest(series, tree, venv, control, expect_failure=True)
+                lines.append(f"pristine release: {text}")
+                if not failed_as_it_should:
+                    return False, "\n".join(lines)
         return True, "\n".join(lines)
     finally:
         if not keep:
@@ -578,28 +641,43 @@ def git_am(series: Series, repo: Path, pytest_args: Optional[Sequence[str]] = No
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _upstream_pytest(series: Series, tree: Path, venv: Path,
-                     pytest_args: Sequence[str]) -> Tuple[bool, str]:
+def _changed(tree: Path, tag: str) -> List[str]:
+    proc = subprocess.run(["git", "diff", "--name-only", tag, "HEAD"], cwd=tree, capture_output=True,
+                          text=True, check=True)
+    return proc.stdout.split()
+
+
+def _suite_env(series: Series, tree: Path, venv: Path) -> str:
+    """The test environment of the release's suite; "" when it is ready, else what failed."""
     suite = series.tests
     if suite is None:
-        return False, f"no test suite recorded for {series.name} (its descriptor's PatchSeries.tests)"
-    python, reqs, known_failures = suite.python, suite.requirements, suite.known_failures
+        return f"no test suite recorded for {series.name} (its descriptor's PatchSeries.tests)"
     tool = uv()
     env = dict(os.environ, VIRTUAL_ENV=str(venv))
     env.pop("PYTHONPATH", None)
-    subprocess.run([tool, "venv", "-q", "-p", python_for(python), str(venv)], check=True, env=env)
+    subprocess.run([tool, "venv", "-q", "-p", python_for(suite.python), str(venv)], check=True, env=env)
     extras = series.shared.test_extras
     target = [f"{series.server}=={series.release}"] if series.wheel_overlay else ["-e", f"{tree}{extras}"]
-    proc = subprocess.run([tool, "pip", "install", "-q", *target, *reqs], env=env,
+    proc = subprocess.run([tool, "pip", "install", "-q", *target, *suite.requirements], env=env,
                           capture_output=True, text=True)
     if proc.returncode != 0:
-        return False, f"test environment: {proc.stderr.strip()[-600:]}"
+        return f"test environment: {proc.stderr.strip()[-600:]}"
     if series.wheel_overlay:
         # The tree (first on sys.path under `python -m pytest`) is the patched package; it gets
         # the released wheel's compiled module, which the series does not touch.
         module = series.shared.compiled
         for built in _site_packages(venv).glob(f"{series.server}/{module}*.so"):
             shutil.copy2(built, tree / series.server / built.name)
+    return ""
+
+
+def _pytest(series: Series, tree: Path, venv: Path, pytest_args: Sequence[str],
+            expect_failure: bool = False) -> Tuple[bool, str]:
+    """pytest in ``venv`` on ``tree``: (as expected, summary). ``expect_failure``: the run must
+    end with failing tests (pytest's exit code 1), not pass and not break (an error, exit 2+)."""
+    known_failures = series.tests.known_failures if series.tests else ()
+    env = dict(os.environ, VIRTUAL_ENV=str(venv))
+    env.pop("PYTHONPATH", None)
     proc = subprocess.run([str(venv / "bin" / "python"), "-m", "pytest", "-q", "-rf", "-p",
                            "no:cacheprovider", *pytest_args,
                            *(f"--deselect={t}" for t in known_failures)], cwd=tree, env=env,
@@ -609,7 +687,73 @@ def _upstream_pytest(series: Series, tree: Path, venv: Path,
     deselected = ""
     if known_failures:
         deselected = f" ({len(known_failures)} known pre-existing failure(s) deselected)"
-    return proc.returncode == 0, f"pytest {' '.join(pytest_args)}: {summary}{deselected}"
+    ok = proc.returncode == 1 if expect_failure else proc.returncode == 0
+    return ok, f"pytest {' '.join(pytest_args)}: {summary}{deselected}"
+
+
+def sdist_repository(series: Series) -> Path:
+    """A git repository of the pristine sdist, its one commit tagged as the release (built once)."""
+    base = CACHE / "repos" / f"{series.server}-{series.release}"
+    if (base / ".complete").exists():
+        return next(base.glob("*/.git"))
+    if base.exists():
+        shutil.rmtree(base)
+    tree = _unpack(sdist(series.server, series.release), base)
+    identity = ["-c", f"user.name={_COMMITTER['GIT_COMMITTER_NAME']}",
+                "-c", f"user.email={_COMMITTER['GIT_COMMITTER_EMAIL']}"]
+    for step in (["init", "-q"], ["add", "-A", "-f"],
+                 [*identity, "commit", "-q", "--no-verify", "-m", f"{series.server} {series.release} sdist"],
+                 ["tag", series.git_tag]):
+        proc = _git(step, cwd=tree)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{series.name}: a repository of the sdist: {proc.stderr.strip()}")
+    (base / ".complete").write_text("")
+    return tree / ".git"
+
+
+def upstream_suite(series: Series) -> Suite:
+    """The series applied with ``git am`` to a repository of the pristine sdist, then the tests
+    that sdist ships (``UpstreamTests.args``) on it, and the series' test files on the pristine
+    release, which must fail there.
+
+    Files of the series that the sdist does not carry (a changelog, test modules of a suite it
+    does not ship) are left out of ``git am``; when the sdist ships no tests, only the test files
+    the series adds run. No suite facts, or no test the sdist can run: nothing runs, and the
+    proof says why.
+    """
+    suite = series.tests
+    if suite is None:
+        return Suite(note="no upstream test facts (PatchSeries.tests)")
+    repo = sdist_repository(series)
+    tree = repo.parent
+    shipped = _git(["ls-files"], cwd=tree).stdout.split()
+    ships_tests = any(is_test_path(path) for path in shipped)
+    absent: List[str] = []
+    added: List[str] = []
+    touched: List[str] = []
+    for patch in series.patches():
+        _, files = split_files(patch.read_text())
+        for path, diff in files.items():
+            new = "\nnew file mode" in diff.split("@@")[0]
+            if not new and path not in shipped:
+                absent.append(path)
+                continue
+            if is_test_path(path):
+                touched.append(path)
+                added += [path] if new else []
+    notes = [f"not in the sdist, left out of git am: {', '.join(absent)}"] if absent else []
+    args = list(suite.args) if ships_tests else added
+    if not ships_tests:
+        notes.insert(0, "the sdist ships no tests: only the series' own new test files run")
+    if not args or not touched:
+        return Suite(note="; ".join([*notes, "no test of the series can run on the sdist"]))
+    ok, text = git_am(series, repo, args, exclude=absent, control=touched)
+    lines = text.splitlines()
+    patched = next((line for line in lines if line.startswith("pytest ")), "")
+    pristine = next((line.split(": ", 1)[1] for line in lines if line.startswith("pristine release: ")), "")
+    if not patched:  # git am or the test environment failed: what it said
+        notes.append(text)
+    return Suite(patched=patched, pristine=pristine, note="; ".join(notes), ok=ok)
 
 
 # -- command line ---------------------------------------------------------------------------------
@@ -625,6 +769,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for sp in (p_apply, p_prove, p_am):
         sp.add_argument("--series", action="append", help="server/release (repeatable); default all")
     p_prove.add_argument("--json", action="store_true", help="print the proofs as JSON on stdout")
+    p_prove.add_argument("--no-upstream-tests", action="store_true",
+                         help="skip git am onto the sdist's repository and the release's own tests")
     p_am.add_argument("--repo", action="append", required=True,
                       help="server=/path/to/repository.git (a clone, bare or not)")
     p_am.add_argument("--pytest", nargs=argparse.REMAINDER,
@@ -651,7 +797,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                   f"{', '.join(x.split(': ')[1] for x in applied.skipped) or 'nothing'})")
         return status
     if args.command == "prove":
-        proofs = [prove(s, log=sys.stderr) for s in chosen]
+        proofs = [prove(s, log=sys.stderr, upstream_tests=not args.no_upstream_tests) for s in chosen]
         if args.json:
             print(json.dumps([proof.as_dict() for proof in proofs], indent=2))
         else:
@@ -668,6 +814,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                               "pristine release with the shim too)")
                 for note in proof.retried:
                     print(f"  (failed once, repeated: {note})")
+                suite = proof.suite
+                if suite is not None:
+                    for line in (suite.patched, suite.pristine and f"pristine release: {suite.pristine}"):
+                        if line:
+                            print(f"  upstream tests, {line}")
+                    if suite.note and suite.ok:
+                        print(f"  (upstream tests: {suite.note})")
                 for problem in [proof.error] if proof.error else proof.problems():
                     print(f"  ! {problem}")
         return 0 if all(p.ok for p in proofs) else 1
