@@ -262,7 +262,12 @@ def _git(args: List[str], cwd: Path, **kwargs: Any) -> subprocess.CompletedProce
     # GIT_CEILING_DIRECTORIES: the tree lives under this project's (git-ignored) cache; without
     # it `git apply` would find this project's repository and apply relative to its root.
     env = dict(os.environ, GIT_CEILING_DIRECTORIES=str(cwd.parent))
-    return subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, **kwargs)
+    return subprocess.run([*_GIT, *args], cwd=cwd, env=env, capture_output=True, text=True, **kwargs)
+
+
+#: git for the repositories made from sdists: unpacked as root, their files keep the archive's
+#: owner, which git would otherwise refuse as "dubious ownership".
+_GIT = ["git", "-c", "safe.directory=*"]
 
 
 def apply_to_sdist(series: Series, fresh: bool = False) -> Applied:
@@ -602,7 +607,7 @@ def git_am(series: Series, repo: Path, pytest_args: Optional[Sequence[str]] = No
     """
     work = Path(tempfile.mkdtemp(prefix=f"lspatch-{series.server}-{series.release}-"))
     tree = work / "tree"
-    git = ["git", f"--git-dir={repo}"]
+    git = [*_GIT, f"--git-dir={repo}"]
     lines: List[str] = []
     try:
         proc = subprocess.run([*git, "worktree", "add", "--detach", str(tree), series.git_tag],
@@ -611,10 +616,10 @@ def git_am(series: Series, repo: Path, pytest_args: Optional[Sequence[str]] = No
             return False, f"no tag {series.git_tag} in {repo}: {proc.stderr.strip()}"
         env = dict(os.environ, **_COMMITTER)
         excludes = [f"--exclude={path}" for path in exclude]
-        proc = subprocess.run(["git", "am", "--quiet", *excludes, *map(str, series.patches())], cwd=tree,
+        proc = subprocess.run([*_GIT, "am", "--quiet", *excludes, *map(str, series.patches())], cwd=tree,
                               capture_output=True, text=True, env=env)
         if proc.returncode != 0:
-            subprocess.run(["git", "am", "--abort"], cwd=tree, capture_output=True)
+            subprocess.run([*_GIT, "am", "--abort"], cwd=tree, capture_output=True)
             return False, f"git am failed: {(proc.stderr or proc.stdout).strip()}"
         lines.append(f"git am: {len(series.patches())} patch(es) applied to tag {series.git_tag}")
         if pytest_args is not None:
@@ -628,7 +633,7 @@ def git_am(series: Series, repo: Path, pytest_args: Optional[Sequence[str]] = No
                 return False, "\n".join(lines)
             if control:
                 source = [p for p in _changed(tree, series.git_tag) if not is_test_path(p)]
-                subprocess.run(["git", "checkout", series.git_tag, "--", *source], cwd=tree,
+                subprocess.run([*_GIT, "checkout", series.git_tag, "--", *source], cwd=tree,
                                capture_output=True, check=True)
                 failed_as_it_should, text = _pytest(series, tree, venv, control, expect_failure=True)
                 lines.append(f"pristine release: {text}")
@@ -642,7 +647,7 @@ def git_am(series: Series, repo: Path, pytest_args: Optional[Sequence[str]] = No
 
 
 def _changed(tree: Path, tag: str) -> List[str]:
-    proc = subprocess.run(["git", "diff", "--name-only", tag, "HEAD"], cwd=tree, capture_output=True,
+    proc = subprocess.run([*_GIT, "diff", "--name-only", tag, "HEAD"], cwd=tree, capture_output=True,
                           text=True, check=True)
     return proc.stdout.split()
 
