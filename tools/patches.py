@@ -683,7 +683,7 @@ def _pytest(series: Series, tree: Path, venv: Path, pytest_args: Sequence[str],
     known_failures = series.tests.known_failures if series.tests else ()
     env = dict(os.environ, VIRTUAL_ENV=str(venv))
     env.pop("PYTHONPATH", None)
-    proc = subprocess.run([str(venv / "bin" / "python"), "-m", "pytest", "-q", "-rf", "-p",
+    proc = subprocess.run([str(venv / "bin" / "python"), "-m", "pytest", "-q", "-rf", "--color=no", "-p",
                            "no:cacheprovider", *pytest_args,
                            *(f"--deselect={t}" for t in known_failures)], cwd=tree, env=env,
                           capture_output=True, text=True, timeout=1800)

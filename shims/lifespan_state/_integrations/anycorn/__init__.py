@@ -41,7 +41,7 @@ INTEGRATION = Integration(
     field_page=Field(),
     patches=Patches(
         series=(
-            PatchSeries("0.20.1", "3.11", ("S7",), configs=((), ("--worker", "trio")), extra=("trio",),
+            PatchSeries("0.20.1", "3.11", ("S7",),
                         summary="requests copy the live lifespan state (not a snapshot taken at startup)",
                         # The sdist ships no tests: the prover runs the series' own test file (a new
                         # one, needing nothing else of the suite) on it.
