@@ -1,10 +1,11 @@
-"""Prove the upstream patch series in ``patches/``: they apply, and the patched servers work.
+"""Prove the upstream patch series in ``patches/``: they apply, and the patched servers and test
+harnesses work.
 
 One command, usable in CI::
 
     python -m tools.patches list
     python -m tools.patches apply [--series NAME/RELEASE ...]   # sdist + non-test part, cheap
-    python -m tools.patches prove [--series NAME/RELEASE ...] [--json]
+    python -m tools.patches prove [--series NAME/RELEASE ...] [--json] [--no-upstream-tests]
     python -m tools.patches git-am --repo NAME=/path/to/NAME.git [--series ...] [--pytest]
 
 ``prove`` does, for every series: download the release's sdist from PyPI (``pip download
@@ -12,13 +13,17 @@ One command, usable in CI::
 no fuzz, every hunk must apply; sdists carry no tests and often no changelog, so those files are
 left out and reported), install the patched tree into a per-release environment built by
 :mod:`tools.envs` (the same pins as the matrix, the release replaced by the local directory), and
-run the check kit there with the shim switched off — and the same check kit against the pristine
+run the check kit there with the shim switched off (``--server NAME``, or ``--harness KEY`` for a
+test harness: its descriptor's ``harness``) — and the same check kit against the pristine
 release in its own environment. The series is proven when every applicable check passes on the
 patched server and the pristine release fails the checks the series is written to fix. A check is
 not applicable to a configuration when it fails there for the reference behaviour too (the
 pristine release with the shim on): a limit of that release or of this machine, which the proof
 reports; it is only worked out when the patched server fails something. A failing patched run is
 repeated once before it counts (a loaded 2-core machine), and the proof reports that as well.
+Then the release's own tests (:func:`upstream_suite`): the whole series ``git am``'d onto a
+repository made of the pristine sdist, the tests the sdist ships run there and pass, and the
+series' test files fail once the release's own source is put back.
 
 ``git-am`` needs a clone of the upstream repository (not part of this project): it checks out
 the release tag into a temporary worktree, applies the whole series with ``git am`` (tests and
@@ -55,6 +60,7 @@ __all__ = [
     "Applied",
     "Proof",
     "Series",
+    "Suite",
     "apply_to_sdist",
     "find_series",
     "git_am",
@@ -63,6 +69,8 @@ __all__ = [
     "prove",
     "run_check",
     "sdist",
+    "sdist_repository",
+    "upstream_suite",
 ]
 
 PATCHES = ROOT / "patches"
@@ -378,7 +386,8 @@ def env_for(series: Series, patched: Optional[Path]) -> Path:
 
 
 def run_check(env: Path, series: Series, options: Sequence[str], shim: str = "off") -> Dict[str, Any]:
-    """``lifespan-state check --shim off --json`` in ``env``; the one result record."""
+    """``lifespan-state check --server/--harness ... --shim off --json`` in ``env``; the one result
+    record."""
     argv = [str(env / "bin" / "python"), "-m", "lifespan_state", "check",
             *series.target, "--shim", shim, "--json", *options]
     return _run_json(argv)
