@@ -750,7 +750,7 @@ def upstream_suite(series: Series) -> Suite:
         for path, diff in files.items():
             new = "\nnew file mode" in diff.split("@@")[0]
             if not new and path not in shipped:
-                absent.append(path)
+                absent += [] if path in absent else [path]  # a changelog each patch touches: once
                 continue
             if is_test_path(path):
                 touched.append(path)
