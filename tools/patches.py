@@ -757,10 +757,12 @@ def upstream_suite(series: Series) -> Suite:
                 added += [path] if new else []
     notes = [f"not in the sdist, left out of git am: {', '.join(absent)}"] if absent else []
     args = list(suite.args) if ships_tests else added
+    if not args or not touched:
+        why = "the sdist ships no tests and the series adds no test file" if not ships_tests else \
+            "the series touches no test the sdist ships"
+        return Suite(note="; ".join([why, *([f"not in the sdist: {', '.join(absent)}"] if absent else [])]))
     if not ships_tests:
         notes.insert(0, "the sdist ships no tests: only the series' own new test files run")
-    if not args or not touched:
-        return Suite(note="; ".join([*notes, "no test of the series can run on the sdist"]))
     ok, text = git_am(series, repo, args, exclude=absent, control=touched)
     lines = text.splitlines()
     patched = next((line for line in lines if line.startswith("pytest ")), "")
