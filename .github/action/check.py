@@ -31,7 +31,7 @@ try:
     from lifespan_state import __version__
     from lifespan_state.check._cli import render_table
     from lifespan_state.check._markdown import render_markdown
-    from lifespan_state.check._records import FAIL, ResultRecord
+    from lifespan_state.check._records import FAIL, ResultRecord, judged
 except ImportError:  # the action installs the kit first; by hand, this is the usual slip
     print(f"check.py: the kit (lifespan-state-shim) is not installed for {sys.executable}: pip "
           "install the repository's checkout with its [check] extra into this environment", file=sys.stderr)
@@ -135,11 +135,11 @@ def _report(document: Dict[str, Any], code: int, out: Path) -> None:
         f"### {_TITLE}: {verdict}", "",
         html.escape(f"Python {document.get('python')} on {document.get('platform')}, "
                     f"lifespan-state-shim {__version__}; the JSON report: {out.name}", quote=False),
-        "", render_markdown(records),
+        "", render_markdown(records), "",
     ]))
     _append("GITHUB_OUTPUT", f"report={out.resolve()}\npassed={'true' if code == 0 else 'false'}\n")
     if os.environ.get("GITHUB_ACTIONS") == "true":
-        for record in records:
+        for record in judged(records):
             for result in record.checks:
                 if result.status == FAIL:
                     how = "with the shim" if record.shim == "on" else "natively"
