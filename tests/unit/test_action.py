@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,22 +18,11 @@ import pytest
 from action_support import ACTION, action, script, step
 from lifespan_state.check._markdown import render_markdown
 from lifespan_state.check._records import ResultRecord
-
-
-def _validator() -> List[str]:
-    found = shutil.which("check-jsonschema") or str(Path(sys.executable).parent / "check-jsonschema")
-    if not Path(found).exists():
-        pytest.skip("check-jsonschema is not installed "
-                    "(it comes with the test dependency group: pip install -e . --group test)")
-    return [found, "--builtin-schema", "vendor.github-actions"]
-
-
-def _validates(path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*_validator(), str(path)], capture_output=True, text=True, timeout=120)
+from script_support import github_schema
 
 
 def test_action_validates_against_the_github_action_schema() -> None:
-    done = _validates(ACTION)
+    done = github_schema("vendor.github-actions", ACTION)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -45,10 +33,9 @@ def test_the_validator_rejects_a_broken_action(tmp_path: Path) -> None:
     no_using.write_text(text.replace("  using: composite\n", "", 1))
     no_shell = tmp_path / "no-shell.yml"
     no_shell.write_text(text.replace("      shell: bash\n", "", 1))
-    for broken in (no_using, no_shell):
-        assert broken.read_text() != text
-        done = _validates(broken)
-        assert done.returncode != 0, f"{broken.name} validated: {done.stdout}"
+    assert no_using.read_text() != text and no_shell.read_text() != text
+    assert github_schema("vendor.github-actions", no_using).returncode != 0
+    assert github_schema("vendor.github-actions", no_shell).returncode != 0
 
 
 def _check_step_flags() -> Dict[str, str]:
