@@ -17,9 +17,7 @@ INTEGRATION = Integration(
     ),
     newest_tested="0.20.1",
     notable=("0.17.2", "0.18.7", "0.19.3", "0.20.1"),
-    hooks="._hooks:SHIM",
     probes=Probes(
-        has_state="._hooks:has_state",
         copies=CopyProbe(
             "._hooks:copies_live_state_per_request",
             native="{version} copies the live state per request",

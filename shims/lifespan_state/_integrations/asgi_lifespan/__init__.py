@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._descriptor import HarnessKit, Integration, Probes
+from .._descriptor import HarnessKit, Integration
 from .._tools import Field
 
 INTEGRATION = Integration(
@@ -16,8 +16,6 @@ INTEGRATION = Integration(
     ),
     newest_tested="2.1.0",
     notable=("2.0.0", "2.1.0"),
-    hooks="._hooks:SHIM",
-    probes=Probes(has_state="._hooks:has_state"),
     harness=HarnessKit(
         key="asgi-lifespan",
         label="LifespanManager + httpx.ASGITransport",

@@ -14,9 +14,7 @@ INTEGRATION = Integration(
     ranges=(("1.0.0", "fix", "LifespanProtocol.shutdown() empties the state before lifespan.shutdown"),),
     newest_tested="2.8.9",
     notable=("1.0.2", "1.7.6", "2.8.9"),
-    hooks="._hooks:SHIM",
     probes=Probes(
-        has_state="._hooks:has_state",
         copies=CopyProbe(
             "._hooks:keeps_state",
             native="{version} keeps the state until lifespan.shutdown is handled",

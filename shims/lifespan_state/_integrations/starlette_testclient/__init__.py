@@ -5,7 +5,7 @@ The trigger is ``starlette.testclient``: an app that only imports Starlette load
 
 from __future__ import annotations
 
-from .._descriptor import HarnessKit, Integration, Probes
+from .._descriptor import HarnessKit, Integration
 from .._tools import Field
 
 INTEGRATION = Integration(
@@ -19,8 +19,6 @@ INTEGRATION = Integration(
     ),
     newest_tested="1.10.0",
     notable=("0.26.0", "1.10.0"),
-    hooks="._hooks:SHIM",
-    probes=Probes(has_state="._hooks:has_state"),
     harness=HarnessKit(
         key="testclient",
         # One client for every run: the leak between a client's runs needs that (docs/field.md).
