@@ -22,7 +22,7 @@ import tempfile
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 from .._registry import DISABLE_ENV
-from ._observe import Json, Observations, Plan, Run, describe, make_plan
+from ._observe import CHECK_EXTRA, Json, Observations, Plan, Run, describe, make_plan
 from ._recipes import RECIPES, Capabilities, ConfigError, LaunchContext, Recipe
 from ._records import SKIP, CheckResult, ResultRecord
 from ._runner import HOST, ServerProcess, ServerStartError, free_port, json_line, last_line
@@ -144,8 +144,7 @@ def _tls_context(workdir: str) -> LaunchContext:
     try:
         import trustme
     except ImportError:
-        raise ConfigError("TLS runs need trustme for a throw-away certificate: "
-                          "pip install 'lifespan-state-shim[check]'") from None
+        raise ConfigError(f"TLS runs need trustme for a throw-away certificate: {CHECK_EXTRA}") from None
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1", "localhost")
     ca_file = os.path.join(workdir, "ca.pem")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Literal, Optional, Sequence, Tuple, Union
 
-from ._observe import Json, Observations, Plan, Run, describe
+from ._observe import CHECK_EXTRA, Json, Observations, Plan, Run, describe
 from ._records import FAIL, PASS, SKIP, CheckResult
 from ._transports import TRANSPORTS, Session, Transport
 
@@ -402,8 +402,11 @@ def _s6(obs: Observations) -> str:
                 return f"{what} saw the key a websocket wrote"
         return None
 
+    none = "no WebSocket protocol in this configuration"
+    if obs.plan.config.get("ws") == "none":
+        none += f" (ws=none; where the server finds no WebSocket library, {CHECK_EXTRA} installs wsproto)"
     done = _per_transport(obs, "websocket", "s6", judge, lambda t: f"over {t.label}, after HTTP on it",
-                          none="no WebSocket protocol in this configuration")
+                          none=none)
     return "websocket scopes get their own copy: " + done
 
 
