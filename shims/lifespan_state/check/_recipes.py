@@ -13,7 +13,8 @@ check --command TEMPLATE`` makes a recipe from any command (:func:`custom_recipe
 owns its options, its stop signal and its run without lifespan (explicit flags, never a built-in
 recipe's); a server it names (``--name``, ``-m NAME`` or the ``NAME`` executable) lends only what
 is true of the server whatever its command: its transports (``--transport`` overrides them), its
-S9 driver, its environment, what it lacks. See docs/CONFORMANCE.md for what each check needs.
+S9 driver, what it lacks; the program the command runs lends its environment. See
+docs/CONFORMANCE.md for what each check needs.
 """
 
 from __future__ import annotations
@@ -278,8 +279,9 @@ def custom_recipe(template: str, name: Optional[str] = None,
     command is the whole command: the server is stopped with ``stop`` (SIGTERM: what servers treat
     as a graceful stop), ``lifespan_off`` is the template of S8's run with lifespan disabled (None:
     S8 runs only the app that raises on the lifespan scope). A built-in server it names lends its
-    transports (``transports`` replaces them), S9 driver, environment and what it lacks (see the
-    module docstring). With ``{certfile}`` in the template, the TLS transports are used.
+    transports (``transports`` replaces them), S9 driver and what it lacks (see the module
+    docstring); the program it runs lends its environment. With ``{certfile}`` in the template, the
+    TLS transports are used.
     """
     words = shlex.split(template)
     guess = words[words.index("-m") + 1] if "-m" in words[:-1] else os.path.basename(words[0])
@@ -293,7 +295,10 @@ def custom_recipe(template: str, name: Optional[str] = None,
         name=name, command=template, custom=True,
         transports=frozenset() if tls else plain, tls_transports=secure if tls else frozenset(),
         lifespan_off=None if lifespan_off is None else {"command": lifespan_off},
-        driver=base.driver, env=dict(base.env), stop_signal=stop_signal(stop), lacks=base.lacks,
+        # The environment is the program's (the command's module or executable), e.g. where
+        # gunicorn opens its control socket, whatever server its worker is.
+        driver=base.driver, env=dict((RECIPES.get(guess) or base).env), stop_signal=stop_signal(stop),
+        lacks=base.lacks,
         package=base.package, integration=base.kit,
         lifespan_off_command=lifespan_off or "",
     )
