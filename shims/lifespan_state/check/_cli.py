@@ -77,7 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--lifespan", choices=["on", "auto", "off"], help="lifespan mode")
     parser.add_argument("--worker", help=f"event loop / worker class{_values('worker')}")
     parser.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
-                        help="any other option of the server's recipe (e.g. workers=2); repeatable")
+                        help="any other option of the server's recipe (e.g. workers=2: requests are "
+                        "then compared only where one worker process served them); repeatable")
     parser.add_argument("--shim", choices=list(SHIMS), default="both",
                         help="check natively (off), with the shim (on), or both (default; servers "
                         "the shim does not support are checked natively)")
