@@ -187,6 +187,9 @@ def test_a_fork_installing_a_servers_package_is_that_server(monkeypatch: pytest.
     recipe = custom_recipe("{python} -m hypercorn --bind {host}:{port} {app}", "nonecorn")
     assert recipe.name == "nonecorn" and recipe.kit == "hypercorn" and recipe.driver
     assert recipe.transports == RECIPES["hypercorn"].transports
+    secure = custom_recipe("{python} -m hypercorn --certfile {certfile} --keyfile {keyfile} {app}")
+    # HTTP/3 needs hypercorn's QUIC binding, an option the command has or not: only by --transport.
+    assert secure.tls_transports == RECIPES["hypercorn"].tls_transports - {"h3"}
 
 
 class _Dist:

@@ -198,11 +198,10 @@ class Recipe:
     def argv(self, config: Dict[str, str], ctx: LaunchContext, transports: FrozenSet[str],
              tls: bool) -> List[str]:
         values = ctx.values()
-        # A --command recipe's config is its template (another one in the run without lifespan).
-        words = expand(config.get("command", self.command) if self.custom else self.command, values)
+        if self.custom:  # its config is its template (another one in the run without lifespan)
+            return expand(config.get("command", self.command), values)
+        words = expand(self.command, values)
         for option, value in config.items():
-            if self.custom:
-                break
             table = self.options.get(option)
             if table is None or value not in table:
                 raise ConfigError(f"{self.name}: unknown {option}={value!r}")
@@ -289,8 +288,11 @@ def custom_recipe(template: str, name: Optional[str] = None,
     base = _named(name, guess) or Recipe(name, template)
     tls = "{certfile}" in template
     chosen = frozenset(transports) if transports else None
-    plain = chosen or base.transports
-    secure = chosen or base.tls_transports or plain
+    # Not the transports the built-in turns on with options of its own (a separate QUIC binding):
+    # the command has them, or --transport names them.
+    own = frozenset(base.transport_args)
+    plain = chosen or base.transports - own
+    secure = chosen or (base.tls_transports - own) or plain
     return Recipe(
         name=name, command=template, custom=True,
         transports=frozenset() if tls else plain, tls_transports=secure if tls else frozenset(),

@@ -183,14 +183,13 @@ def process_of(view: Json) -> Tuple[Any, Any, Any]:
     return view.get("pid"), view.get("token"), view.get("run")
 
 
-def reach(c: Session, origin: Json, target: str = "/",
-          make: Optional[Callable[[], Json]] = None) -> Json:
-    """A view (``make()``, default: ``target`` on a fresh connection) served by the process and
-    lifespan run of ``origin``, tried up to :data:`REACH` times; else ``{"unreached": tries,
-    "pids": [the pids that answered]}``."""
+def reach(c: Session, origin: Json, target: str = "/") -> Json:
+    """The view of ``target`` on a fresh connection served by the process and lifespan run of
+    ``origin``, tried up to :data:`REACH` times; else ``{"unreached": tries, "pids": [the pids
+    that answered]}``."""
     pids = set()
     for _ in range(REACH):
-        view = make() if make is not None else c.get(target)
+        view = c.get(target)
         if process_of(view) == process_of(origin):
             return view
         pids.add(view.get("pid"))
