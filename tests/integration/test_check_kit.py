@@ -403,10 +403,12 @@ def test_any_command_uvicorn_0_17_6_fails_s1_natively_and_passes_with_the_shim()
     code, document, stderr = _check(DEBIANS, "--shim", "both", server=("--command", command))
     native, shimmed = document["results"]
     assert native["server"] == shimmed["server"] == "uvicorn"
-    assert native["config"] == {"command": command}
+    assert native["config"] == {"command": command, "stop_signal": "SIGTERM", "lifespan_off_command": "none"}
     assert _statuses(native)["S1"] == "fail"
     assert not [c for c in shimmed["checks"] if c["status"] == "fail"], shimmed["checks"]
-    # The command runs the built-in server: its features come along (WebSocket, S8, S9).
+    # The command runs the built-in server: what is true of it comes along (WebSocket, S9); S8
+    # runs the command itself, with an app raising on the lifespan scope.
+    assert "app raises on lifespan" in next(c["detail"] for c in shimmed["checks"] if c["id"] == "S8")
     assert {k for k, v in _statuses(shimmed).items() if v == "pass"} == set(CHECKS) - {"S12"}
     assert code == 0, stderr
 

@@ -22,9 +22,9 @@ import tempfile
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 from .._registry import DISABLE_ENV
-from ._observe import Json, Observations, Plan, Run, describe, make_plan
+from ._observe import CHECK_EXTRA, Json, Observations, Plan, Run, describe, make_plan
 from ._recipes import RECIPES, Capabilities, ConfigError, LaunchContext, Recipe
-from ._records import ResultRecord
+from ._records import SKIP, CheckResult, ResultRecord
 from ._runner import HOST, ServerProcess, ServerStartError, free_port, json_line, last_line
 from ._spec import CHECKS, SPEC, Requests, judge, selected_checks, shim_mode, shim_supports
 from ._transports import Session
@@ -75,7 +75,7 @@ def record(obs: Observations, server: str, version: Optional[str], config: Dict[
     """The :class:`ResultRecord` of the selected checks, judged from ``obs``."""
     plan = obs.plan
     return ResultRecord(server, version, config, "on" if plan.shim_on else "off",
-                        shim_mode(obs.main, server) if plan.shim_on else None,
+                        shim_mode(obs.main, plan.recipe.kit) if plan.shim_on else None,
                         [judge(check, obs) for check in selected_checks(plan)], obs.main.log_tail)
 
 
@@ -144,8 +144,7 @@ def _tls_context(workdir: str) -> LaunchContext:
     try:
         import trustme
     except ImportError:
-        raise ConfigError("TLS runs need trustme for a throw-away certificate: "
-                          "pip install 'lifespan-state-shim[check]'") from None
+        raise ConfigError(f"TLS runs need trustme for a throw-away certificate: {CHECK_EXTRA}") from None
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1", "localhost")
     ca_file = os.path.join(workdir, "ca.pem")
@@ -197,12 +196,12 @@ def check_configuration(
         if recipe.driver and needs_driver(plan):
             progress(f"{label}: S9 in-process servers")
             try:
-                args = ["lifespan_state.check._driver", recipe.name, json.dumps(config), str(timeout)]
+                args = ["lifespan_state.check._driver", recipe.kit, json.dumps(config), str(timeout)]
                 s9 = json_line(args, environment(shim_on), timeout * 6 + 30, RuntimeError)
             except Exception as exc:
                 s9 = {"error": describe(exc)}
-        shown = {**config, "tls": "on"} if tls else config
-        return record(Observations(plan, main, s8, s9), recipe.name, capabilities.version, dict(shown))
+        shown = {**config, **({"tls": "on"} if tls else {}), **recipe.described(capabilities)}
+        return record(Observations(plan, main, s8, s9), recipe.name, capabilities.version, shown)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -220,23 +219,32 @@ def run_checks(
     timeout: float = 10.0,
     tls: bool = False,
     progress: Progress = quiet,
+    sweep: bool = False,
 ) -> List[ResultRecord]:
     """Check one configuration of ``server`` (a built-in's name or a :class:`Recipe`; options
     e.g. ``{"http": "h11", "lifespan": "on"}``, None: the default) — the ``lifespan-state check`` run.
 
     ``shim``: ``"on"``, ``"off"`` or ``"both"`` (native first; natively only where the shim has no
     module for the server). Runs with the interpreter of this process, i.e. against the server
-    release installed in this environment. A configuration it cannot run raises :class:`ConfigError`.
+    release installed in this environment. A configuration it cannot run raises :class:`ConfigError`
+    — but for TLS on a server whose recipe has none in a ``sweep`` of every installed server: its
+    checks are then n/a, saying why.
     """
     if isinstance(server, str) and server not in RECIPES:
         raise ValueError(f"unknown server {server!r}; known: {', '.join(RECIPES)}")
     recipe = RECIPES[server] if isinstance(server, str) else server
-    if tls and not recipe.custom and not recipe.tls:
+    no_tls = f"{recipe.name} has no TLS in the check kit's recipe"
+    if tls and not recipe.custom and not recipe.tls and not sweep:
         # Said before any server starts: every check would otherwise time out in the handshake.
-        raise ConfigError(f"{recipe.name} has no TLS in the check kit's recipe: run it without --tls")
+        raise ConfigError(f"{no_tls}: run it without --tls")
     capabilities = recipe.available()
     if capabilities.error:
         raise ConfigError(capabilities.error)
+    runs = [False] if shim == "both" and not shim_supports(recipe.kit) else SHIMS[shim]
+    if tls and not recipe.custom and not recipe.tls:
+        selected = list(checks or CHECKS)
+        return [ResultRecord(recipe.name, capabilities.version, {"tls": "on"}, "on" if on else "off", None,
+                             [CheckResult(c, SKIP, f"{no_tls} (no run)") for c in selected]) for on in runs]
     chosen = dict(options or {})
     if not recipe.custom:
         config = recipe.config(capabilities, **chosen)
@@ -244,7 +252,6 @@ def run_checks(
         raise ConfigError("with --command, put the server's options into the command")
     else:
         config = {"command": recipe.command}
-    runs = [False] if shim == "both" and not shim_supports(recipe.name) else SHIMS[shim]
     tls = tls or (recipe.custom and "{certfile}" in recipe.command)
     return [check_configuration(recipe, capabilities, config, on, tls=tls, checks=checks,
                                 timeout=timeout, progress=progress) for on in runs]

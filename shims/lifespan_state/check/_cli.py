@@ -1,7 +1,8 @@
 """``lifespan-state check``: the conformance checks S1-S12 (docs/CONFORMANCE.md) against servers.
 
 With no ``--server``, every built-in server installed here is checked natively and, where the shim
-supports it, with the shim; ``--command`` checks any server command. The exit status is non-zero
+supports it, with the shim; ``--command`` checks any server command (the command, ``--stop-signal``
+and ``--lifespan-off-command`` are all the kit runs). The exit status is non-zero
 when a check fails with the shim on (without a shim run: when any check fails).
 """
 
@@ -17,9 +18,9 @@ import textwrap
 import time
 from typing import Callable, Dict, List, Optional, Sequence, TextIO, Tuple
 
-from .._versions import installed_version
 from ._checks import SHIMS, run_checks, shim_supports
 from ._harness_checks import HARNESSES, check_harness
+from ._installed import providing
 from ._recipes import RECIPES, ConfigError, Recipe, custom_recipe
 from ._records import FAIL, PASS, SKIP, ResultRecord, judged
 from ._spec import CHECKS, SPEC
@@ -50,22 +51,34 @@ def _parser() -> argparse.ArgumentParser:
                         help="check this built-in server (default: every one installed here)")
     parser.add_argument("--command", metavar="TEMPLATE",
                         help="check any server command, e.g. '{python} -m uvicorn {app} --host "
-                        "{host} --port {port}' (also {certfile} {keyfile} for TLS, {workdir})")
+                        "{host} --port {port}' (also {certfile} {keyfile} for TLS, {workdir}); the "
+                        "kit adds no option to it, and the report says the stop signal and the run "
+                        "without lifespan it used")
+    parser.add_argument("--stop-signal", metavar="SIGNAL",
+                        help="with --command: the signal of a graceful stop, the one that runs "
+                        "lifespan.shutdown (default SIGTERM)")
+    parser.add_argument("--lifespan-off-command", metavar="TEMPLATE",
+                        help="with --command: the same server with lifespan disabled, for S8 (default: "
+                        "none; S8 then runs the command with an app that raises on the lifespan "
+                        "scope, and is n/a where the server does not start that way)")
     parser.add_argument("--harness", choices=list(HARNESSES), help="check a test harness, in-process")
     parser.add_argument("--name", help="with --command: the server's distribution name (default: "
-                        "the module after -m, or the executable)")
+                        "the module after -m, or the executable); a built-in server it names, or "
+                        "whose import package it installs, lends its transports and S9 driver")
     parser.add_argument("--transport", action="append", choices=list(TRANSPORTS), default=[],
                         help="with --command: a transport the server speaks (repeatable; default: "
                         "the built-in server's, else h1 and ws)")
     parser.add_argument("--tls", action="store_true",
                         help="serve TLS with a throw-away certificate: HTTP/2 over TLS, HTTP/3, "
-                        "WebSocket over HTTP/2 where the server speaks them")
+                        "WebSocket over HTTP/2 where the server speaks them (a server whose recipe "
+                        "has no TLS: refused with --server, its checks n/a in a sweep)")
     parser.add_argument("--http", help=f"HTTP protocol implementation{_values('http')}")
     parser.add_argument("--ws", help=f"WebSocket implementation{_values('ws')}")
     parser.add_argument("--lifespan", choices=["on", "auto", "off"], help="lifespan mode")
     parser.add_argument("--worker", help=f"event loop / worker class{_values('worker')}")
     parser.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
-                        help="any other option of the server's recipe (e.g. workers=2); repeatable")
+                        help="any other option of the server's recipe (e.g. workers=2: requests are "
+                        "then compared only where one worker process served them); repeatable")
     parser.add_argument("--shim", choices=list(SHIMS), default="both",
                         help="check natively (off), with the shim (on), or both (default; servers "
                         "the shim does not support are checked natively)")
@@ -169,11 +182,16 @@ def _summary(records: Sequence[ResultRecord]) -> List[str]:
 
 def _recipes(options: argparse.Namespace) -> List[Recipe]:
     if options.command:
-        return [custom_recipe(options.command, options.name, tuple(options.transport) or None)]
+        return [custom_recipe(options.command, options.name, tuple(options.transport) or None,
+                              stop=options.stop_signal or "SIGTERM",
+                              lifespan_off=options.lifespan_off_command)]
+    if options.stop_signal or options.lifespan_off_command:
+        raise ConfigError("--stop-signal and --lifespan-off-command go with --command")
     if options.server:
         return [RECIPES[options.server]]
-    # Metadata only: the checking process never imports a server.
-    return [r for name, r in RECIPES.items() if installed_version(name) is not None]
+    # Metadata only (a fork installing a server's import package counts): the checking process
+    # never imports a server.
+    return [r for name, r in RECIPES.items() if providing(name, r.package) is not None]
 
 
 def _chosen(recipe: Recipe, options: argparse.Namespace) -> Dict[str, Optional[str]]:
@@ -207,6 +225,8 @@ def main(argv: List[str]) -> int:
         return _error("--server, --command and --harness exclude each other")
     try:
         recipes = [] if options.harness else _recipes(options)
+    except ConfigError as exc:
+        return _error(str(exc))
     except (ValueError, IndexError) as exc:
         return _error(f"--command: {exc}")
     if not recipes and not options.harness:
@@ -220,7 +240,8 @@ def main(argv: List[str]) -> int:
             if options.harness else []
         for recipe in recipes:
             records += run_checks(recipe, _chosen(recipe, options), shim=options.shim, checks=selected,
-                                  timeout=options.timeout, tls=options.tls, progress=show)
+                                  timeout=options.timeout, tls=options.tls, progress=show,
+                                  sweep=not (options.server or options.command))
     except ConfigError as exc:
         return _error(str(exc))
     done()

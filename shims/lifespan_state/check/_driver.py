@@ -5,8 +5,8 @@ being checked (the one place of the kit that imports a server, in its own subpro
 JSON line ``{"sequential": [run 1, run 2], "concurrent": [server A, server B], "error": ""}`` of
 the probe's views (run 1 writes ``req-s9-a``; A writes ``req-s9-x``, B ``req-s9-y``, then each is
 read again). ``python -m lifespan_state.check._driver capabilities SERVER`` prints ``{"version",
-"choices", "defaults"}`` of the installed release instead (``Recipe.available``; it exits with the
-traceback when the server is not importable).
+"distribution", "choices", "defaults"}`` of the installed release instead (``Recipe.available``;
+it exits with the traceback when the server is not importable).
 
 What serves is the integration's: its descriptor's ``launch.driver`` (``(options, timeout) ->
 the line``) and ``launch.capabilities`` (``() -> the dict``). They serve :func:`scenarios` with the
@@ -25,16 +25,28 @@ import traceback
 from typing import Any, Awaitable, Callable, Dict, List, Tuple
 
 from .._integrations._load import by_name
+from ._installed import providing
 from ._recipes import PROBE_APP
 from ._runner import HOST, free_port, http_get, wait_for_port
 
-__all__ = ["HOST", "PROBE_APP", "Json", "Schedule", "main", "on_asyncio", "request", "result", "scenarios"]
+__all__ = ["HOST", "PROBE_APP", "Json", "Schedule", "installed", "main", "on_asyncio", "request", "result",
+           "scenarios"]
 
 Json = Dict[str, Any]
 #: (port, target) requests, made one after another while the servers run.
 Schedule = List[Tuple[int, str]]
 #: config -> (the server's coroutine serving it, a function that asks it to stop).
 Serve = Callable[[Any], Tuple[Awaitable[Any], Callable[[], None]]]
+
+
+def installed(server: str) -> Json:
+    """``{"version", "distribution"}`` of what installed ``server``'s import package here: its own
+    distribution, or one of another name shipping the same code (a capabilities probe's fields)."""
+    package = by_name(server).imports[0].partition(".")[0]
+    found = providing(server, package)
+    if found is None:
+        raise LookupError(f"no distribution here installs {package} ({server})")
+    return {"distribution": found[0], "version": found[1]}
 
 
 def request(port: int, target: str, timeout: float) -> Json:

@@ -9,9 +9,11 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from ._recipes import ConfigError, Recipe
 from ._transports import TRANSPORTS, NotApplicable, Transport
 
-__all__ = ["Json", "Observations", "Plan", "Run", "describe", "make_plan"]
+__all__ = ["CHECK_EXTRA", "Json", "Observations", "Plan", "Run", "describe", "make_plan"]
 
 Json = Dict[str, Any]
+#: What installs every client library of the kit (and wsproto, a WebSocket library servers use).
+CHECK_EXTRA = "pip install 'lifespan-state-shim[check]'"
 
 
 def describe(exc: BaseException) -> str:
@@ -92,8 +94,7 @@ def make_plan(recipe: Recipe, config: Dict[str, str], tls: bool, shim_on: bool,
         elif transport.available():
             used.append(transport)
         else:
-            left_out[transport.label] = (f"needs {', '.join(transport.needs)}: "
-                                         "pip install 'lifespan-state-shim[check]'")
+            left_out[transport.label] = f"needs {', '.join(transport.needs)}: {CHECK_EXTRA}"
     return Plan(recipe, config, tls, shim_on, selected, used, left_out)
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import secrets
 import sys
 from typing import Any, Awaitable, Callable, Dict, List, Optional
 from urllib.parse import parse_qs
@@ -34,6 +35,9 @@ Message = Dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
+#: This import of the probe: with the pid, it tells worker processes apart (a worker forked after
+#: the import shares the token, never the pid; a reused pid gets a new token).
+_TOKEN = secrets.token_hex(8)
 #: One record per lifespan run in this process (run number -> what the lifespan saw).
 _RUNS: Dict[int, Dict[str, Any]] = {}
 #: run number -> the lifespan's dict itself (S3: "the request's state is not the lifespan dict").
@@ -84,6 +88,7 @@ async def _lifespan(scope: Dict[str, Any], receive: Receive, send: Send) -> None
     record: Dict[str, Any] = {
         "run": run,
         "pid": os.getpid(),
+        "token": _TOKEN,
         "has_state": "state" in scope,
         "state_type": type(state).__name__,
         "empty_at_startup": isinstance(state, dict) and not state,
@@ -147,6 +152,7 @@ def _view(scope: Dict[str, Any], state: Any, acted: Dict[str, Any]) -> Dict[str,
     return {
         "type": scope["type"],
         "pid": os.getpid(),
+        "token": _TOKEN,
         "client_port": client[1] if client else None,
         "http_version": scope.get("http_version"),
         "has_state": "state" in scope,

@@ -9,26 +9,27 @@ and stop signal. It is made from the ``launch`` of an integration's descriptor
 
 :data:`RECIPES` holds the built-in recipes, by distribution name: one per integration that has a
 ``launch``, this package's and other distributions' (entry points), by rank. ``lifespan-state
-check --command TEMPLATE`` makes a recipe from any command (:func:`custom_recipe`); when the
-command runs a built-in server (``-m NAME`` or the ``NAME`` executable) it inherits that server's
-transports and features, which ``--transport`` overrides. See docs/CONFORMANCE.md for what each
-check needs.
+check --command TEMPLATE`` makes a recipe from any command (:func:`custom_recipe`): the command
+owns its options, its stop signal and its run without lifespan (explicit flags, never a built-in
+recipe's); a server it names (``--name``, ``-m NAME`` or the ``NAME`` executable) lends only what
+is true of the server whatever its command: its transports (``--transport`` overrides them), its
+S9 driver, what it lacks; the program the command runs lends its environment. See
+docs/CONFORMANCE.md for what each check needs.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shlex
 import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from importlib import metadata
 from typing import Dict, FrozenSet, List, Optional, Tuple
 
 from .._integrations._descriptor import Integration
 from .._integrations._load import integrations
+from ._installed import packages_of, providing
 from ._runner import json_line
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "custom_recipe",
     "expand",
     "recipe_of",
+    "stop_signal",
 ]
 
 #: The probe app, as every server's command line names it.
@@ -86,6 +88,8 @@ class Capabilities:
     choices: Dict[str, List[str]]
     defaults: Dict[str, str]
     error: str = ""
+    #: The distribution that installed the server's import package (its own, or a fork's).
+    distribution: str = ""
 
 
 @dataclass
@@ -120,26 +124,51 @@ class Recipe:
     lacks: str = ""
     #: Set for ``--command`` recipes: the JSON config then records the template.
     custom: bool = False
+    #: The import package the server's code is (its version is that of whatever installed it).
+    package: str = ""
+    #: The integration whose S9 driver, capabilities and shim status the server has (default: name).
+    integration: str = ""
+    #: ``--command``: the template of the run with lifespan disabled, "" when none was given.
+    lifespan_off_command: str = ""
+
+    @property
+    def kit(self) -> str:
+        """The integration of the server (``integration``, else its name)."""
+        return self.integration or self.name
 
     def available(self) -> Capabilities:
-        """What the release installed here offers: its version (the distribution's metadata) and,
-        with a ``probe``, its options (in a subprocess: never import a server here)."""
+        """What the release installed here offers: its version (the metadata of the distribution
+        that installed its import package) and, with a ``probe``, its options (in a subprocess:
+        never import a server here)."""
         if not self.probe:
-            try:
-                return Capabilities(metadata.version(self.name), {}, {})
-            except metadata.PackageNotFoundError as exc:
-                if self.custom:
-                    return Capabilities(None, {}, {})  # any command: its version may be unknown
-                what = f"{type(exc).__module__}.{type(exc).__name__}: {exc}"
-                return Capabilities(None, {}, {}, error=f"{self.name} not installed here: {what}")
-        args = ["lifespan_state.check._driver", "capabilities", self.name]
+            found = providing(self.name, self.package or self.name)
+            if found is not None:
+                return Capabilities(found[1], {}, {}, distribution=found[0])
+            if self.custom:
+                return Capabilities(None, {}, {})  # any command: its version may be unknown
+            return Capabilities(None, {}, {}, error=f"{self.name} not installed here: no distribution "
+                                f"installs {self.package or self.name}")
+        args = ["lifespan_state.check._driver", "capabilities", self.kit]
         try:
             data = json_line(args, None, 60.0, RuntimeError)
         except RuntimeError as exc:  # the traceback's last line, e.g. no module named the server
             return Capabilities(None, {}, {}, error=f"{self.name} not installed here: {exc}")
         except (OSError, subprocess.TimeoutExpired) as exc:
             return Capabilities(None, {}, {}, error=f"probe failed: {exc}")
-        return Capabilities(data.get("version"), data["choices"], data["defaults"])
+        return Capabilities(data.get("version"), data["choices"], data["defaults"],
+                            distribution=data.get("distribution", ""))
+
+    def described(self, capabilities: Capabilities) -> Dict[str, str]:
+        """What the report adds to a run's configuration: for ``--command``, the stop signal and
+        the run without lifespan it used; the distribution, when another than the server's name
+        installed its code."""
+        shown: Dict[str, str] = {}
+        if capabilities.distribution and capabilities.distribution.lower() != self.name.lower():
+            shown["distribution"] = capabilities.distribution
+        if self.custom:
+            shown["stop_signal"] = signal.Signals(self.stop_signal).name
+            shown["lifespan_off_command"] = self.lifespan_off_command or "none"
+        return shown
 
     def config(self, capabilities: Capabilities, **chosen: Optional[str]) -> Dict[str, str]:
         """The default configuration with ``chosen`` values (None: default) — validated."""
@@ -169,10 +198,10 @@ class Recipe:
     def argv(self, config: Dict[str, str], ctx: LaunchContext, transports: FrozenSet[str],
              tls: bool) -> List[str]:
         values = ctx.values()
+        if self.custom:  # its config is its template (another one in the run without lifespan)
+            return expand(config.get("command", self.command), values)
         words = expand(self.command, values)
         for option, value in config.items():
-            if option == "command":  # a --command recipe's config records its template
-                continue
             table = self.options.get(option)
             if table is None or value not in table:
                 raise ConfigError(f"{self.name}: unknown {option}={value!r}")
@@ -208,6 +237,8 @@ def recipe_of(integration: Integration) -> Recipe:
         env=dict(launch.env),
         stop_signal=signal.Signals[launch.stop_signal],
         lacks=launch.lacks,
+        package=integration.imports[0].partition(".")[0],
+        integration=integration.name,
     )
 
 
@@ -215,27 +246,61 @@ def recipe_of(integration: Integration) -> Recipe:
 RECIPES: Dict[str, Recipe] = {i.name: recipe_of(i) for i in integrations() if i.launch is not None}
 
 
+def stop_signal(name: str) -> int:
+    """The signal ``name`` (``SIGTERM``, ``TERM`` or its number)."""
+    text = name.strip().upper()
+    try:
+        return int(signal.Signals(int(text)) if text.isdigit() else signal.Signals[
+            text if text.startswith("SIG") else f"SIG{text}"])
+    except (KeyError, ValueError):
+        raise ConfigError(f"--stop-signal: unknown signal {name!r} (e.g. SIGTERM, SIGINT, SIGQUIT)") from None
+
+
+def _named(name: str, guess: str) -> Optional[Recipe]:
+    """The built-in recipe of the server ``name`` (a distribution): by its name, by the import
+    package it installs (a fork under another name), else the one ``guess`` (the command's
+    module or executable) names."""
+    if name in RECIPES:
+        return RECIPES[name]
+    packages = packages_of(name)
+    for recipe in RECIPES.values():
+        if recipe.package in packages:
+            return recipe
+    return RECIPES.get(guess)
+
+
 def custom_recipe(template: str, name: Optional[str] = None,
-                  transports: Optional[Tuple[str, ...]] = None) -> Recipe:
+                  transports: Optional[Tuple[str, ...]] = None, *, stop: str = "SIGTERM",
+                  lifespan_off: Optional[str] = None) -> Recipe:
     """A recipe for an arbitrary server command (``--command``).
 
-    The server's name is ``name``, else the module after ``-m``, else the executable's name; a
-    built-in server's recipe lends its transports and features (S8 and S9 runs, stop signal,
-    environment), ``transports`` replaces them. With ``{certfile}`` in the template, the TLS
-    transports are used.
+    The server's name is ``name``, else the module after ``-m``, else the executable's name. The
+    command is the whole command: the server is stopped with ``stop`` (SIGTERM: what servers treat
+    as a graceful stop), ``lifespan_off`` is the template of S8's run with lifespan disabled (None:
+    S8 runs only the app that raises on the lifespan scope). A built-in server it names lends its
+    transports (``transports`` replaces them), S9 driver and what it lacks (see the module
+    docstring); the program it runs lends its environment. With ``{certfile}`` in the template, the
+    TLS transports are used.
     """
     words = shlex.split(template)
     guess = words[words.index("-m") + 1] if "-m" in words[:-1] else os.path.basename(words[0])
     name = name or guess
-    base = RECIPES.get(name) or RECIPES.get(guess) or Recipe(name, template)
+    base = _named(name, guess) or Recipe(name, template)
     tls = "{certfile}" in template
     chosen = frozenset(transports) if transports else None
-    plain = chosen or base.transports
-    secure = chosen or base.tls_transports or plain
-    return dataclasses.replace(
-        base, name=name, command=template, custom=True, probe=False,
-        transports=frozenset() if tls else plain, tls="",
-        tls_transports=secure if tls else frozenset(),
-        # A run "without lifespan" appends the built-in's option; only its lifespan option.
-        options={k: v for k, v in base.options.items() if k == "lifespan"},
+    # Not the transports the built-in turns on with options of its own (a separate QUIC binding):
+    # the command has them, or --transport names them.
+    own = frozenset(base.transport_args)
+    plain = chosen or base.transports - own
+    secure = chosen or (base.tls_transports - own) or plain
+    return Recipe(
+        name=name, command=template, custom=True,
+        transports=frozenset() if tls else plain, tls_transports=secure if tls else frozenset(),
+        lifespan_off=None if lifespan_off is None else {"command": lifespan_off},
+        # The environment is the program's (the command's module or executable), e.g. where
+        # gunicorn opens its control socket, whatever server its worker is.
+        driver=base.driver, env=dict((RECIPES.get(guess) or base).env), stop_signal=stop_signal(stop),
+        lacks=base.lacks,
+        package=base.package, integration=base.kit,
+        lifespan_off_command=lifespan_off or "",
     )

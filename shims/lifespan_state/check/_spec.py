@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Literal, Optional, Sequence, Tuple, Union
 
-from ._observe import Json, Observations, Plan, Run, describe
+from ._observe import CHECK_EXTRA, Json, Observations, Plan, Run, describe
 from ._records import FAIL, PASS, SKIP, CheckResult
 from ._transports import TRANSPORTS, Session, Transport
 
-__all__ = ["CHECKS", "CHECK_TABLE", "LIFESPAN_KEYS", "PROBE_FIELDS", "SPEC", "Check", "EachTransport",
-           "Fail", "Requests", "Skip", "Step", "judge", "selected_checks", "shim_mode", "shim_supports"]
+__all__ = ["CHECKS", "CHECK_TABLE", "LIFESPAN_KEYS", "PROBE_FIELDS", "REACH", "SPEC", "Check",
+           "EachTransport", "Fail", "Requests", "Skip", "Step", "judge", "process_of", "reach",
+           "selected_checks", "shim_mode", "shim_supports"]
 
 #: Keys the probe's lifespan stores at startup.
 LIFESPAN_KEYS = ("items", "obj", "run")
@@ -171,6 +172,44 @@ def _lifespan_of(view: Json) -> Optional[Json]:
     return runs[-1] if runs else None
 
 
+#: Fresh connections a step tries to reach the worker process of an earlier request: a server
+#: with several worker processes hands each connection to one of them, each with a lifespan of
+#: its own, and comparing requests served by two of them would judge nothing.
+REACH = 16
+
+
+def process_of(view: Json) -> Tuple[Any, Any, Any]:
+    """Which process and lifespan run served ``view``: the probe's pid and token, the state's run."""
+    return view.get("pid"), view.get("token"), view.get("run")
+
+
+def reach(c: Session, origin: Json, target: str = "/") -> Json:
+    """The view of ``target`` on a fresh connection served by the process and lifespan run of
+    ``origin``, tried up to :data:`REACH` times; else ``{"unreached": tries, "pids": [the pids
+    that answered]}``."""
+    pids = set()
+    for _ in range(REACH):
+        view = c.get(target)
+        if process_of(view) == process_of(origin):
+            return view
+        pids.add(view.get("pid"))
+    return {"unreached": REACH, "pids": sorted(pids, key=str)}
+
+
+def _not_compared(origin: Json, what: str, tries: int, pids: Iterable[Any]) -> Skip:
+    return Skip(f"none of {tries} later connections reached the worker process that {what} (pid "
+                f"{origin.get('pid')}; they reached {', '.join(map(str, pids))}): requests served by "
+                "another process see another lifespan's state, so none is compared")
+
+
+def _reached(view: Json, origin: Json, what: str) -> Json:
+    """``view`` when :func:`reach` found ``origin``'s process, else Skip: requests of two processes
+    see two lifespans' state."""
+    if "unreached" in view:
+        raise _not_compared(origin, what, view["unreached"], view["pids"])
+    return view
+
+
 def _per_transport(obs: Observations, kind: str, check: str,
                    judge: Callable[[Transport, str], Optional[str]], what: Callable[[Transport], str],
                    skip_h1: bool = False, none: str = "no transport of this server can run it") -> str:
@@ -184,7 +223,11 @@ def _per_transport(obs: Observations, kind: str, check: str,
             na.append(f"not over {t.label}: {obs.main.not_applicable[step]}")
             continue
         why = obs.main.missing(step)
-        problem = f"{t.label}: {why}" if why else judge(t, step)
+        try:
+            problem = f"{t.label}: {why}" if why else judge(t, step)
+        except Skip as exc:  # this transport's requests cannot be compared here
+            na.append(f"not over {t.label}: {exc}")
+            continue
         if problem:
             problems.append(problem if problem.startswith(t.label) else f"{t.label}: {problem}")
         checked.append(what(t))
@@ -225,46 +268,64 @@ S2 = Check("S2", "request sees lifespan keys", _s2, short="request sees keys",
            reads=("first",), fields=_STATE | _IDENTITY, lifespan=True)
 
 
+def _step_s3(c: Session) -> Json:
+    written = c.get(f"/?write={_REQ}s3&replace=1")
+    return {"written": written, "after": reach(c, written)}
+
+
 def _s3(obs: Observations) -> str:
     run = obs.main
-    first, written, after = run.steps["first"], run.steps["s3"]["written"], run.steps["s3"]["after"]
-    _require(*(_state_problem(v) for v in (first, written, after)))
-    if first["is_lifespan_dict"] or after["is_lifespan_dict"]:
+    first, written = run.steps["first"], run.steps["s3"]["written"]
+    _require(*(_state_problem(v) for v in (first, written)))
+    if first["is_lifespan_dict"] or written["is_lifespan_dict"]:
         raise Fail("the request's state IS the lifespan dict")
     key = f"{_REQ}s3"
+    lifespan = written.get("lifespan") or {}
+    # The writing request's own view of its process's lifespan dict, after the write.
+    if obs.plan.lifespan_on and key in (written["lifespan_keys_now"] or []):
+        raise Fail(f"a key a request added ({key}) appeared in the lifespan dict")
+    if obs.plan.lifespan_on and written["lifespan_obj_id_now"] != lifespan.get("obj_id"):
+        raise Fail("a request replacing 'obj' replaced it for the lifespan")
+    after = _reached(run.steps["s3"]["after"], written, "wrote the key")
+    _require(_state_problem(after))
+    if after["is_lifespan_dict"]:
+        raise Fail("the request's state IS the lifespan dict")
     if key in (after["keys"] or []):
         raise Fail(f"a key one request added ({key}) was seen by a later request")
     if not obs.plan.lifespan_on:
         return "each request's state is its own dict; a request's writes stay in it"
-    if key in (after["lifespan_keys_now"] or []):
-        raise Fail(f"a key a request added ({key}) appeared in the lifespan dict")
-    lifespan = after.get("lifespan") or {}
-    if after["obj_id"] != lifespan.get("obj_id") or after["lifespan_obj_id_now"] != lifespan.get("obj_id"):
-        raise Fail("a request replacing 'obj' replaced it for the lifespan or later requests")
+    if after["obj_id"] != lifespan.get("obj_id"):
+        raise Fail("a request replacing 'obj' replaced it for later requests")
     return "request state is a copy: added and replaced keys stay in that request"
 
 
 S3 = Check("S3", "copy, not the dict", _s3,
-           requests=(Step("s3", 20, lambda c: {"written": c.get(f"/?write={_REQ}s3&replace=1"),
-                                               "after": c.get("/")}),),
+           requests=(Step("s3", 20, _step_s3),),
            reads=("first", "s3"),
            fields=_STATE | {"is_lifespan_dict", "keys", "lifespan_keys_now", "lifespan", "obj_id",
-                            "lifespan_obj_id_now"})
+                            "lifespan_obj_id_now", "pid"})
+
+
+def _step_s4(c: Session) -> Json:
+    appended = c.get("/?append=v-s4")
+    return {"appended": appended, "after": reach(c, appended)}
 
 
 def _s4(obs: Observations) -> str:
-    appended, after = obs.main.steps["s4"]["appended"], obs.main.steps["s4"]["after"]
+    appended = obs.main.steps["s4"]["appended"]
+    _require(_state_problem(appended))
+    if not appended.get("acted", {}).get("appended"):
+        raise Fail("the request could not append to the lifespan's list")
+    after = _reached(obs.main.steps["s4"]["after"], appended, "appended to the list")
     _require(_state_problem(after), _identity_problem(after))
     if "v-s4" not in (after.get("items") or []):
         raise Fail(f"a value appended to the lifespan's list was not seen later: {after.get('items')}")
-    if not appended.get("acted", {}).get("appended"):
-        raise Fail("the request could not append to the lifespan's list")
     return "a value appended to the lifespan's list is seen by later requests"
 
 
 S4 = Check("S4", "shallow", _s4,
-           requests=(Step("s4", 30, lambda c: {"appended": c.get("/?append=v-s4"), "after": c.get("/")}),),
-           reads=("s4",), fields=_STATE | _IDENTITY | {"items", "acted"}, lifespan=True)
+           requests=(Step("s4", 30, _step_s4),),
+           reads=("s4",), fields=_STATE | _IDENTITY | {"items", "acted", "pid"}, lifespan=True)
 
 
 def _s5_targets(transport: Transport) -> Tuple[str, List[str]]:
@@ -311,7 +372,7 @@ def _websocket(c: Session, t: Transport, websocket: Callable[[Session, str], Jso
     key = f"{_REQ}s6-{t.name}"
     result = dict(websocket(c, key))
     result["key"] = key
-    result["fresh_http"] = c.get("/")
+    result["fresh_http"] = reach(c, result["written"])
     return result
 
 
@@ -326,15 +387,25 @@ def _s6(obs: Observations) -> str:
             return "the websocket scope's state IS the lifespan dict"
         if f"{key}-http" in (first.get("keys") or []):
             return "a websocket after an HTTP request on the same connection saw that request's key"
-        if key not in (o["written"].get("keys") or []):
+        written = o["written"]
+        if key not in (written.get("keys") or []):
             return "a key written in the websocket's state was not kept for that websocket"
-        for view, what in ((o["after"], "a later connection"), (o["fresh_http"], "a later HTTP request")):
+        # Only requests the websocket's process served can see what it wrote.
+        later = [(view, what) for view, what in ((o["after"], "a later connection"),
+                                                 (o["fresh_http"], "a later HTTP request"))
+                 if "unreached" not in view and process_of(view) == process_of(written)]
+        if not later:  # the later HTTP request is tried until it reaches that process
+            _reached(o["fresh_http"], written, "served the websocket")
+        for view, what in later:
             if key in (view.get("keys") or []):
                 return f"{what} saw the key a websocket wrote"
         return None
 
+    none = "no WebSocket protocol in this configuration"
+    if obs.plan.config.get("ws") == "none":
+        none += f" (ws=none; where the server finds no WebSocket library, {CHECK_EXTRA} installs wsproto)"
     done = _per_transport(obs, "websocket", "s6", judge, lambda t: f"over {t.label}, after HTTP on it",
-                          none="no WebSocket protocol in this configuration")
+                          none=none)
     return "websocket scopes get their own copy: " + done
 
 
@@ -343,22 +414,24 @@ S6 = Check("S6", "websocket", _s6,
                                    when=_selecting("S6")),
                      EachTransport("s6", 70, "websocket", _websocket, only=lambda t: t.name in _LAST,
                                    when=_selecting("S6"))),
-           fields=_STATE | _IDENTITY | {"is_lifespan_dict"})
+           fields=_STATE | _IDENTITY | {"is_lifespan_dict", "pid", "token", "run"})
 
 
 def _step_s7(c: Session) -> Json:
     trigger = c.get("/?late=1")
     # Several worker processes each run their own lifespan: read from the one that was asked.
-    after: Optional[Json] = None
-    for _ in range(12):
-        after = c.get("/")
-        if after["pid"] == trigger["pid"]:
+    return {"trigger": trigger, "after": reach(c, trigger)}
+
+
+def _s7_sequence(c: Session, t: Transport, sequence: Callable[..., Any]) -> List[Json]:
+    """Connections of ``t`` until one reaches a process whose lifespan added ``late`` (the one
+    the trigger reached); the judge compares only that one's view."""
+    views: List[Json] = []
+    for _ in range(REACH):
+        views.append(sequence(c, ["/"])[0])
+        if "late" in (views[-1].get("lifespan_keys_now") or []):
             break
-    return {"trigger": trigger, "after": after}
-
-
-def _s7_sequence(c: Session, t: Transport, sequence: Callable[..., Any]) -> Any:
-    return sequence(c, ["/"])
+    return views
 
 
 def _s7(obs: Observations) -> str:
@@ -369,8 +442,7 @@ def _s7(obs: Observations) -> str:
         raise Fail("'late' was present before the lifespan added it")
     if not trigger.get("acted", {}).get("late_written"):
         raise Fail("the lifespan's background task did not add 'late' (lifespan dict unreachable)")
-    if after is None or after.get("pid") != trigger.get("pid"):
-        raise Fail("could not reach the worker whose lifespan added the key")
+    after = _reached(after, trigger, "had the lifespan add the key")
     snapshot = "a key the lifespan added after startup was not seen by a later request " \
                "(requests get a snapshot, not the live dict)"
     if "late" not in (after.get("keys") or []):
@@ -379,10 +451,17 @@ def _s7(obs: Observations) -> str:
         return "a key the lifespan added after startup is seen by later requests"
 
     def judge(t: Transport, step: str) -> Optional[str]:
-        view = obs.main.steps[step][0]
+        views = obs.main.steps[step]
+        view = next((v for v in views if process_of(v) == process_of(trigger)), None)
+        if view is None:
+            pids = sorted({v.get("pid") for v in views}, key=str)
+            raise _not_compared(trigger, "had the lifespan add the key", len(views), pids)
         return _state_problem(view) or (None if "late" in (view.get("keys") or []) else snapshot)
 
-    done = _per_transport(obs, "sequence", "s7", judge, lambda t: t.label, skip_h1=True)
+    try:
+        done = _per_transport(obs, "sequence", "s7", judge, lambda t: t.label, skip_h1=True)
+    except Skip as exc:  # HTTP/1.1 was judged: the others' reasons go into the detail
+        done = str(exc)
     return "a key the lifespan added after startup is seen by later requests: HTTP/1.1; " + done
 
 
@@ -391,7 +470,7 @@ S7 = Check("S7", "live copy", _s7,
            requests=(Step("s7", 50, _step_s7, when=_selecting("S7", "S10")),
                      EachTransport("s7", 51, "sequence", _s7_sequence, only=lambda t: t.name != "h1",
                                    when=_selecting("S7", "S10"))),
-           reads=("first", "s7"), fields=_STATE | {"keys", "acted", "pid"}, lifespan=True)
+           reads=("first", "s7"), fields=_STATE | {"keys", "acted", "pid", "token", "run"}, lifespan=True)
 
 
 def _s8_sequence(c: Session) -> Any:
@@ -401,8 +480,11 @@ def _s8_sequence(c: Session) -> Any:
 def _s8(obs: Observations) -> str:
     if not obs.s8:
         raise Skip("no run without lifespan possible here")
-    seen = []
+    seen, unstarted = [], []
     for label, run in obs.s8.items():
+        if run.start_error:  # a server that cannot serve without lifespan has nothing to judge
+            unstarted.append(f"{label}: the server did not start ({run.start_error})")
+            continue
         why = run.missing("s8")
         if why:
             raise Fail(f"{label}: {why}")
@@ -415,7 +497,9 @@ def _s8(obs: Observations) -> str:
         if before["keys"] or after["keys"]:
             raise Fail(f"{label}: request state not empty: {before['keys']} / {after['keys']}")
         seen.append(label)
-    return f"every request gets an empty dict ({'; '.join(seen)})"
+    if not seen:
+        raise Skip("the kit cannot start the server without lifespan: " + "; ".join(unstarted))
+    return f"every request gets an empty dict ({'; '.join(seen + unstarted)})"
 
 
 S8 = Check("S8", "no lifespan", _s8,
@@ -520,7 +604,7 @@ S11 = Check("S11", "concurrency", _s11,
 
 
 def _s12(obs: Observations) -> str:
-    server = obs.plan.recipe.name
+    server = obs.plan.recipe.kit  # the shim's status names the integration
     if not obs.plan.shim_on:
         raise Skip("shim off")
     _require(obs.main.missing("s12"))

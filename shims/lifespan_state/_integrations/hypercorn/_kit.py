@@ -6,10 +6,9 @@ from __future__ import annotations
 import asyncio
 import importlib
 import importlib.util
-from importlib import metadata
 from typing import Any, Awaitable, Callable, Dict, List, Tuple
 
-from ...check._driver import HOST, Json, Schedule, on_asyncio, request, result, scenarios
+from ...check._driver import HOST, Json, Schedule, installed, on_asyncio, request, result, scenarios
 
 __all__ = ["capabilities", "drive"]
 
@@ -68,11 +67,12 @@ def capabilities() -> Json:
     from packaging.version import Version
 
     importlib.import_module("hypercorn.config")  # importable at all?
-    version = metadata.version("hypercorn")
+    found = installed("hypercorn")  # nonecorn installs this code under its own name
+    version = found["version"]
     # 0.14.2+ spawns worker processes even for 1; 0 serves in the main process (0.15+).
     workers = ["default", "1", "2"] + (["0"] if Version(version) >= Version("0.15") else [])
     return {
-        "version": version,
+        **found,
         # One port speaks HTTP/1.1 (h11) and, by prior knowledge, cleartext HTTP/2 (h2).
         "choices": {"http": ["h11+h2"], "ws": ["wsproto"], "lifespan": ["auto"],
                     "worker": ["asyncio"] + [k for k in ("uvloop", "trio") if importlib.util.find_spec(k)],

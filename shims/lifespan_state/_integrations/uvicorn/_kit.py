@@ -6,10 +6,9 @@ from __future__ import annotations
 import asyncio
 import importlib
 import importlib.util
-from importlib import metadata
 from typing import Any, Awaitable, Callable, Dict, Optional, Tuple
 
-from ...check._driver import HOST, PROBE_APP, Json, on_asyncio
+from ...check._driver import HOST, PROBE_APP, Json, installed, on_asyncio
 
 __all__ = ["capabilities", "drive"]
 
@@ -58,7 +57,7 @@ def capabilities() -> Json:
     ws = [k for k in c.WS_PROTOCOLS if k != "auto" and usable(k)]
     loops = getattr(c, "LOOP_SETUPS", None) or getattr(c, "LOOP_FACTORIES", None) or {}
     return {
-        "version": metadata.version("uvicorn"),
+        **installed("uvicorn"),
         "choices": {"http": http, "ws": ws, "lifespan": [k for k in ("on", "auto", "off") if k in c.LIFESPAN],
                     "worker": [k for k in ("asyncio", "uvloop") if k in loops and usable(k)]},
         # asyncio, not uvicorn's "auto": releases < 0.15 break on uvloop >= 0.22.
