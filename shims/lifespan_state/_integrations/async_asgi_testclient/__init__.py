@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._descriptor import Integration, Probes
+from .._descriptor import HarnessKit, Integration, Probes
 
 INTEGRATION = Integration(
     name="async-asgi-testclient",
@@ -14,6 +14,14 @@ INTEGRATION = Integration(
     notable=("1.4.11",),
     hooks="._hooks:SHIM",
     probes=Probes(has_state="._hooks:has_state"),
+    harness=HarnessKit(
+        key="async-asgi-testclient",
+        # A new client per run: one client's second `async with` is beyond the harness (_kit.py).
+        label="async-asgi-testclient TestClient",
+        make="._kit:make",
+        open="._kit:open",
+        http_client=False,
+    ),
     rank=80,
     package=__name__,
 )

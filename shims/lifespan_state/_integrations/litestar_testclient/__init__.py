@@ -4,7 +4,7 @@ the trigger is ``litestar.testing``."""
 
 from __future__ import annotations
 
-from .._descriptor import Integration, Probes
+from .._descriptor import HarnessKit, Integration, Probes
 
 INTEGRATION = Integration(
     name="litestar",
@@ -20,6 +20,12 @@ INTEGRATION = Integration(
     notable=("2.25.0",),
     hooks="._hooks:SHIM",
     probes=Probes(has_state="._hooks:has_state"),
+    # One client for every run, as a test module sharing one client has it.
+    harness=HarnessKit(key="litestar", label="Litestar TestClient", make="._kit:make", open="._kit:open"),
+    more_harnesses=(
+        HarnessKit(key="litestar-async", label="Litestar AsyncTestClient", make="._kit:make_async",
+                   open="._kit:open_async"),
+    ),
     rank=85,
     package=__name__,
 )
