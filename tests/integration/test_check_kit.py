@@ -231,12 +231,12 @@ def _view(keys: Tuple[str, ...] = (), **changes: Any) -> Dict[str, Any]:
 
 def _judge(check: str, shim_on: bool = True, shutdown: Optional[List[Any]] = None,
            s8: Optional[Dict[str, Run]] = None, s9: Optional[Dict[str, Any]] = None,
-           **steps: Any) -> CheckResult:
+           after: Optional[Run] = None, **steps: Any) -> CheckResult:
     run = Run()
     run.steps.update({k.replace("__", ":"): v for k, v in steps.items()})
     run.shutdown = shutdown or []
     plan = make_plan(RECIPES["uvicorn"], {"lifespan": "auto"}, False, shim_on, list(CHECKS))
-    return judge(CHECK_TABLE[check], Observations(plan, run, s8 or {}, s9))
+    return judge(CHECK_TABLE[check], Observations(plan, run, s8 or {}, s9, after))
 
 
 def test_a_correct_observation_passes() -> None:
@@ -314,6 +314,7 @@ def _passing() -> Dict[str, Dict[str, Any]]:
         "S10": dict(first=_view(), shutdown=[dict(LIFESPAN, shutdown=shutdown)]),
         "S11": dict(s11__h1=[dict(_view(("req-h1-0",)), _own="req-h1-0")]),
         "S12": dict(s12=_view(acted=status)),
+        "S13": dict(after=Run(steps={"s13": dict(empty, acted={"read": {"obj": "KeyError: 'obj'"}})})),
     }
 
 
