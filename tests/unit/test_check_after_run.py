@@ -56,8 +56,9 @@ def test_the_ended_runs_objects_fail_it() -> None:
 def test_an_empty_state_passes_and_says_what_reading_a_key_raises() -> None:
     result = _s13(Run(steps={"s13": ENDED}))
     assert result.status == "pass"
-    assert result.detail == ("a request after the run ended gets a state without the run's objects; reading "
-                             "'obj' raises MissingStateError: lifespan state has no key 'obj': the run has ended")
+    assert result.detail == ("a request after the run ended gets a state without the run's objects; "
+                             "reading 'obj' raises MissingStateError: lifespan state has no key 'obj': "
+                             "the run has ended")
 
 
 def test_a_harness_refusing_the_request_passes_and_no_state_passes() -> None:
