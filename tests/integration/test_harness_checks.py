@@ -33,6 +33,8 @@ ENVS = {
     "starlette": EnvSpec("starlette", "1.10.0", extra=("httpx==0.28.1",)),
     "async-asgi-testclient": EnvSpec("async-asgi-testclient", "1.4.11", extra=("starlette==1.10.0",)),
     "litestar": EnvSpec("litestar", "2.25.0", extra=("starlette==1.10.0", "httpx==0.28.1")),
+    # Before 2.4 the clients add no state at all; 2.3 calls httpx with ``app=``, gone in httpx 0.28.
+    "litestar-2.3": EnvSpec("litestar", "2.3.2", extra=("httpx==0.27.2",)),
 }
 #: harness -> the environment it is checked in.
 CASES = {"asgi-lifespan": "asgi-lifespan", "testclient": "starlette", "lifespan_state.testing": "starlette",
@@ -61,7 +63,7 @@ def check(env: str, *args: str, as_json: bool = True) -> subprocess.CompletedPro
 @pytest.fixture(scope="module")
 def results() -> Dict[str, Result]:
     """``check --harness NAME --shim both`` for every harness, two at a time (two cores)."""
-    for env in ENVS:  # environments one by one: uv shares one cache
+    for env in set(CASES.values()):  # environments one by one: uv shares one cache
         python(env)
 
     def one(harness: str) -> Result:
@@ -201,6 +203,22 @@ def test_litestar_2_25_test_clients_alone_hide_the_lifespans_keys_and_with_the_s
     assert details(shimmed, "skip") == {"S12": "mode fix: this release needs the shim's wrappers"}
     assert details(shimmed, "pass")["S13"].startswith(AFTER.format(client))
     assert shimmed["passed"] and code == 0, stderr
+
+
+@pytest.mark.parametrize("harness", ["litestar", "litestar-async"])
+def test_litestar_2_3_test_clients_alone_add_no_state_and_with_the_shim_pass(harness: str) -> None:
+    done = check("litestar-2.3", "--harness", harness, "--shim", "both")
+    native, shimmed = (next(r for r in json.loads(done.stdout)["results"] if r["shim"] == shim)
+                       for shim in ("off", "on"))
+    # 2.3's AsyncTestClient has no WebSocket client: S6 cannot apply to it.
+    no_websocket = {"S6": "not over Litestar AsyncTestClient WebSocket: this release's AsyncTestClient has "
+                          "no WebSocket client"} if harness == "litestar-async" else {}
+    assert details(native, "fail")["S1"] == "the lifespan scope has no 'state'"
+    assert set(details(native, "fail")) == set(CHECKS) - {"S12", "S13", *no_websocket}
+    assert (shimmed["server_version"], shimmed["mode"], shimmed["passed"]) == ("2.3.2", "add", True)
+    assert details(shimmed, "skip") == {"S12": "mode add: this release needs the shim's wrappers",
+                                        **no_websocket}
+    assert done.returncode == 0, done.stderr
 
 
 def test_the_checking_process_never_imports_the_harness() -> None:

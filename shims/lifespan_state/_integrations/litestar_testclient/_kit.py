@@ -9,6 +9,7 @@ import contextlib
 from typing import Any, ContextManager, Iterator
 
 from ...check._portal import blocking, entered
+from ...check._transports import NotApplicable
 
 __all__ = ["make", "make_async", "open", "open_async"]
 
@@ -39,7 +40,12 @@ def open_async(client: Any, portal: Any, lifespan: bool) -> ContextManager[Any]:
 
 @contextlib.contextmanager
 def _run_async(client: Any, portal: Any, lifespan: bool) -> Iterator[Any]:
+    def websocket_connect(path: str) -> Any:
+        if not hasattr(client, "websocket_connect"):  # an older AsyncTestClient (2.3) has none
+            raise NotApplicable("this release's AsyncTestClient has no WebSocket client")
+        # A coroutine; the session it answers is a blocking one.
+        return portal.call(client.websocket_connect, path)
+
     with blocking(portal, entered(client, lifespan)) as run:
-        # Its ``websocket_connect`` is a coroutine; the session it answers is a blocking one.
-        run.websocket_connect = lambda path: portal.call(client.websocket_connect, path)
+        run.websocket_connect = websocket_connect
         yield run
