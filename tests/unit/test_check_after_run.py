@@ -152,7 +152,7 @@ def test_every_harness_of_every_descriptor_is_a_harness_of_the_kit() -> None:
 
 
 def test_a_harness_needs_httpx_or_httpx2_unless_it_brings_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
-    present = {"starlette": "1.10.0", "async-asgi-testclient": "1.4.11"}
+    present = {"starlette": "1.10.0", "async-asgi-testclient": "1.4.11", "anyio": "4.0"}
     monkeypatch.setattr(driver, "installed_version", present.get)
     with pytest.raises(ConfigError, match=r"^--harness testclient needs httpx or httpx2 installed \("):
         driver.check_harness("testclient", "off")
@@ -161,6 +161,9 @@ def test_a_harness_needs_httpx_or_httpx2_unless_it_brings_its_own(monkeypatch: p
                                                            "config": {}, "shim": "off", "mode": None,
                                                            "checks": []})
     assert len(driver.check_harness("async-asgi-testclient", "off")) == 1
+    present.pop("anyio")
+    with pytest.raises(ConfigError, match="needs anyio installed"):
+        driver.check_harness("async-asgi-testclient", "off")
     present.pop("async-asgi-testclient")
-    with pytest.raises(ConfigError, match="needs async-asgi-testclient installed"):
+    with pytest.raises(ConfigError, match="needs async-asgi-testclient and anyio installed"):
         driver.check_harness("async-asgi-testclient", "off")

@@ -186,7 +186,8 @@ def check_harness(name: str, shim: str = "both", checks: Optional[Sequence[str]]
     arm; ``shim`` as for servers (``both``: natively, then with the shim where it has a module).
     Raises ConfigError when the harness is not installed or an arm ends without a result."""
     h, records = HARNESSES[name], []
-    missing = [d for d in (h.distribution or h.server,) if installed_version(d) is None]
+    # anyio drives every arm (its blocking portal); the httpx clients bring it, other harnesses may not.
+    missing = [d for d in (h.distribution or h.server, "anyio") if installed_version(d) is None]
     if h.http_client and not _clients():
         missing.append(" or ".join(reversed(CLIENTS)))
     if missing:
