@@ -1,5 +1,6 @@
-"""The test helpers with either HTTP client: httpx2 alone (pydantic's fork, which Starlette's
-TestClient prefers), and an environment with neither, where ``status`` must still answer.
+"""The test helpers and the check kit's harnesses with either HTTP client: httpx2 alone (pydantic's
+fork, which Starlette's TestClient prefers), and an environment with neither, where ``status`` must
+still answer and ``check --harness`` says what to install.
 
 Each case runs in a per-release environment of its own (``tools.envs``), so that what is *not*
 installed there is really absent.
@@ -7,6 +8,7 @@ installed there is really absent.
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -59,6 +61,22 @@ def test_testclient_shim_with_httpx2_alone(httpx2_only: Path) -> None:
                 "auto-first")  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert '"violations": []' in done.stdout and '"mode": "fix"' in done.stdout
+
+
+@pytest.mark.parametrize("harness", ["testclient", "lifespan_state.testing"])
+def test_the_kit_checks_a_harness_with_httpx2_alone(httpx2_only: Path, harness: str) -> None:
+    done = _run(httpx2_only, "-m", "lifespan_state", "check", "--harness", harness, "--shim", "on", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    (record,) = json.loads(done.stdout)["results"]
+    assert record["passed"] and record["config"]["httpx2"] and "httpx" not in record["config"]
+
+
+def test_the_kit_says_which_http_clients_a_harness_can_use() -> None:
+    # Starlette and no HTTP client at all: the TestClient cannot run, and the message says why.
+    python = ensure_env(EnvSpec("starlette", "1.10.0", python="3.11", extra=("uvicorn",))) / "bin" / "python"
+    done = _run(python, "-m", "lifespan_state", "check", "--harness", "testclient")
+    assert done.returncode == 2
+    assert "--harness testclient needs httpx or httpx2 installed" in done.stderr, done.stderr
 
 
 def test_status_answers_where_the_testclient_cannot_be_imported() -> None:

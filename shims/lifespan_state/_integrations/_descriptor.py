@@ -113,7 +113,9 @@ class HarnessKit:
     ``(harness, portal, lifespan) -> context manager`` of one run whose client has ``get(target)``
     (an httpx-like response; ``portal`` is an anyio blocking portal for async clients, see
     ``lifespan_state.check._portal``). A harness with a WebSocket client has
-    ``websocket_connect(path)`` on its harness object (Starlette's ``TestClient``'s API).
+    ``websocket_connect(path)`` (Starlette's ``TestClient``'s API) on its harness object or on
+    the run's client. The run's client must still take requests once the ``open`` block has
+    ended (S13: a test using the harness after its run; raising then is an answer too).
     """
 
     key: str
@@ -124,6 +126,9 @@ class HarnessKit:
     raising: bool = False
     #: Why there is no WebSocket client ("" when the harness has one).
     no_websocket: str = ""
+    #: Its requests go through httpx or httpx2 (the kit needs one of them installed); False: the
+    #: harness brings its own client.
+    http_client: bool = True
 
 
 @dataclass(frozen=True)
@@ -155,6 +160,8 @@ class Integration:
     commands: Tuple[str, ...] = ()
     launch: Optional[Launch] = None
     harness: Optional[HarnessKit] = None
+    #: More ``--harness`` entries of the same distribution (another client class it ships).
+    more_harnesses: Tuple[HarnessKit, ...] = ()
     # What the tools under tools/ need (``_tools``): docs/field.md's column, the upstream patch
     # series, the benchmarks and the soak. None: the tool leaves the integration out.
     field_page: Optional[Field] = None

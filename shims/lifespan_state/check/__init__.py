@@ -1,4 +1,4 @@
-"""The check kit: docs/CONFORMANCE.md's checks S1-S12 against real server processes on 127.0.0.1.
+"""The check kit: docs/CONFORMANCE.md's checks S1-S13 against real server processes on 127.0.0.1.
 
 ``lifespan-state check`` is its command line; the Python API: :func:`run_checks` (what the
 command runs for one server) and :func:`check_configuration` (one configuration), each with a

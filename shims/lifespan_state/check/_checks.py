@@ -9,7 +9,7 @@ off where the server can, an app raising on the lifespan scope) and the in-proce
 The harness driver (``_harness_checks``) runs the same checks in-process through
 :func:`main_body`, :func:`needs_runs_without_lifespan`, :func:`without_lifespan_body`,
 :func:`needs_driver`, :func:`record` and :func:`environment`, with a :class:`~._observe.Run` per
-harness run.
+harness run, and :func:`after_run_body` once a run has ended (a server serves nothing then).
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from ._runner import HOST, ServerProcess, ServerStartError, free_port, json_line
 from ._spec import CHECKS, SPEC, Requests, judge, selected_checks, shim_mode, shim_supports
 from ._transports import Session
 
-__all__ = ["SHIMS", "Body", "Progress", "check_configuration", "environment", "main_body", "needs_driver",
-           "needs_runs_without_lifespan", "quiet", "record", "run_checks", "shim_supports",
+__all__ = ["SHIMS", "Body", "Progress", "after_run_body", "check_configuration", "environment", "main_body",
+           "needs_driver", "needs_runs_without_lifespan", "quiet", "record", "run_checks", "shim_supports",
            "without_lifespan_body"]
 
 Progress = Callable[[str], None]
@@ -59,6 +59,12 @@ def main_body(plan: Plan) -> Body:
 def without_lifespan_body(plan: Plan) -> Body:
     """A run without lifespan: the selected checks' requests for one."""
     return _body(plan, [step for check in selected_checks(plan) for step in check.without_lifespan])
+
+
+def after_run_body(plan: Plan) -> Body:
+    """After the main run's lifespan ended (a harness, whose client can still be used): the
+    selected checks' requests for then."""
+    return _body(plan, [step for check in selected_checks(plan) for step in check.after_run])
 
 
 def needs_runs_without_lifespan(plan: Plan) -> bool:

@@ -1,4 +1,4 @@
-"""``lifespan-state check``: the conformance checks S1-S12 (docs/CONFORMANCE.md) against servers.
+"""``lifespan-state check``: the conformance checks S1-S13 (docs/CONFORMANCE.md) against servers.
 
 With no ``--server``, every built-in server installed here is checked natively and, where the shim
 supports it, with the shim; ``--command`` checks any server command (the command, ``--stop-signal``
@@ -44,7 +44,7 @@ def _values(option: str) -> str:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lifespan-state check",
-        description="Run the lifespan-state conformance checks (S1-S12, docs/CONFORMANCE.md) "
+        description="Run the lifespan-state conformance checks (S1-S13, docs/CONFORMANCE.md) "
         "against real server processes on 127.0.0.1, natively and with the shim.",
     )
     parser.add_argument("--server", choices=sorted(RECIPES),

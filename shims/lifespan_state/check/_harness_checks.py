@@ -4,7 +4,8 @@ The probe runs behind a harness: one of the integrations that has a ``harness`` 
 (``HarnessKit``: its ``make`` and ``open`` live in the integration's ``_kit.py``), or
 ``lifespan_state.testing.lifespan_client``. One ``open`` of the harness is one run; its client
 stands where the HTTP/1.1 connection stands, so the checks' requests and judges run unchanged
-through the engine's :func:`~._checks.main_body` and :func:`~._checks.record`. Each arm (shim on /
+through the engine's :func:`~._checks.main_body` and :func:`~._checks.record`; once the run has
+ended, the same client carries the requests of :func:`~._checks.after_run_body` (S13). Each arm (shim on /
 off) is a fresh ``python -m lifespan_state.check._harness_checks NAME on|off CHECKS TIMEOUT``: the
 checking process never imports a harness, and no shim state leaks between arms.
 """
@@ -23,7 +24,7 @@ from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence
 from .._integrations._descriptor import HarnessKit, Integration
 from .._integrations._load import integrations
 from .._versions import installed_version
-from ..testing import lifespan_client  # imports no harness (httpx only when a client opens)
+from ..testing import CLIENTS, lifespan_client  # imports no harness (httpx only when a client opens)
 from . import _checks as engine
 from . import _driver
 from ._observe import Observations, Plan, Run, describe
@@ -51,13 +52,15 @@ class Harness:
     raising: bool = False  # S8 runs an app raising on the lifespan (the others raise it: no lifespan)
     no_websocket: str = ""  # why there is no WebSocket client
     distribution: str = ""  # whose version the record gives, when not ``server``'s
+    http_client: bool = True  # needs httpx or httpx2
 
 
 def _of(integration: Integration, kit: HarnessKit) -> Harness:
     def code() -> Tuple[Make, Open]:
         return integration.resolve(kit.make), integration.resolve(kit.open)
 
-    return Harness(integration.name, kit.label, code, kit.raising, kit.no_websocket)
+    return Harness(integration.name, kit.label, code, kit.raising, kit.no_websocket,
+                   http_client=kit.http_client)
 
 
 def _testing() -> Tuple[Make, Open]:
@@ -66,7 +69,8 @@ def _testing() -> Tuple[Make, Open]:
 
 
 HARNESSES: Dict[str, Harness] = {
-    **{i.harness.key: _of(i, i.harness) for i in integrations() if i.harness is not None},
+    **{kit.key: _of(i, kit) for i in integrations()
+       for kit in ((i.harness,) if i.harness is not None else ()) + i.more_harnesses},
     "lifespan_state.testing": Harness("lifespan_state.testing", "lifespan_client (httpx.ASGITransport)",
                                       _testing, raising=True, no_websocket="httpx has no WebSocket client",
                                       distribution="lifespan-state-shim"),
@@ -84,8 +88,10 @@ class _Session(Session):
 
     def websocket(self, conn: Any, path: str) -> Any:
         # S6 through the harness's own WebSocket client (there is no connection to upgrade): a
-        # harness with one has ``websocket_connect(path)``, as its descriptor's ``no_websocket`` says.
-        return self.harness.websocket_connect(path)
+        # harness with one has ``websocket_connect(path)``, as its descriptor's ``no_websocket`` says,
+        # on the run's client (an async harness's, made blocking) or on the harness object.
+        owner = self.client if hasattr(self.client, "websocket_connect") else self.harness
+        return owner.websocket_connect(path)
 
     def _answer(self, target: str) -> Any:
         response = self.client.get(target)
@@ -100,18 +106,25 @@ class _Arm:
     make: Make
     open: Open
 
-    def serve(self, portal: Any, app: Any, timeout: float, body: engine.Body, lifespan: bool = True) -> Run:
-        """One run of a new harness object (``lifespan=False``: requests with none), ``body`` against it."""
+    def serve(self, portal: Any, app: Any, timeout: float, body: engine.Body, lifespan: bool = True,
+              after: Optional[Tuple[Run, engine.Body]] = None) -> Run:
+        """One run of a new harness object (``lifespan=False``: requests with none), ``body`` against
+        it; then ``after``'s body through the same client, its observations in ``after``'s run."""
         label = self.harness.label
-        run, harness, started = Run(), self.make(app), False
+        run, harness, session = Run(), self.make(app), None
         try:
             with self.open(harness, portal, lifespan) as client:
-                started = True
-                body(run, _Session(client, harness, timeout))  # its steps catch their own errors
+                session = _Session(client, harness, timeout)
+                body(run, session)  # its steps catch their own errors
             run.exit_code = 0
         except Exception as exc:  # the harness's start (no step then runs) or its end
             run.exit_code, run.log_tail = 1, f"{label}: {describe(exc)}"
-            run.start_error = "" if started else f"{label} did not start: {describe(exc)}"
+            run.start_error = "" if session else f"{label} did not start: {describe(exc)}"
+        if after is not None:
+            then, then_body = after
+            then.start_error = run.start_error
+            if session is not None:
+                then_body(then, session)
         return run
 
     def scenarios(self, app: Any, portal: Any) -> Dict[str, Any]:
@@ -128,6 +141,11 @@ class _Arm:
         return {**_driver.result(views), "error": ""}
 
 
+def _clients() -> Dict[str, str]:
+    """The HTTP clients installed here (httpx, httpx2: a harness uses one), with their versions."""
+    return {c: str(v) for c, v in ((c, installed_version(c)) for c in reversed(CLIENTS)) if v is not None}
+
+
 def _arm(name: str, shim_on: bool, selected: Sequence[str], timeout: float) -> ResultRecord:
     """The selected checks of one harness, in this process (one arm's, see the docstring)."""
     import anyio.from_thread
@@ -138,12 +156,13 @@ def _arm(name: str, shim_on: bool, selected: Sequence[str], timeout: float) -> R
     arm = _Arm(h, *h.code())
     ws = [] if h.no_websocket else [dataclasses.replace(TRANSPORTS["ws"], label=f"{h.label} WebSocket")]
     transports = [dataclasses.replace(TRANSPORTS["h1"], label=h.label), *ws]
-    config = {"harness": h.label, "httpx": str(installed_version("httpx"))}  # both checked installed
+    config = {"harness": h.label, **_clients()} if h.http_client else {"harness": h.label}
     plan = Plan(Recipe(h.server, ""), config, False, shim_on, selected, transports,
                 {"WebSocket": h.no_websocket} if h.no_websocket else {})
-    s8, s9, app = {}, None, _probe.app
+    s8, s9, app, after = {}, None, _probe.app, Run()
     with anyio.from_thread.start_blocking_portal() as portal:
-        main_run = arm.serve(portal, app, timeout, engine.main_body(plan))
+        main_run = arm.serve(portal, app, timeout, engine.main_body(plan),
+                             after=(after, engine.after_run_body(plan)))
         # What its lifespan.shutdown saw (S10) is in this process (a server's goes to a report file).
         main_run.shutdown = [_probe._public(record) for record in _probe._RUNS.values()]
         if engine.needs_runs_without_lifespan(plan):
@@ -158,7 +177,7 @@ def _arm(name: str, shim_on: bool, selected: Sequence[str], timeout: float) -> R
             except Exception as exc:
                 s9 = {"error": describe(exc)}
     version = str(installed_version(h.distribution or h.server))
-    return engine.record(Observations(plan, main_run, s8, s9), h.server, version, config)
+    return engine.record(Observations(plan, main_run, s8, s9, after), h.server, version, config)
 
 
 def check_harness(name: str, shim: str = "both", checks: Optional[Sequence[str]] = None,
@@ -167,7 +186,10 @@ def check_harness(name: str, shim: str = "both", checks: Optional[Sequence[str]]
     arm; ``shim`` as for servers (``both``: natively, then with the shim where it has a module).
     Raises ConfigError when the harness is not installed or an arm ends without a result."""
     h, records = HARNESSES[name], []
-    missing = [d for d in (h.distribution or h.server, "httpx") if installed_version(d) is None]
+    # anyio drives every arm (its blocking portal); the httpx clients bring it, other harnesses may not.
+    missing = [d for d in (h.distribution or h.server, "anyio") if installed_version(d) is None]
+    if h.http_client and not _clients():
+        missing.append(" or ".join(reversed(CLIENTS)))
     if missing:
         raise ConfigError(f"--harness {name} needs {' and '.join(missing)} installed ({sys.executable})")
     for shim_on in [False] if shim == "both" and not engine.shim_supports(h.server) else engine.SHIMS[shim]:

@@ -108,3 +108,6 @@ class Observations:
     s8: Dict[str, Run]
     #: The S9 driver's line (``{"error": why}`` when it could not run); None: no driver.
     s9: Optional[Json]
+    #: The requests once the main run's lifespan had ended, through the same client (a harness);
+    #: None where nothing can come after the run (a server: it serves nothing after its shutdown).
+    after: Optional[Run] = None

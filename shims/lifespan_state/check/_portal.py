@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import contextlib
 from types import SimpleNamespace
-from typing import Any, Iterator
+from typing import Any, AsyncIterator, Iterator
 
-__all__ = ["blocking"]
+__all__ = ["blocking", "entered"]
 
 
 @contextlib.contextmanager
@@ -16,3 +16,11 @@ def blocking(portal: Any, client: Any) -> Iterator[Any]:
     # Entered and left in one task on the portal's loop (harnesses hold task groups).
     with portal.wrap_async_context_manager(client) as entered:
         yield SimpleNamespace(get=lambda target: portal.call(entered.get, target))
+
+
+@contextlib.asynccontextmanager
+async def entered(client: Any, lifespan: bool) -> AsyncIterator[Any]:
+    """``client`` inside its own ``async with`` (a harness whose block is its lifespan run), or as
+    it is when ``lifespan`` is False (requests with no lifespan running)."""
+    async with client if lifespan else contextlib.AsyncExitStack():
+        yield client

@@ -10,9 +10,10 @@ Servers load it as ``lifespan_state.check._probe:app``. Environment variables se
 
 What it stores and answers: docs/CONFORMANCE.md ("The probe"). Every HTTP request reads its whole
 body (a server may close a keep-alive connection whose app never awaited ``receive()``);
-``status=1`` adds ``lifespan_state.status()`` and a count of live StateApp objects (S12); a
-WebSocket gets the view as its first message and answers each ``write K`` with a new one. It works
-under asyncio and trio (a server's trio worker) without importing either up front.
+``status=1`` adds ``lifespan_state.status()`` and a count of live StateApp objects (S12),
+``read=K`` what reading the key answers (S13); a WebSocket gets the view as its first message and
+answers each ``write K`` with a new one. It works under asyncio and trio (a server's trio worker)
+without importing either up front.
 """
 
 from __future__ import annotations
@@ -198,6 +199,14 @@ async def _act(state: Any, query: Dict[str, List[str]]) -> Dict[str, Any]:
                     break
                 await _async_library().sleep(0.01)
             acted["late_written"] = "late" in lifespan_dict
+    for key in query.get("read", []):
+        # What reading a key answers (S13: after the run a harness may explain a missing one).
+        try:
+            state[key]
+            outcome = "found"
+        except Exception as exc:
+            outcome = f"{type(exc).__name__}: {exc}"
+        acted.setdefault("read", {})[key] = outcome
     if query.get("sleep"):
         await _async_library().sleep(min(float(query["sleep"][0]), 5.0))
     if query.get("status"):

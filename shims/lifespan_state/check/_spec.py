@@ -1,4 +1,4 @@
-"""The checks S1-S12 of docs/CONFORMANCE.md, one :class:`Check` each, in report order (:data:`SPEC`).
+"""The checks S1-S13 of docs/CONFORMANCE.md, one :class:`Check` each, in report order (:data:`SPEC`).
 
 A check is its id and title (and the table's shorter label), the requests it makes in the main
 run (:class:`Step`, or :class:`EachTransport` for one step per transport that can carry them), the
@@ -128,6 +128,9 @@ class Check:
     #: Judged from the in-process driver's scenarios (``_driver``), which run when it is selected.
     driver: bool = False
     short: str = ""
+    #: Its requests once the main run's lifespan has ended, through the same client: a harness
+    #: can still be used then (``Observations.after``); a server serves nothing after its shutdown.
+    after_run: Tuple[Step, ...] = ()
 
 
 # -- judging ----------------------------------------------------------------------------------------
@@ -636,10 +639,35 @@ S12 = Check("S12", "no double work", _s12,
             fields=frozenset({"acted"}))
 
 
+def _s13(obs: Observations) -> str:
+    after = obs.after
+    if after is None:
+        raise Skip("a server serves nothing after its lifespan shutdown: no request comes after the run")
+    if "s13" in after.errors and not after.start_error:
+        # Nothing reached the app: a harness that refuses requests once its run ended leaks nothing.
+        return f"the harness refuses a request after the run ended ({after.errors['s13']})"
+    _require(after.missing("s13"))
+    view = after.steps["s13"]
+    if not view.get("has_state"):
+        return "a request after the run ended gets no state at all: none of the run's objects"
+    leaked = [k for k in LIFESPAN_KEYS if k in (view.get("keys") or [])]
+    if leaked:
+        raise Fail(f"a request after the run ended got the ended run's objects ({', '.join(leaked)}; "
+                   f"lifespan run {view.get('run')})")
+    read = ((view.get("acted") or {}).get("read") or {}).get("obj", "")
+    return ("a request after the run ended gets a state without the run's objects"
+            + (f"; reading 'obj' raises {read}" if read and read != "found" else ""))
+
+
+S13 = Check("S13", "after the run", _s13,
+            after_run=(Step("s13", 0, lambda c: c.get("/?read=obj")),),
+            fields=frozenset({"has_state", "keys", "run", "acted"}), lifespan=True)
+
+
 #: Every check, in report order (docs/CONFORMANCE.md's table). ``at`` orders the main run's
 #: requests: the writes of S5, S3 and S4 come first (S10 and S11 look for them in every run),
 #: the WebSocket that can end its connection comes last but for S12's status request.
-SPEC: Tuple[Check, ...] = (S1, S2, S3, S4, S5, S6, S7, S8, S9, S10, S11, S12)
+SPEC: Tuple[Check, ...] = (S1, S2, S3, S4, S5, S6, S7, S8, S9, S10, S11, S12, S13)
 
 #: id -> its check.
 CHECK_TABLE: Dict[str, Check] = {check.id: check for check in SPEC}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._descriptor import Integration
+from .._descriptor import HarnessKit, Integration
 
 INTEGRATION = Integration(
     name="async-asgi-testclient",
@@ -12,6 +12,14 @@ INTEGRATION = Integration(
     ranges=(("1.0.0", "add", "the TestClient's lifespan scope has no state"),),
     newest_tested="1.4.11",
     notable=("1.4.11",),
+    harness=HarnessKit(
+        key="async-asgi-testclient",
+        # A new client per run: one client's second `async with` is beyond the harness (_kit.py).
+        label="async-asgi-testclient TestClient",
+        make="._kit:make",
+        open="._kit:open",
+        http_client=False,
+    ),
     rank=80,
     package=__name__,
 )

@@ -4,7 +4,7 @@ the trigger is ``litestar.testing``."""
 
 from __future__ import annotations
 
-from .._descriptor import Integration
+from .._descriptor import HarnessKit, Integration
 
 INTEGRATION = Integration(
     name="litestar",
@@ -18,6 +18,12 @@ INTEGRATION = Integration(
     ),
     newest_tested="2.25.0",
     notable=("2.25.0",),
+    # One client for every run, as a test module sharing one client has it.
+    harness=HarnessKit(key="litestar", label="Litestar TestClient", make="._kit:make", open="._kit:open"),
+    more_harnesses=(
+        HarnessKit(key="litestar-async", label="Litestar AsyncTestClient", make="._kit:make_async",
+                   open="._kit:open_async"),
+    ),
     rank=85,
     package=__name__,
 )
