@@ -100,16 +100,17 @@ def _label(column: str) -> str:
     return HARNESSES[column][1] if column in HARNESSES else f"{column} {NEWEST[column]}"
 
 
-def run_server(server: str, version: str = "", timeout: float = 600) -> Tuple[List[Record], str]:
-    """(result records, error) of ``lifespan-state check`` on ``server==version``, or on the
-    harness of column ``server`` (a key of HARNESSES; its release is the environment's)."""
+def run_server(server: str, version: str = "", timeout: float = 600,
+               shim: str = "all") -> Tuple[List[Record], str]:
+    """(result records, error) of ``lifespan-state check --shim SHIM`` on ``server==version``, or
+    on the harness of column ``server`` (a key of HARNESSES; its release is the environment's)."""
     try:
         env = ensure_env(_spec(server) if server in HARNESSES else EnvSpec(server, version, extra=CLIENTS))
     except EnvError as exc:
         return [], f"does not install here: {exc.reason}"
     target = ["--harness", HARNESSES[server][0]] if server in HARNESSES else [
         "--server", server, *(["--tls"] if server in _TLS else [])]
-    argv = [str(env / "bin" / "python"), "-m", "lifespan_state", "check", *target, "--json", "--shim", "all"]
+    argv = [str(env / "bin" / "python"), "-m", "lifespan_state", "check", *target, "--json", "--shim", shim]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False, cwd=ROOT)
     try:
         records: List[Record] = json.loads(done.stdout)["results"]
