@@ -54,3 +54,26 @@ def test_the_middleware_alone_passes_where_a_lifespan_runs(column: str) -> None:
     assert failed >= _NEED_A_RUN, checks
     for check in ("S3", "S5", "S8", "S11"):
         assert checks[check]["status"] == "pass", checks[check]
+
+
+def test_any_server_command_gets_the_middleware_arm_and_the_arm_can_fail() -> None:
+    """``--command`` too: gunicorn 26.2.0's worker hands every request the lifespan dict itself —
+    natively that fails S3, S5 and S11 (the negative control); the middleware alone passes them."""
+    import json
+    import subprocess
+
+    from tools.envs import EnvSpec, ensure_env
+
+    python = ensure_env(EnvSpec("gunicorn", "26.2.0")) / "bin" / "python"
+    command = "{python} -m gunicorn -k asgi -w 1 -b {host}:{port} {app}"
+    verdicts = {}
+    for arm in ("off", "middleware"):
+        done = subprocess.run(
+            [str(python), "-m", "lifespan_state", "check", "--json", "--shim", arm, "--name", "gunicorn",
+             "--checks", "S3,S4,S5,S11", "--command", command],
+            capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
+        (record,) = json.loads(done.stdout)["results"]
+        assert record["shim"] == arm
+        verdicts[arm] = {c["id"]: c["status"] for c in record["checks"]}
+    assert {i for i, status in verdicts["off"].items() if status == "fail"} >= {"S3", "S5", "S11"}, verdicts
+    assert set(verdicts["middleware"].values()) == {"pass"}, verdicts
