@@ -214,8 +214,13 @@ def test_gunicorn_26_native_requests_share_the_lifespan_dict(tmp_path: Path) -> 
         assert_isolated(views)
 
 
-def test_gunicorn_26_shim_isolates_every_request(tmp_path: Path) -> None:
-    with serving("gunicorn", "26.2.0", tmp_path, shim=True, extra=GUNICORN_H2) as served:
+@pytest.mark.parametrize("way", ["shim", "middleware"])
+def test_gunicorn_26_shim_or_middleware_isolates_every_request(way: str, tmp_path: Path) -> None:
+    """With the shim, or with only ``app = LifespanStateMiddleware(app)`` (nothing activated,
+    nothing patched): the negative control above is the same app with neither."""
+    middleware = way == "middleware"
+    with serving("gunicorn", "26.2.0", tmp_path, shim=not middleware, middleware=middleware,
+                 extra=GUNICORN_H2) as served:  # fmt: skip
         views = keep_alive_and_fresh(served)
         late = live_copy(served)
         after_ws = websocket_then_http(served)
@@ -227,28 +232,11 @@ def test_gunicorn_26_shim_isolates_every_request(tmp_path: Path) -> None:
     assert late["keys"] == ["late", "pool"], late
     assert after_ws["keys"] == ["late", "pool"], after_ws
     assert h2["first"]["keys"] == ["h2", "late", "pool"] and h2["second"]["keys"] == ["late", "pool"], h2
-    assert status["mode"] == "fix" and status["patched"] == ["gunicorn.workers.gasgi.ASGIWorker.run"], status
+    if middleware:
+        assert status["patched"] == [] and status["mode"] is None, status
+    else:
+        assert status["mode"] == "fix" and status["patched"] == ["gunicorn.workers.gasgi.ASGIWorker.run"]
     # S9/S10: the run started empty and its shutdown saw the lifespan's keys.
-    assert [r["keys"] for r in records if r["event"] == "startup"] == [[]], records
-    assert [r["keys"] for r in records if r["event"] == "shutdown"] == [["late", "pool"]], records
-
-
-def test_gunicorn_26_middleware_alone_isolates_every_request(tmp_path: Path) -> None:
-    """Only ``app = LifespanStateMiddleware(app)``: the negative control above is the same app
-    without it; nothing is activated, nothing patched."""
-    with serving("gunicorn", "26.2.0", tmp_path, shim=False, middleware=True, extra=GUNICORN_H2) as served:
-        views = keep_alive_and_fresh(served)
-        late = live_copy(served)
-        after_ws = websocket_then_http(served)
-        h2 = http2_streams(served)
-        status = served.get("/status")["shim"]
-        served.graceful_stop()
-        records = served.records()
-    assert_isolated(views)
-    assert late["keys"] == ["late", "pool"], late
-    assert after_ws["keys"] == ["late", "pool"], after_ws
-    assert h2["first"]["keys"] == ["h2", "late", "pool"] and h2["second"]["keys"] == ["late", "pool"], h2
-    assert status["patched"] == [] and status["mode"] is None, status
     assert [r["keys"] for r in records if r["event"] == "startup"] == [[]], records
     assert [r["keys"] for r in records if r["event"] == "shutdown"] == [["late", "pool"]], records
 
