@@ -7,11 +7,13 @@ warnings) is the program's to say. A non-zero exit fails the test with the end o
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
-__all__ = ["ROOT", "SCRIPTS", "TESTS", "run_json"]
+__all__ = ["ROOT", "SCRIPTS", "TESTS", "github_schema", "run_json"]
 
 #: tests/ itself: the tiers (unit/, integration/, matrix/) are its subdirectories, the programs
 #: and stubs they share stay here, so a test's own ``__file__`` never locates them.
@@ -30,3 +32,16 @@ def run_json(
     assert done.returncode == 0, done.stderr[-3000:]
     result: Dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result, done.stderr
+
+
+def github_schema(schema: str, path: Path) -> subprocess.CompletedProcess[str]:
+    """check-jsonschema's vendored GitHub schema ``schema`` (``vendor.github-workflows``,
+    ``vendor.github-actions``: offline) on ``path``. Skips the test without check-jsonschema."""
+    import pytest
+
+    found = shutil.which("check-jsonschema") or str(Path(sys.executable).parent / "check-jsonschema")
+    if not Path(found).exists():
+        pytest.skip("check-jsonschema is not installed "
+                    "(it comes with the test dependency group: pip install -e . --group test)")
+    return subprocess.run([found, "--builtin-schema", schema, str(path)], capture_output=True, text=True,
+                          timeout=120)

@@ -1,10 +1,11 @@
-"""Prove the upstream patch series in ``patches/``: they apply, and the patched servers work.
+"""Prove the upstream patch series in ``patches/``: they apply, and the patched servers and test
+harnesses work.
 
 One command, usable in CI::
 
     python -m tools.patches list
     python -m tools.patches apply [--series NAME/RELEASE ...]   # sdist + non-test part, cheap
-    python -m tools.patches prove [--series NAME/RELEASE ...] [--json]
+    python -m tools.patches prove [--series NAME/RELEASE ...] [--json] [--no-upstream-tests]
     python -m tools.patches git-am --repo NAME=/path/to/NAME.git [--series ...] [--pytest]
 
 ``prove`` does, for every series: download the release's sdist from PyPI (``pip download
@@ -12,13 +13,17 @@ One command, usable in CI::
 no fuzz, every hunk must apply; sdists carry no tests and often no changelog, so those files are
 left out and reported), install the patched tree into a per-release environment built by
 :mod:`tools.envs` (the same pins as the matrix, the release replaced by the local directory), and
-run the check kit there with the shim switched off — and the same check kit against the pristine
+run the check kit there with the shim switched off (``--server NAME``, or ``--harness KEY`` for a
+test harness: its descriptor's ``harness``) — and the same check kit against the pristine
 release in its own environment. The series is proven when every applicable check passes on the
 patched server and the pristine release fails the checks the series is written to fix. A check is
 not applicable to a configuration when it fails there for the reference behaviour too (the
 pristine release with the shim on): a limit of that release or of this machine, which the proof
 reports; it is only worked out when the patched server fails something. A failing patched run is
 repeated once before it counts (a loaded 2-core machine), and the proof reports that as well.
+Then the release's own tests (:func:`upstream_suite`): the whole series ``git am``'d onto a
+repository made of the pristine sdist, the tests the sdist ships run there and pass, and the
+series' test files fail once the release's own source is put back.
 
 ``git-am`` needs a clone of the upstream repository (not part of this project): it checks out
 the release tag into a temporary worktree, applies the whole series with ``git am`` (tests and
@@ -55,6 +60,7 @@ __all__ = [
     "Applied",
     "Proof",
     "Series",
+    "Suite",
     "apply_to_sdist",
     "find_series",
     "git_am",
@@ -63,6 +69,8 @@ __all__ = [
     "prove",
     "run_check",
     "sdist",
+    "sdist_repository",
+    "upstream_suite",
 ]
 
 PATCHES = ROOT / "patches"
@@ -83,6 +91,11 @@ class Series(PatchSeries):
     # SERIES gives both. Patches is frozen, so one shared default instance is safe.
     server: str = ""
     shared: Patches = Patches(series=())  # noqa: RUF009
+    #: How ``lifespan-state check`` names the integration: ``("--server", name)`` or
+    #: ``("--harness", key)``.
+    target: Tuple[str, str] = ("--server", "")
+    #: The top-level import package (``src/<package>/`` or ``<package>/`` in the sdist).
+    package: str = ""
 
     @property
     def changelog(self) -> str:
@@ -117,7 +130,10 @@ class Series(PatchSeries):
 
 def _series(integration: Integration, shared: Patches, facts: PatchSeries) -> Series:
     own = {f.name: getattr(facts, f.name) for f in fields(PatchSeries)}
-    return Series(**own, server=integration.name, shared=shared)
+    kit = integration.harness
+    target = ("--harness", kit.key) if kit is not None else ("--server", integration.name)
+    return Series(**own, server=integration.name, shared=shared, target=target,
+                  package=integration.module)
 
 
 #: Every series in ``patches/``: the integrations' by rank, each one's in its descriptor's order
@@ -178,8 +194,9 @@ def sdist(server: str, release: str) -> Path:
 
     def found() -> Optional[Path]:
         for path in target.iterdir():
-            low = path.name.lower()
-            if low.startswith(f"{server}-{release}.") and low.endswith((".tar.gz", ".zip")):
+            # sdists are named "asgi-lifespan-2.1.0" or "asgi_lifespan-2.1.0" (PEP 625)
+            low = _normalized(path.name)
+            if low.startswith(f"{_normalized(server)}-{release}.") and low.endswith((".tar.gz", ".zip")):
                 return path
         return None
 
@@ -199,6 +216,10 @@ def sdist(server: str, release: str) -> Path:
     return path
 
 
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_]+", "-", name.lower())
+
+
 def _sdist_from_index(server: str, release: str, target: Path) -> Optional[Path]:
     """The sdist file straight from the index's JSON listing (PEP 691), for releases ``pip
     download`` cannot fetch because it prepares their metadata first: the build backend of a
@@ -210,7 +231,7 @@ def _sdist_from_index(server: str, release: str, target: Path) -> Optional[Path]
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             files = json.load(response)["files"]
-        wanted = [f for f in files if f["filename"].lower() == f"{server}-{release}.tar.gz"]
+        wanted = [f for f in files if _normalized(f["filename"]) == f"{_normalized(server)}-{release}.tar.gz"]
         if not wanted:
             return None
         digest = wanted[0].get("hashes", {}).get("sha256")
@@ -249,7 +270,12 @@ def _git(args: List[str], cwd: Path, **kwargs: Any) -> subprocess.CompletedProce
     # GIT_CEILING_DIRECTORIES: the tree lives under this project's (git-ignored) cache; without
     # it `git apply` would find this project's repository and apply relative to its root.
     env = dict(os.environ, GIT_CEILING_DIRECTORIES=str(cwd.parent))
-    return subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, **kwargs)
+    return subprocess.run([*_GIT, *args], cwd=cwd, env=env, capture_output=True, text=True, **kwargs)
+
+
+#: git for the repositories made from sdists: unpacked as root, their files keep the archive's
+#: owner, which git would otherwise refuse as "dubious ownership".
+_GIT = ["git", "-c", "safe.directory=*"]
 
 
 def apply_to_sdist(series: Series, fresh: bool = False) -> Applied:
@@ -360,9 +386,10 @@ def env_for(series: Series, patched: Optional[Path]) -> Path:
 
 
 def run_check(env: Path, series: Series, options: Sequence[str], shim: str = "off") -> Dict[str, Any]:
-    """``lifespan-state check --shim off --json`` in ``env``; the one result record."""
+    """``lifespan-state check --server/--harness ... --shim off --json`` in ``env``; the one result
+    record."""
     argv = [str(env / "bin" / "python"), "-m", "lifespan_state", "check",
-            "--server", series.server, "--shim", shim, "--json", *options]
+            *series.target, "--shim", shim, "--json", *options]
     return _run_json(argv)
 
 
@@ -423,6 +450,8 @@ class Proof:
     error: str = ""
     #: Patched runs that failed once and were repeated (what failed the first time).
     retried: List[str] = field(default_factory=list)
+    #: The release's own tests on the series (None: not asked for).
+    suite: Optional[Suite] = None
 
     @property
     def ok(self) -> bool:
@@ -439,6 +468,10 @@ class Proof:
             if missing:
                 out.append(f"{label}: the pristine release passes {', '.join(missing)}, which it "
                            f"should fail (fails: {', '.join(native_fails) or 'nothing'})")
+        if self.suite is not None and not self.suite.ok:
+            what = [self.suite.patched, self.suite.pristine and f"pristine release: {self.suite.pristine}",
+                    self.suite.note]
+            out.append("upstream tests: " + "; ".join(w for w in what if w))
         return out
 
     def as_dict(self) -> Dict[str, Any]:
@@ -458,6 +491,10 @@ class Proof:
                 {"config": label, "patched_fails": p, "release_fails": n, "release_must_fail": e}
                 for label, p, n, e in self.runs
             ],
+            "upstream_tests": None if self.suite is None else {
+                "ok": self.suite.ok, "patched": self.suite.patched, "pristine": self.suite.pristine,
+                "note": self.suite.note,
+            },
         }
 
 
@@ -497,8 +534,9 @@ def _patched_run(run: Callable[[], Dict[str, Any]], proof: Proof, label: str) ->
     return record
 
 
-def prove(series: Series, log: Any = None) -> Proof:
-    """Apply ``series`` to its sdist, then check the patched server and the pristine release."""
+def prove(series: Series, log: Any = None, upstream_tests: bool = True) -> Proof:
+    """Apply ``series`` to its sdist, check the patched integration and the pristine release, and
+    (``upstream_tests``) run the release's own tests on the series (:func:`upstream_suite`)."""
     proof = Proof(series)
 
     def say(text: str) -> None:
@@ -533,44 +571,83 @@ def prove(series: Series, log: Any = None) -> Proof:
                 reference = check(release_env, shim="on")
                 proof.not_applicable[label] = failed(reference)
             proof.runs.append((label, failed(patched), failed(native), must_fail))
-    except (RuntimeError, EnvError, subprocess.TimeoutExpired) as exc:
+        if upstream_tests:
+            say("git am onto the sdist's repository; the release's tests")
+            proof.suite = upstream_suite(series)
+            for line in (proof.suite.patched, proof.suite.pristine and f"pristine release: "
+                         f"{proof.suite.pristine}", proof.suite.note):
+                if line:
+                    say(line)
+    except (RuntimeError, EnvError, subprocess.TimeoutExpired, subprocess.CalledProcessError) as exc:
         proof.error = str(exc)
     say("PROVEN" if proof.ok else f"NOT PROVEN: {proof.error or '; '.join(proof.problems())}")
     return proof
 
 
-# -- git am against the upstream repository -------------------------------------------------------
+# -- git am and the upstream test suite ----------------------------------------------------------
+
+#: Who ``git am`` says committed the series (the patches keep their own author).
+_COMMITTER = {"GIT_COMMITTER_NAME": "lifespan-state-shim",
+              "GIT_COMMITTER_EMAIL": "lifespan-state-shim@users.noreply.github.com"}
+
+
+@dataclass
+class Suite:
+    """The release's own tests on the series applied with ``git am`` (``prove``'s third part)."""
+
+    #: The pytest run on the patched tree ("" when none ran).
+    patched: str = ""
+    #: The series' test files on the pristine release (the negative control): they must fail.
+    pristine: str = ""
+    #: Why nothing ran, or what the run left out (files the sdist does not carry).
+    note: str = ""
+    ok: bool = True
 
 
 def git_am(series: Series, repo: Path, pytest_args: Optional[Sequence[str]] = None,
-           keep: bool = False) -> Tuple[bool, str]:
-    """Apply the whole series with ``git am`` to the release tag of the upstream ``repo``.
+           keep: bool = False, exclude: Sequence[str] = (),
+           control: Sequence[str] = ()) -> Tuple[bool, str]:
+    """Apply the whole series with ``git am`` to the release tag of ``repo``.
 
+    ``exclude``: paths of the series that ``repo`` does not carry (left out of ``git am``).
     With ``pytest_args``, install the worktree (editable) with its test requirements in a
-    throw-away environment and run pytest there with those arguments.
+    throw-away environment and run pytest there with those arguments; with ``control`` (test
+    files), then put the release's own source back and run those tests again: they must fail.
     """
     work = Path(tempfile.mkdtemp(prefix=f"lspatch-{series.server}-{series.release}-"))
     tree = work / "tree"
-    git = ["git", f"--git-dir={repo}"]
+    git = [*_GIT, f"--git-dir={repo}"]
     lines: List[str] = []
     try:
         proc = subprocess.run([*git, "worktree", "add", "--detach", str(tree), series.git_tag],
                               capture_output=True, text=True)
         if proc.returncode != 0:
             return False, f"no tag {series.git_tag} in {repo}: {proc.stderr.strip()}"
-        env = dict(os.environ, GIT_COMMITTER_NAME="lifespan-state-shim",
-                   GIT_COMMITTER_EMAIL="lifespan-state-shim@users.noreply.github.com")
-        proc = subprocess.run(["git", "am", "--quiet", *map(str, series.patches())], cwd=tree,
+        env = dict(os.environ, **_COMMITTER)
+        excludes = [f"--exclude={path}" for path in exclude]
+        proc = subprocess.run([*_GIT, "am", "--quiet", *excludes, *map(str, series.patches())], cwd=tree,
                               capture_output=True, text=True, env=env)
         if proc.returncode != 0:
-            subprocess.run(["git", "am", "--abort"], cwd=tree, capture_output=True)
+            subprocess.run([*_GIT, "am", "--abort"], cwd=tree, capture_output=True)
             return False, f"git am failed: {(proc.stderr or proc.stdout).strip()}"
         lines.append(f"git am: {len(series.patches())} patch(es) applied to tag {series.git_tag}")
         if pytest_args is not None:
-            ok, text = _upstream_pytest(series, tree, work / "venv", pytest_args)
+            venv = work / "venv"
+            ready = _suite_env(series, tree, venv)
+            if ready:
+                return False, "\n".join([*lines, ready])
+            ok, text = _pytest(series, tree, venv, pytest_args)
             lines.append(text)
             if not ok:
                 return False, "\n".join(lines)
+            if control:
+                source = [p for p in _changed(tree, series.git_tag) if not is_test_path(p)]
+                subprocess.run([*_GIT, "checkout", series.git_tag, "--", *source], cwd=tree,
+                               capture_output=True, check=True)
+                failed_as_it_should, text = _pytest(series, tree, venv, control, expect_failure=True)
+                lines.append(f"pristine release: {text}")
+                if not failed_as_it_should:
+                    return False, "\n".join(lines)
         return True, "\n".join(lines)
     finally:
         if not keep:
@@ -578,29 +655,44 @@ def git_am(series: Series, repo: Path, pytest_args: Optional[Sequence[str]] = No
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _upstream_pytest(series: Series, tree: Path, venv: Path,
-                     pytest_args: Sequence[str]) -> Tuple[bool, str]:
+def _changed(tree: Path, tag: str) -> List[str]:
+    proc = subprocess.run([*_GIT, "diff", "--name-only", tag, "HEAD"], cwd=tree, capture_output=True,
+                          text=True, check=True)
+    return proc.stdout.split()
+
+
+def _suite_env(series: Series, tree: Path, venv: Path) -> str:
+    """The test environment of the release's suite; "" when it is ready, else what failed."""
     suite = series.tests
     if suite is None:
-        return False, f"no test suite recorded for {series.name} (its descriptor's PatchSeries.tests)"
-    python, reqs, known_failures = suite.python, suite.requirements, suite.known_failures
+        return f"no test suite recorded for {series.name} (its descriptor's PatchSeries.tests)"
     tool = uv()
     env = dict(os.environ, VIRTUAL_ENV=str(venv))
     env.pop("PYTHONPATH", None)
-    subprocess.run([tool, "venv", "-q", "-p", python_for(python), str(venv)], check=True, env=env)
+    subprocess.run([tool, "venv", "-q", "-p", python_for(suite.python), str(venv)], check=True, env=env)
     extras = series.shared.test_extras
     target = [f"{series.server}=={series.release}"] if series.wheel_overlay else ["-e", f"{tree}{extras}"]
-    proc = subprocess.run([tool, "pip", "install", "-q", *target, *reqs], env=env,
+    proc = subprocess.run([tool, "pip", "install", "-q", *target, *suite.requirements], env=env,
                           capture_output=True, text=True)
     if proc.returncode != 0:
-        return False, f"test environment: {proc.stderr.strip()[-600:]}"
+        return f"test environment: {proc.stderr.strip()[-600:]}"
     if series.wheel_overlay:
         # The tree (first on sys.path under `python -m pytest`) is the patched package; it gets
         # the released wheel's compiled module, which the series does not touch.
         module = series.shared.compiled
         for built in _site_packages(venv).glob(f"{series.server}/{module}*.so"):
             shutil.copy2(built, tree / series.server / built.name)
-    proc = subprocess.run([str(venv / "bin" / "python"), "-m", "pytest", "-q", "-rf", "-p",
+    return ""
+
+
+def _pytest(series: Series, tree: Path, venv: Path, pytest_args: Sequence[str],
+            expect_failure: bool = False) -> Tuple[bool, str]:
+    """pytest in ``venv`` on ``tree``: (as expected, summary). ``expect_failure``: the run must
+    end with failing tests (pytest's exit code 1), not pass and not break (an error, exit 2+)."""
+    known_failures = series.tests.known_failures if series.tests else ()
+    env = dict(os.environ, VIRTUAL_ENV=str(venv))
+    env.pop("PYTHONPATH", None)
+    proc = subprocess.run([str(venv / "bin" / "python"), "-m", "pytest", "-q", "-rf", "--color=no", "-p",
                            "no:cacheprovider", *pytest_args,
                            *(f"--deselect={t}" for t in known_failures)], cwd=tree, env=env,
                           capture_output=True, text=True, timeout=1800)
@@ -609,7 +701,75 @@ def _upstream_pytest(series: Series, tree: Path, venv: Path,
     deselected = ""
     if known_failures:
         deselected = f" ({len(known_failures)} known pre-existing failure(s) deselected)"
-    return proc.returncode == 0, f"pytest {' '.join(pytest_args)}: {summary}{deselected}"
+    ok = proc.returncode == 1 if expect_failure else proc.returncode == 0
+    return ok, f"pytest {' '.join(pytest_args)}: {summary}{deselected}"
+
+
+def sdist_repository(series: Series) -> Path:
+    """A git repository of the pristine sdist, its one commit tagged as the release (built once)."""
+    base = CACHE / "repos" / f"{series.server}-{series.release}"
+    if (base / ".complete").exists():
+        return next(base.glob("*/.git"))
+    if base.exists():
+        shutil.rmtree(base)
+    tree = _unpack(sdist(series.server, series.release), base)
+    identity = ["-c", f"user.name={_COMMITTER['GIT_COMMITTER_NAME']}",
+                "-c", f"user.email={_COMMITTER['GIT_COMMITTER_EMAIL']}"]
+    for step in (["init", "-q"], ["add", "-A", "-f"],
+                 [*identity, "commit", "-q", "--no-verify", "-m", f"{series.server} {series.release} sdist"],
+                 ["tag", series.git_tag]):
+        proc = _git(step, cwd=tree)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{series.name}: a repository of the sdist: {proc.stderr.strip()}")
+    (base / ".complete").write_text("")
+    return tree / ".git"
+
+
+def upstream_suite(series: Series) -> Suite:
+    """The series applied with ``git am`` to a repository of the pristine sdist, then the tests
+    that sdist ships (``UpstreamTests.args``) on it, and the series' test files on the pristine
+    release, which must fail there.
+
+    Files of the series that the sdist does not carry (a changelog, test modules of a suite it
+    does not ship) are left out of ``git am``; when the sdist ships no tests, only the test files
+    the series adds run. No suite facts, or no test the sdist can run: nothing runs, and the
+    proof says why.
+    """
+    suite = series.tests
+    if suite is None:
+        return Suite(note="no upstream test facts (PatchSeries.tests)")
+    repo = sdist_repository(series)
+    tree = repo.parent
+    shipped = _git(["ls-files"], cwd=tree).stdout.split()
+    ships_tests = any(is_test_path(path) for path in shipped)
+    absent: List[str] = []
+    added: List[str] = []
+    touched: List[str] = []
+    for patch in series.patches():
+        _, files = split_files(patch.read_text())
+        for path, diff in files.items():
+            new = "\nnew file mode" in diff.split("@@")[0]
+            if not new and path not in shipped:
+                absent += [] if path in absent else [path]  # a changelog each patch touches: once
+                continue
+            if is_test_path(path):
+                touched.append(path)
+                added += [path] if new else []
+    notes = [f"not in the sdist, left out of git am: {', '.join(absent)}"] if absent else []
+    args = list(suite.args) if ships_tests else added
+    if not args or not touched:
+        why = "the sdist ships no tests and the series adds no test file" if not ships_tests else \
+            "the series touches no test the sdist ships"
+        return Suite(note="; ".join([why, *([f"not in the sdist: {', '.join(absent)}"] if absent else [])]))
+    if not ships_tests:
+        notes.insert(0, "the sdist ships no tests: only the series' own new test files run")
+    ok, text = git_am(series, repo, args, exclude=absent, control=touched)
+    lines = text.splitlines()
+    patched = next((line for line in lines if line.startswith("pytest ")), "")
+    pristine = next((line.split(": ", 1)[1] for line in lines if line.startswith("pristine release: ")), "")
+    if not patched:  # git am or the test environment failed: what it said
+        notes.append(text)
+    return Suite(patched=patched, pristine=pristine, note="; ".join(notes), ok=ok)
 
 
 # -- command line ---------------------------------------------------------------------------------
@@ -625,6 +785,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for sp in (p_apply, p_prove, p_am):
         sp.add_argument("--series", action="append", help="server/release (repeatable); default all")
     p_prove.add_argument("--json", action="store_true", help="print the proofs as JSON on stdout")
+    p_prove.add_argument("--no-upstream-tests", action="store_true",
+                         help="skip git am onto the sdist's repository and the release's own tests")
     p_am.add_argument("--repo", action="append", required=True,
                       help="server=/path/to/repository.git (a clone, bare or not)")
     p_am.add_argument("--pytest", nargs=argparse.REMAINDER,
@@ -651,7 +813,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                   f"{', '.join(x.split(': ')[1] for x in applied.skipped) or 'nothing'})")
         return status
     if args.command == "prove":
-        proofs = [prove(s, log=sys.stderr) for s in chosen]
+        proofs = [prove(s, log=sys.stderr, upstream_tests=not args.no_upstream_tests) for s in chosen]
         if args.json:
             print(json.dumps([proof.as_dict() for proof in proofs], indent=2))
         else:
@@ -668,6 +830,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                               "pristine release with the shim too)")
                 for note in proof.retried:
                     print(f"  (failed once, repeated: {note})")
+                suite = proof.suite
+                if suite is not None:
+                    for line in (suite.patched, suite.pristine and f"pristine release: {suite.pristine}"):
+                        if line:
+                            print(f"  upstream tests, {line}")
+                    if suite.note and suite.ok:
+                        print(f"  (upstream tests: {suite.note})")
                 for problem in [proof.error] if proof.error else proof.problems():
                     print(f"  ! {problem}")
         return 0 if all(p.ok for p in proofs) else 1

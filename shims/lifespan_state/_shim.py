@@ -101,8 +101,6 @@ def decide(integration: Integration) -> Decision:
     back. A build without state is refused where the descriptor says adding it is beyond a wrap.
     """
     probes = integration.probes
-    if probes is None:
-        raise TypeError(f"the integration {integration.name!r} declares no probes")
     decision = _by_table(integration.name, bool(integration.resolve(probes.has_state)()))
     if decision.mode == "add" and probes.without_state == "unsupported":
         raise UnsupportedServerError(

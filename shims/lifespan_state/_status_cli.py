@@ -15,6 +15,7 @@ import importlib
 import json
 import os
 import sys
+import warnings
 from typing import Dict, List
 
 from ._registry import DISABLE_ENV, DISABLE_VALUES, ServerStatus, activate, disabled_by_env, discover, status
@@ -22,8 +23,6 @@ from ._versions import SUPPORTED, installed_version
 
 __all__ = ["main"]
 
-#: The name column fits the longest supported name (asgi-lifespan), so no row shifts.
-_NAME = max(len(name) for name in SUPPORTED)
 _WIDTH = 10
 
 
@@ -38,11 +37,12 @@ def _disable_line() -> str:
     )
 
 
-def _lines(name: str, info: ServerStatus) -> List[str]:
+def _lines(name: str, info: ServerStatus, width: int) -> List[str]:
+    # ``width`` fits the longest name reported (entry points' included), so no row shifts.
     if info.installed is None and not info.imported:
-        return [f"{name:<{_NAME}} not installed"]
-    head = f"{name:<{_NAME}} {info.installed or '?':<{_WIDTH}} mode={info.mode or '-':<7}"
-    pad = " " * _NAME
+        return [f"{name:<{width}} not installed"]
+    head = f"{name:<{width}} {info.installed or '?':<{_WIDTH}} mode={info.mode or '-':<7}"
+    pad = " " * width
     lines: List[str] = []
     if info.patched:
         lines.append(f"{head} wrapped: {', '.join(info.patched)}")
@@ -74,7 +74,11 @@ def main(argv: List[str]) -> int:
     for name in discover():
         first = SUPPORTED[name].imports[0]
         try:
-            importlib.import_module(first)
+            with warnings.catch_warnings():
+                # Looking is not using: a library's notices about its own imports (Starlette's
+                # "install httpx2") are not what this report is about.
+                warnings.simplefilter("ignore")
+                importlib.import_module(first)
         except Exception as exc:  # a server or harness that refuses to import in this environment
             if isinstance(exc, ImportError) and installed_version(name) is None:
                 continue  # not installed: reported as such below
@@ -93,7 +97,8 @@ def main(argv: List[str]) -> int:
     note = _disable_line()
     if note:
         print(note)
+    width = max(map(len, report), default=0)
     for name, info in report.items():
-        for line in _lines(name, info):
+        for line in _lines(name, info, width):
             print(line)
     return 0

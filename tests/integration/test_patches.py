@@ -1,8 +1,10 @@
 """The upstream patch series in ``patches/``: well-formed, applicable, and proven on real servers.
 
 Default run: the format of every series, every series applied to its release's sdist (cheap), and
-the full proof (patched server passes the check kit with the shim off, pristine release fails it)
-for Debian 12's uvicorn 0.17.6 and hypercorn 0.13.2. ``-m slow`` proves every series.
+the full proof (patched server or harness passes the check kit with the shim off, pristine release
+fails it; the release's own tests pass on the series ``git am``'d onto a repository of its sdist, and
+the series' tests fail on the pristine release) for Debian 12's uvicorn 0.17.6 and hypercorn 0.13.2
+and for the test harnesses' series (in-process: cheap). ``-m slow`` proves every series.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from tools.patches import (
     split_files,
 )
 
+from lifespan_state._integrations._load import integrations
+
 ON_DISK = find_series()
 DEFAULT = [s for s in ON_DISK if s.default]
 SLOW = [s for s in ON_DISK if not s.default]
@@ -41,7 +45,21 @@ def test_every_directory_is_a_known_series() -> None:
 def test_debian_series_exist() -> None:
     names = {s.name for s in ON_DISK}
     assert {"uvicorn/0.17.6", "hypercorn/0.13.2"} <= names
-    assert {s.name for s in DEFAULT} == {"uvicorn/0.17.6", "hypercorn/0.13.2"}
+    assert {"uvicorn/0.17.6", "hypercorn/0.13.2"} <= {s.name for s in DEFAULT}
+
+
+def test_harness_series_are_checked_as_harnesses() -> None:
+    """A harness's series runs the kit with ``--harness KEY``, a server's with ``--server NAME``."""
+    harnesses = {i.name: i.harness.key for i in integrations() if i.harness is not None}
+    for series in SERIES:
+        if series.server in harnesses:
+            assert series.target == ("--harness", harnesses[series.server])
+        else:
+            assert series.target == ("--server", series.server)
+    proven = {s.server for s in ON_DISK if s.target[0] == "--harness"}
+    assert proven, "no harness series"
+    # the default run proves every harness series (cheap: no server processes)
+    assert {s.name for s in ON_DISK if s.target[0] == "--harness"} <= {s.name for s in DEFAULT}
 
 
 def test_readme_lists_every_series() -> None:
@@ -75,7 +93,7 @@ def test_series_format(series: Series) -> None:
             for f in files_touched
         ), f"{series.name} has no changelog line"
     source = [f for f in files_touched if not is_test_path(f) and f.endswith(".py")]
-    assert source and all(f.startswith((f"{series.server}/", f"src/{series.server}/")) for f in source)
+    assert source and all(f.startswith((f"{series.package}/", f"src/{series.package}/")) for f in source)
 
 
 @pytest.mark.parametrize("series", ON_DISK, ids=_ids(ON_DISK))
@@ -86,8 +104,8 @@ def test_series_applies_to_the_release_sdist(series: Series) -> None:
     for skipped in applied.skipped:
         path = skipped.split(": ", 1)[1]
         assert is_test_path(path) or path.endswith((".md", ".rst", ".txt")), skipped
-    package = applied.tree / ("src" if series.server == "hypercorn" else "") / series.server
-    assert package.is_dir()
+    tree = applied.tree
+    (package,) = [d for d in (tree / series.package, tree / "src" / series.package) if d.is_dir()]
     # the applied tree really carries the change (not the pristine release)
     texts = "".join(p.read_text() for p in package.rglob("*.py"))
     assert "state" in texts and ".copy()" in texts
@@ -107,6 +125,11 @@ def test_patched_release_passes_the_check_kit_without_the_shim(series: Series) -
         assert not (set(excused) & set(must_fail)), "a series must fix what it is written for"
         # negative control: the pristine release fails what the series is written to fix
         assert set(must_fail) <= set(release_fails), f"{label}: release fails only {release_fails}"
+    suite = proof.suite
+    assert suite is not None and suite.ok, suite
+    if suite.patched:
+        # the series' own tests ran, and fail on the pristine release (their negative control)
+        assert " passed" in suite.patched and " failed" in suite.pristine, suite
     assert proof.ok
     # a patched run may be repeated once (loaded machine); say so in the test output
     for note in proof.retried:
@@ -127,3 +150,4 @@ def test_series_table_names_configurations_the_kit_knows() -> None:
         assert series.native_fails, f"{series.name}: a series must say what the release fails"
         for options in series.configs:
             assert len(options) % 2 == 0 and all(o.startswith("--") for o in options[::2])
+

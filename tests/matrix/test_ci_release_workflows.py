@@ -89,3 +89,19 @@ def test_matrix_merge_runs_after_a_failed_shard() -> None:
     data = _load("matrix.yml")
     assert data["jobs"]["merge"]["if"] == "${{ !cancelled() }}"
     assert "tools/releases.py" in _triggers(data)["push"]["paths"]
+
+
+def test_the_action_job_passes_the_newest_uvicorn_and_fails_a_buggy_one() -> None:
+    """The action at the root, used as a server's CI would (``uses: ./``), on the releases
+    tools/releases.py names: the newest must pass, the buggy one must fail the action."""
+    from tools.releases import SERVERS
+
+    uvicorn = SERVERS["uvicorn"]
+    steps = {s.get("id"): s for s in _load("ci.yml")["jobs"]["action"]["steps"]}
+    newest, buggy = steps["newest"], steps["buggy"]
+    assert newest["uses"] == buggy["uses"] == "./"
+    assert newest["with"]["install"].split()[0] == f"uvicorn=={uvicorn.newest}"
+    assert buggy["with"]["install"].split()[0] == f"uvicorn=={uvicorn.buggy}"
+    assert buggy["continue-on-error"] is True and "continue-on-error" not in newest
+    verdict = " ".join(_runs({"steps": list(steps.values())}))
+    assert 'test "$OUTCOME" = failure' in verdict and 'test "$NEWEST" = true' in verdict

@@ -6,27 +6,14 @@ vendored ``vendor.github-workflows``, offline), and the matrix workflow runs the
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict
 
 import pytest
 
-from script_support import ROOT
+from script_support import ROOT, github_schema
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
-
-
-def _validator() -> List[str]:
-    found = shutil.which("check-jsonschema") or str(Path(sys.executable).parent / "check-jsonschema")
-    if not Path(found).exists():
-        pytest.skip(
-            "check-jsonschema is not installed "
-            "(it comes with the test dependency group: pip install -e . --group test)"
-        )
-    return [found, "--builtin-schema", "vendor.github-workflows"]
 
 
 def _load(path: Path) -> Dict[str, Any]:
@@ -41,7 +28,7 @@ def test_there_is_a_matrix_workflow() -> None:
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=[p.name for p in WORKFLOWS])
 def test_workflow_validates_against_the_github_schema(path: Path) -> None:
-    proc = subprocess.run([*_validator(), str(path)], capture_output=True, text=True, timeout=120)
+    proc = github_schema("vendor.github-workflows", path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -54,7 +41,7 @@ def test_the_validator_rejects_a_broken_workflow(tmp_path: Path) -> None:
     misspelt.write_text(text.replace("    needs: shard\n", "    need: shard\n", 1))
     for broken in (no_runner, misspelt):
         assert broken.read_text() != text
-        proc = subprocess.run([*_validator(), str(broken)], capture_output=True, text=True, timeout=120)
+        proc = github_schema("vendor.github-workflows", broken)
         assert proc.returncode != 0, f"{broken.name} validated: {proc.stdout}"
 
 

@@ -12,15 +12,17 @@ pytestmark = pytest.mark.unit
 
 
 def test_every_row_starts_its_version_and_details_in_one_column() -> None:
+    width = max(len(name) for name in SUPPORTED)
     rows = {
-        name: _lines(name, ServerStatus(name, "1.2.3", True, True, "fix", ("a.b",), "why", {"m": "c.d"}))
+        name: _lines(name, ServerStatus(name, "1.2.3", True, True, "fix", ("a.b",), "why", {"m": "c.d"}),
+                     width)
         for name in SUPPORTED
     }
-    width = max(len(name) for name in SUPPORTED)
     for name, (head, pending, reason) in rows.items():
         assert head[: width + 1] == f"{name:<{width}} " and head[width + 1 :].startswith("1.2.3 "), head
         # the lines under a row are indented to where the row's version starts
         assert pending.startswith(" " * (width + 1) + "on `import m`"), pending
         assert reason == " " * (width + 1) + "why", reason
-    missing = [_lines(name, ServerStatus(name, None, False, False, None, (), ""))[0] for name in SUPPORTED]
+    missing = [_lines(name, ServerStatus(name, None, False, False, None, (), ""), width)[0]
+               for name in SUPPORTED]
     assert {row.index("not installed") for row in missing} == {width + 1}, missing

@@ -68,7 +68,8 @@ class Probes:
     or "unsupported" (adding it is beyond a Python wrap: the release is refused).
     """
 
-    has_state: str
+    #: By convention the hook code's ``has_state``.
+    has_state: str = "._hooks:has_state"
     copies: Optional[CopyProbe] = None
     without_state: Literal["add", "unsupported"] = "add"
 
@@ -143,9 +144,10 @@ class Integration:
     newest_tested: str = ""
     #: Releases a user is most likely pinned to; the README and the CI subset name them.
     notable: Tuple[str, ...] = ()
-    #: The :class:`~lifespan_state._shim.Shim` instance (``"._hooks:SHIM"``).
-    hooks: str = ""
-    probes: Optional[Probes] = None
+    #: The :class:`~lifespan_state._shim.Shim` instance; by convention ``SHIM`` of ``_hooks.py``
+    #: beside the descriptor (read only where there are ``ranges``).
+    hooks: str = "._hooks:SHIM"
+    probes: Probes = Probes()
     #: Module -> what is wrapped when it is imported (wraps made on a later import): ``status()``
     #: says it before the hook code is loaded, and the shim's ``deferred()`` has exactly these keys.
     later: Mapping[str, str] = field(default_factory=dict)

@@ -51,13 +51,16 @@ BACKPORT = "adds lifespan state: lifespan scope `state`, a shallow copy per HTTP
 
 @dataclass(frozen=True)
 class UpstreamTests:
-    """A release's own test suite, run on the patched tree by ``tools.patches git-am --pytest``."""
+    """A release's own test suite, run on the patched tree by ``tools.patches prove`` (when the
+    release's sdist ships it) and ``tools.patches git-am --pytest``."""
 
     python: str
     #: Requirements at the versions of the release's time.
     requirements: Tuple[str, ...]
     #: Tests that fail on the pristine release here as well, deselected (the descriptor says why).
     known_failures: Tuple[str, ...] = ()
+    #: What ``prove`` hands pytest: the suite the sdist ships.
+    args: Tuple[str, ...] = ("tests",)
 
 
 @dataclass(frozen=True)

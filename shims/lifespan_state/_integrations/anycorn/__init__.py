@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .._descriptor import CopyProbe, Integration, Launch, Probes
 from .._matrix import Config, Matrix, Picks, Pin
-from .._tools import Bench, BenchRow, Field
+from .._tools import Bench, BenchRow, Field, Patches, PatchSeries, UpstreamTests
 
 INTEGRATION = Integration(
     name="anycorn",
@@ -17,9 +17,7 @@ INTEGRATION = Integration(
     ),
     newest_tested="0.20.1",
     notable=("0.17.2", "0.18.7", "0.19.3", "0.20.1"),
-    hooks="._hooks:SHIM",
     probes=Probes(
-        has_state="._hooks:has_state",
         copies=CopyProbe(
             "._hooks:copies_live_state_per_request",
             native="{version} copies the live state per request",
@@ -39,6 +37,15 @@ INTEGRATION = Integration(
     # idle-timeout task closes an already-closed TLS stream: anyio.ClosedResourceError), natively
     # and with the shim, which fails S10: the field page's check runs a disagreeing column twice.
     field_page=Field(),
+    patches=Patches(
+        series=(
+            PatchSeries("0.20.1", "3.11", ("S7",),
+                        summary="requests copy the live lifespan state (not a snapshot taken at startup)",
+                        # The sdist ships no tests: the prover runs the series' own test file (a new
+                        # one, needing nothing else of the suite) on it.
+                        tests=UpstreamTests("3.11", ("pytest==9.1.1", "trio==0.34.0"))),
+        ),
+    ),
     bench=Bench(
         command="{python} -m anycorn --bind {host}:{port} -k asyncio benchapp:app",
         # It runs on asyncio or trio only: no fast extras.

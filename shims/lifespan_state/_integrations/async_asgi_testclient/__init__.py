@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._descriptor import Integration, Probes
+from .._descriptor import Integration
 
 INTEGRATION = Integration(
     name="async-asgi-testclient",
@@ -12,8 +12,6 @@ INTEGRATION = Integration(
     ranges=(("1.0.0", "add", "the TestClient's lifespan scope has no state"),),
     newest_tested="1.4.11",
     notable=("1.4.11",),
-    hooks="._hooks:SHIM",
-    probes=Probes(has_state="._hooks:has_state"),
     rank=80,
     package=__name__,
 )

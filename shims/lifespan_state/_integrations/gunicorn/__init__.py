@@ -20,9 +20,7 @@ INTEGRATION = Integration(
     ),
     newest_tested="27.0.1",
     notable=("24.0.0", "26.2.0", "27.0.1"),
-    hooks="._hooks:SHIM",
     probes=Probes(
-        has_state="._hooks:has_state",
         copies=CopyProbe(
             "._hooks:hands_out_copies",
             native="metadata says {version} but every request gets a copy of worker.state (a patched build)",

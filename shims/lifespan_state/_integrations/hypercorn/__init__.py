@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._descriptor import Integration, Launch, Probes
+from .._descriptor import Integration, Launch
 from .._matrix import DEBIAN, Config, Limit, Matrix, NamedReleases, Picks, Pin
 from .._tools import (
     BACKPORT,
@@ -51,8 +51,6 @@ INTEGRATION = Integration(
     ),
     newest_tested=_NEWEST,
     notable=("0.11.2", "0.13.2", "0.14.4", "0.16.0", "0.17.3", "0.18.0"),
-    hooks="._hooks:SHIM",
-    probes=Probes(has_state="._hooks:has_state"),
     later={
         "hypercorn.asyncio": "worker_serve (every binding), per the asyncio worker's probes",
         "hypercorn.trio": "worker_serve (every binding), per the trio worker's probes",

@@ -4,7 +4,7 @@ the trigger is ``litestar.testing``."""
 
 from __future__ import annotations
 
-from .._descriptor import Integration, Probes
+from .._descriptor import Integration
 
 INTEGRATION = Integration(
     name="litestar",
@@ -18,8 +18,6 @@ INTEGRATION = Integration(
     ),
     newest_tested="2.25.0",
     notable=("2.25.0",),
-    hooks="._hooks:SHIM",
-    probes=Probes(has_state="._hooks:has_state"),
     rank=85,
     package=__name__,
 )

@@ -5,8 +5,8 @@ The trigger is ``starlette.testclient``: an app that only imports Starlette load
 
 from __future__ import annotations
 
-from .._descriptor import HarnessKit, Integration, Probes
-from .._tools import Field
+from .._descriptor import HarnessKit, Integration
+from .._tools import Field, Patches, PatchSeries, UpstreamTests
 
 INTEGRATION = Integration(
     name="starlette",
@@ -19,8 +19,6 @@ INTEGRATION = Integration(
     ),
     newest_tested="1.10.0",
     notable=("0.26.0", "1.10.0"),
-    hooks="._hooks:SHIM",
-    probes=Probes(has_state="._hooks:has_state"),
     harness=HarnessKit(
         key="testclient",
         # One client for every run: the leak between a client's runs needs that (docs/field.md).
@@ -29,6 +27,28 @@ INTEGRATION = Integration(
         open="._kit:open",
     ),
     field_page=Field(label="{name} {release} TestClient"),
+    patches=Patches(
+        series=(
+            # The kit checks S9 (a second run starts empty); the request after the run (S13) is
+            # the series' upstream test, which the prover runs on the pristine release too.
+            PatchSeries("1.10.0", "3.11", ("S9",), extra=("httpx==0.28.1",),
+                        summary="the TestClient's lifespan state is emptied when each `with` block's run "
+                                "ends: the next block starts empty and a request after the block gets "
+                                "none of the ended run's objects",
+                        default=True,
+                        # the release's dev dependency group, at its uv.lock's versions
+                        tests=UpstreamTests("3.11", (
+                            "httpx2[zstd]==2.13.1", "pytest==9.1.1", "trio==0.34.0", "anyio==4.15.1",
+                            "blockbuster==1.5.28", "importlib-metadata==9.0.1",
+                            "opentelemetry-sdk==1.44.0"),
+                            # a directory without permissions is readable by root (the prover's
+                            # user here): fails unpatched as well
+                            ("tests/test_staticfiles.py::test_staticfiles_with_invalid_dir_permissions_returns_401",))),
+        ),
+        # the release notes (starlette.dev/release-notes/)
+        changelog="docs/release-notes.md",
+        test_extras="[full]",
+    ),
     rank=70,
     package=__name__,
 )

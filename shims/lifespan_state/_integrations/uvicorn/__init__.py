@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._descriptor import Integration, Launch, Probes
+from .._descriptor import Integration, Launch
 from .._matrix import DEBIAN, Config, Limit, Matrix, NamedReleases, Picks, Pin
 from .._tools import (
     BACKPORT,
@@ -51,8 +51,6 @@ INTEGRATION = Integration(
     ),
     newest_tested=_NEWEST,
     notable=("0.11.8", "0.15.0", "0.17.6", "0.20.0", "0.21.0", "0.21.1"),
-    hooks="._hooks:SHIM",
-    probes=Probes(has_state="._hooks:has_state"),
     commands=("uvicorn",),
     launch=Launch(
         command="{python} -m uvicorn {app} --host {host} --port {port}",

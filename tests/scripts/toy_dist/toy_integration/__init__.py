@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from lifespan_state._integrations._descriptor import Integration, Launch, Probes
+from lifespan_state._integrations._descriptor import Integration, Launch
 
 INTEGRATION = Integration(
     name="toyserver",
@@ -12,8 +12,6 @@ INTEGRATION = Integration(
     ranges=(("1.0", "add", "the toy server has no lifespan state"),),
     newest_tested="1.0",
     notable=("1.0",),
-    hooks="._hooks:SHIM",
-    probes=Probes(has_state="._hooks:has_state"),
     commands=("toyserver",),
     launch=Launch(
         command="{python} -m toyserver {app} --host {host} --port {port}",
