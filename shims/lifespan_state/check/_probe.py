@@ -241,7 +241,7 @@ async def _websocket(scope: Dict[str, Any], receive: Receive, send: Send) -> Non
         await send({"type": "websocket.send", "text": json.dumps(_view(scope, state, acted))})
 
 
-async def _probe(scope: Dict[str, Any], receive: Receive, send: Send) -> None:
+async def app(scope: Dict[str, Any], receive: Receive, send: Send) -> None:
     """The probe: lifespan, http and websocket scopes (ASGI 3)."""
     kind = scope["type"]
     if kind == "lifespan":
@@ -274,4 +274,7 @@ def _middleware_arm() -> Callable[[Dict[str, Any], Receive, Send], Awaitable[Non
     return observed
 
 
-app = _middleware_arm() if os.environ.get("LIFESPAN_STATE_PROBE_SHIM") == "middleware" else _probe
+#: The probe itself, whichever ``app`` is.
+_probe = app
+if os.environ.get("LIFESPAN_STATE_PROBE_SHIM") == "middleware":
+    app = _middleware_arm()  # type: ignore[assignment]
