@@ -55,7 +55,7 @@ class _Run:
 
     def __init__(self) -> None:
         self.state: Dict[str, Any] = {}
-        self.status = RunStatus("app's lifespan run", _HOW)
+        self.status = RunStatus("app", _HOW)  # "the lifespan run of this app has ended"
 
     @property
     def running(self) -> bool:

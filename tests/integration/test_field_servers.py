@@ -114,8 +114,11 @@ class Served:
 
 @contextmanager
 def serving(
-    server: str, version: str, tmp_path: Path, *, shim: bool, workers: int = 1, extra: Sequence[str] = ()
+    server: str, version: str, tmp_path: Path, *, shim: bool, workers: int = 1, extra: Sequence[str] = (),
+    middleware: bool = False,
 ) -> Iterator[Served]:
+    """The server serving ``field_app:app``: with the shim activated, natively, or (``middleware``)
+    the app wrapped by ``LifespanStateMiddleware`` with nothing activated."""
     venv = venv_for(server, version)
     bindir = venv / "bin"
     port = free_port()
@@ -125,7 +128,7 @@ def serving(
     env = activated_env(
         bindir,
         PYTHONPATH=str(SCRIPTS),
-        FIELD_SHIM="1" if shim else "0",
+        FIELD_SHIM="middleware" if middleware else "1" if shim else "0",
         FIELD_SERVER="hypercorn" if server == "nonecorn" else server,
         FIELD_REPORT=str(report),
         # gunicorn >= 26 opens a control socket under $HOME: one per test, never the user's.
@@ -211,8 +214,13 @@ def test_gunicorn_26_native_requests_share_the_lifespan_dict(tmp_path: Path) -> 
         assert_isolated(views)
 
 
-def test_gunicorn_26_shim_isolates_every_request(tmp_path: Path) -> None:
-    with serving("gunicorn", "26.2.0", tmp_path, shim=True, extra=GUNICORN_H2) as served:
+@pytest.mark.parametrize("way", ["shim", "middleware"])
+def test_gunicorn_26_shim_or_middleware_isolates_every_request(way: str, tmp_path: Path) -> None:
+    """With the shim, or with only ``app = LifespanStateMiddleware(app)`` (nothing activated,
+    nothing patched): the negative control above is the same app with neither."""
+    middleware = way == "middleware"
+    with serving("gunicorn", "26.2.0", tmp_path, shim=not middleware, middleware=middleware,
+                 extra=GUNICORN_H2) as served:  # fmt: skip
         views = keep_alive_and_fresh(served)
         late = live_copy(served)
         after_ws = websocket_then_http(served)
@@ -224,7 +232,10 @@ def test_gunicorn_26_shim_isolates_every_request(tmp_path: Path) -> None:
     assert late["keys"] == ["late", "pool"], late
     assert after_ws["keys"] == ["late", "pool"], after_ws
     assert h2["first"]["keys"] == ["h2", "late", "pool"] and h2["second"]["keys"] == ["late", "pool"], h2
-    assert status["mode"] == "fix" and status["patched"] == ["gunicorn.workers.gasgi.ASGIWorker.run"], status
+    if middleware:
+        assert status["patched"] == [] and status["mode"] is None, status
+    else:
+        assert status["mode"] == "fix" and status["patched"] == ["gunicorn.workers.gasgi.ASGIWorker.run"]
     # S9/S10: the run started empty and its shutdown saw the lifespan's keys.
     assert [r["keys"] for r in records if r["event"] == "startup"] == [[]], records
     assert [r["keys"] for r in records if r["event"] == "shutdown"] == [["late", "pool"]], records
@@ -367,6 +378,21 @@ def test_granian_shim_shutdown_sees_its_keys(tmp_path: Path) -> None:
     for record in startups:
         assert record["keys"] == [] and record["shim"]["patched"] == [GRANIAN_WRAP]
     assert _shutdowns(records) == [["pool"], ["pool"]], records
+
+
+def test_granian_middleware_alone_shutdown_sees_its_keys(tmp_path: Path) -> None:
+    """Only ``app = LifespanStateMiddleware(app)`` (the negative control above is the same app
+    without it): granian empties its own dict, the app's stays whole; nothing patched."""
+    with serving("granian", "2.8.9", tmp_path, shim=False, middleware=True) as served:
+        views = keep_alive_and_fresh(served)
+        late = live_copy(served)
+        status = served.get("/status")["shim"]
+        served.graceful_stop()
+        records = served.records()
+    assert_isolated(views)
+    assert late["keys"] == ["late", "pool"], late
+    assert status["patched"] == [] and status["mode"] is None, status
+    assert _shutdowns(records) == [["late", "pool"]], records
 
 
 def test_granian_shim_keeps_granians_per_request_copies(tmp_path: Path) -> None:

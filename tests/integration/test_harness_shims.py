@@ -257,6 +257,28 @@ def test_async_asgi_testclient_gets_state_added() -> None:
     assert 'The server does not support "state" in the lifespan scope' in alone["stderr"]
 
 
+def test_async_asgi_testclient_with_the_middleware_alone() -> None:
+    """Only ``app = LifespanStateMiddleware(app)``, nothing activated: the same app that cannot
+    start alone (the negative control above) gets its state, each request its own copy."""
+    python = python_of("async-asgi-testclient", "1.4.11")
+    result = run("async-asgi-testclient", "starlette", "middleware", python)
+    two_runs_only_own_keys(result)
+    assert result["status"]["patched"] == [] and result["status"]["mode"] is None
+    assert result["after"][0].startswith("MissingStateError: lifespan state has no key 'pool': the "
+                                         "lifespan run of this app has ended")
+
+
+@pytest.mark.parametrize("harness", ["litestar", "litestar-async"])
+def test_litestar_test_clients_with_the_middleware_alone(harness: str) -> None:
+    """Litestar's clients driving the Starlette app wrapped by the middleware alone show it its
+    lifespan's keys (alone, below, they never do)."""
+    result = run(harness, "starlette", "middleware", python_of("litestar", "2.25.0"))
+    two_runs_only_own_keys(result)
+    assert result["status"]["patched"] == [] and result["status"]["mode"] is None
+    assert result["after"][0].startswith("MissingStateError: lifespan state has no key 'pool': the "
+                                         "lifespan run of this app has ended")
+
+
 @pytest.mark.parametrize(
     ("harness", "client"), [("litestar", "TestClient"), ("litestar-async", "AsyncTestClient")]
 )

@@ -2,6 +2,7 @@
 
 Environment: ``FIELD_SHIM=1`` activates the shim the way users do (``import lifespan_state.auto``
 at the top of the app module, i.e. inside the server's own app loading, in every worker);
+``FIELD_SHIM=middleware`` activates nothing and serves ``app = LifespanStateMiddleware(app)``;
 ``FIELD_REPORT=<path>`` makes the lifespan append one JSON line per run at ``lifespan.shutdown``
 with the keys its state dict holds then (S10) and at startup whether it started empty (S9).
 
@@ -116,7 +117,7 @@ def _report(record: Dict[str, Any]) -> None:
             out.write(json.dumps(dict(record, pid=os.getpid())) + "\n")
 
 
-async def app(scope: Dict[str, Any], receive: Any, send: Any) -> None:
+async def reporting_app(scope: Dict[str, Any], receive: Any, send: Any) -> None:
     """The Starlette app, with a lifespan that reports what its state dict holds (S9, S10)."""
     if scope["type"] != "lifespan":
         await starlette_app(scope, receive, send)
@@ -135,3 +136,10 @@ async def app(scope: Dict[str, Any], receive: Any, send: Any) -> None:
         return message
 
     await starlette_app(scope, watched_receive, send)
+
+
+app: Any = reporting_app
+if os.environ.get("FIELD_SHIM") == "middleware":
+    from lifespan_state import LifespanStateMiddleware
+
+    app = LifespanStateMiddleware(reporting_app)  # outermost, nothing activated

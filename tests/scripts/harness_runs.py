@@ -11,7 +11,8 @@ Usage: python harness_runs.py HARNESS APP ACTIVATION
 * ACTIVATION: ``none`` (the harness alone), ``auto-first`` (``import lifespan_state.auto`` before
   the harness is imported, as a conftest.py does), ``activate-after`` (``activate()`` once the
   harness is imported) or ``activate-deactivate`` (``activate()`` then ``deactivate()``: the
-  harness must be exactly what it is alone).
+  harness must be exactly what it is alone) or ``middleware`` (no activation: the app wrapped by
+  ``LifespanStateMiddleware``, outermost, as a user on a runtime without an integration does it).
 
 Prints one JSON line: what every request saw against what its run stored (``violations``), the
 keys each run's requests saw, the error (if any) of a request made without running the lifespan,
@@ -200,6 +201,10 @@ def main() -> None:
     harness, kind, activation = sys.argv[1:4]
     recorder = Recorder()
     app = APPS[kind](recorder)
+    if activation == "middleware":
+        from lifespan_state import LifespanStateMiddleware
+
+        app = LifespanStateMiddleware(app)
     runner, distribution = RUNNERS[harness]
     result = runner(app, activation)
     import lifespan_state

@@ -22,6 +22,14 @@ interleaved so that a burst of load from another process hits all of them alike)
   server calls the app), through the StateApp object (what that server's shim installs);
 * ``empty``: the timing loop itself, subtracted from the others.
 
+The middleware beside the shim, each scope a coroutine driven to its end (``coro.send(None)``,
+as an event loop does), the server's own per-request copy of its dict made in every statement
+(a native server's, marked by the middleware's run): ``acall`` is the async app alone,
+``ashim`` the same through the shim's function, ``middleware`` through
+``LifespanStateMiddleware`` (a running run), ``frame`` through an ``async def`` that only awaits
+the app — one coroutine frame, the floor of any async wrapper. Measured where the package sits
+beside ``_core.py`` (not for a ``_core.py`` loaded alone).
+
 Timers read the thread's CPU time (``time.thread_time``), not the wall clock: on a machine shared
 with other jobs, time spent descheduled would otherwise land in whichever statement was running.
 Each number is the minimum over the repeats (timeit's convention: the lower bound the machine can
@@ -40,6 +48,7 @@ import statistics
 import sys
 import time
 import timeit
+from pathlib import Path
 from types import ModuleType
 from typing import Any, Dict, List
 
@@ -78,8 +87,74 @@ class _NativeServer:
         self.app_state = state
 
 
+def _load_middleware(core_path: str) -> Any:
+    """The middleware class of the package ``_core.py`` belongs to, or None (a core alone)."""
+    package = Path(core_path).resolve().parent
+    if not (package / "_middleware.py").exists():
+        return None
+    sys.path.insert(0, str(package.parent))
+    from lifespan_state._middleware import LifespanStateMiddleware
+
+    return LifespanStateMiddleware
+
+
+class _Suspend:
+    """Awaiting it suspends a coroutine once; it is never resumed (a run that stays on)."""
+
+    def __await__(self) -> Any:
+        yield
+
+
+def _running(middleware: Any, app: Any, state: Dict[str, Any], native: Dict[str, Any]) -> Any:
+    """``middleware(app)`` with a run on: its lifespan started (``state`` stored) and left
+    suspended, ``native`` the server's dict the middleware marked. Returns (middleware, the
+    suspended lifespan coroutine: keep it alive)."""
+
+    async def lifespan_app(scope: Any, receive: Any, send: Any) -> None:
+        scope["state"].update(state)
+        await send({"type": "lifespan.startup.complete"})
+        await _Suspend()
+
+    async def send(message: Any) -> None:
+        return None
+
+    wrapped = middleware(lifespan_app)
+    lifespan = wrapped({"type": "lifespan", "state": native}, None, send)
+    lifespan.send(None)  # runs to the suspension: startup complete, the run is on
+    # Requests then reach ``app`` itself: no dispatching call of ours inside the timed statement.
+    wrapped.app = app
+    return wrapped, lifespan
+
+
+#: One scope through ``fn``: the server's copy of its dict, the coroutine driven to its end.
+_DRIVE = """
+scope["state"] = native.copy()
+c = {fn}(scope, receive, send)
+try:
+    c.send(None)
+except StopIteration:
+    pass
+"""
+
+
+def _async_statements(core: ModuleType, middleware: Any, state: Dict[str, Any], env: Dict[str, Any]) -> Any:
+    async def ainner(scope: Any, receive: Any, send: Any) -> None:
+        return None
+
+    async def frame(scope: Any, receive: Any, send: Any) -> None:
+        await ainner(scope, receive, send)
+
+    native: Dict[str, Any] = {}
+    wrapped, lifespan = _running(middleware, ainner, state, native)
+    env.update(ainner=ainner, frame=frame, middleware=wrapped, native=native,
+               ashim=core.StateApp(ainner, dict(state)).asgi3())
+    return lifespan, {name: _DRIVE.format(fn=fn) for name, fn in (
+        ("acall", "ainner"), ("ashim", "ashim"), ("middleware", "middleware"), ("frame", "frame"))}
+
+
 def measure(core_path: str, number: int, repeat: int) -> Dict[str, Any]:
     core = _load_core(core_path)
+    middleware = _load_middleware(core_path)
     results: Dict[str, Dict[str, Any]] = {}
     for keys in (4, 100):
         state = {f"key{i}": ([i] if i % 2 else {"setting": i}) for i in range(keys)}
@@ -120,6 +195,10 @@ def measure(core_path: str, number: int, repeat: int) -> Dict[str, Any]:
             "literal": literal % "",
             "literal_state": literal % ', "state": self.app_state.copy()',
         }
+        lifespan = None
+        if middleware is not None:
+            lifespan, more = _async_statements(core, middleware, state, env)
+            stmts.update(more)
         clock = time.thread_time
         timers = {name: timeit.Timer(stmt, timer=clock, globals=env) for name, stmt in stmts.items()}
         samples: Dict[str, List[float]] = {name: [] for name in stmts}
@@ -142,6 +221,15 @@ def measure(core_path: str, number: int, repeat: int) -> Dict[str, Any]:
         }
         row["target_ns"] = 2 * (row["copy_ns"] + row["call_ns"])
         row["met"] = row["added_ns"] <= row["target_ns"]
+        if lifespan is not None:
+            row.update(
+                acall_ns=low["acall"] - empty,
+                shim_async_added_ns=low["ashim"] - low["acall"],
+                middleware_added_ns=low["middleware"] - low["acall"],
+                frame_ns=low["frame"] - low["acall"],
+                middleware_added_median_ns=med["middleware"] - med["acall"],
+            )
+            lifespan.close()
         results[str(keys)] = row
     return {
         "python": platform.python_version(),

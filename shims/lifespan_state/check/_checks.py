@@ -1,6 +1,7 @@
 """The one engine: the checks of docs/CONFORMANCE.md (``_spec``) against a real server process.
 
-One *configuration* (a recipe, its options, TLS or not, shim on or off) is checked by a few runs:
+One *configuration* (a recipe, its options, TLS or not, and its arm: natively, with the shim, or
+the probe wrapped by ``LifespanStateMiddleware`` with no activation) is checked by a few runs:
 the main run (every transport the server speaks carries the checks' requests; its graceful stop
 makes the probe report what ``lifespan.shutdown`` saw, S10), the runs without lifespan (lifespan
 off where the server can, an app raising on the lifespan scope) and the in-process driver
@@ -29,9 +30,9 @@ from ._runner import HOST, ServerProcess, ServerStartError, free_port, json_line
 from ._spec import CHECKS, SPEC, Requests, judge, selected_checks, shim_mode, shim_supports
 from ._transports import Session
 
-__all__ = ["SHIMS", "Body", "Progress", "after_run_body", "check_configuration", "environment", "main_body",
-           "needs_driver", "needs_runs_without_lifespan", "quiet", "record", "run_checks", "shim_supports",
-           "without_lifespan_body"]
+__all__ = ["ARM_LABELS", "SHIMS", "Body", "Progress", "after_run_body", "arms", "check_configuration",
+           "environment", "main_body", "needs_driver", "needs_runs_without_lifespan", "quiet", "record",
+           "run_checks", "shim_supports", "without_lifespan_body"]
 
 Progress = Callable[[str], None]
 Body = Callable[[Run, Session], None]
@@ -80,21 +81,24 @@ def needs_driver(plan: Plan) -> bool:
 def record(obs: Observations, server: str, version: Optional[str], config: Dict[str, str]) -> ResultRecord:
     """The :class:`ResultRecord` of the selected checks, judged from ``obs``."""
     plan = obs.plan
-    return ResultRecord(server, version, config, "on" if plan.shim_on else "off",
+    return ResultRecord(server, version, config, plan.arm,
                         shim_mode(obs.main, plan.recipe.kit) if plan.shim_on else None,
                         [judge(check, obs) for check in selected_checks(plan)], obs.main.log_tail)
 
 
 # -- running a configuration -----------------------------------------------------------------------
 
-def environment(shim_on: bool, report: Optional[str] = None, lifespan_raise: bool = False) -> Dict[str, str]:
+def environment(shim_on: bool, report: Optional[str] = None, lifespan_raise: bool = False,
+                middleware: bool = False) -> Dict[str, str]:
     """The environment of a server (or harness) process of one arm."""
-    # Native means native: a bootstrap on PYTHONPATH (``lifespan-state run``) must stay inert too;
-    # and a shim-on run must not be switched off by the caller's environment. The probe's own
-    # variables (``_probe``) come from here only.
+    # Native means native: a bootstrap on PYTHONPATH (``lifespan-state run``) must stay inert too
+    # (so must it in the middleware arm: the middleware alone, no activation); and a shim-on run
+    # must not be switched off by the caller's environment. The probe's own variables (``_probe``)
+    # come from here only.
     env = {k: v for k, v in os.environ.items()
            if k != DISABLE_ENV and not k.startswith("LIFESPAN_STATE_PROBE_")}
-    env.update(LIFESPAN_STATE_PROBE_SHIM="1" if shim_on else "0", PYTHONUNBUFFERED="1")
+    probe = "middleware" if middleware else "1" if shim_on else "0"
+    env.update(LIFESPAN_STATE_PROBE_SHIM=probe, PYTHONUNBUFFERED="1")
     if not shim_on:
         env[DISABLE_ENV] = "1"
     if report:
@@ -173,18 +177,21 @@ def check_configuration(
     checks: Optional[Sequence[str]] = None,
     timeout: float = 10.0,
     progress: Progress = quiet,
+    middleware: bool = False,
 ) -> ResultRecord:
-    """Run the selected checks (default: all) on one configuration; one :class:`ResultRecord`."""
+    """Run the selected checks (default: all) on one configuration; one :class:`ResultRecord`.
+    ``middleware``: the middleware arm (``shim_on`` False), the probe wrapped by the middleware."""
     selected = list(checks or CHECKS)
-    label = f"{recipe.name} {capabilities.version} shim {'on' if shim_on else 'off'}"
     workdir = tempfile.mkdtemp(prefix="lifespan-state-check-")
     try:
-        plan = make_plan(recipe, config, tls, shim_on, selected)
+        plan = make_plan(recipe, config, tls, shim_on, selected, middleware)
+        label = f"{recipe.name} {capabilities.version} {ARM_LABELS[plan.arm]}"
         base = _tls_context(workdir) if tls else LaunchContext(HOST, 0, workdir)
         report = os.path.join(workdir, "shutdown.jsonl")
 
         progress(f"{label}: main run")
-        main = _serve(plan, config, environment(shim_on, report), base, timeout, main_body(plan))
+        main = _serve(plan, config, environment(shim_on, report, middleware=middleware), base, timeout,
+                      main_body(plan))
         main.shutdown = _read_report(report)
 
         s8: Dict[str, Run] = {}
@@ -195,7 +202,7 @@ def check_configuration(
             ("app raises on lifespan", recipe.lifespan_raise, True)]
         for name, overrides, raising in s8_runs if needs_runs_without_lifespan(plan) else []:
             progress(f"{label}: S8 run, {name}")
-            env = environment(shim_on, lifespan_raise=raising)
+            env = environment(shim_on, lifespan_raise=raising, middleware=middleware)
             s8[name] = _serve(plan, {**config, **overrides}, env, base, timeout, without)
 
         s9: Optional[Json] = None
@@ -203,7 +210,8 @@ def check_configuration(
             progress(f"{label}: S9 in-process servers")
             try:
                 args = ["lifespan_state.check._driver", recipe.kit, json.dumps(config), str(timeout)]
-                s9 = json_line(args, environment(shim_on), timeout * 6 + 30, RuntimeError)
+                s9 = json_line(args, environment(shim_on, middleware=middleware), timeout * 6 + 30,
+                               RuntimeError)
             except Exception as exc:
                 s9 = {"error": describe(exc)}
         shown = {**config, **({"tls": "on"} if tls else {}), **recipe.described(capabilities)}
@@ -212,8 +220,22 @@ def check_configuration(
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-#: ``--shim`` -> the runs of a configuration: natively (False) and/or with the shim (True).
-SHIMS = {"on": [True], "off": [False], "both": [False, True]}
+#: ``--shim`` -> the arms of a configuration, as the records' ``shim`` says them: natively
+#: (``off``), with the shim (``on``), the probe wrapped by the middleware, no activation
+#: (``middleware``).
+SHIMS = {"on": ["on"], "off": ["off"], "both": ["off", "on"], "middleware": ["middleware"],
+         "all": ["off", "on", "middleware"]}
+#: arm -> how a progress line says it.
+ARM_LABELS = {"off": "shim off", "on": "shim on", "middleware": "middleware only"}
+
+
+def arms(shim: str, server: str) -> List[str]:
+    """The arms ``--shim`` runs on ``server``: ``both`` and ``all`` leave out the shim where it
+    has no module for the server (``on`` alone keeps it: that run says so)."""
+    chosen = SHIMS[shim]
+    if shim in ("both", "all") and not shim_supports(server):
+        return [arm for arm in chosen if arm != "on"]
+    return chosen
 
 
 def run_checks(
@@ -230,11 +252,11 @@ def run_checks(
     """Check one configuration of ``server`` (a built-in's name or a :class:`Recipe`; options
     e.g. ``{"http": "h11", "lifespan": "on"}``, None: the default) — the ``lifespan-state check`` run.
 
-    ``shim``: ``"on"``, ``"off"`` or ``"both"`` (native first; natively only where the shim has no
-    module for the server). Runs with the interpreter of this process, i.e. against the server
-    release installed in this environment. A configuration it cannot run raises :class:`ConfigError`
-    — but for TLS on a server whose recipe has none in a ``sweep`` of every installed server: its
-    checks are then n/a, saying why.
+    ``shim``: a key of :data:`SHIMS` (:func:`arms`: ``"both"`` is native first, then the shim where
+    it has a module for the server; ``"middleware"`` the middleware arm). Runs with the
+    interpreter of this process, i.e. against the server release installed in this environment.
+    A configuration it cannot run raises :class:`ConfigError` — but for TLS on a server whose recipe
+    has none in a ``sweep`` of every installed server: its checks are then n/a, saying why.
     """
     if isinstance(server, str) and server not in RECIPES:
         raise ValueError(f"unknown server {server!r}; known: {', '.join(RECIPES)}")
@@ -259,5 +281,6 @@ def run_checks(
     else:
         config = {"command": recipe.command}
     tls = tls or (recipe.custom and "{certfile}" in recipe.command)
-    return [check_configuration(recipe, capabilities, config, on, tls=tls, checks=checks,
-                                timeout=timeout, progress=progress) for on in runs]
+    return [check_configuration(recipe, capabilities, config, arm == "on", tls=tls, checks=checks,
+                                timeout=timeout, progress=progress, middleware=arm == "middleware")
+            for arm in arms(shim, recipe.name)]

@@ -2,8 +2,9 @@
 
 With no ``--server``, every built-in server installed here is checked natively and, where the shim
 supports it, with the shim; ``--command`` checks any server command (the command, ``--stop-signal``
-and ``--lifespan-off-command`` are all the kit runs). The exit status is non-zero
-when a check fails with the shim on (without a shim run: when any check fails).
+and ``--lifespan-off-command`` are all the kit runs). ``--shim middleware`` checks the probe wrapped
+by ``LifespanStateMiddleware`` instead, with no activation. The exit status is non-zero when a check
+fails with the shim on or with the middleware (without either: when any check fails).
 """
 
 
@@ -81,7 +82,8 @@ def _parser() -> argparse.ArgumentParser:
                         "then compared only where one worker process served them); repeatable")
     parser.add_argument("--shim", choices=list(SHIMS), default="both",
                         help="check natively (off), with the shim (on), or both (default; servers "
-                        "the shim does not support are checked natively)")
+                        "the shim does not support are checked natively); middleware: the app "
+                        "wrapped by LifespanStateMiddleware, no activation; all: the three")
     parser.add_argument("--checks", help="comma-separated check ids, e.g. S1,S5 (default: all)")
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     parser.add_argument("--timeout", type=float, default=10.0,
@@ -106,8 +108,12 @@ def _progress(stream: TextIO) -> Tuple[Callable[[str], None], Callable[[], None]
     return show, done
 
 
+#: How the table names each arm (a record's ``shim``).
+_ARMS = {"off": "native", "middleware": "middleware only (no activation)"}
+
+
 def _column(record: ResultRecord) -> str:
-    shim = f"shim (mode {record.mode})" if record.shim == "on" else "native"
+    shim = f"shim (mode {record.mode})" if record.shim == "on" else _ARMS[record.shim]
     return f"{record.server} {record.server_version} {shim}"
 
 
@@ -168,7 +174,7 @@ def _summary(records: Sequence[ResultRecord]) -> List[str]:
         groups.setdefault(key, {})[record.shim] = record
     for (server, version, _), pair in groups.items():
         name = f"{server} {version}"
-        native, shimmed = pair.get("off"), pair.get("on")
+        native, shimmed, middleware = pair.get("off"), pair.get("on"), pair.get("middleware")
         if native is not None:
             lines.append(f"{name} without the shim: {_verdict(native.failed())}")
         if shimmed is not None:
@@ -177,6 +183,8 @@ def _summary(records: Sequence[ResultRecord]) -> List[str]:
             lines.append(f"{name} with the shim (mode {shimmed.mode}): {_verdict(shimmed.failed())}{fixes}")
         elif native is not None and not shim_supports(server):
             lines.append(f"{name} with the shim: n/a (the shim has no module for {server})")
+        if middleware is not None:
+            lines.append(f"{name} with the middleware only: {_verdict(middleware.failed())}")
     return lines
 
 

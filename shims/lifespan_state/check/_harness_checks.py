@@ -5,9 +5,10 @@ The probe runs behind a harness: one of the integrations that has a ``harness`` 
 ``lifespan_state.testing.lifespan_client``. One ``open`` of the harness is one run; its client
 stands where the HTTP/1.1 connection stands, so the checks' requests and judges run unchanged
 through the engine's :func:`~._checks.main_body` and :func:`~._checks.record`; once the run has
-ended, the same client carries the requests of :func:`~._checks.after_run_body` (S13). Each arm (shim on /
-off) is a fresh ``python -m lifespan_state.check._harness_checks NAME on|off CHECKS TIMEOUT``: the
-checking process never imports a harness, and no shim state leaks between arms.
+ended, the same client carries the requests of :func:`~._checks.after_run_body` (S13). Each arm
+(shim on / off, the middleware) is a fresh ``python -m lifespan_state.check._harness_checks NAME
+on|off|middleware CHECKS TIMEOUT``: the checking process never imports a harness, and no shim
+state leaks between arms.
 """
 
 from __future__ import annotations
@@ -146,19 +147,21 @@ def _clients() -> Dict[str, str]:
     return {c: str(v) for c, v in ((c, installed_version(c)) for c in reversed(CLIENTS)) if v is not None}
 
 
-def _arm(name: str, shim_on: bool, selected: Sequence[str], timeout: float) -> ResultRecord:
+def _arm(name: str, which: str, selected: Sequence[str], timeout: float) -> ResultRecord:
     """The selected checks of one harness, in this process (one arm's, see the docstring)."""
     import anyio.from_thread
 
-    from . import _probe  # first: with LIFESPAN_STATE_PROBE_SHIM=1 it activates the shim
+    # First: with LIFESPAN_STATE_PROBE_SHIM=1 it activates the shim; with =middleware its app is
+    # the middleware's.
+    from . import _probe
 
     h = HARNESSES[name]
     arm = _Arm(h, *h.code())
     ws = [] if h.no_websocket else [dataclasses.replace(TRANSPORTS["ws"], label=f"{h.label} WebSocket")]
     transports = [dataclasses.replace(TRANSPORTS["h1"], label=h.label), *ws]
     config = {"harness": h.label, **_clients()} if h.http_client else {"harness": h.label}
-    plan = Plan(Recipe(h.server, ""), config, False, shim_on, selected, transports,
-                {"WebSocket": h.no_websocket} if h.no_websocket else {})
+    plan = Plan(Recipe(h.server, ""), config, False, which == "on", selected, transports,
+                {"WebSocket": h.no_websocket} if h.no_websocket else {}, which == "middleware")
     s8, s9, app, after = {}, None, _probe.app, Run()
     with anyio.from_thread.start_blocking_portal() as portal:
         main_run = arm.serve(portal, app, timeout, engine.main_body(plan),
@@ -192,14 +195,15 @@ def check_harness(name: str, shim: str = "both", checks: Optional[Sequence[str]]
         missing.append(" or ".join(reversed(CLIENTS)))
     if missing:
         raise ConfigError(f"--harness {name} needs {' and '.join(missing)} installed ({sys.executable})")
-    for shim_on in [False] if shim == "both" and not engine.shim_supports(h.server) else engine.SHIMS[shim]:
-        progress(f"{name} shim {'on' if shim_on else 'off'}: in-process runs")
-        args = [__name__, name, "on" if shim_on else "off", ",".join(checks or CHECKS), str(timeout)]
+    for arm in engine.arms(shim, h.server):
+        progress(f"{name} {engine.ARM_LABELS[arm]}: in-process runs")
+        args = [__name__, name, arm, ",".join(checks or CHECKS), str(timeout)]
+        env = engine.environment(arm == "on", middleware=arm == "middleware")
         records.append(ResultRecord.from_dict(json_line(
-            args, engine.environment(shim_on), timeout * 12 + 60, lambda why: ConfigError(f"{name}: {why}"))))
+            args, env, timeout * 12 + 60, lambda why: ConfigError(f"{name}: {why}"))))
     return records
 
 
 if __name__ == "__main__":
     name, shim, selected, timeout = sys.argv[1:5]
-    print(json.dumps(_arm(name, shim == "on", selected.split(","), float(timeout)).as_dict()), flush=True)
+    print(json.dumps(_arm(name, shim, selected.split(","), float(timeout)).as_dict()), flush=True)

@@ -70,6 +70,13 @@ class Plan:
     transports: List[Transport]
     #: transport label -> why it is not checked here (no client library).
     left_out: Dict[str, str]
+    #: The middleware arm: the probe wrapped by ``LifespanStateMiddleware``, no activation.
+    middleware: bool = False
+
+    @property
+    def arm(self) -> str:
+        """The record's ``shim``: ``"off"``, ``"on"`` or ``"middleware"``."""
+        return "middleware" if self.middleware else "on" if self.shim_on else "off"
 
     @property
     def lifespan_on(self) -> bool:
@@ -81,7 +88,7 @@ class Plan:
 
 
 def make_plan(recipe: Recipe, config: Dict[str, str], tls: bool, shim_on: bool,
-              selected: Sequence[str]) -> Plan:
+              selected: Sequence[str], middleware: bool = False) -> Plan:
     """The plan of one server configuration: every transport it speaks whose client is importable."""
     names = recipe.uses(config, tls)
     unknown = sorted(names - set(TRANSPORTS))
@@ -95,7 +102,7 @@ def make_plan(recipe: Recipe, config: Dict[str, str], tls: bool, shim_on: bool,
             used.append(transport)
         else:
             left_out[transport.label] = f"needs {', '.join(transport.needs)}: {CHECK_EXTRA}"
-    return Plan(recipe, config, tls, shim_on, selected, used, left_out)
+    return Plan(recipe, config, tls, shim_on, selected, used, left_out, middleware)
 
 
 @dataclass

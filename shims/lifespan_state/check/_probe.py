@@ -4,6 +4,8 @@ Servers load it as ``lifespan_state.check._probe:app``. Environment variables se
 
 * ``LIFESPAN_STATE_PROBE_SHIM=1``: ``import lifespan_state.auto`` at import time, i.e. inside the
   server's own app loading (``Config.load()``), in every worker process — the way users activate.
+  ``=middleware``: no activation; ``app`` is the probe wrapped by ``LifespanStateMiddleware`` (the
+  kit's middleware arm), as a user's app module does it.
 * ``LIFESPAN_STATE_PROBE_REPORT=<path>``: at ``lifespan.shutdown``, write what the lifespan saw
   there (S10) to this file as JSON (one JSON line appended per lifespan run).
 * ``LIFESPAN_STATE_PROBE_LIFESPAN=raise``: raise on the lifespan scope (S8).
@@ -18,6 +20,7 @@ without importing either up front.
 
 from __future__ import annotations
 
+import contextvars
 import gc
 import json
 import os
@@ -169,6 +172,7 @@ def _view(scope: Dict[str, Any], state: Any, acted: Dict[str, Any]) -> Dict[str,
         "lifespan_keys_now": sorted(lifespan_dict) if lifespan_dict is not None else None,
         "lifespan_obj_id_now": id(lifespan_dict.get("obj")) if lifespan_dict is not None else None,
         "lifespan_runs": [_public(r) for r in _RUNS.values()],
+        "runtime_marked": _MARKED.get(),
         "acted": acted,
     }
 
@@ -261,3 +265,31 @@ async def app(scope: Dict[str, Any], receive: Receive, send: Send) -> None:
         await _http(scope, receive, send)
     elif kind == "websocket":
         await _websocket(scope, receive, send)
+
+
+#: Middleware arm: did the runtime's request scope carry the middleware's run marker (which names
+#: the run, S9)? None in the other arms. A context variable, so the scope reaches the middleware
+#: untouched; the request runs in the same task, and reads it there.
+_MARKED: contextvars.ContextVar[Optional[bool]] = contextvars.ContextVar("probe_marked", default=None)
+
+
+def _middleware_arm() -> Callable[[Dict[str, Any], Receive, Send], Awaitable[None]]:
+    from .._middleware import _MARK, LifespanStateMiddleware
+
+    wrapped = LifespanStateMiddleware(_probe)
+
+    async def observed(scope: Dict[str, Any], receive: Receive, send: Send) -> None:
+        # Observes only (what the runtime handed in, before the middleware replaces it): the
+        # middleware still gets the runtime's very scope, receive and send.
+        if scope["type"] in ("http", "websocket"):
+            given = scope.get("state")
+            _MARKED.set(isinstance(given, dict) and _MARK in given)
+        await wrapped(scope, receive, send)
+
+    return observed
+
+
+#: The probe itself, whichever ``app`` is.
+_probe = app
+if os.environ.get("LIFESPAN_STATE_PROBE_SHIM") == "middleware":
+    app = _middleware_arm()  # type: ignore[assignment]

@@ -59,6 +59,6 @@ class ResultRecord:
 
 
 def judged(records: List[ResultRecord]) -> List[ResultRecord]:
-    """The records the exit status stands for: those with the shim where the shim ran (a native
-    failure the shim fixes fails nothing), else all."""
-    return [r for r in records if r.shim == "on"] or records
+    """The records the exit status stands for: those with the shim or the middleware where one
+    ran (a native failure they fix fails nothing), else all."""
+    return [r for r in records if r.shim != "off"] or records

@@ -530,14 +530,21 @@ def _s9(obs: Observations) -> str:
         raise Fail("a second run with the same config got the first run's lifespan state")
     if not (second.get("lifespan") or {}).get("empty_at_startup"):
         raise Fail("the second run's lifespan state was not empty at startup")
+    _require(*(_identity_problem(v) for v in (second,)))
     if one.get("run") == two.get("run") or one.get("obj_id") == two.get("obj_id"):
+        if obs.plan.middleware and not all(v.get("runtime_marked") for v in (one, two)):
+            # The middleware names a request's run by a marker in the runtime's own dict: a
+            # runtime whose requests carry none leaves it the latest run (_middleware).
+            raise Skip("a second run starts empty; two servers at once cannot be told apart by the "
+                       "middleware alone: this runtime's request scopes carry no dict of its "
+                       "lifespan's, so the latest run wins")
         raise Fail("two servers in one process share one lifespan state")
-    _require(*(_identity_problem(v) for v in (second, one, two)))
+    _require(*(_identity_problem(v) for v in (one, two)))
     return "a second run starts empty; two servers in one process stay apart"
 
 
 S9 = Check("S9", "isolation between servers", _s9, short="server isolation",
-           driver=True, fields=_STATE | _IDENTITY | {"run"})
+           driver=True, fields=_STATE | _IDENTITY | {"run", "runtime_marked"})
 
 
 def _s10(obs: Observations) -> str:
@@ -608,6 +615,8 @@ S11 = Check("S11", "concurrency", _s11,
 
 def _s12(obs: Observations) -> str:
     server = obs.plan.recipe.kit  # the shim's status names the integration
+    if obs.plan.middleware:
+        raise Skip("the middleware arm: S12 is about the shim on a native release")
     if not obs.plan.shim_on:
         raise Skip("shim off")
     _require(obs.main.missing("s12"))
