@@ -102,6 +102,10 @@ class Launch:
     stop_signal: str = "SIGINT"
     #: What the server lacks, said in the checks it makes fail (e.g. no lifespan protocol).
     lacks: str = ""
+    #: option -> value -> (plain, TLS) transports a run with that value speaks besides the
+    #: recipe's own (an HTTP/2 stack behind an ``--http`` choice).
+    option_transports: Mapping[str, Mapping[str, Tuple[FrozenSet[str], FrozenSet[str]]]] = field(
+        default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,8 @@ class HarnessKit:
     raising: bool = False
     #: Why there is no WebSocket client ("" when the harness has one).
     no_websocket: str = ""
+    #: The HTTP clients its ``open`` can use (distributions; any one installed will do).
+    clients: Tuple[str, ...] = ("httpx",)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence
 from .._integrations._descriptor import HarnessKit, Integration
 from .._integrations._load import integrations
 from .._versions import installed_version
-from ..testing import lifespan_client  # imports no harness (httpx only when a client opens)
+from ..testing import CLIENTS, lifespan_client  # imports no harness (httpx only when a client opens)
 from . import _checks as engine
 from . import _driver
 from ._observe import Observations, Plan, Run, describe
@@ -51,13 +51,18 @@ class Harness:
     raising: bool = False  # S8 runs an app raising on the lifespan (the others raise it: no lifespan)
     no_websocket: str = ""  # why there is no WebSocket client
     distribution: str = ""  # whose version the record gives, when not ``server``'s
+    clients: Tuple[str, ...] = ("httpx",)  # the HTTP clients it can use, preferred first
+
+    def client(self) -> Optional[str]:
+        """The first of its clients installed here (the one its ``open`` uses)."""
+        return next((c for c in self.clients if installed_version(c) is not None), None)
 
 
 def _of(integration: Integration, kit: HarnessKit) -> Harness:
     def code() -> Tuple[Make, Open]:
         return integration.resolve(kit.make), integration.resolve(kit.open)
 
-    return Harness(integration.name, kit.label, code, kit.raising, kit.no_websocket)
+    return Harness(integration.name, kit.label, code, kit.raising, kit.no_websocket, clients=kit.clients)
 
 
 def _testing() -> Tuple[Make, Open]:
@@ -69,7 +74,7 @@ HARNESSES: Dict[str, Harness] = {
     **{i.harness.key: _of(i, i.harness) for i in integrations() if i.harness is not None},
     "lifespan_state.testing": Harness("lifespan_state.testing", "lifespan_client (httpx.ASGITransport)",
                                       _testing, raising=True, no_websocket="httpx has no WebSocket client",
-                                      distribution="lifespan-state-shim"),
+                                      distribution="lifespan-state-shim", clients=CLIENTS),
 }
 
 
@@ -138,7 +143,8 @@ def _arm(name: str, shim_on: bool, selected: Sequence[str], timeout: float) -> R
     arm = _Arm(h, *h.code())
     ws = [] if h.no_websocket else [dataclasses.replace(TRANSPORTS["ws"], label=f"{h.label} WebSocket")]
     transports = [dataclasses.replace(TRANSPORTS["h1"], label=h.label), *ws]
-    config = {"harness": h.label, "httpx": str(installed_version("httpx"))}  # both checked installed
+    client = h.client() or ""  # check_harness checked there is one
+    config = {"harness": h.label, client: str(installed_version(client))}
     plan = Plan(Recipe(h.server, ""), config, False, shim_on, selected, transports,
                 {"WebSocket": h.no_websocket} if h.no_websocket else {})
     s8, s9, app = {}, None, _probe.app
@@ -167,7 +173,9 @@ def check_harness(name: str, shim: str = "both", checks: Optional[Sequence[str]]
     arm; ``shim`` as for servers (``both``: natively, then with the shim where it has a module).
     Raises ConfigError when the harness is not installed or an arm ends without a result."""
     h, records = HARNESSES[name], []
-    missing = [d for d in (h.distribution or h.server, "httpx") if installed_version(d) is None]
+    missing = [d for d in (h.distribution or h.server,) if installed_version(d) is None]
+    if h.client() is None:
+        missing.append(" or ".join(h.clients))
     if missing:
         raise ConfigError(f"--harness {name} needs {' and '.join(missing)} installed ({sys.executable})")
     for shim_on in [False] if shim == "both" and not engine.shim_supports(h.server) else engine.SHIMS[shim]:

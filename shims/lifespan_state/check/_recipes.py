@@ -120,6 +120,9 @@ class Recipe:
     lacks: str = ""
     #: Set for ``--command`` recipes: the JSON config then records the template.
     custom: bool = False
+    #: option -> value -> (plain, TLS) transports that value adds to the run.
+    option_transports: Dict[str, Dict[str, Tuple[FrozenSet[str], FrozenSet[str]]]] = field(
+        default_factory=dict)
 
     def available(self) -> Capabilities:
         """What the release installed here offers: its version (the distribution's metadata) and,
@@ -162,6 +165,9 @@ class Recipe:
     def uses(self, config: Dict[str, str], tls: bool) -> FrozenSet[str]:
         """The transports a run of ``config`` speaks."""
         found = set(self.tls_transports if tls else self.transports) | {"h1"}
+        for option, value in config.items():
+            plain, secure = self.option_transports.get(option, {}).get(value, (frozenset(), frozenset()))
+            found |= secure if tls else plain
         if config.get("ws") == "none":
             found -= {"ws", "ws-h2"}
         return frozenset(found)
@@ -208,6 +214,7 @@ def recipe_of(integration: Integration) -> Recipe:
         env=dict(launch.env),
         stop_signal=signal.Signals[launch.stop_signal],
         lacks=launch.lacks,
+        option_transports={option: dict(values) for option, values in launch.option_transports.items()},
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .._descriptor import Integration, Probes
+from .._tools import Field
 
 INTEGRATION = Integration(
     name="async-asgi-testclient",
@@ -14,6 +15,8 @@ INTEGRATION = Integration(
     notable=("1.4.11",),
     hooks="._hooks:SHIM",
     probes=Probes(has_state="._hooks:has_state"),
+    # A column of docs/field.md once the kit can run it (a ``harness``).
+    field_page=Field(),
     rank=80,
     package=__name__,
 )

@@ -10,6 +10,7 @@ from .._tools import (
     Bench,
     BenchRow,
     Field,
+    FieldArm,
     Patches,
     PatchSeries,
     Soak,
@@ -79,7 +80,15 @@ INTEGRATION = Integration(
         capabilities="._kit:capabilities",
         driver="._kit:drive",
     ),
-    field_page=Field(),
+    field_page=Field(arms=(
+        # nonecorn installs hypercorn's import package with no "hypercorn" distribution: the kit
+        # runs it as a command (the recipe's transports come with the module name).
+        FieldArm("nonecorn", "nonecorn {release}",
+                 ("--command", "{python} -m hypercorn --bind {host}:{port} --certfile {certfile} "
+                  "--keyfile {keyfile} {app}"),
+                 distribution="nonecorn", release="0.18.0",
+                 note="hypercorn 0.18.0's code under another distribution name."),
+    )),
     patches=Patches(
         series=(
             # Debian 12's release (on its Python 3.11; its own suite runs on 3.10).

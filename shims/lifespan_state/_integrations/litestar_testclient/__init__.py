@@ -5,6 +5,7 @@ the trigger is ``litestar.testing``."""
 from __future__ import annotations
 
 from .._descriptor import Integration, Probes
+from .._tools import Field
 
 INTEGRATION = Integration(
     name="litestar",
@@ -20,6 +21,8 @@ INTEGRATION = Integration(
     notable=("2.25.0",),
     hooks="._hooks:SHIM",
     probes=Probes(has_state="._hooks:has_state"),
+    # A column of docs/field.md once the kit can run it (a ``harness``).
+    field_page=Field(),
     rank=85,
     package=__name__,
 )

@@ -6,7 +6,7 @@ The trigger is ``starlette.testclient``: an app that only imports Starlette load
 from __future__ import annotations
 
 from .._descriptor import HarnessKit, Integration, Probes
-from .._tools import Field
+from .._tools import Field, FieldArm
 
 INTEGRATION = Integration(
     name="starlette",
@@ -27,8 +27,13 @@ INTEGRATION = Integration(
         label="TestClient",
         make="._kit:make",
         open="._kit:open",
+        # Starlette 1.10 prefers httpx2 (pydantic's fork) and warns when it finds only httpx.
+        clients=("httpx2", "httpx"),
     ),
-    field_page=Field(label="{name} {release} TestClient"),
+    field_page=Field(label="{name} {release} TestClient", arms=(
+        FieldArm("starlette+httpx2", "starlette+httpx2 {release} TestClient", ("--harness", "testclient"),
+                 client="httpx2==2.17.0", note="httpx2 (the newest, December 2026) and no httpx."),
+    )),
     rank=70,
     package=__name__,
 )
