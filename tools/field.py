@@ -97,9 +97,10 @@ def _arm(i: Integration, base: Column, arm: FieldArm) -> Column:
     release = arm.release or base.env.version
     clients = (arm.client or f"httpx=={HTTPX}",) if base.kind == "harness" else CLIENTS
     env = EnvSpec(arm.distribution or i.name, release, extra=(*clients, *arm.extra))
-    return Column(arm.key, arm.label.format(release=release, base=base.label), base.kind, i.name,
-                  None if arm.distribution and arm.distribution != i.name else release, env, arm.check,
-                  arm.note)
+    server, installed = arm.server or i.name, arm.distribution or i.name
+    # The kit reads the version of the distribution the records name (a fork's: none).
+    return Column(arm.key, arm.label.format(release=release, base=base.label), base.kind, server,
+                  release if server == installed else None, env, arm.check, arm.note)
 
 
 def _columns_of(i: Integration, page: Field) -> List[Column]:

@@ -51,6 +51,8 @@ class FieldArm:
     #: the integration's, at the column's release.
     distribution: str = ""
     release: str = ""
+    #: The records' server when the check names it otherwise (``--name``); empty: the integration.
+    server: str = ""
     #: More requirements of its environment (pinned).
     extra: Tuple[str, ...] = ()
     #: A harness arm's HTTP client instead of the page's httpx (pinned).

@@ -81,13 +81,15 @@ INTEGRATION = Integration(
         driver="._kit:drive",
     ),
     field_page=Field(arms=(
-        # nonecorn installs hypercorn's import package with no "hypercorn" distribution: the kit
-        # runs it as a command (the recipe's transports come with the module name).
+        # nonecorn installs the import package hypercorn with no "hypercorn" distribution: the kit
+        # runs it as a command (the recipe's transports come with the module name). Its code is
+        # hypercorn 0.18.0's with changes of its own (zero-copy sends among them).
         FieldArm("nonecorn", "nonecorn {release}",
                  ("--command", "{python} -m hypercorn --bind {host}:{port} --certfile {certfile} "
                   "--keyfile {keyfile} {app}"),
                  distribution="nonecorn", release="0.18.0",
-                 note="hypercorn 0.18.0's code under another distribution name."),
+                 note="A fork of hypercorn 0.18.0 installing the import package `hypercorn` (its code "
+                      "differs: zero-copy sends and more); hypercorn's shim module decides by its probes."),
     )),
     patches=Patches(
         series=(

@@ -27,11 +27,12 @@ INTEGRATION = Integration(
     field_page=Field(
         release="0.22.0",
         note="One run is one `Mangum(app)` handler invoked with synthetic API Gateway REST events, "
-             "one at a time as a Lambda execution environment invokes it; `lifespan=\"auto\"` "
-             "(its default) runs a lifespan per invocation, so every request is the only request "
-             "of its own run: S9 (a new run starts empty) holds at every request, S7 (a key the "
-             "lifespan adds later) can never reach a later request, and S10 sees the shutdown of "
-             "each invocation. The run without lifespan is `lifespan=\"off\"`.",
+             "one at a time as a Lambda execution environment invokes it. Its `lifespan=\"auto\"` "
+             "(the default) runs a whole lifespan inside every invocation: each request is the only "
+             "request of its own lifespan run, so nothing the lifespan keeps reaches a later request "
+             "(S4's appended value, S7's later key: they fail), while a new run starting empty (S9) "
+             "and each shutdown (S10) hold. The run without lifespan is `lifespan=\"off\"`: no "
+             "`state` in the scope at all (S8).",
     ),
     rank=92,
     package=__name__,

@@ -81,14 +81,18 @@ INTEGRATION = Integration(
                  extra=("zttp==0.0.35",),
                  note="`--http zttp --http2`: zttp's HTTP/1.1 and HTTP/2 (h2 by ALPN over TLS; it has "
                       "no WebSocket over HTTP/2), uvicorn's own WebSocket."),
-        # gunicorn's arbiter and the uvicorn release underneath: uvicorn's code serves (and its
-        # shim would act); SIGINT reaches the worker as SIGQUIT, which it handles as a graceful exit.
-        FieldArm("uvicorn-worker", "uvicorn-worker 0.4.0 (uvicorn {release})",
+        # gunicorn's arbiter over the uvicorn release: the name takes gunicorn's recipe features
+        # (SIGTERM stops it: at SIGINT gunicorn 27.0.1's arbiter waits for this worker for ever).
+        # uvicorn over TLS speaks no HTTP/2, hence the transports.
+        FieldArm("uvicorn-worker", "uvicorn-worker {release} ({base})",
                  ("--command", "{python} -m gunicorn -k uvicorn_worker.UvicornWorker --workers 1 "
                   "--no-control-socket --bind {host}:{port} --certfile {certfile} --keyfile {keyfile} {app}",
-                  "--name", "uvicorn"),
-                 extra=("uvicorn-worker==0.4.0", "gunicorn==27.0.1"),
-                 note="`gunicorn -k uvicorn_worker.UvicornWorker`, one worker process."),
+                  "--name", "uvicorn-worker", "--transport", "h1", "--transport", "ws"),
+                 distribution="uvicorn-worker", release="0.4.0", server="uvicorn-worker",
+                 extra=(f"uvicorn=={_NEWEST}", "gunicorn==27.0.1"),
+                 note="`gunicorn -k uvicorn_worker.UvicornWorker`, one worker process: uvicorn's code "
+                      "serves (the shim's uvicorn module would act; the kit runs it natively, by its "
+                      "own name). gunicorn's `--asgi-lifespan off` does not reach the worker."),
     )),
     patches=Patches(series=(
         PatchSeries("0.15.0", "3.10", ("S1",), configs=(("--http", "h11", "--ws", "websockets"),),
