@@ -7,6 +7,7 @@ installed there is really absent.
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -71,3 +72,21 @@ def test_status_answers_where_the_testclient_cannot_be_imported() -> None:
     starlette = [line for line in done.stdout.splitlines() if line.lstrip().startswith("starlette")]
     assert starlette, done.stdout
     assert "`import starlette.testclient` failed here (RuntimeError: " in done.stdout, done.stdout
+
+
+def test_check_harness_testclient_with_httpx2_alone(httpx2_only: Path) -> None:
+    # The kit's TestClient arm uses whichever client Starlette uses; natively S9 still fails, and
+    # the exit status is the shim's arm's.
+    done = _run(httpx2_only, "-m", "lifespan_state", "check", "--harness", "testclient", "--json")
+    assert done.returncode == 0, done.stderr
+    native, shimmed = json.loads(done.stdout)["results"]
+    assert native["config"]["httpx2"] and "httpx" not in native["config"], native["config"]
+    assert [c["id"] for c in native["checks"] if c["status"] == "fail"] == ["S9"]
+    assert shimmed["shim"] == "on" and shimmed["passed"], shimmed["checks"]
+
+
+def test_check_harness_needing_httpx_says_so_where_there_is_only_httpx2(httpx2_only: Path) -> None:
+    done = _run(httpx2_only, "-m", "lifespan_state", "check", "--harness", "lifespan_state.testing")
+    assert done.returncode == 0, done.stderr  # the shim's own helpers take either client
+    done = _run(httpx2_only, "-m", "lifespan_state", "check", "--harness", "asgi-lifespan")
+    assert done.returncode == 2 and "needs asgi-lifespan and httpx installed" in done.stderr, done.stderr
