@@ -27,7 +27,9 @@ INTEGRATION = Integration(
         note="One run is one `AsgiFunctionApp(app)` whose HTTP function is awaited with synthetic "
              "`func.HttpRequest`s on one event loop, as the Functions worker awaits it; its lifespan "
              "starts at the first invocation, and the run ends as the app object is released (its "
-             "`__del__` is where it sends `lifespan.shutdown`, on a new event loop). The run without "
+             "`__del__` is where it sends `lifespan.shutdown`, on a new event loop: with 1.26.0 that "
+             "call never returns and the shutdown never reaches the app, S10; the kit stops waiting "
+             "after 5 s). The run without "
              "lifespan is `AsgiMiddleware(app).handle_async`, the adapter's other documented use, "
              "which runs none.",
     ),

@@ -83,13 +83,17 @@ INTEGRATION = Integration(
     field_page=Field(arms=(
         # nonecorn installs the import package hypercorn with no "hypercorn" distribution: the kit
         # runs it as a command (the recipe's transports come with the module name). Its code is
-        # hypercorn 0.18.0's with changes of its own (zero-copy sends among them).
+        # hypercorn 0.18.0's with changes in 16 modules (zero-copy sends, trailers, WebSocket
+        # pings, its certificate loading for QUIC among them).
         FieldArm("nonecorn", "nonecorn {release}",
                  ("--command", "{python} -m hypercorn --bind {host}:{port} --certfile {certfile} "
                   "--keyfile {keyfile} {app}"),
                  distribution="nonecorn", release="0.18.0",
                  note="A fork of hypercorn 0.18.0 installing the import package `hypercorn` (its code "
-                      "differs: zero-copy sends and more); hypercorn's shim module decides by its probes."),
+                      "differs in 16 modules: zero-copy sends, trailers, WebSocket pings, its QUIC "
+                      "setup); hypercorn's shim module decides by its probes. Its HTTP/3 answers no "
+                      "request here, natively or with the shim (the fails' details): a fault of its "
+                      "QUIC serving, not of its state."),
     )),
     patches=Patches(
         series=(
