@@ -65,9 +65,10 @@ def test_mangum_runs_a_lifespan_per_invocation(records: Dict[str, Dict[str, Any]
     assert set(_by_status(record, "skip")) == {"S6", "S12"}
 
 
-def test_azure_functions_asgi_function_app_never_delivers_shutdown(records: Dict[str, Dict[str, Any]]) -> None:
+def test_azure_functions_app_never_delivers_shutdown(records: Dict[str, Dict[str, Any]]) -> None:
     record = records["azure-functions"]
-    assert (record["server"], record["server_version"], record["shim"]) == ("azure-functions", "1.26.0", "off")
+    assert (record["server"], record["server_version"]) == ("azure-functions", "1.26.0")
+    assert record["shim"] == "off"
     fails = _by_status(record, "fail")
     assert list(fails) == ["S10"], fails
     assert "saw no lifespan.shutdown" in fails["S10"]
