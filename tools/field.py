@@ -12,7 +12,10 @@ probe wrapped by ``LifespanStateMiddleware`` (no activation): the shim's and the
 tables fill in for every column when this runs, with nothing to change here.
 The test harnesses (``HARNESSES``) get columns of their own: ``lifespan-state check --harness
 NAME --json --shim all`` in an environment holding the harness's newest release and httpx, the
-checks run in-process with the harness in place of a server. ``--check`` compares the verdicts
+checks run in-process with the harness in place of a server. A descriptor's ``field_page.arms``
+add columns running the same integration's code another way (a fork's distribution, another front
+end, another protocol stack or HTTP client): each arm says its ``check`` arguments and what its
+environment holds (``COLUMNS``). ``--check`` compares the verdicts
 (both tables) for the columns it could install; one that does not install here keeps its committed
 column and is named in the output.
 
@@ -28,9 +31,11 @@ import argparse
 import contextlib
 import json
 import re
+import shlex
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -40,46 +45,84 @@ if str(ROOT) not in sys.path:
 
 from lifespan_state._integrations._descriptor import Integration  # noqa: E402
 from lifespan_state._integrations._load import integrations  # noqa: E402
-from lifespan_state._integrations._tools import Field  # noqa: E402
+from lifespan_state._integrations._tools import Field, FieldArm  # noqa: E402
 from lifespan_state.check import CHECKS  # noqa: E402
 from tools.envs import EnvError, EnvSpec, ensure_env  # noqa: E402
 
-__all__ = ["HARNESSES", "NEWEST", "main", "render", "run_server", "store", "stored"]
+__all__ = ["COLUMNS", "HARNESSES", "NEWEST", "Column", "main", "render", "run_server", "store", "stored"]
 
 PATH = ROOT / "docs" / "field.md"
 #: The results the page was rendered from: ``{column: {"records": [...], "error": "..."}}``.
 RESULTS = ROOT / "docs" / "field.json"
-#: The integrations with a column (their ``field_page``): the servers, then the harnesses, by rank.
-_COLUMNS: List[Tuple[Integration, Field]] = [
-    (i, i.field_page) for kind in ("server", "harness") for i in integrations()
-    if i.kind == kind and i.field_page is not None
-]
-
-
-def _release(integration: Integration, page: Field) -> str:
-    return page.release or integration.newest_tested
-
-
-#: The release of each server on the page, in the page's order.
-NEWEST: Dict[str, str] = {i.name: _release(i, page) for i, page in _COLUMNS if i.kind == "server"}
 #: The kit's clients (the ``check`` extra) and a WebSocket library for the servers that need one.
 CLIENTS = ("h2", "wsproto", "trustme", "aioquic")
 #: The harnesses' client (the newest httpx, December 2026).
 HTTPX = "0.29.0"
 #: The shim's own harness: httpx is all it needs, and there is no shim to switch on for it.
 OWN_HARNESS = "lifespan_state.testing"
-#: Column key (its label's first word: the distribution) -> (``--harness`` name, label, environment).
-HARNESSES: Dict[str, Tuple[str, str, EnvSpec]] = {
-    **{
-        i.name: (i.harness.key, page.label.format(name=i.name, release=_release(i, page)),
-                 EnvSpec(i.name, _release(i, page), extra=(f"httpx=={HTTPX}",)))
-        for i, page in _COLUMNS
-        if i.harness is not None
-    },
-    OWN_HARNESS: (OWN_HARNESS, OWN_HARNESS, EnvSpec("httpx", HTTPX)),
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the page: what runs (``lifespan-state check`` arguments) in which environment."""
+
+    key: str  # its label's first word (--check reads it back from the page)
+    label: str
+    kind: str  # "server" or "harness"
+    #: The records' ``server`` (the integration whose code runs) and the release they must give
+    #: (None: the kit cannot read it, e.g. a fork installing the server's code under its own name).
+    server: str
+    version: Optional[str]
+    env: EnvSpec
+    target: Tuple[str, ...]
+    #: What the page says about the column (its descriptor's ``field_page`` note).
+    note: str = ""
+
+
+def _release(integration: Integration, page: Field) -> str:
+    return page.release or integration.newest_tested
+
+
+def _own(i: Integration, page: Field, tls: bool) -> Column:
+    release = _release(i, page)
+    label = page.label.format(name=i.name, release=release)
+    if i.harness is not None:
+        return Column(i.name, label, "harness", i.name, release,
+                      EnvSpec(i.name, release, extra=(f"httpx=={HTTPX}",)), ("--harness", i.harness.key),
+                      page.note)
+    return Column(i.name, label, "server", i.name, release, EnvSpec(i.name, release, extra=CLIENTS),
+                  ("--server", i.name, *(["--tls"] if tls else [])), page.note)
+
+
+def _arm(i: Integration, base: Column, arm: FieldArm) -> Column:
+    release = arm.release or base.env.version
+    clients = (arm.client or f"httpx=={HTTPX}",) if base.kind == "harness" else CLIENTS
+    env = EnvSpec(arm.distribution or i.name, release, extra=(*clients, *arm.extra))
+    server, installed = arm.server or i.name, arm.distribution or i.name
+    # The kit reads the version of the distribution the records name (a fork's: none).
+    return Column(arm.key, arm.label.format(release=release, base=base.label), base.kind, server,
+                  release if server == installed else None, env, arm.check, arm.note)
+
+
+def _columns_of(i: Integration, page: Field) -> List[Column]:
+    base = _own(i, page, i.launch is not None and bool(i.launch.tls))
+    return [base, *(_arm(i, base, arm) for arm in page.arms)]
+
+
+#: Every column of the page, in its order: the servers by rank, then the harnesses (each
+#: integration's own column, then its arms), then the shim's own harness. A harness integration
+#: has a column once it has both a ``field_page`` and a ``harness`` (the kit can run it).
+COLUMNS: Dict[str, Column] = {
+    c.key: c for kind in ("server", "harness") for i in integrations()
+    if i.kind == kind and i.field_page is not None and (kind == "server" or i.harness is not None)
+    for c in _columns_of(i, i.field_page)
 }
-#: The servers whose recipe serves TLS: their column is checked over it.
-_TLS = {i.name for i, _ in _COLUMNS if i.launch is not None and i.launch.tls}
+COLUMNS[OWN_HARNESS] = Column(OWN_HARNESS, OWN_HARNESS, "harness", OWN_HARNESS, None, EnvSpec("httpx", HTTPX),
+                              ("--harness", OWN_HARNESS))
+#: The release of each server column, in the page's order.
+NEWEST: Dict[str, str] = {k: c.env.version for k, c in COLUMNS.items() if c.kind == "server"}
+#: The harness columns.
+HARNESSES: Dict[str, Column] = {k: c for k, c in COLUMNS.items() if c.kind == "harness"}
 _CELL = {"pass": "pass", "fail": "**FAIL**", "skip": "n/a"}
 #: How "What the runs said" names each arm but the shim's (which names its mode).
 _ARMS = {"off": "natively", "middleware": "with the middleware only"}
@@ -93,24 +136,22 @@ def _failed(record: Record) -> List[str]:
 
 
 def _spec(column: str) -> EnvSpec:
-    return HARNESSES[column][2] if column in HARNESSES else EnvSpec(column, NEWEST[column], extra=CLIENTS)
+    return COLUMNS[column].env
 
 
 def _label(column: str) -> str:
-    return HARNESSES[column][1] if column in HARNESSES else f"{column} {NEWEST[column]}"
+    return COLUMNS[column].label
 
 
-def run_server(server: str, version: str = "", timeout: float = 600,
-               shim: str = "all") -> Tuple[List[Record], str]:
-    """(result records, error) of ``lifespan-state check --shim SHIM`` on ``server==version``, or
-    on the harness of column ``server`` (a key of HARNESSES; its release is the environment's)."""
+def run_server(column: str, timeout: float = 600, shim: str = "all") -> Tuple[List[Record], str]:
+    """(result records, error) of ``lifespan-state check --shim SHIM`` of a column (a key of
+    COLUMNS) in its environment."""
     try:
-        env = ensure_env(_spec(server) if server in HARNESSES else EnvSpec(server, version, extra=CLIENTS))
+        env = ensure_env(_spec(column))
     except EnvError as exc:
         return [], f"does not install here: {exc.reason}"
-    target = ["--harness", HARNESSES[server][0]] if server in HARNESSES else [
-        "--server", server, *(["--tls"] if server in _TLS else [])]
-    argv = [str(env / "bin" / "python"), "-m", "lifespan_state", "check", *target, "--json", "--shim", shim]
+    argv = [str(env / "bin" / "python"), "-m", "lifespan_state", "check", *COLUMNS[column].target,
+            "--json", "--shim", shim]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False, cwd=ROOT)
     try:
         records: List[Record] = json.loads(done.stdout)["results"]
@@ -149,6 +190,7 @@ def render(results: Dict[str, Tuple[List[Record], str]]) -> str:
         native[label] = next((r for r in records if r["shim"] == "off"), None)
         shimmed[label] = next((r for r in records if r["shim"] == "on"), None)
         middleware[label] = next((r for r in records if r["shim"] == "middleware"), None)
+    harnesses = sum(1 for column in results if COLUMNS[column].kind == "harness")
     lines = [
         "# The field: lifespan state in the newest release of every ASGI server and test harness",
         "",
@@ -156,8 +198,9 @@ def render(results: Dict[str, Tuple[List[Record], str]]) -> str:
         "`lifespan-state check --server NAME --shim all --json` (over TLS where the server serves",
         "it: HTTP/1.1, WebSocket, HTTP/2 by ALPN, HTTP/3, WebSocket over HTTP/2 as each speaks them)",
         "in an environment holding that release; the checks are docs/CONFORMANCE.md's. The last",
-        f"three columns are test harnesses (`--harness NAME`, with httpx {HTTPX}): the same checks",
-        "in-process, the harness carrying the requests instead of a socket.",
+        f"{harnesses} columns are test harnesses (`--harness NAME`, with httpx {HTTPX} unless the column",
+        "says otherwise): the same checks in-process, the harness carrying the requests instead of a",
+        "socket. What each column ran is listed at the end.",
         "",
         "## Natively",
         "",
@@ -202,13 +245,19 @@ def render(results: Dict[str, Tuple[List[Record], str]]) -> str:
         if server == OWN_HARNESS:
             lines.append(f"- **{label}** with the shim: n/a, it is the shim's own harness.")
         elif not any(r["shim"] == "on" for r in records):
-            lines.append(f"- **{label}** with the shim: the shim has no module for {server}.")
+            lines.append(f"- **{label}** with the shim: the shim has no module for {COLUMNS[server].server}.")
+    lines += ["", "## What each column ran", ""]
+    for column in results:
+        c = COLUMNS[column]
+        installed = [c.env.requirements()[0], *(r for r in c.env.extra if r not in CLIENTS)]
+        lines.append(f"- **{c.label}**: `lifespan-state check {shlex.join(c.target)}` with "
+                     + ", ".join(f"`{r}`" for r in installed) + (f". {c.note}" if c.note else ""))
     return "\n".join(lines) + "\n"
 
 
 def _columns() -> List[str]:
-    """Every column of the page, in its order: the servers (NEWEST), then the harnesses."""
-    return [*NEWEST, *HARNESSES]
+    """Every column of the page, in its order."""
+    return list(COLUMNS)
 
 
 def store(results: Dict[str, Tuple[List[Record], str]]) -> None:
@@ -261,7 +310,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         with contextlib.suppress(EnvError):  # run_server reports it
             ensure_env(_spec(server))
     with ThreadPoolExecutor(max_workers=args.workers) as pool:
-        futures = {s: pool.submit(run_server, s, NEWEST.get(s, "")) for s in chosen}
+        futures = {s: pool.submit(run_server, s) for s in chosen}
         results = {s: f.result() for s, f in futures.items()}
     if not args.check:
         if args.servers and RESULTS.exists():  # a subset: the other columns keep their stored results
@@ -288,7 +337,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     # (their descriptors' ``field_page`` comments name them). A server that disagrees runs once
     # more (as the matrix job retries a cell); disagreeing twice is a real change.
     for server in stale_lines():
-        results[server] = run_server(server, NEWEST.get(server, ""))
+        results[server] = run_server(server)
     stale = [line for lines in stale_lines().values() for line in lines]
     ran = [s for s, (_, error) in results.items() if not error]
     for server, (_, error) in results.items():

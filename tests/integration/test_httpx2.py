@@ -76,7 +76,7 @@ def test_the_kit_says_which_http_clients_a_harness_can_use() -> None:
     python = ensure_env(EnvSpec("starlette", "1.10.0", python="3.11", extra=("uvicorn",))) / "bin" / "python"
     done = _run(python, "-m", "lifespan_state", "check", "--harness", "testclient")
     assert done.returncode == 2
-    assert "--harness testclient needs httpx or httpx2 installed" in done.stderr, done.stderr
+    assert "--harness testclient needs httpx2 or httpx installed" in done.stderr, done.stderr
 
 
 def test_status_answers_where_the_testclient_cannot_be_imported() -> None:
@@ -89,3 +89,21 @@ def test_status_answers_where_the_testclient_cannot_be_imported() -> None:
     starlette = [line for line in done.stdout.splitlines() if line.lstrip().startswith("starlette")]
     assert starlette, done.stdout
     assert "`import starlette.testclient` failed here (RuntimeError: " in done.stdout, done.stdout
+
+
+def test_check_harness_testclient_with_httpx2_alone(httpx2_only: Path) -> None:
+    # The kit's TestClient arm uses whichever client Starlette uses; natively S9 still fails, and
+    # the exit status is the shim's arm's.
+    done = _run(httpx2_only, "-m", "lifespan_state", "check", "--harness", "testclient", "--json")
+    assert done.returncode == 0, done.stderr
+    native, shimmed = json.loads(done.stdout)["results"]
+    assert native["config"]["httpx2"] and "httpx" not in native["config"], native["config"]
+    assert [c["id"] for c in native["checks"] if c["status"] == "fail"] == ["S9"]
+    assert shimmed["shim"] == "on" and shimmed["passed"], shimmed["checks"]
+
+
+def test_check_harness_needing_httpx_says_so_where_there_is_only_httpx2(httpx2_only: Path) -> None:
+    done = _run(httpx2_only, "-m", "lifespan_state", "check", "--harness", "lifespan_state.testing")
+    assert done.returncode == 0, done.stderr  # the shim's own helpers take either client
+    done = _run(httpx2_only, "-m", "lifespan_state", "check", "--harness", "asgi-lifespan")
+    assert done.returncode == 2 and "needs asgi-lifespan installed" in done.stderr, done.stderr

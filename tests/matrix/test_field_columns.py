@@ -12,7 +12,7 @@ from script_support import ROOT
 
 
 def test_the_page_has_one_column_per_descriptor_column() -> None:
-    labels = [field._label(column) for column in [*field.NEWEST, *field.HARNESSES]]
+    labels = [field._label(column) for column in field.COLUMNS]
     headers = [line for line in (ROOT / "docs" / "field.md").read_text().splitlines()
                if line.startswith("| check |")]
     # Natively, with the shim, with the middleware only: each table has every column.
@@ -21,5 +21,14 @@ def test_the_page_has_one_column_per_descriptor_column() -> None:
 
 def test_a_column_is_keyed_by_its_labels_first_word() -> None:
     # --check reads a column's key back from its label (field.main's stale_lines).
-    for column in [*field.NEWEST, *field.HARNESSES]:
+    for column in field.COLUMNS:
         assert field._label(column).split()[0] == column
+
+
+def test_a_harness_column_waits_for_its_kit() -> None:
+    # A harness descriptor with a field_page gets its column once it has a harness (the kit runs it).
+    from lifespan_state._integrations._load import integrations
+
+    for i in integrations():
+        if i.kind == "harness" and i.field_page is not None:
+            assert (i.name in field.COLUMNS) == (i.harness is not None), i.name

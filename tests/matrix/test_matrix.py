@@ -48,7 +48,7 @@ HYPERCORN_INDEX = ["0.10.2", "0.11.0", "0.11.2", "0.13.2", "0.14.2", "0.16.0", "
 def test_uvicorn_releases_newest_patch_per_minor_plus_0_21_0() -> None:
     got = releases("uvicorn", [Version(v) for v in UVICORN_INDEX])
     assert got == ["0.11.8", "0.12.3", "0.13.4", "0.17.6", "0.20.0", "0.21.0", "0.21.1", "0.24.0", "0.34.3",
-                   "0.35.0", "0.54.0"]
+                   "0.35.0", "0.54.0", "0.55.0"]
     # Below the supported minimum and above newest_tested stay out until the table says otherwise.
     assert Version(got[0]) >= Version(SUPPORTED["uvicorn"].minimum)
     assert Version(got[-1]) <= Version(SUPPORTED["uvicorn"].newest_tested)

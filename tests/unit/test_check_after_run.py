@@ -154,7 +154,7 @@ def test_every_harness_of_every_descriptor_is_a_harness_of_the_kit() -> None:
 def test_a_harness_needs_httpx_or_httpx2_unless_it_brings_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
     present = {"starlette": "1.10.0", "async-asgi-testclient": "1.4.11", "anyio": "4.0"}
     monkeypatch.setattr(driver, "installed_version", present.get)
-    with pytest.raises(ConfigError, match=r"^--harness testclient needs httpx or httpx2 installed \("):
+    with pytest.raises(ConfigError, match=r"^--harness testclient needs httpx2 or httpx installed \("):
         driver.check_harness("testclient", "off")
     # Its own client: what it needs is itself (the arm then runs in a process of its own).
     monkeypatch.setattr(driver, "json_line", lambda *args: {"server": "x", "server_version": None,

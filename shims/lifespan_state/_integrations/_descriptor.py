@@ -103,6 +103,10 @@ class Launch:
     stop_signal: str = "SIGINT"
     #: What the server lacks, said in the checks it makes fail (e.g. no lifespan protocol).
     lacks: str = ""
+    #: option -> value -> (plain, TLS) transports a run with that value speaks besides the
+    #: recipe's own (an HTTP/2 stack behind an ``--http`` choice).
+    option_transports: Mapping[str, Mapping[str, Tuple[FrozenSet[str], FrozenSet[str]]]] = field(
+        default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -126,9 +130,9 @@ class HarnessKit:
     raising: bool = False
     #: Why there is no WebSocket client ("" when the harness has one).
     no_websocket: str = ""
-    #: Its requests go through httpx or httpx2 (the kit needs one of them installed); False: the
-    #: harness brings its own client.
-    http_client: bool = True
+    #: The HTTP clients its ``open`` can use (distributions, preferred first; any one installed will
+    #: do); () when the harness brings its own client.
+    clients: Tuple[str, ...] = ("httpx2", "httpx")
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,15 @@ INTEGRATIONS = ('lifespan_state._integrations.uvicorn:INTEGRATION',
  'lifespan_state._integrations.starlette_testclient:INTEGRATION',
  'lifespan_state._integrations.async_asgi_testclient:INTEGRATION',
  'lifespan_state._integrations.litestar_testclient:INTEGRATION',
- 'lifespan_state._integrations.daphne:INTEGRATION')
+ 'lifespan_state._integrations.daphne:INTEGRATION',
+ 'lifespan_state._integrations.mangum:INTEGRATION',
+ 'lifespan_state._integrations.azure_functions:INTEGRATION')
 
 #: The runtime table's rows of those the shim acts on (``lifespan_state._versions``).
 ROWS = ({'name': 'uvicorn',
   'integration': 'lifespan_state._integrations.uvicorn:INTEGRATION',
   'imports': ('uvicorn',),
-  'newest_tested': '0.54.0',
+  'newest_tested': '0.55.0',
   'notable': ('0.11.8', '0.15.0', '0.17.6', '0.20.0', '0.21.0', '0.21.1'),
   'ranges': (('0.11.0', 'add', 'no lifespan state before 0.21.0'),
              ('0.21.0', 'fix', '0.21.0 shares one copy of the state'),

@@ -24,12 +24,41 @@ __all__ = [
     "BenchComparison",
     "BenchRow",
     "Field",
+    "FieldArm",
     "PatchSeries",
     "Patches",
     "Soak",
     "Startup",
     "UpstreamTests",
 ]
+
+
+@dataclass(frozen=True)
+class FieldArm:
+    """One more column of docs/field.md run by the integration's code: the same code under another
+    distribution, behind another front end, or with another client or protocol stack.
+
+    ``key`` is the column's key and its label's first word (``tools/field.py --check`` reads it
+    back); ``{release}`` in ``label`` is the arm's release, ``{base}`` the integration's column.
+    """
+
+    key: str
+    label: str
+    #: ``lifespan-state check`` arguments naming what is checked (instead of ``--server NAME`` /
+    #: ``--harness KEY``); ``--json --shim both`` are added.
+    check: Tuple[str, ...]
+    #: The distribution installed instead of the integration's (a fork) and its release; empty:
+    #: the integration's, at the column's release.
+    distribution: str = ""
+    release: str = ""
+    #: The records' server when the check names it otherwise (``--name``); empty: the integration.
+    server: str = ""
+    #: More requirements of its environment (pinned).
+    extra: Tuple[str, ...] = ()
+    #: A harness arm's HTTP client instead of the page's httpx (pinned).
+    client: str = ""
+    #: What the page says about the column, after what it ran.
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -40,6 +69,10 @@ class Field:
     release: str = ""
     #: The column's heading (``{name}``, ``{release}`` filled in).
     label: str = "{name} {release}"
+    #: Columns of its own code run another way, after the integration's column.
+    arms: Tuple[FieldArm, ...] = ()
+    #: What the page says about the column, after what it ran (e.g. what the checks mean there).
+    note: str = ""
 
 
 # -- patches/<name>/ ------------------------------------------------------------------------------

@@ -53,15 +53,18 @@ class Harness:
     raising: bool = False  # S8 runs an app raising on the lifespan (the others raise it: no lifespan)
     no_websocket: str = ""  # why there is no WebSocket client
     distribution: str = ""  # whose version the record gives, when not ``server``'s
-    http_client: bool = True  # needs httpx or httpx2
+    clients: Tuple[str, ...] = ("httpx2", "httpx")  # the HTTP clients it can use, preferred first
+
+    def client(self) -> Optional[str]:
+        """The first of its clients installed here (the one its ``open`` uses)."""
+        return next((c for c in self.clients if installed_version(c) is not None), None)
 
 
 def _of(integration: Integration, kit: HarnessKit) -> Harness:
     def code() -> Tuple[Make, Open]:
         return integration.resolve(kit.make), integration.resolve(kit.open)
 
-    return Harness(integration.name, kit.label, code, kit.raising, kit.no_websocket,
-                   http_client=kit.http_client)
+    return Harness(integration.name, kit.label, code, kit.raising, kit.no_websocket, clients=kit.clients)
 
 
 def _testing() -> Tuple[Make, Open]:
@@ -74,7 +77,7 @@ HARNESSES: Dict[str, Harness] = {
        for kit in ((i.harness,) if i.harness is not None else ()) + i.more_harnesses},
     "lifespan_state.testing": Harness("lifespan_state.testing", "lifespan_client (httpx.ASGITransport)",
                                       _testing, raising=True, no_websocket="httpx has no WebSocket client",
-                                      distribution="lifespan-state-shim"),
+                                      distribution="lifespan-state-shim", clients=CLIENTS),
 }
 
 
@@ -159,7 +162,8 @@ def _arm(name: str, which: str, selected: Sequence[str], timeout: float) -> Resu
     arm = _Arm(h, *h.code())
     ws = [] if h.no_websocket else [dataclasses.replace(TRANSPORTS["ws"], label=f"{h.label} WebSocket")]
     transports = [dataclasses.replace(TRANSPORTS["h1"], label=h.label), *ws]
-    config = {"harness": h.label, **_clients()} if h.http_client else {"harness": h.label}
+    client = h.client()  # check_harness checked there is one where the harness needs one
+    config = {"harness": h.label, **({client: str(installed_version(client))} if client else {})}
     plan = Plan(Recipe(h.server, ""), config, False, which == "on", selected, transports,
                 {"WebSocket": h.no_websocket} if h.no_websocket else {}, which == "middleware")
     s8, s9, app, after = {}, None, _probe.app, Run()
@@ -191,8 +195,8 @@ def check_harness(name: str, shim: str = "both", checks: Optional[Sequence[str]]
     h, records = HARNESSES[name], []
     # anyio drives every arm (its blocking portal); the httpx clients bring it, other harnesses may not.
     missing = [d for d in (h.distribution or h.server, "anyio") if installed_version(d) is None]
-    if h.http_client and not _clients():
-        missing.append(" or ".join(reversed(CLIENTS)))
+    if h.clients and h.client() is None:
+        missing.append(" or ".join(h.clients))
     if missing:
         raise ConfigError(f"--harness {name} needs {' and '.join(missing)} installed ({sys.executable})")
     for arm in engine.arms(shim, h.server):

@@ -135,6 +135,9 @@ class Recipe:
     def kit(self) -> str:
         """The integration of the server (``integration``, else its name)."""
         return self.integration or self.name
+    #: option -> value -> (plain, TLS) transports that value adds to the run.
+    option_transports: Dict[str, Dict[str, Tuple[FrozenSet[str], FrozenSet[str]]]] = field(
+        default_factory=dict)
 
     def available(self) -> Capabilities:
         """What the release installed here offers: its version (the metadata of the distribution
@@ -191,6 +194,9 @@ class Recipe:
     def uses(self, config: Dict[str, str], tls: bool) -> FrozenSet[str]:
         """The transports a run of ``config`` speaks."""
         found = set(self.tls_transports if tls else self.transports) | {"h1"}
+        for option, value in config.items():
+            plain, secure = self.option_transports.get(option, {}).get(value, (frozenset(), frozenset()))
+            found |= secure if tls else plain
         if config.get("ws") == "none":
             found -= {"ws", "ws-h2"}
         return frozenset(found)
@@ -239,6 +245,7 @@ def recipe_of(integration: Integration) -> Recipe:
         lacks=launch.lacks,
         package=integration.imports[0].partition(".")[0],
         integration=integration.name,
+        option_transports={option: dict(values) for option, values in launch.option_transports.items()},
     )
 
 

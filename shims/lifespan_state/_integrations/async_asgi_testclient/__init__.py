@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .._descriptor import HarnessKit, Integration
+from .._tools import Field
 
 INTEGRATION = Integration(
     name="async-asgi-testclient",
@@ -18,8 +19,9 @@ INTEGRATION = Integration(
         label="async-asgi-testclient TestClient",
         make="._kit:make",
         open="._kit:open",
-        http_client=False,
+        clients=(),
     ),
+    field_page=Field(),
     rank=80,
     package=__name__,
 )

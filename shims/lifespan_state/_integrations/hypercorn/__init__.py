@@ -10,6 +10,7 @@ from .._tools import (
     Bench,
     BenchRow,
     Field,
+    FieldArm,
     Patches,
     PatchSeries,
     Soak,
@@ -77,7 +78,21 @@ INTEGRATION = Integration(
         capabilities="._kit:capabilities",
         driver="._kit:drive",
     ),
-    field_page=Field(),
+    field_page=Field(arms=(
+        # nonecorn installs the import package hypercorn with no "hypercorn" distribution: the kit
+        # runs it as a command (the recipe's transports come with the module name). Its code is
+        # hypercorn 0.18.0's with changes in 16 modules (zero-copy sends, trailers, WebSocket
+        # pings, its certificate loading for QUIC among them).
+        FieldArm("nonecorn", "nonecorn {release}",
+                 ("--command", "{python} -m hypercorn --bind {host}:{port} --certfile {certfile} "
+                  "--keyfile {keyfile} {app}"),
+                 distribution="nonecorn", release="0.18.0",
+                 note="A fork of hypercorn 0.18.0 installing the import package `hypercorn` (its code "
+                      "differs in 16 modules: zero-copy sends, trailers, WebSocket pings, its QUIC "
+                      "setup); hypercorn's shim module decides by its probes. Its HTTP/3 answers no "
+                      "request here, natively or with the shim (the fails' details): a fault of its "
+                      "QUIC serving, not of its state."),
+    )),
     patches=Patches(
         series=(
             # Debian 12's release (on its Python 3.11; its own suite runs on 3.10).

@@ -5,6 +5,7 @@ the trigger is ``litestar.testing``."""
 from __future__ import annotations
 
 from .._descriptor import HarnessKit, Integration
+from .._tools import Field
 
 INTEGRATION = Integration(
     name="litestar",
@@ -18,12 +19,15 @@ INTEGRATION = Integration(
     ),
     newest_tested="2.25.0",
     notable=("2.25.0",),
-    # One client for every run, as a test module sharing one client has it.
-    harness=HarnessKit(key="litestar", label="Litestar TestClient", make="._kit:make", open="._kit:open"),
+    # One client for every run, as a test module sharing one client has it. Litestar's clients
+    # are httpx's.
+    harness=HarnessKit(key="litestar", label="Litestar TestClient", make="._kit:make", open="._kit:open",
+                       clients=("httpx",)),
     more_harnesses=(
         HarnessKit(key="litestar-async", label="Litestar AsyncTestClient", make="._kit:make_async",
-                   open="._kit:open_async"),
+                   open="._kit:open_async", clients=("httpx",)),
     ),
+    field_page=Field(),
     rank=85,
     package=__name__,
 )

@@ -6,7 +6,7 @@ The trigger is ``starlette.testclient``: an app that only imports Starlette load
 from __future__ import annotations
 
 from .._descriptor import HarnessKit, Integration
-from .._tools import Field, Patches, PatchSeries, UpstreamTests
+from .._tools import Field, FieldArm, Patches, PatchSeries, UpstreamTests
 
 INTEGRATION = Integration(
     name="starlette",
@@ -25,8 +25,13 @@ INTEGRATION = Integration(
         label="TestClient",
         make="._kit:make",
         open="._kit:open",
+        # Starlette 1.10 prefers httpx2 (pydantic's fork) and warns when it finds only httpx.
+        clients=("httpx2", "httpx"),
     ),
-    field_page=Field(label="{name} {release} TestClient"),
+    field_page=Field(label="{name} {release} TestClient", arms=(
+        FieldArm("starlette+httpx2", "starlette+httpx2 {release} TestClient", ("--harness", "testclient"),
+                 client="httpx2==2.17.0", note="httpx2 (the newest, December 2026) and no httpx."),
+    )),
     patches=Patches(
         series=(
             # The kit checks S9 (a second run starts empty); the request after the run (S13) is

@@ -11,6 +11,7 @@ from .._tools import (
     BenchComparison,
     BenchRow,
     Field,
+    FieldArm,
     Patches,
     PatchSeries,
     Soak,
@@ -19,7 +20,7 @@ from .._tools import (
 )
 
 # The newest tested release and the named ones, written once: the matrix facts below use them.
-_NEWEST = "0.54.0"
+_NEWEST = "0.55.0"
 _RELEASES = NamedReleases(
     debian="0.17.6",
     last_stateless="0.20.0",
@@ -57,7 +58,9 @@ INTEGRATION = Integration(
         tls="--ssl-certfile {certfile} --ssl-keyfile {keyfile}",
         tls_transports=frozenset({"h1", "ws"}),
         options={
-            "http": {v: f"--http {v}" for v in ("h11", "httptools")},
+            # zttp (0.53+, with the zttp package): one stack for HTTP/1.1 and HTTP/2; --http2 turns
+            # its HTTP/2 on (prior-knowledge h2c, and h2 by ALPN over TLS).
+            "http": {**{v: f"--http {v}" for v in ("h11", "httptools")}, "zttp": "--http zttp --http2"},
             "ws": {v: f"--ws {v}" for v in ("websockets", "websockets-sansio", "wsproto", "none")},
             "lifespan": {v: f"--lifespan {v}" for v in ("on", "auto", "off")},
             "worker": {v: f"--loop {v}" for v in ("asyncio", "uvloop")},
@@ -67,8 +70,28 @@ INTEGRATION = Integration(
         # "on" exits when the lifespan raises; "auto" carries on without it, which S8 needs.
         lifespan_raise={"lifespan": "auto"},
         driver="._kit:drive",
+        # zttp has no WebSocket over HTTP/2 (RFC 8441).
+        option_transports={"http": {"zttp": (frozenset({"h2c"}), frozenset({"h2-tls"}))}},
     ),
-    field_page=Field(),
+    field_page=Field(arms=(
+        # The newest zttp, December 2026 (uvicorn's http2 extra is unpinned).
+        FieldArm("uvicorn+zttp", "uvicorn+zttp {release}", ("--server", "uvicorn", "--tls", "--http", "zttp"),
+                 extra=("zttp==0.0.35",),
+                 note="`--http zttp --http2`: zttp's HTTP/1.1 and HTTP/2 (h2 by ALPN over TLS; it has "
+                      "no WebSocket over HTTP/2), uvicorn's own WebSocket."),
+        # gunicorn's arbiter over the uvicorn release: the name takes gunicorn's recipe features
+        # (SIGTERM stops it: at SIGINT gunicorn 27.0.1's arbiter waits for this worker for ever).
+        # uvicorn over TLS speaks no HTTP/2, hence the transports.
+        FieldArm("uvicorn-worker", "uvicorn-worker {release} ({base})",
+                 ("--command", "{python} -m gunicorn -k uvicorn_worker.UvicornWorker --workers 1 "
+                  "--no-control-socket --bind {host}:{port} --certfile {certfile} --keyfile {keyfile} {app}",
+                  "--name", "uvicorn-worker", "--transport", "h1", "--transport", "ws"),
+                 distribution="uvicorn-worker", release="0.4.0", server="uvicorn-worker",
+                 extra=(f"uvicorn=={_NEWEST}", "gunicorn==27.0.1"),
+                 note="`gunicorn -k uvicorn_worker.UvicornWorker`, one worker process: uvicorn's code "
+                      "serves (the shim's uvicorn module would act; the kit runs it natively, by its "
+                      "own name). gunicorn's `--asgi-lifespan off` does not reach the worker."),
+    )),
     patches=Patches(series=(
         PatchSeries("0.15.0", "3.10", ("S1",), configs=(("--http", "h11", "--ws", "websockets"),),
                     extra=("websockets",), summary=BACKPORT + " (Ubuntu 22.04)",

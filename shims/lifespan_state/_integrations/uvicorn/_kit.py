@@ -21,6 +21,8 @@ def drive(options: Dict[str, str], timeout: float) -> Json:
         kwargs: Dict[str, Any] = {"host": HOST, "port": port, "log_level": "warning",
                                   "lifespan": "on" if options.get("lifespan") != "off" else "off"}
         kwargs.update({k: options[k] for k in ("http", "ws") if k in options})
+        if kwargs.get("http") == "zttp":  # as the recipe's option value: zttp with its HTTP/2 on
+            kwargs["http2"] = True
         return uvicorn.Config(PROBE_APP, **kwargs)
 
     def serve(config: Any) -> Tuple[Awaitable[Any], Callable[[], None]]:
@@ -34,8 +36,8 @@ def capabilities() -> Json:
     """The protocol implementations, loops and lifespan modes this environment can run."""
     import uvicorn.config as c
 
-    needs = {"httptools": "httptools", "websockets": "websockets", "websockets-sansio": "websockets",
-             "wsproto": "wsproto", "uvloop": "uvloop"}
+    needs = {"httptools": "httptools", "zttp": "zttp", "websockets": "websockets",
+             "websockets-sansio": "websockets", "wsproto": "wsproto", "uvloop": "uvloop"}
 
     def usable(key: str) -> bool:
         return key not in needs or importlib.util.find_spec(needs[key]) is not None
@@ -52,8 +54,7 @@ def capabilities() -> Json:
         target = f"{obj.__module__}:{obj.__name__}"
         return next((key for key, value in table.items() if key != "auto" and value == target), None)
 
-    # zttp (uvicorn's HTTP/2, 0.53+) never ends a bodiless request: the probe's GETs would hang.
-    http = [k for k in c.HTTP_PROTOCOLS if k not in ("auto", "zttp") and usable(k)]
+    http = [k for k in c.HTTP_PROTOCOLS if k != "auto" and usable(k)]
     ws = [k for k in c.WS_PROTOCOLS if k != "auto" and usable(k)]
     loops = getattr(c, "LOOP_SETUPS", None) or getattr(c, "LOOP_FACTORIES", None) or {}
     return {
