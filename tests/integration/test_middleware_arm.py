@@ -24,6 +24,9 @@ _NEED_A_RUN = {"S1", "S2", "S4", "S7", "S10"}
 #: anycorn 0.20.1 over TLS can die at SIGINT before lifespan.shutdown (its descriptor's
 #: ``field_page`` note): a third-party race a loaded machine widens, so the slow tier.
 _RACY = {"anycorn"}
+#: What the middleware cannot mend where a lifespan runs: the runtime never delivers the message
+#: (AsgiFunctionApp's __del__ sends lifespan.shutdown on a new event loop and never returns).
+_BEYOND_THE_APP = {"azure-functions": {"S10": "saw no lifespan.shutdown"}}
 
 
 def _columns() -> List[Any]:
@@ -46,7 +49,10 @@ def test_the_middleware_alone_passes_where_a_lifespan_runs(column: str) -> None:
     lacks = RECIPES[column].lacks if column in RECIPES else ""
     failed = {i for i, c in checks.items() if c["status"] == "fail"}
     if not lacks:
-        assert not failed, {i: checks[i]["detail"] for i in failed}
+        beyond = _BEYOND_THE_APP.get(column, {})
+        assert failed == set(beyond), {i: checks[i]["detail"] for i in failed}
+        for check, why in beyond.items():
+            assert why in checks[check]["detail"], checks[check]
         return
     # No lifespan at all: nothing the middleware could hand out, and the report says why; every
     # request still gets its own empty dict (S3, S5, S8, S11).

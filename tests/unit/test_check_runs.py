@@ -86,6 +86,14 @@ def test_a_later_request_in_another_process_is_not_compared_but_said() -> None:
     assert s7.status == "skip"
 
 
+def test_a_later_request_in_another_run_of_the_same_process_is_not_compared_but_said() -> None:
+    # A lifespan per invocation (mangum): the process is the same, the run is not.
+    same = {"unreached": REACH, "pids": [5]}
+    s4 = judged("S4", s4={"appended": view(acted={"appended": ["v-s4"]}), "after": same})
+    assert s4.status == "skip" and "another run of the same process (pid 5" in s4.detail, s4.detail
+    assert "worker process" not in s4.detail
+
+
 def test_what_one_process_shows_is_still_judged_when_no_later_request_reaches_it() -> None:
     other = {"unreached": REACH, "pids": [7]}
     leaked = judged("S3", first=view(), s3={"written": view(keys=("req-s3",), lifespan_keys_now=[

@@ -30,7 +30,8 @@ INTEGRATION = Integration(
              "one at a time as a Lambda execution environment invokes it. Its `lifespan=\"auto\"` "
              "(the default) runs a whole lifespan inside every invocation: each request is the only "
              "request of its own lifespan run, so nothing the lifespan keeps reaches a later request "
-             "(S4's appended value, S7's later key: they fail), while a new run starting empty (S9) "
+             "(S3, S4 and S7 have no later request of the same run to compare: n/a), while a new run "
+             "starting empty (S9) "
              "and each shutdown (S10) hold. The run without lifespan is `lifespan=\"off\"`: no "
              "`state` in the scope at all (S8).",
     ),
