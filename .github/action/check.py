@@ -52,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="transports the server speaks, separated by spaces or commas")
     parser.add_argument("--tls", default="false", help="true: also check over TLS")
     parser.add_argument("--checks", default="", help="comma-separated check ids (default: all)")
-    parser.add_argument("--shim", default="off", help="off (default), on or both")
+    parser.add_argument("--shim", default="off", help="off (default), on, both, middleware or all")
     parser.add_argument("--timeout", default="", help="seconds for each network wait")
     parser.add_argument("--args", default="", help="more arguments for lifespan-state check (shell words)")
     parser.add_argument("--out", default="lifespan-state-check.json", help="where to write the JSON report")
@@ -127,6 +127,10 @@ def _annotation(text: str) -> str:
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
+#: How an annotation names the arm of a failed check (``--shim`` of the record).
+_HOW = {"off": "natively", "on": "with the shim", "middleware": "with the middleware only"}
+
+
 def _report(document: Dict[str, Any], code: int, out: Path) -> None:
     records = [ResultRecord.from_dict(r) for r in document["results"]]
     print(render_table(records))
@@ -142,7 +146,7 @@ def _report(document: Dict[str, Any], code: int, out: Path) -> None:
         for record in judged(records):
             for result in record.checks:
                 if result.status == FAIL:
-                    how = "with the shim" if record.shim == "on" else "natively"
+                    how = _HOW.get(record.shim, record.shim)
                     message = f"{record.server} {record.server_version} {how}: {result.detail}"
                     print(f"::error title={_TITLE} {result.id}::{_annotation(message)}")
 

@@ -181,3 +181,16 @@ def test_markdown_table_escapes_what_servers_and_checks_wrote() -> None:
     verdict = "every applicable check passes — the shim fixes S5"
     assert f"- myserver 1.2 with the shim (mode fix): {verdict}" in lines
     assert render_markdown([]) == "no results\n"
+
+
+def test_a_failed_check_is_annotated_with_the_arm_that_failed_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    for name in ("GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT"):
+        monkeypatch.setenv(name, str(tmp_path / name))
+    failed = [{"id": "S1", "status": "fail", "detail": "no state"}]
+    records = [_record("off", failed), _record("middleware", failed)]
+    script()._report({"results": [r.as_dict() for r in records]}, 1, tmp_path / "report.json")
+    errors = [line for line in capsys.readouterr().out.splitlines() if line.startswith("::error")]
+    assert len(errors) == 1 and "myserver 1.2 with the middleware only: no state" in errors[0], errors

@@ -124,8 +124,9 @@ class HarnessKit:
 
     key: str
     label: str
-    make: str
-    open: str
+    #: By convention in the integration's ``_kit.py``.
+    make: str = "._kit:make"
+    open: str = "._kit:open"
     #: S8 runs an app raising on the lifespan (the others raise it: no lifespan).
     raising: bool = False
     #: Why there is no WebSocket client ("" when the harness has one).

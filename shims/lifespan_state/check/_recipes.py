@@ -304,8 +304,8 @@ def custom_recipe(template: str, name: Optional[str] = None,
         name=name, command=template, custom=True,
         transports=frozenset() if tls else plain, tls_transports=secure if tls else frozenset(),
         lifespan_off=None if lifespan_off is None else {"command": lifespan_off},
-        # The environment is the program's (the command's module or executable), e.g. where
-        # gunicorn opens its control socket, whatever server its worker is.
+        # The environment is the program's (the command's module or executable), e.g. where an
+        # arbiter opens its control socket, whatever server its worker is.
         driver=base.driver, env=dict((RECIPES.get(guess) or base).env), stop_signal=stop_signal(stop),
         lacks=base.lacks,
         package=base.package, integration=base.kit,

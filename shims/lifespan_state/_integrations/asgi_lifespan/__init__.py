@@ -19,8 +19,6 @@ INTEGRATION = Integration(
     harness=HarnessKit(
         key="asgi-lifespan",
         label="LifespanManager + httpx.ASGITransport",
-        make="._kit:make",
-        open="._kit:open",
         no_websocket="httpx has no WebSocket client",
     ),
     field_page=Field(),

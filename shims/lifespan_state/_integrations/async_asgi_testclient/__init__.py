@@ -17,8 +17,6 @@ INTEGRATION = Integration(
         key="async-asgi-testclient",
         # A new client per run: one client's second `async with` is beyond the harness (_kit.py).
         label="async-asgi-testclient TestClient",
-        make="._kit:make",
-        open="._kit:open",
         clients=(),
     ),
     field_page=Field(),

@@ -17,8 +17,6 @@ INTEGRATION = Integration(
     harness=HarnessKit(
         key="azure-functions",
         label="AsgiFunctionApp, in-process invocations",
-        make="._kit:make",
-        open="._kit:open",
         no_websocket="the Functions HTTP trigger carries no WebSocket",
     ),
     # The newest release installable on Python 3.11 (2.x needs 3.13), December 2026.

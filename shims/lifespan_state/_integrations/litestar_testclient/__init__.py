@@ -21,8 +21,7 @@ INTEGRATION = Integration(
     notable=("2.25.0",),
     # One client for every run, as a test module sharing one client has it. Litestar's clients
     # are httpx's.
-    harness=HarnessKit(key="litestar", label="Litestar TestClient", make="._kit:make", open="._kit:open",
-                       clients=("httpx",)),
+    harness=HarnessKit(key="litestar", label="Litestar TestClient", clients=("httpx",)),
     more_harnesses=(
         HarnessKit(key="litestar-async", label="Litestar AsyncTestClient", make="._kit:make_async",
                    open="._kit:open_async", clients=("httpx",)),

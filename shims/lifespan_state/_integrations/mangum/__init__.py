@@ -19,8 +19,6 @@ INTEGRATION = Integration(
     harness=HarnessKit(
         key="mangum",
         label="Mangum handler, API Gateway REST events",
-        make="._kit:make",
-        open="._kit:open",
         no_websocket="API Gateway's HTTP events carry no WebSocket",
     ),
     # The newest release, December 2026 (no runtime table row to take it from).

@@ -23,8 +23,6 @@ INTEGRATION = Integration(
         key="testclient",
         # One client for every run: the leak between a client's runs needs that (docs/field.md).
         label="TestClient",
-        make="._kit:make",
-        open="._kit:open",
         # Starlette 1.10 prefers httpx2 (pydantic's fork) and warns when it finds only httpx.
         clients=("httpx2", "httpx"),
     ),
