@@ -79,18 +79,17 @@ INTEGRATION = Integration(
         driver="._kit:drive",
     ),
     field_page=Field(arms=(
-        # nonecorn installs the import package hypercorn with no "hypercorn" distribution: the kit
-        # runs it as a command (the recipe's transports come with the module name). Its code is
-        # hypercorn 0.18.0's with changes in 16 modules (zero-copy sends, trailers, WebSocket
-        # pings, its certificate loading for QUIC among them).
-        FieldArm("nonecorn", "nonecorn {release}",
-                 ("--command", "{python} -m hypercorn --bind {host}:{port} --certfile {certfile} "
-                  "--keyfile {keyfile} {app}"),
+        # nonecorn installs the import package hypercorn under its own distribution name: the kit
+        # runs it by hypercorn's recipe (TLS, and HTTP/3 on its QUIC binding) with nonecorn's
+        # version. Its code is hypercorn 0.18.0's with changes in 16 modules (zero-copy sends,
+        # trailers, WebSocket pings, its certificate loading for QUIC among them).
+        FieldArm("nonecorn", "nonecorn {release}", ("--server", "hypercorn", "--tls"),
                  distribution="nonecorn", release="0.18.0",
                  note="A fork of hypercorn 0.18.0 installing the import package `hypercorn` (its code "
                       "differs in 16 modules: zero-copy sends, trailers, WebSocket pings, its QUIC "
-                      "setup); hypercorn's shim module decides by its probes. Its HTTP/3 answers no "
-                      "request here, natively or with the shim (the fails' details): a fault of its "
+                      "setup), run by hypercorn's recipe; hypercorn's shim module decides by its "
+                      "probes. Its HTTP/3 answers no request here, natively, with the shim or with the "
+                      "middleware (S5, S7 and S11 fail over HTTP/3 only, with no answer): a fault of its "
                       "QUIC serving, not of its state."),
     )),
     patches=Patches(
