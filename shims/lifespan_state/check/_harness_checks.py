@@ -145,11 +145,6 @@ class _Arm:
         return {**_driver.result(views), "error": ""}
 
 
-def _clients() -> Dict[str, str]:
-    """The HTTP clients installed here (httpx, httpx2: a harness uses one), with their versions."""
-    return {c: str(v) for c, v in ((c, installed_version(c)) for c in reversed(CLIENTS)) if v is not None}
-
-
 def _arm(name: str, which: str, selected: Sequence[str], timeout: float) -> ResultRecord:
     """The selected checks of one harness, in this process (one arm's, see the docstring)."""
     import anyio.from_thread
