@@ -4,8 +4,8 @@ Thin on purpose (like ``opentelemetry-instrument`` and ``ddtrace-run``): put the
 directory first on ``PYTHONPATH`` and ``exec`` the command. Python's ``site`` then imports our
 ``sitecustomize`` in the command and in every Python process it starts with that environment —
 uvicorn's and hypercorn's spawned workers and reload children, ``python -m`` runs, scripts — and
-that activates the shim there (see ``_bootstrap/sitecustomize.py``). Forked workers (gunicorn)
-inherit the activation of their parent.
+that activates the shim there (see ``_bootstrap/sitecustomize.py``). Forked workers (a pre-fork
+arbiter's) inherit the activation of their parent.
 
 Before the exec the launcher checks what it can see from outside, so that a run that could not
 have the shim stops with one line instead of a server traceback: a command whose script runs on
@@ -73,7 +73,7 @@ Run COMMAND with lifespan-state-shim active in it and in every Python process it
 
   lifespan-state run -- uvicorn main:app --workers 2
   lifespan-state run -- hypercorn main:app -w 2
-  lifespan-state run -- gunicorn -k uvicorn.workers.UvicornWorker -w 2 main:app
+  lifespan-state run -- python serve.py   (a script that starts its server itself)
   lifespan-state run -- python -m uvicorn main:app --reload
 
 Set {disable}=1 to switch the shim off without removing the launcher.

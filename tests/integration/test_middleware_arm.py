@@ -50,7 +50,7 @@ def test_the_middleware_alone_passes_where_a_lifespan_runs(column: str) -> None:
     assert (record["shim"], record["mode"]) == ("middleware", None)
     checks = _statuses(record)
     assert checks["S12"]["status"] == "skip" and "middleware arm" in checks["S12"]["detail"]
-    lacks = RECIPES[column].lacks if column in RECIPES else ""
+    lacks = RECIPES[column].launch.lacks if column in RECIPES else ""
     failed = {i for i, c in checks.items() if c["status"] == "fail"}
     if not lacks:
         beyond = _BEYOND_THE_APP.get(column, {})

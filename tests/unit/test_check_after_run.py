@@ -14,6 +14,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
+from lifespan_state._integrations._descriptor import Launch
 from lifespan_state._integrations._load import in_tree, load
 from lifespan_state.check import CHECKS
 from lifespan_state.check import _harness_checks as driver
@@ -120,7 +121,7 @@ def _arm(client: _Client, fail_start: bool = False) -> Any:
 
 def test_the_driver_makes_the_after_run_requests_through_the_same_client_after_its_block() -> None:
     client, after = _Client(), Run()
-    plan = _plan(Recipe("toy", ""))
+    plan = _plan(Recipe("toy", Launch("")))
     main = _arm(client).serve(None, object(), 1.0, main_body(plan), after=(after, after_run_body(plan)))
     assert main.exit_code == 0
     assert client.targets[-1] == ("/?read=obj", False)  # after the block, and only then
@@ -130,7 +131,7 @@ def test_the_driver_makes_the_after_run_requests_through_the_same_client_after_i
 
 def test_the_driver_makes_no_after_run_request_when_the_run_never_started() -> None:
     client, after = _Client(), Run()
-    plan = _plan(Recipe("toy", ""))
+    plan = _plan(Recipe("toy", Launch("")))
     main = _arm(client, fail_start=True).serve(None, object(), 1.0, main_body(plan),
                                                after=(after, after_run_body(plan)))
     assert main.start_error == after.start_error == "toy client did not start: RuntimeError: no lifespan"

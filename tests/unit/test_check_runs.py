@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 
+from lifespan_state._integrations._descriptor import Launch
 from lifespan_state.check import _installed, _recipes
 from lifespan_state.check._checks import run_checks
 from lifespan_state.check._observe import CHECK_EXTRA, Observations, Run, make_plan
@@ -43,7 +44,7 @@ def judged(check: str, recipe: Optional[Recipe] = None, s8: Optional[Dict[str, R
     run = Run(steps={k.replace("__", ":"): v for k, v in steps.items()})
     plan = make_plan(recipe or RECIPES["uvicorn"], config or {"lifespan": "auto"}, False, True, list(CHECKS))
     if recipe is not None:  # every transport of the recipe, whether its client is installed or not
-        used = [TRANSPORTS[n] for n in TRANSPORTS if n in recipe.transports]
+        used = [TRANSPORTS[n] for n in TRANSPORTS if n in recipe.launch.transports]
         plan = dataclasses.replace(plan, transports=used, left_out={})
     return judge(CHECK_TABLE[check], Observations(plan, run, s8 or {}, None))
 
@@ -162,7 +163,8 @@ UVICORN_WORKER = "{python} -m gunicorn -k uvicorn_worker.UvicornWorker -b {host}
 def test_a_command_recipe_takes_nothing_of_a_named_servers_command(name: Optional[str]) -> None:
     recipe = custom_recipe(UVICORN_WORKER, name)
     assert recipe.stop_signal == signal.SIGTERM
-    assert recipe.options == {} and recipe.lifespan_off is None and recipe.lifespan_raise == {}
+    launch = recipe.launch
+    assert launch.options == {} and launch.lifespan_off is None and launch.lifespan_raise == {}
     ctx = LaunchContext("127.0.0.1", 8000, "/w")
     argv = recipe.argv({"command": UVICORN_WORKER}, ctx, frozenset({"h1"}), False)
     assert argv[1:] == ["-m", "gunicorn", "-k", "uvicorn_worker.UvicornWorker", "-b", "127.0.0.1:8000",
@@ -174,9 +176,9 @@ def test_a_command_recipe_takes_nothing_of_a_named_servers_command(name: Optiona
 def test_the_run_without_lifespan_and_the_stop_signal_are_the_flags() -> None:
     off = "{python} -m myserver {app} --port {port} --no-lifespan"
     recipe = custom_recipe("{python} -m myserver {app} --port {port}", stop="INT", lifespan_off=off)
-    assert recipe.stop_signal == signal.SIGINT and recipe.lifespan_off == {"command": off}
+    assert recipe.stop_signal == signal.SIGINT and recipe.launch.lifespan_off == {"command": off}
     ctx = LaunchContext("127.0.0.1", 9, "/w")
-    argv = recipe.argv({"command": "x", **recipe.lifespan_off}, ctx, frozenset(), False)
+    argv = recipe.argv({"command": "x", **recipe.launch.lifespan_off}, ctx, frozenset(), False)
     assert argv[-1] == "--no-lifespan"
     assert recipe.described(_recipes.Capabilities(None, {}, {}))["lifespan_off_command"] == off
     assert custom_recipe("{python} -m a {app}", stop="15").stop_signal == signal.SIGTERM
@@ -194,10 +196,10 @@ def test_a_fork_installing_a_servers_package_is_that_server(monkeypatch: pytest.
     monkeypatch.setattr(_recipes, "packages_of", lambda name: ["hypercorn"] if name == "nonecorn" else [])
     recipe = custom_recipe("{python} -m hypercorn --bind {host}:{port} {app}", "nonecorn")
     assert recipe.name == "nonecorn" and recipe.kit == "hypercorn" and recipe.driver
-    assert recipe.transports == RECIPES["hypercorn"].transports
+    assert recipe.launch.transports == RECIPES["hypercorn"].launch.transports
     secure = custom_recipe("{python} -m hypercorn --certfile {certfile} --keyfile {keyfile} {app}")
     # HTTP/3 needs hypercorn's QUIC binding, an option the command has or not: only by --transport.
-    assert secure.tls_transports == RECIPES["hypercorn"].tls_transports - {"h3"}
+    assert secure.launch.tls_transports == RECIPES["hypercorn"].launch.tls_transports - {"h3"}
 
 
 class _Dist:
@@ -238,7 +240,7 @@ def test_a_renamed_distribution_is_said_in_the_report() -> None:
 # -- TLS on a server without it, in a sweep -------------------------------------------------------
 
 def test_a_sweep_gives_a_server_without_tls_na_checks_and_no_run() -> None:
-    recipe = Recipe("wrapt", "{python} -m wrapt {app}", package="wrapt")  # installed: has a version
+    recipe = Recipe("wrapt", Launch("{python} -m wrapt {app}"), package="wrapt")  # installed: has a version
     with pytest.raises(ConfigError, match="no TLS"):
         run_checks(recipe, tls=True, shim="off")
     records = run_checks(recipe, tls=True, shim="both", sweep=True, checks=["S1", "S6"])

@@ -197,9 +197,10 @@ def check_configuration(
         s8: Dict[str, Run] = {}
         without = without_lifespan_body(plan)
         # Without lifespan in the configuration itself, one more run of it is the S8 run.
+        off, raising_app = recipe.launch.lifespan_off, recipe.launch.lifespan_raise
         s8_runs = [("lifespan off", {}, False)] if not plan.lifespan_on else [
-            *([("lifespan off", recipe.lifespan_off, False)] if recipe.lifespan_off is not None else []),
-            ("app raises on lifespan", recipe.lifespan_raise, True)]
+            *([("lifespan off", off, False)] if off is not None else []),
+            ("app raises on lifespan", raising_app, True)]
         for name, overrides, raising in s8_runs if needs_runs_without_lifespan(plan) else []:
             progress(f"{label}: S8 run, {name}")
             env = environment(shim_on, lifespan_raise=raising, middleware=middleware)
@@ -262,14 +263,14 @@ def run_checks(
         raise ValueError(f"unknown server {server!r}; known: {', '.join(RECIPES)}")
     recipe = RECIPES[server] if isinstance(server, str) else server
     no_tls = f"{recipe.name} has no TLS in the check kit's recipe"
-    if tls and not recipe.custom and not recipe.tls and not sweep:
+    if tls and not recipe.custom and not recipe.launch.tls and not sweep:
         # Said before any server starts: every check would otherwise time out in the handshake.
         raise ConfigError(f"{no_tls}: run it without --tls")
     capabilities = recipe.available()
     if capabilities.error:
         raise ConfigError(capabilities.error)
     runs = [False] if shim == "both" and not shim_supports(recipe.kit) else SHIMS[shim]
-    if tls and not recipe.custom and not recipe.tls:
+    if tls and not recipe.custom and not recipe.launch.tls:
         selected = list(checks or CHECKS)
         return [ResultRecord(recipe.name, capabilities.version, {"tls": "on"}, "on" if on else "off", None,
                              [CheckResult(c, SKIP, f"{no_tls} (no run)") for c in selected]) for on in runs]
@@ -279,8 +280,8 @@ def run_checks(
     elif any(v is not None for v in chosen.values()):
         raise ConfigError("with --command, put the server's options into the command")
     else:
-        config = {"command": recipe.command}
-    tls = tls or (recipe.custom and "{certfile}" in recipe.command)
+        config = {"command": recipe.launch.command}
+    tls = tls or (recipe.custom and "{certfile}" in recipe.launch.command)
     return [check_configuration(recipe, capabilities, config, arm == "on", tls=tls, checks=checks,
                                 timeout=timeout, progress=progress, middleware=arm == "middleware")
             for arm in arms(shim, recipe.name)]

@@ -37,8 +37,8 @@ SHORT = {check.id: check.short or check.title for check in SPEC}
 
 def _values(option: str) -> str:
     """What the built-in recipes take for ``option``, for the help: `` (NAME: value, value; ...)``."""
-    offered = "; ".join(f"{name}: {', '.join(r.options[option])}" for name, r in RECIPES.items()
-                        if len(r.options.get(option, ())) > 1)
+    offered = "; ".join(f"{name}: {', '.join(r.launch.options[option])}" for name, r in RECIPES.items()
+                        if len(r.launch.options.get(option, ())) > 1)
     return f" ({offered})" if offered else ""
 
 
@@ -206,7 +206,7 @@ def _chosen(recipe: Recipe, options: argparse.Namespace) -> Dict[str, Optional[s
     chosen: Dict[str, Optional[str]] = {}
     for name in ("http", "ws", "lifespan", "worker"):
         value = getattr(options, name)
-        if value is not None or name in recipe.options:
+        if value is not None or name in recipe.launch.options:
             chosen[name] = value
     for item in options.option:
         name, sep, value = item.partition("=")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence, Tuple
 
-from .._integrations._descriptor import HarnessKit, Integration
+from .._integrations._descriptor import HarnessKit, Integration, Launch
 from .._integrations._load import integrations
 from .._versions import installed_version
 from ..testing import CLIENTS, lifespan_client  # imports no harness (httpx only when a client opens)
@@ -159,7 +159,7 @@ def _arm(name: str, which: str, selected: Sequence[str], timeout: float) -> Resu
     transports = [dataclasses.replace(TRANSPORTS["h1"], label=h.label), *ws]
     client = h.client()  # check_harness checked there is one where the harness needs one
     config = {"harness": h.label, **({client: str(installed_version(client))} if client else {})}
-    plan = Plan(Recipe(h.server, ""), config, False, which == "on", selected, transports,
+    plan = Plan(Recipe(h.server, Launch("")), config, False, which == "on", selected, transports,
                 {"WebSocket": h.no_websocket} if h.no_websocket else {}, which == "middleware")
     s8, s9, app, after = {}, None, _probe.app, Run()
     with anyio.from_thread.start_blocking_portal() as portal:

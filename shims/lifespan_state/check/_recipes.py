@@ -4,8 +4,8 @@ A :class:`Recipe` is everything the check kit knows about one server while it ch
 command that starts it (``{python} -m NAME {app} --host {host} --port {port}``; the placeholders
 are those of docs/CONFORMANCE.md), the transports it speaks (plain, and with TLS), its options
 (each value a template fragment appended to the command), its S8 and S9 features, its environment
-and stop signal. It is made from the ``launch`` of an integration's descriptor
-(``lifespan_state._integrations``, :func:`recipe_of`).
+and stop signal: the ``launch`` of an integration's descriptor (``lifespan_state._integrations``,
+:func:`recipe_of`) under the name the report gives the server.
 
 :data:`RECIPES` holds the built-in recipes, by distribution name: one per integration that has a
 ``launch``, this package's and other distributions' (entry points), by rank. ``lifespan-state
@@ -24,10 +24,10 @@ import shlex
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Dict, FrozenSet, List, Optional, Tuple
 
-from .._integrations._descriptor import Integration
+from .._integrations._descriptor import Integration, Launch
 from .._integrations._load import integrations
 from ._installed import packages_of, providing
 from ._runner import json_line
@@ -94,34 +94,11 @@ class Capabilities:
 
 @dataclass
 class Recipe:
-    """How to launch one server and what it supports; see the module docstring."""
+    """How to launch one server and what it supports: its integration's ``launch`` (or one made
+    from a ``--command``) under the name the report gives it; see the module docstring."""
 
     name: str
-    command: str
-    #: Transports of a plain run (``h1`` is always used; see ``_transports.TRANSPORTS``).
-    transports: FrozenSet[str] = frozenset({"h1", "ws"})
-    #: With TLS: the fragment that turns it on, and the transports it then speaks.
-    tls: str = ""
-    tls_transports: FrozenSet[str] = frozenset()
-    #: transport -> fragment the server needs to offer it (e.g. a separate QUIC binding).
-    transport_args: Dict[str, str] = field(default_factory=dict)
-    #: option -> value -> fragment (appended to the command).
-    options: Dict[str, Dict[str, str]] = field(default_factory=dict)
-    #: Its options come from its integration's capabilities probe (``_driver capabilities NAME``,
-    #: run in the checked environment); False: the distribution's version (metadata) only.
-    probe: bool = False
-    #: Config overrides for the S8 run "with lifespan disabled"; None: the server cannot.
-    lifespan_off: Optional[Dict[str, str]] = None
-    #: Config overrides for the S8 run whose app raises on the lifespan scope.
-    lifespan_raise: Dict[str, str] = field(default_factory=dict)
-    #: Its integration has an in-process S9 driver (``_driver NAME``); for the others S9 says so.
-    driver: bool = False
-    #: Extra environment of the server process (placeholders allowed).
-    env: Dict[str, str] = field(default_factory=dict)
-    #: The signal of a graceful stop (the one that runs ``lifespan.shutdown``).
-    stop_signal: int = signal.SIGINT
-    #: What this server lacks, said in the checks it makes fail (e.g. no lifespan protocol).
-    lacks: str = ""
+    launch: Launch
     #: Set for ``--command`` recipes: the JSON config then records the template.
     custom: bool = False
     #: The import package the server's code is (its version is that of whatever installed it).
@@ -135,15 +112,22 @@ class Recipe:
     def kit(self) -> str:
         """The integration of the server (``integration``, else its name)."""
         return self.integration or self.name
-    #: option -> value -> (plain, TLS) transports that value adds to the run.
-    option_transports: Dict[str, Dict[str, Tuple[FrozenSet[str], FrozenSet[str]]]] = field(
-        default_factory=dict)
+
+    @property
+    def stop_signal(self) -> int:
+        """The signal of a graceful stop (the one that runs ``lifespan.shutdown``)."""
+        return int(signal.Signals[self.launch.stop_signal])
+
+    @property
+    def driver(self) -> bool:
+        """Its integration has an in-process S9 driver (``_driver NAME``); for the others S9 says so."""
+        return bool(self.launch.driver)
 
     def available(self) -> Capabilities:
         """What the release installed here offers: its version (the metadata of the distribution
         that installed its import package) and, with a ``probe``, its options (in a subprocess:
         never import a server here)."""
-        if not self.probe:
+        if not self.launch.capabilities:
             found = providing(self.name, self.package or self.name)
             if found is not None:
                 return Capabilities(found[1], {}, {}, distribution=found[0])
@@ -169,20 +153,21 @@ class Recipe:
         if capabilities.distribution and capabilities.distribution.lower() != self.name.lower():
             shown["distribution"] = capabilities.distribution
         if self.custom:
-            shown["stop_signal"] = signal.Signals(self.stop_signal).name
+            shown["stop_signal"] = self.launch.stop_signal
             shown["lifespan_off_command"] = self.lifespan_off_command or "none"
         return shown
 
     def config(self, capabilities: Capabilities, **chosen: Optional[str]) -> Dict[str, str]:
         """The default configuration with ``chosen`` values (None: default) — validated."""
         config = dict(capabilities.defaults)
+        options = self.launch.options
         for option, value in chosen.items():
             if value is None:
                 continue
-            if option not in self.options:
+            if option not in options:
                 raise ConfigError(f"{self.name} has no option {option!r} in the check kit"
-                                  + (f" (options: {', '.join(self.options)})" if self.options else ""))
-            allowed = capabilities.choices.get(option, list(self.options[option]))
+                                  + (f" (options: {', '.join(options)})" if options else ""))
+            allowed = capabilities.choices.get(option, list(options[option]))
             if value not in allowed:
                 raise ConfigError(
                     f"{self.name} {capabilities.version}: {option}={value!r} is not available here "
@@ -193,9 +178,10 @@ class Recipe:
 
     def uses(self, config: Dict[str, str], tls: bool) -> FrozenSet[str]:
         """The transports a run of ``config`` speaks."""
-        found = set(self.tls_transports if tls else self.transports) | {"h1"}
+        found = set(self.launch.tls_transports if tls else self.launch.transports) | {"h1"}
+        extra = self.launch.option_transports
         for option, value in config.items():
-            plain, secure = self.option_transports.get(option, {}).get(value, (frozenset(), frozenset()))
+            plain, secure = extra.get(option, {}).get(value, (frozenset(), frozenset()))
             found |= secure if tls else plain
         if config.get("ws") == "none":
             found -= {"ws", "ws-h2"}
@@ -205,48 +191,30 @@ class Recipe:
              tls: bool) -> List[str]:
         values = ctx.values()
         if self.custom:  # its config is its template (another one in the run without lifespan)
-            return expand(config.get("command", self.command), values)
-        words = expand(self.command, values)
+            return expand(config.get("command", self.launch.command), values)
+        words = expand(self.launch.command, values)
         for option, value in config.items():
-            table = self.options.get(option)
+            table = self.launch.options.get(option)
             if table is None or value not in table:
                 raise ConfigError(f"{self.name}: unknown {option}={value!r}")
             words += expand(table[value], values)
         if tls:
-            words += expand(self.tls, values)
+            words += expand(self.launch.tls, values)
         for name in sorted(transports):
-            words += expand(self.transport_args.get(name, ""), values)
+            words += expand(self.launch.transport_args.get(name, ""), values)
         return words
 
     def environ(self, ctx: LaunchContext) -> Dict[str, str]:
         values = ctx.values()
-        return {k: v.format(**values) for k, v in self.env.items()}
+        return {k: v.format(**values) for k, v in self.launch.env.items()}
 
 
 def recipe_of(integration: Integration) -> Recipe:
     """The recipe of an integration's ``launch`` (which it must have)."""
-    launch = integration.launch
-    if launch is None:
+    if integration.launch is None:
         raise ValueError(f"integration {integration.name!r} has no launch recipe")
-    return Recipe(
-        name=integration.name,
-        command=launch.command,
-        transports=launch.transports,
-        tls=launch.tls,
-        tls_transports=launch.tls_transports,
-        transport_args=dict(launch.transport_args),
-        options={option: dict(values) for option, values in launch.options.items()},
-        probe=bool(launch.capabilities),
-        lifespan_off=None if launch.lifespan_off is None else dict(launch.lifespan_off),
-        lifespan_raise=dict(launch.lifespan_raise),
-        driver=bool(launch.driver),
-        env=dict(launch.env),
-        stop_signal=signal.Signals[launch.stop_signal],
-        lacks=launch.lacks,
-        package=integration.imports[0].partition(".")[0],
-        integration=integration.name,
-        option_transports={option: dict(values) for option, values in launch.option_transports.items()},
-    )
+    return Recipe(integration.name, integration.launch, package=integration.imports[0].partition(".")[0],
+                  integration=integration.name)
 
 
 #: Every integration that can be launched, by rank (the order of ``lifespan-state check``'s runs).
@@ -292,22 +260,21 @@ def custom_recipe(template: str, name: Optional[str] = None,
     words = shlex.split(template)
     guess = words[words.index("-m") + 1] if "-m" in words[:-1] else os.path.basename(words[0])
     name = name or guess
-    base = _named(name, guess) or Recipe(name, template)
+    base = _named(name, guess) or Recipe(name, Launch(template))
     tls = "{certfile}" in template
     chosen = frozenset(transports) if transports else None
     # Not the transports the built-in turns on with options of its own (a separate QUIC binding):
     # the command has them, or --transport names them.
-    own = frozenset(base.transport_args)
-    plain = chosen or base.transports - own
-    secure = chosen or (base.tls_transports - own) or plain
-    return Recipe(
-        name=name, command=template, custom=True,
-        transports=frozenset() if tls else plain, tls_transports=secure if tls else frozenset(),
+    own = frozenset(base.launch.transport_args)
+    plain = chosen or base.launch.transports - own
+    secure = chosen or (base.launch.tls_transports - own) or plain
+    launch = Launch(
+        template, transports=frozenset() if tls else plain, tls_transports=secure if tls else frozenset(),
         lifespan_off=None if lifespan_off is None else {"command": lifespan_off},
         # The environment is the program's (the command's module or executable), e.g. where an
         # arbiter opens its control socket, whatever server its worker is.
-        driver=base.driver, env=dict((RECIPES.get(guess) or base).env), stop_signal=stop_signal(stop),
-        lacks=base.lacks,
-        package=base.package, integration=base.kit,
-        lifespan_off_command=lifespan_off or "",
+        driver=base.launch.driver, env=(RECIPES.get(guess) or base).launch.env,
+        stop_signal=signal.Signals(stop_signal(stop)).name, lacks=base.launch.lacks,
     )
+    return Recipe(name, launch, custom=True, package=base.package, integration=base.kit,
+                  lifespan_off_command=lifespan_off or "")

@@ -253,7 +253,7 @@ def _per_transport(obs: Observations, kind: str, check: str,
 def _s1(obs: Observations) -> str:
     record = _lifespan_of(obs.main.steps["first"])
     if record is None:
-        lacks = f" ({obs.plan.recipe.lacks})" if obs.plan.recipe.lacks else ""
+        lacks = f" ({obs.plan.recipe.launch.lacks})" if obs.plan.recipe.launch.lacks else ""
         raise Fail(f"the app never received a lifespan scope{lacks}")
     _require(_state_problem({**record, "type": "lifespan"}))
     if not record["empty_at_startup"]:
@@ -558,7 +558,7 @@ def _s10(obs: Observations) -> str:
     lines = [line for line in run.shutdown if line.get("pid") == pid]
     if not lines or "shutdown" not in lines[-1]:
         # A harness (no command) has no exit status; what its block's end raised, if anything.
-        ended = f"server exit status {run.exit_code}" if obs.plan.recipe.command else (
+        ended = f"server exit status {run.exit_code}" if obs.plan.recipe.launch.command else (
             run.log_tail or "the harness's block ended without an error")
         raise Fail(f"the app saw no lifespan.shutdown ({ended})")
     record = lines[-1]
