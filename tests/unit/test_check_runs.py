@@ -16,6 +16,7 @@ import pytest
 from lifespan_state._integrations._descriptor import Launch
 from lifespan_state.check import _installed, _recipes
 from lifespan_state.check._checks import run_checks
+from lifespan_state.check._cli import render_table
 from lifespan_state.check._observe import CHECK_EXTRA, Observations, Run, make_plan
 from lifespan_state.check._recipes import RECIPES, ConfigError, LaunchContext, Recipe, custom_recipe
 from lifespan_state.check._spec import CHECK_TABLE, CHECKS, REACH, judge, reach
@@ -247,6 +248,15 @@ def test_a_sweep_gives_a_server_without_tls_na_checks_and_no_run() -> None:
     assert [r.shim for r in records] == ["off"]  # the shim has no module for it
     assert [(c.id, c.status) for c in records[0].checks] == [("S1", "skip"), ("S6", "skip")]
     assert "has no TLS in the check kit's recipe" in records[0].checks[0].detail
+
+
+def test_the_table_says_the_shim_has_no_module_only_when_its_arm_was_asked_for() -> None:
+    recipe = Recipe("wrapt", Launch("{python} -m wrapt {app}"), package="wrapt")
+    records = run_checks(recipe, tls=True, shim="both", sweep=True, checks=["S1"])
+    line = "with the shim: n/a (the shim has no module for wrapt)"
+    assert line in render_table(records)
+    # --shim off (or middleware): the run never meant to use the shim, so the table is silent on it.
+    assert "with the shim" not in render_table(records, shim_asked=False)
 
 
 def _check(*args: str) -> subprocess.CompletedProcess:  # type: ignore[type-arg]

@@ -122,9 +122,10 @@ def _wrap(text: str, indent: str = "  ") -> List[str]:
                          break_on_hyphens=False) or [indent]
 
 
-def render_table(records: Sequence[ResultRecord]) -> str:
+def render_table(records: Sequence[ResultRecord], *, shim_asked: bool = True) -> str:
     """Rows = checks, columns = configurations (letters, explained under the table); then the
-    reasons of every ``n/a``, what fails, and what the shim changes. Fits in 100 columns."""
+    reasons of every ``n/a``, what fails, and what the shim changes (``shim_asked``: the run
+    asked for the shim arm, so a server without one gets a line saying so). Fits in 100 columns."""
     if not records:
         return "no results"
     ids = [c for c in CHECKS if any(r.check(c) for r in records)]
@@ -143,7 +144,7 @@ def render_table(records: Sequence[ResultRecord]) -> str:
         entries = _grouped(records, letters, kind)
         if entries:
             lines += ["", title] + [w for e in entries for w in _wrap(e)]
-    summary = _summary(records)
+    summary = _summary(records, shim_asked)
     if summary:
         lines += [""] + [w for s in summary for w in _wrap(s, "")]
     return "\n".join(lines)
@@ -166,7 +167,7 @@ def _verdict(failed: List[str]) -> str:
     return f"FAILS {', '.join(failed)}" if failed else "every applicable check passes"
 
 
-def _summary(records: Sequence[ResultRecord]) -> List[str]:
+def _summary(records: Sequence[ResultRecord], shim_asked: bool = True) -> List[str]:
     lines: List[str] = []
     groups: Dict[Tuple[str, Optional[str], str], Dict[str, ResultRecord]] = {}
     for record in records:
@@ -181,7 +182,7 @@ def _summary(records: Sequence[ResultRecord]) -> List[str]:
             fixed = native.failed() if native is not None and not shimmed.failed() else []
             fixes = f" — the shim fixes {', '.join(fixed)}" if fixed else ""
             lines.append(f"{name} with the shim (mode {shimmed.mode}): {_verdict(shimmed.failed())}{fixes}")
-        elif native is not None and not shim_supports(server):
+        elif native is not None and shim_asked and not shim_supports(server):
             lines.append(f"{name} with the shim: n/a (the shim has no module for {server})")
         if middleware is not None:
             lines.append(f"{name} with the middleware only: {_verdict(middleware.failed())}")
@@ -262,5 +263,5 @@ def main(argv: List[str]) -> int:
         json.dump(document, sys.stdout, indent=2)
         print()
     else:
-        print(render_table(records))
+        print(render_table(records, shim_asked="on" in SHIMS[options.shim]))
     return 0 if all(r.passed for r in judged(records)) else 1
