@@ -14,7 +14,7 @@ import pkgutil
 import sys
 from pathlib import Path
 from pprint import pformat
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 from . import entry_points
 from ._descriptor import Integration, resolve
@@ -60,6 +60,13 @@ def integrations() -> List[Integration]:
     An entry point that cannot be loaded is left out with a warning, never an exception: one
     broken distribution must not take the check kit or ``status`` down.
     """
+    # Read once per import path: the kit and the tools ask many times, and a broken entry point
+    # is said once; a changed sys.path can bring other distributions.
+    return list(_found(tuple(sys.path)))
+
+
+@functools.lru_cache(maxsize=None)
+def _found(path: Tuple[str, ...]) -> Tuple[Integration, ...]:
     found: Dict[str, Integration] = {}
     for reference in INTEGRATIONS:
         integration = load(reference)
@@ -71,7 +78,7 @@ def integrations() -> List[Integration]:
             print(f"lifespan-state: warning: entry point {name!r}: {exc}", file=sys.stderr)
             continue
         found.setdefault(integration.name, integration)
-    return sorted(found.values(), key=lambda i: (i.rank, i.name))
+    return tuple(sorted(found.values(), key=lambda i: (i.rank, i.name)))
 
 
 def by_name(name: str) -> Integration:
