@@ -122,8 +122,10 @@ class HarnessKit:
     ended (S13: a test using the harness after its run; raising then is an answer too).
     """
 
-    key: str
     label: str
+    #: The ``--harness`` name: "" is the integration's name, filled in when it is loaded (for
+    #: ``harness``; each of ``more_harnesses`` names its own).
+    key: str = ""
     #: By convention in the integration's ``_kit.py``.
     make: str = "._kit:make"
     open: str = "._kit:open"

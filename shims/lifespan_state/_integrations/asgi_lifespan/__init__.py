@@ -17,7 +17,6 @@ INTEGRATION = Integration(
     newest_tested="2.1.0",
     notable=("2.0.0", "2.1.0"),
     harness=HarnessKit(
-        key="asgi-lifespan",
         label="LifespanManager + httpx.ASGITransport",
         no_websocket="httpx has no WebSocket client",
     ),

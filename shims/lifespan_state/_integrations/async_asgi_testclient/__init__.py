@@ -14,7 +14,6 @@ INTEGRATION = Integration(
     newest_tested="1.4.11",
     notable=("1.4.11",),
     harness=HarnessKit(
-        key="async-asgi-testclient",
         # A new client per run: one client's second `async with` is beyond the harness (_kit.py).
         label="async-asgi-testclient TestClient",
         clients=(),

@@ -15,7 +15,6 @@ INTEGRATION = Integration(
     title="azure-functions `AsgiFunctionApp`",
     imports=("azure.functions",),
     harness=HarnessKit(
-        key="azure-functions",
         label="AsgiFunctionApp, in-process invocations",
         no_websocket="the Functions HTTP trigger carries no WebSocket",
     ),

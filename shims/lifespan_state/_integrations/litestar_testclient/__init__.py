@@ -21,9 +21,9 @@ INTEGRATION = Integration(
     notable=("2.25.0",),
     # One client for every run, as a test module sharing one client has it. Litestar's clients
     # are httpx's.
-    harness=HarnessKit(key="litestar", label="Litestar TestClient", clients=("httpx",)),
+    harness=HarnessKit(label="Litestar TestClient", clients=("httpx",)),
     more_harnesses=(
-        HarnessKit(key="litestar-async", label="Litestar AsyncTestClient", make="._kit:make_async",
+        HarnessKit(label="Litestar AsyncTestClient", key="litestar-async", make="._kit:make_async",
                    open="._kit:open_async", clients=("httpx",)),
     ),
     field_page=Field(),

@@ -17,7 +17,6 @@ INTEGRATION = Integration(
     title="mangum (AWS Lambda)",
     imports=("mangum",),
     harness=HarnessKit(
-        key="mangum",
         label="Mangum handler, API Gateway REST events",
         no_websocket="API Gateway's HTTP events carry no WebSocket",
     ),
