@@ -130,8 +130,8 @@ class Series(PatchSeries):
 
 def _series(integration: Integration, shared: Patches, facts: PatchSeries) -> Series:
     own = {f.name: getattr(facts, f.name) for f in fields(PatchSeries)}
-    kit = integration.harness
-    target = ("--harness", kit.key) if kit is not None else ("--server", integration.name)
+    kits = integration.harnesses
+    target = ("--harness", kits[0][0]) if kits else ("--server", integration.name)
     return Series(**own, server=integration.name, shared=shared, target=target,
                   package=integration.module)
 

@@ -50,7 +50,7 @@ def test_debian_series_exist() -> None:
 
 def test_harness_series_are_checked_as_harnesses() -> None:
     """A harness's series runs the kit with ``--harness KEY``, a server's with ``--server NAME``."""
-    harnesses = {i.name: i.harness.key for i in integrations() if i.harness is not None}
+    harnesses = {i.name: i.harnesses[0][0] for i in integrations() if i.harnesses}
     for series in SERIES:
         if series.server in harnesses:
             assert series.target == ("--harness", harnesses[series.server])

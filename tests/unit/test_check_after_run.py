@@ -142,10 +142,8 @@ def test_the_driver_makes_no_after_run_request_when_the_run_never_started() -> N
 
 
 def test_every_harness_of_every_descriptor_is_a_harness_of_the_kit() -> None:
-    kits = [kit for i in map(load, in_tree())
-            for kit in ((i.harness,) if i.harness else ()) + i.more_harnesses]
-    keys = [kit.key for kit in kits]
-    assert len(keys) == len(set(keys))
+    keys = [key for i in map(load, in_tree()) for key, _ in i.harnesses]
+    assert len(keys) == len(set(keys)) and all(keys)
     assert set(driver.HARNESSES) == {*keys, "lifespan_state.testing"}
     for name in keys:
         make, open = driver.HARNESSES[name].code()  # resolving them imports no harness

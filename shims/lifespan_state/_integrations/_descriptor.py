@@ -123,8 +123,8 @@ class HarnessKit:
     """
 
     label: str
-    #: The ``--harness`` name: "" is the integration's name, filled in when it is loaded (for
-    #: ``harness``; each of ``more_harnesses`` names its own).
+    #: The ``--harness`` name: "" is the integration's name (for ``harness``; each of
+    #: ``more_harnesses`` names its own). See :attr:`Integration.harnesses`.
     key: str = ""
     #: By convention in the integration's ``_kit.py``.
     make: str = "._kit:make"
@@ -203,6 +203,12 @@ class Integration:
     def supported(self) -> bool:
         """True when the shim acts on this integration (it has ranges and hook code)."""
         return bool(self.ranges and self.hooks)
+
+    @property
+    def harnesses(self) -> Tuple[Tuple[str, HarnessKit], ...]:
+        """Its ``--harness`` keys with their kits, ``harness`` first (its key defaults to the name)."""
+        first = ((self.harness.key or self.name, self.harness),) if self.harness is not None else ()
+        return first + tuple((kit.key, kit) for kit in self.more_harnesses)
 
     def resolve(self, reference: str) -> Any:
         """The object a reference of this descriptor names (``.module`` relative to ``package``)."""

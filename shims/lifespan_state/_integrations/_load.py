@@ -42,8 +42,6 @@ def load(reference: str) -> Integration:
         raise IntegrationError(f"integration {reference!r} is a {what}, not an Integration")
     if not found.package:
         found = dataclasses.replace(found, package=reference.partition(":")[0])
-    if found.harness is not None and not found.harness.key:
-        found = dataclasses.replace(found, harness=dataclasses.replace(found.harness, key=found.name))
     return found
 
 

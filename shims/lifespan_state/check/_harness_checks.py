@@ -73,8 +73,7 @@ def _testing() -> Tuple[Make, Open]:
 
 
 HARNESSES: Dict[str, Harness] = {
-    **{kit.key: _of(i, kit) for i in integrations()
-       for kit in ((i.harness,) if i.harness is not None else ()) + i.more_harnesses},
+    **{key: _of(i, kit) for i in integrations() for key, kit in i.harnesses},
     "lifespan_state.testing": Harness("lifespan_state.testing", "lifespan_client (httpx.ASGITransport)",
                                       _testing, raising=True, no_websocket="httpx has no WebSocket client",
                                       distribution="lifespan-state-shim", clients=CLIENTS),
