@@ -86,9 +86,9 @@ def _release(integration: Integration, page: Field) -> str:
 def _own(i: Integration, page: Field, tls: bool) -> Column:
     release = _release(i, page)
     label = page.label.format(name=i.name, release=release)
-    if i.harness is not None:
+    if i.harnesses:
         return Column(i.name, label, "harness", i.name, release,
-                      EnvSpec(i.name, release, extra=(f"httpx=={HTTPX}",)), ("--harness", i.harness.key),
+                      EnvSpec(i.name, release, extra=(f"httpx=={HTTPX}",)), ("--harness", i.harnesses[0][0]),
                       page.note)
     return Column(i.name, label, "server", i.name, release, EnvSpec(i.name, release, extra=CLIENTS),
                   ("--server", i.name, *(["--tls"] if tls else [])), page.note)

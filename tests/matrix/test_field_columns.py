@@ -32,3 +32,17 @@ def test_a_harness_column_waits_for_its_kit() -> None:
     for i in integrations():
         if i.kind == "harness" and i.field_page is not None:
             assert (i.name in field.COLUMNS) == (i.harness is not None), i.name
+
+
+def test_every_column_names_a_target_the_kit_knows() -> None:
+    from lifespan_state.check._harness_checks import HARNESSES
+    from lifespan_state.check._recipes import RECIPES
+
+    for column in field.COLUMNS.values():
+        flag, name = column.target[0], column.target[1]
+        if flag == "--harness":
+            assert name in HARNESSES, column.key
+        elif flag == "--server":
+            assert name in RECIPES, column.key
+        else:
+            assert flag == "--command", column.key
