@@ -23,11 +23,25 @@ class _Response(JSONBody):
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
 
+def _error_name(code: int) -> str:
+    """An HTTP/3 or QUIC error code with its name (``QPACK_DECOMPRESSION_FAILED, 0x200``)."""
+    from aioquic.h3.connection import ErrorCode
+    from aioquic.quic.packet import QuicErrorCode
+
+    for codes in (ErrorCode, QuicErrorCode):
+        try:
+            return f"{codes(code).name}, 0x{code:x}"
+        except ValueError:
+            continue
+    return f"error 0x{code:x}"
+
+
 def _protocol_class() -> Any:
     """The aioquic protocol subclass (built on first use: aioquic is an optional dependency)."""
     from aioquic.asyncio.protocol import QuicConnectionProtocol
     from aioquic.h3.connection import H3Connection
     from aioquic.h3.events import DataReceived, HeadersReceived
+    from aioquic.quic.events import ConnectionTerminated
 
     class H3ClientProtocol(QuicConnectionProtocol):  # type: ignore[misc]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -36,6 +50,18 @@ def _protocol_class() -> Any:
             self.responses: Dict[int, _Response] = {}
 
         def quic_event_received(self, event: Any) -> None:
+            if isinstance(event, ConnectionTerminated):
+                # Said at once: a response the server cut off would otherwise wait out the timeout
+                # and read as no answer at all.
+                # Either side may have closed it (the client's H3 layer closes on a frame it cannot
+                # take), so the words say neither; the code and the reason say which.
+                reason = f": {event.reason_phrase}" if event.reason_phrase else ""
+                closed = ProtocolError(f"HTTP/3: the connection closed before the response ended "
+                                       f"({_error_name(event.error_code)}{reason})")
+                for pending in self.responses.values():
+                    if not pending.done.done():
+                        pending.done.set_exception(closed)
+                return
             for h3_event in self.h3.handle_event(event):
                 response = self.responses.get(getattr(h3_event, "stream_id", -1))
                 if response is None:

@@ -88,9 +88,12 @@ INTEGRATION = Integration(
                  note="A fork of hypercorn 0.18.0 installing the import package `hypercorn` (its code "
                       "differs in 16 modules: zero-copy sends, trailers, WebSocket pings, its QUIC "
                       "setup), run by hypercorn's recipe; hypercorn's shim module decides by its "
-                      "probes. Its HTTP/3 answers no request here, natively, with the shim or with the "
-                      "middleware (S5, S7 and S11 fail over HTTP/3 only, with no answer): a fault of its "
-                      "QUIC serving, not of its state."),
+                      "probes. Its HTTP/3 cuts every response off: after the body it sends an empty "
+                      "trailers HEADERS frame and then a DATA frame, which HTTP/3 forbids (aioquic's "
+                      "client closes the connection on the empty header block, its server side raises "
+                      "`FrameUnexpected` on the DATA frame). So S5, S7 and S11 fail over HTTP/3 only, "
+                      "natively, with the shim and with the middleware: a fault of its HTTP/3 framing, "
+                      "not of its state."),
     )),
     patches=Patches(
         series=(
