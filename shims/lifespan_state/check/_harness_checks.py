@@ -53,7 +53,7 @@ class Harness:
     raising: bool = False  # S8 runs an app raising on the lifespan (the others raise it: no lifespan)
     no_websocket: str = ""  # why there is no WebSocket client
     distribution: str = ""  # whose version the record gives, when not ``server``'s
-    clients: Tuple[str, ...] = ("httpx2", "httpx")  # the HTTP clients it can use, preferred first
+    clients: Tuple[str, ...] = ()  # the HTTP clients it can use, preferred first (its kit's)
 
     def client(self) -> Optional[str]:
         """The first of its clients installed here (the one its ``open`` uses)."""
