@@ -15,7 +15,7 @@ import pytest
 
 from lifespan_state._integrations._descriptor import Launch
 from lifespan_state.check import _installed, _recipes
-from lifespan_state.check._checks import run_checks
+from lifespan_state.check._checks import arms, run_checks
 from lifespan_state.check._cli import render_table
 from lifespan_state.check._observe import CHECK_EXTRA, Observations, Run, make_plan
 from lifespan_state.check._recipes import RECIPES, ConfigError, LaunchContext, Recipe, custom_recipe
@@ -191,12 +191,18 @@ def test_a_named_server_lends_its_driver_and_status_key() -> None:
     assert custom_recipe(UVICORN_WORKER, "uvicorn").kit == "uvicorn"
     assert custom_recipe(UVICORN_WORKER, "uvicorn").driver
     assert not custom_recipe(UVICORN_WORKER, "uvicorn-worker").driver
+    # Its program (gunicorn) lends what it can, but gunicorn's shim does not act on its worker's
+    # code: the shim arm is left out, as for any server the shim has no module for.
+    worker = custom_recipe(UVICORN_WORKER, "uvicorn-worker")
+    assert worker.shimmed_by == "uvicorn-worker" and arms("both", worker.shimmed_by) == ["off"]
 
 
 def test_a_fork_installing_a_servers_package_is_that_server(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_recipes, "packages_of", lambda name: ["hypercorn"] if name == "nonecorn" else [])
     recipe = custom_recipe("{python} -m hypercorn --bind {host}:{port} {app}", "nonecorn")
     assert recipe.name == "nonecorn" and recipe.kit == "hypercorn" and recipe.driver
+    # hypercorn's shim acts on the fork's code, so `--shim both` runs it there too.
+    assert recipe.shimmed_by == "hypercorn" and arms("both", recipe.shimmed_by) == ["off", "on"]
     assert recipe.launch.transports == RECIPES["hypercorn"].launch.transports
     secure = custom_recipe("{python} -m hypercorn --certfile {certfile} --keyfile {keyfile} {app}")
     # HTTP/3 needs hypercorn's QUIC binding, an option the command has or not: only by --transport.

@@ -284,4 +284,4 @@ def run_checks(
     tls = tls or (recipe.custom and "{certfile}" in recipe.launch.command)
     return [check_configuration(recipe, capabilities, config, arm == "on", tls=tls, checks=checks,
                                 timeout=timeout, progress=progress, middleware=arm == "middleware")
-            for arm in arms(shim, recipe.name)]
+            for arm in arms(shim, recipe.shimmed_by)]

@@ -114,6 +114,15 @@ class Recipe:
         return self.integration or self.name
 
     @property
+    def shimmed_by(self) -> str:
+        """The integration whose shim acts on this server's code, which decides whether the kit
+        runs its shim arm: the name's own, or that of the server whose import package the named
+        distribution installs (a fork under another name, e.g. ``--name nonecorn``)."""
+        if self.kit != self.name and self.package in packages_of(self.name):
+            return self.kit
+        return self.name
+
+    @property
     def stop_signal(self) -> int:
         """The signal of a graceful stop (the one that runs ``lifespan.shutdown``)."""
         return int(signal.Signals[self.launch.stop_signal])
