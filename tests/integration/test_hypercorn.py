@@ -334,7 +334,11 @@ def test_scenarios_on_every_release(version: str, name: str, worker: Optional[st
 @pytest.mark.parametrize("version", ["0.11.2", "0.13.2", "0.14.4", "0.15.0", "0.16.0", "0.17.3", "0.18.0"])
 @pytest.mark.parametrize("worker", ["asyncio", "trio"])
 def test_tls_transports_on_every_release(version: str, worker: str) -> None:
-    (shimmed,) = kit(version, "--tls", "--worker", worker, "--shim", "on")["results"]
+    # S10 is left out where the descriptor's limits say SIGINT may kill the worker before
+    # lifespan.shutdown (< 0.14's trio worker), as in the long tail above.
+    limit = limit_for("hypercorn", version, None, worker=worker)
+    checks = ["--checks", ",".join(c for c in CHECKS if c != "S10")] if limit and limit.skipped else []
+    (shimmed,) = kit(version, "--tls", "--worker", worker, "--shim", "on", *checks)["results"]
     assert not failures(shimmed), failures(shimmed)
     assert "not over" not in json.dumps(shimmed["checks"])  # every protocol ran
 
