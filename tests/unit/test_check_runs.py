@@ -280,3 +280,9 @@ def test_command_flags_are_checked_in_one_line(args: Tuple[str, ...], says: str)
     assert done.returncode == 2 and done.stdout == ""
     (line,) = done.stderr.strip().splitlines()
     assert says in line
+
+
+def test_every_built_in_recipe_stops_with_a_signal_this_platform_has() -> None:
+    # A descriptor names its stop signal as text; the kit turns it into the signal when it stops.
+    for recipe in RECIPES.values():
+        assert recipe.stop_signal in set(signal.Signals), recipe.name

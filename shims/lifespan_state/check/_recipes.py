@@ -134,7 +134,7 @@ class Recipe:
 
     def available(self) -> Capabilities:
         """What the release installed here offers: its version (the metadata of the distribution
-        that installed its import package) and, with a ``probe``, its options (in a subprocess:
+        that installed its import package) and, with a ``capabilities`` probe, its options (in a subprocess:
         never import a server here)."""
         if not self.launch.capabilities:
             found = providing(self.name, self.package or self.name)
