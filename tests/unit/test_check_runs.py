@@ -254,6 +254,9 @@ def test_a_sweep_gives_a_server_without_tls_na_checks_and_no_run() -> None:
     assert [r.shim for r in records] == ["off"]  # the shim has no module for it
     assert [(c.id, c.status) for c in records[0].checks] == [("S1", "skip"), ("S6", "skip")]
     assert "has no TLS in the check kit's recipe" in records[0].checks[0].detail
+    # Each arm asked for is one record under its own name, as in a run.
+    for shim, named in (("off", ["off"]), ("all", ["off", "middleware"]), ("middleware", ["middleware"])):
+        assert [r.shim for r in run_checks(recipe, tls=True, shim=shim, sweep=True, checks=["S1"])] == named
 
 
 def test_the_table_says_the_shim_has_no_module_only_when_its_arm_was_asked_for() -> None:

@@ -269,11 +269,11 @@ def run_checks(
     capabilities = recipe.available()
     if capabilities.error:
         raise ConfigError(capabilities.error)
-    runs = [False] if shim == "both" and not shim_supports(recipe.kit) else SHIMS[shim]
     if tls and not recipe.custom and not recipe.launch.tls:
         selected = list(checks or CHECKS)
-        return [ResultRecord(recipe.name, capabilities.version, {"tls": "on"}, "on" if on else "off", None,
-                             [CheckResult(c, SKIP, f"{no_tls} (no run)") for c in selected]) for on in runs]
+        return [ResultRecord(recipe.name, capabilities.version, {"tls": "on"}, arm, None,
+                             [CheckResult(c, SKIP, f"{no_tls} (no run)") for c in selected])
+                for arm in arms(shim, recipe.shimmed_by)]
     chosen = dict(options or {})
     if not recipe.custom:
         config = recipe.config(capabilities, **chosen)
