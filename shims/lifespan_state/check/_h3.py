@@ -51,10 +51,9 @@ def _protocol_class() -> Any:
 
         def quic_event_received(self, event: Any) -> None:
             if isinstance(event, ConnectionTerminated):
-                # Said at once: a response the server cut off would otherwise wait out the timeout
-                # and read as no answer at all.
-                # Either side may have closed it (the client's H3 layer closes on a frame it cannot
-                # take), so the words say neither; the code and the reason say which.
+                # Said at once: a cut-off response would otherwise wait out the timeout and read as
+                # no answer at all. Either side may have closed it (the client's H3 layer closes on
+                # a frame it cannot take): the words say neither, the code and reason say which.
                 reason = f": {event.reason_phrase}" if event.reason_phrase else ""
                 closed = ProtocolError(f"HTTP/3: the connection closed before the response ended "
                                        f"({_error_name(event.error_code)}{reason})")
