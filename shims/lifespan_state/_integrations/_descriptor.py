@@ -2,10 +2,12 @@
 
 An integration is one place: ``lifespan_state/_integrations/<name>/``, or a module of another
 distribution named by an entry point of the ``lifespan_state.integrations`` group. Its
-``__init__.py`` holds an :class:`Integration` called ``INTEGRATION``; its hook code (a
-:class:`~lifespan_state._shim.Shim` subclass and the wrappers) lives beside it and is imported only
-when the server is. The registry, the bootstrap, the launcher, ``status``, the check kit and the
-tools under ``tools/`` read these records; none of them names a server.
+``INTEGRATION`` is an :class:`Integration`: in this package, built from the folder's
+``integration.toml`` (``_data``: its tables and keys are these records' fields), in another
+distribution written in Python. Its hook code (a :class:`~lifespan_state._shim.Shim` subclass and
+the wrappers) lives beside it and is imported only when the server is. The registry, the
+bootstrap, the launcher, ``status``, the check kit and the tools under ``tools/`` read these
+records; none of them names a server.
 
 References to code (``hooks``, the probes, the kit's drivers) are strings, ``"module:attribute"``;
 a module starting with ``.`` is relative to the package of the descriptor. They are resolved when
@@ -186,7 +188,8 @@ class Integration:
     pins: Tuple[Pin, ...] = ()
     #: Where releases cannot run at all, natively or with the shim.
     limits: Tuple[Limit, ...] = ()
-    #: The package the relative references are resolved in; the loader fills it in.
+    #: The package the relative references are resolved in; the loader fills it in (a descriptor
+    #: in Python may say ``package=__name__``).
     package: str = ""
 
     @property

@@ -2,8 +2,8 @@
 
 The check kit, ``status``, the launcher and the tools read every integration through
 :func:`integrations`; the registry loads one when its server is imported (:func:`load`).
-:func:`render_index` writes ``_index.py`` from the descriptors (``python -m
-lifespan_state._integrations._load``); a unit test keeps the two equal.
+:func:`main` (``python -m lifespan_state._integrations._load``) writes ``_descriptors.json`` from
+the ``integration.toml`` files and ``_index.py`` from the descriptors; unit tests keep them equal.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 from pprint import pformat
 from typing import Dict, List, Tuple
 
-from . import entry_points
+from . import _data, entry_points
 from ._descriptor import Integration, resolve
 from ._index import INTEGRATIONS
 
@@ -105,10 +105,18 @@ def render_index() -> str:
         'a descriptor."""\n\n'
         "#: Every integration of this package (its descriptor), by rank.\n"
         f"INTEGRATIONS = {pformat(tuple(references), width=100)}\n\n"
-        "#: The runtime table's rows of those the shim acts on (``lifespan_state._versions``).\n"
-        f"ROWS = {pformat(tuple(rows), width=100, sort_dicts=False)}\n"
+        "#: The runtime table's rows of those the shim acts on (``lifespan_state._versions``), one a line.\n"
+        "ROWS = (\n" + "".join(f"    {row!r},\n" for row in rows) + ")\n"
     )
 
 
-if __name__ == "__main__":
+def main() -> None:
+    """Write ``_descriptors.json`` from the ``integration.toml`` files, then ``_index.py``."""
+    _data.JSON.write_text(_data.render_json(_data.read_toml()), encoding="utf-8")
+    _data.generated.cache_clear()
+    load.cache_clear()
     (_HERE / "_index.py").write_text(render_index())
+
+
+if __name__ == "__main__":
+    main()

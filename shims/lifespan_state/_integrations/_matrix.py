@@ -12,9 +12,9 @@ An :class:`~lifespan_state._integrations._descriptor.Integration` of a server ca
 * :class:`Limit` — where a release cannot run at all, whatever the shim does (the matrix explains
   such cells with them, plans around them, and compat_matrix.md lists them).
 
-The tools read them through the descriptors and never name a server. The runtime never reads
-them: importing this module costs a few class definitions (``packaging`` is imported by the
-methods that compare versions).
+The tools read them through the descriptors and never name a server. The runtime builds them
+with a descriptor and never reads them: importing this module costs a few class definitions
+(``packaging`` is imported by the methods that compare versions).
 """
 
 from __future__ import annotations

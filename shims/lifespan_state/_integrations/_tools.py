@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Mapping, Optional, Tuple
 
 __all__ = [
-    "BACKPORT",
     "AppVariants",
     "Bench",
     "BenchArm",
@@ -76,10 +75,6 @@ class Field:
 
 
 # -- patches/<name>/ ------------------------------------------------------------------------------
-
-
-#: The summary of a series that backports lifespan state to a release without it.
-BACKPORT = "adds lifespan state: lifespan scope `state`, a shallow copy per HTTP/WebSocket scope"
 
 
 @dataclass(frozen=True)
