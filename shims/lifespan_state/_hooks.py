@@ -114,12 +114,8 @@ class _Loader:
 class _Finder:
     """First on ``sys.meta_path``; finds nothing of its own."""
 
-    def find_spec(
-        self,
-        fullname: str,
-        path: Optional[Sequence[str]] = None,
-        target: Optional[ModuleType] = None,
-    ) -> Optional[ModuleSpec]:
+    def find_spec(self, fullname: str, path: Optional[Sequence[str]] = None,
+                  target: Optional[ModuleType] = None) -> Optional[ModuleSpec]:
         if fullname not in _hooks or fullname in _busy:
             return None  # every other import: two set lookups
         _busy.add(fullname)

@@ -101,15 +101,16 @@ class Served:
             assert time.monotonic() < deadline, (self.records(), self.process.tail())
             time.sleep(0.1)
 
-    def graceful_stop(self) -> None:
+    def graceful_stop(self) -> List[Dict[str, Any]]:
         """Stop the way that runs lifespan.shutdown: SIGTERM for gunicorn (its SIGINT skips the
-        lifespan shutdown), SIGINT for the others (ServerProcess.stop)."""
+        lifespan shutdown), SIGINT for the others (ServerProcess.stop); then the records."""
         process = self.process.process
         if process is not None and "gunicorn" in self.process.argv[0]:
             process.send_signal(signal.SIGTERM)
             with suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=30)
         self.process.stop()
+        return self.records()
 
 
 @contextmanager
@@ -162,6 +163,14 @@ def live_copy(served: Served) -> Dict[str, Any]:
     """The lifespan's dict gains a key after startup: a later request must see it."""
     served.get("/late")
     return served.get("/")
+
+
+def assert_isolated_and_live(served: Served) -> None:
+    """Requests isolated on one keep-alive connection and across connections, and a request after
+    the lifespan's dict gained a key sees it."""
+    assert_isolated(keep_alive_and_fresh(served))
+    late = live_copy(served)
+    assert late["keys"] == ["late", "pool"], late
 
 
 def websocket_then_http(served: Served) -> Dict[str, Any]:
@@ -221,15 +230,11 @@ def test_gunicorn_26_shim_or_middleware_isolates_every_request(way: str, tmp_pat
     middleware = way == "middleware"
     with serving("gunicorn", "26.2.0", tmp_path, shim=not middleware, middleware=middleware,
                  extra=GUNICORN_H2) as served:  # fmt: skip
-        views = keep_alive_and_fresh(served)
-        late = live_copy(served)
+        assert_isolated_and_live(served)
         after_ws = websocket_then_http(served)
         h2 = http2_streams(served)
         status = served.get("/status")["shim"]
-        served.graceful_stop()
-        records = served.records()
-    assert_isolated(views)
-    assert late["keys"] == ["late", "pool"], late
+        records = served.graceful_stop()
     assert after_ws["keys"] == ["late", "pool"], after_ws
     assert h2["first"]["keys"] == ["h2", "late", "pool"] and h2["second"]["keys"] == ["late", "pool"], h2
     if middleware:
@@ -248,8 +253,7 @@ def two_shimmed_workers(server: str, version: str, tmp_path: Path, rounds: int) 
         served.wait_for_startups(2)
         for _ in range(rounds):
             assert_isolated(keep_alive_and_fresh(served))
-        served.graceful_stop()
-        records = served.records()
+        records = served.graceful_stop()
     assert len({r["pid"] for r in records if r["event"] == "startup"}) == 2, records
     return records
 
@@ -265,13 +269,10 @@ def test_gunicorn_26_shim_activates_every_worker(tmp_path: Path) -> None:
 
 def test_gunicorn_27_is_native_nothing_patched(tmp_path: Path) -> None:
     with serving("gunicorn", "27.0.1", tmp_path, shim=True, extra=GUNICORN_H2) as served:
-        views = keep_alive_and_fresh(served)
-        late = live_copy(served)
+        assert_isolated_and_live(served)
         h2 = http2_streams(served)
         status = served.get("/status")["shim"]
     assert status["mode"] == "native" and status["patched"] == [], status
-    assert_isolated(views)
-    assert late["keys"] == ["late", "pool"], late
     assert h2["second"]["keys"] == ["late", "pool"], h2
 
 
@@ -302,13 +303,10 @@ def test_anycorn_0_18_native_keep_alive_requests_share_a_copy(tmp_path: Path) ->
 
 def test_anycorn_0_18_shim_isolates_keep_alive_requests(tmp_path: Path) -> None:
     with serving("anycorn", "0.18.7", tmp_path, shim=True) as served:
-        views = keep_alive_and_fresh(served)
-        late = live_copy(served)
+        assert_isolated_and_live(served)
         h2 = http2_streams(served)
         after_ws = websocket_then_http(served)
         status = served.get("/status")["shim"]
-    assert_isolated(views)
-    assert late["keys"] == ["late", "pool"], late
     assert h2["first"]["keys"] == ["h2", "late", "pool"] and h2["second"]["keys"] == ["late", "pool"], h2
     assert after_ws["keys"] == ["late", "pool"], after_ws
     assert status["mode"] == "fix" and "anycorn.run.worker_serve" in status["patched"], status
@@ -361,8 +359,7 @@ def test_granian_native_shutdown_sees_an_empty_dict(tmp_path: Path) -> None:
     """Negative control: granian empties the state before lifespan.shutdown (S10)."""
     with serving("granian", "2.8.9", tmp_path, shim=False) as served:
         assert_isolated(keep_alive_and_fresh(served))  # requests are right natively
-        served.graceful_stop()
-        records = served.records()
+        records = served.graceful_stop()
     assert _shutdowns(records) == [[]], records
 
 
@@ -371,8 +368,7 @@ def test_granian_shim_shutdown_sees_its_keys(tmp_path: Path) -> None:
     with serving("granian", "2.8.9", tmp_path, shim=True, workers=2) as served:
         served.wait_for_startups(2)
         served.get("/")
-        served.graceful_stop()
-        records = served.records()
+        records = served.graceful_stop()
     startups = [r for r in records if r["event"] == "startup"]
     assert len({r["pid"] for r in startups}) == 2, records
     for record in startups:
@@ -384,25 +380,19 @@ def test_granian_middleware_alone_shutdown_sees_its_keys(tmp_path: Path) -> None
     """Only ``app = LifespanStateMiddleware(app)`` (the negative control above is the same app
     without it): granian empties its own dict, the app's stays whole; nothing patched."""
     with serving("granian", "2.8.9", tmp_path, shim=False, middleware=True) as served:
-        views = keep_alive_and_fresh(served)
-        late = live_copy(served)
+        assert_isolated_and_live(served)
         status = served.get("/status")["shim"]
-        served.graceful_stop()
-        records = served.records()
-    assert_isolated(views)
-    assert late["keys"] == ["late", "pool"], late
+        records = served.graceful_stop()
     assert status["patched"] == [] and status["mode"] is None, status
     assert _shutdowns(records) == [["late", "pool"]], records
 
 
 def test_granian_shim_keeps_granians_per_request_copies(tmp_path: Path) -> None:
     with serving("granian", "2.8.9", tmp_path, shim=True) as served:
-        views = keep_alive_and_fresh(served)
-        late = live_copy(served)
+        assert_isolated_and_live(served)
         after_ws = websocket_then_http(served)
         status = served.get("/status")["shim"]
-    assert_isolated(views)
-    assert late["keys"] == ["late", "pool"] and after_ws["keys"] == ["late", "pool"], (late, after_ws)
+    assert after_ws["keys"] == ["late", "pool"], after_ws
     assert status["mode"] == "fix", status
 
 
@@ -413,12 +403,10 @@ def test_granian_releases(version: str, tmp_path: Path) -> None:
     two on uvloop: ``venv_for``): the empty dict natively, the keys with the shim."""
     with serving("granian", version, tmp_path, shim=False) as served:
         served.get("/")
-        served.graceful_stop()
-        assert _shutdowns(served.records()) == [[]]
+        assert _shutdowns(served.graceful_stop()) == [[]]
     with serving("granian", version, tmp_path, shim=True) as served:
         assert_isolated(keep_alive_and_fresh(served))
-        served.graceful_stop()
-        assert _shutdowns(served.records()) == [["pool"]]
+        assert _shutdowns(served.graceful_stop()) == [["pool"]]
 
 
 # --------------------------------------------------------------------------- nonecorn

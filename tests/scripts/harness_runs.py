@@ -43,14 +43,19 @@ def activate(activation: str, when: str) -> None:
             lifespan_state.deactivate()
 
 
+def imported(activation: str, module: str, attribute: str) -> Any:
+    """The harness class ``module.attribute``, imported between the run's two activation points."""
+    activate(activation, "before")
+    found = getattr(importlib.import_module(module), attribute)
+    activate(activation, "after")
+    return found
+
+
 def run_asgi_lifespan(app: Any, activation: str) -> Dict[str, Any]:
     import anyio
-
-    activate(activation, "before")
     import httpx
-    from asgi_lifespan import LifespanManager
 
-    activate(activation, "after")
+    LifespanManager = imported(activation, "asgi_lifespan", "LifespanManager")
     forgot: List[str] = []
     after: List[str] = []
 
@@ -80,10 +85,7 @@ def run_asgi_lifespan(app: Any, activation: str) -> Dict[str, Any]:
 
 
 def run_testclient(app: Any, activation: str) -> Dict[str, Any]:
-    activate(activation, "before")
-    from starlette.testclient import TestClient
-
-    activate(activation, "after")
+    TestClient = imported(activation, "starlette.testclient", "TestClient")
     forgot: List[str] = []
     client = TestClient(app)
     # A test that forgot `with`: no lifespan runs.
@@ -123,10 +125,7 @@ async def _after_the_run(get: Any) -> str:
 def run_async_asgi_testclient(app: Any, activation: str) -> Dict[str, Any]:
     import asyncio
 
-    activate(activation, "before")
-    from async_asgi_testclient import TestClient
-
-    activate(activation, "after")
+    TestClient = imported(activation, "async_asgi_testclient", "TestClient")
     forgot: List[str] = []
     after: List[str] = []
 
@@ -151,20 +150,14 @@ def run_async_asgi_testclient(app: Any, activation: str) -> Dict[str, Any]:
 
 
 def run_litestar(app: Any, activation: str) -> Dict[str, Any]:
-    activate(activation, "before")
-    from litestar.testing import TestClient
-
-    activate(activation, "after")
+    TestClient = imported(activation, "litestar.testing", "TestClient")
     return {"forgot": [], "after": _two_runs_then_after(TestClient(app))}
 
 
 def run_litestar_async(app: Any, activation: str) -> Dict[str, Any]:
     import anyio
 
-    activate(activation, "before")
-    from litestar.testing import AsyncTestClient
-
-    activate(activation, "after")
+    AsyncTestClient = imported(activation, "litestar.testing", "AsyncTestClient")
     after: List[str] = []
 
     async def main() -> None:

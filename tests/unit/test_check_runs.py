@@ -188,7 +188,7 @@ def test_the_run_without_lifespan_and_the_stop_signal_are_the_flags() -> None:
 
 
 def test_a_named_server_lends_its_driver_and_status_key() -> None:
-    assert custom_recipe(UVICORN_WORKER, "uvicorn").kit == "uvicorn"
+    assert custom_recipe(UVICORN_WORKER, "uvicorn").integration == "uvicorn"
     assert custom_recipe(UVICORN_WORKER, "uvicorn").driver
     assert not custom_recipe(UVICORN_WORKER, "uvicorn-worker").driver
     # Its program (gunicorn) lends what it can, but gunicorn's shim does not act on its worker's
@@ -200,7 +200,7 @@ def test_a_named_server_lends_its_driver_and_status_key() -> None:
 def test_a_fork_installing_a_servers_package_is_that_server(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_recipes, "packages_of", lambda name: ["hypercorn"] if name == "nonecorn" else [])
     recipe = custom_recipe("{python} -m hypercorn --bind {host}:{port} {app}", "nonecorn")
-    assert recipe.name == "nonecorn" and recipe.kit == "hypercorn" and recipe.driver
+    assert recipe.name == "nonecorn" and recipe.integration == "hypercorn" and recipe.driver
     # hypercorn's shim acts on the fork's code, so `--shim both` runs it there too.
     assert recipe.shimmed_by == "hypercorn" and arms("both", recipe.shimmed_by) == ["off", "on"]
     assert recipe.launch.transports == RECIPES["hypercorn"].launch.transports

@@ -3,8 +3,9 @@ nothing here is typed by hand, and each section says when and how it was measure
 
 from __future__ import annotations
 
+import functools
 import html
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from lifespan_state._integrations._load import integrations
 
@@ -390,10 +391,15 @@ def render_markdown(results: Dict[str, Any], chart_path: str) -> str:
         "spread (min-max) of the per-round ratios.",
         "",
     ]
-    lines += _e2e_section(results, chart_path)
-    lines += _micro_section(results)
-    lines += _activation_section(results)
-    lines += _memory_section(results)
+    sections: List[Tuple[str, str, Callable[[Dict[str, Any]], List[str]]]] = [
+        ("e2e", "End to end", functools.partial(_e2e_section, chart_path=chart_path)),
+        ("micro", "Per scope", _micro_section),
+        ("activation", "Activation", _activation_section),
+        ("memory", "Memory", _memory_section),
+    ]
+    for name, title, section in sections:
+        if results.get(name):  # a measurement that did not run has no section
+            lines += [*_heading(results, name, title), *section(results)]
     lines += _notes_section(results, v)
     return "\n".join(lines) + "\n"
 
@@ -417,9 +423,11 @@ def _runs_table(results: Dict[str, Any]) -> List[str]:
     return [*lines, ""]
 
 
-def _measured(results: Dict[str, Any], name: str) -> List[str]:
+def _heading(results: Dict[str, Any], name: str, title: str) -> List[str]:
+    """A section's title and when and where its measurement ``name`` ran."""
     run = results["runs"][name]
-    return [f"*Measured {run['started']} - {run['finished']} UTC at commit {run['commit']}.*", ""]
+    measured = f"*Measured {run['started']} - {run['finished']} UTC at commit {run['commit']}.*"
+    return [f"## {title}", "", measured, ""]
 
 
 def _worst_cell(record: Optional[Dict[str, Any]], ratio: str) -> str:
@@ -481,15 +489,10 @@ def _commands(e2e: List[Dict[str, Any]]) -> List[str]:
 
 
 def _e2e_section(results: Dict[str, Any], chart_path: str) -> List[str]:
-    e2e = results.get("e2e")
-    if not e2e:
-        return []
+    e2e = results["e2e"]
     micro = results.get("micro", {})
     first = e2e[0]
     lines = [
-        "## End to end",
-        "",
-        *_measured(results, "e2e"),
         f"Each row: two server processes of the same release serving the same app "
         f"([`tools/bench/benchapp.py`](tools/bench/benchapp.py): pure ASGI, a 2-byte body, reads one key "
         f'of `scope["state"]`), one without and one with `import lifespan_state.auto` in the app module '
@@ -557,13 +560,8 @@ def _e2e_section(results: Dict[str, Any], chart_path: str) -> List[str]:
 
 
 def _micro_section(results: Dict[str, Any]) -> List[str]:
-    micro = results.get("micro")
-    if not micro:
-        return []
+    micro = results["micro"]
     lines = [
-        "## Per scope",
-        "",
-        *_measured(results, "micro"),
         "[`tools/bench/micro.py`](tools/bench/micro.py) times one scope hand-off with `timeit` "
         f"({micro['number']:,} calls x {micro['repeat']} repeats per statement, statements interleaved, "
         "thread CPU time, minimum over repeats): *call* is one plain Python call of the app; *added* is a "
@@ -627,14 +625,9 @@ def _middleware_lines(runs: List[Dict[str, Any]]) -> List[str]:
 
 
 def _activation_section(results: Dict[str, Any]) -> List[str]:
-    acts = results.get("activation")
-    if not acts:
-        return []
+    acts = results["activation"]
     groups = sorted({g for a in acts for g in a["importtime"]["groups_ms"]})
     lines = [
-        "## Activation",
-        "",
-        *_measured(results, "activation"),
         "[`tools/bench/activation.py`](tools/bench/activation.py): every sample is a fresh interpreter of "
         "the release's environment (bytecode cached), timed inside it around the import or call alone "
         "(wall clock and process CPU time); median (p10-p90).",
@@ -709,13 +702,8 @@ def _activation_section(results: Dict[str, Any]) -> List[str]:
 
 
 def _memory_section(results: Dict[str, Any]) -> List[str]:
-    mem = results.get("memory")
-    if not mem:
-        return []
+    mem = results["memory"]
     lines = [
-        "## Memory",
-        "",
-        *_measured(results, "memory"),
         "[`tools/bench/memory.py`](tools/bench/memory.py): the app starts `tracemalloc` at import and "
         "reports "
         "RSS and traced memory at `/__mem`; after a warm-up of up to 10,000 requests, `wrk -c8` runs in "

@@ -117,12 +117,8 @@ class _ActivateOnFirstUse:
     def __init__(self) -> None:
         self._looking_up = False
 
-    def find_spec(
-        self,
-        fullname: str,
-        path: Optional[Sequence[str]] = None,
-        target: Optional[ModuleType] = None,
-    ) -> Optional[ModuleSpec]:
+    def find_spec(self, fullname: str, path: Optional[Sequence[str]] = None,
+                  target: Optional[ModuleType] = None) -> Optional[ModuleSpec]:
         if fullname not in _TRIGGERS or self._looking_up:
             return None  # every other import: one set lookup
         try:

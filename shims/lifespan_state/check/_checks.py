@@ -82,7 +82,7 @@ def record(obs: Observations, server: str, version: Optional[str], config: Dict[
     """The :class:`ResultRecord` of the selected checks, judged from ``obs``."""
     plan = obs.plan
     return ResultRecord(server, version, config, plan.arm,
-                        shim_mode(obs.main, plan.recipe.kit) if plan.shim_on else None,
+                        shim_mode(obs.main, plan.recipe.integration) if plan.shim_on else None,
                         [judge(check, obs) for check in selected_checks(plan)], obs.main.log_tail)
 
 
@@ -210,7 +210,7 @@ def check_configuration(
         if recipe.driver and needs_driver(plan):
             progress(f"{label}: S9 in-process servers")
             try:
-                args = ["lifespan_state.check._driver", recipe.kit, json.dumps(config), str(timeout)]
+                args = ["lifespan_state.check._driver", recipe.integration, json.dumps(config), str(timeout)]
                 s9 = json_line(args, environment(shim_on, middleware=middleware), timeout * 6 + 30,
                                RuntimeError)
             except Exception as exc:

@@ -103,23 +103,22 @@ class Recipe:
     custom: bool = False
     #: The import package the server's code is (its version is that of whatever installed it).
     package: str = ""
-    #: The integration whose S9 driver, capabilities and shim status the server has (default: name).
+    #: The integration whose S9 driver, capabilities and shim status the server has ("" when
+    #: made: the name's own).
     integration: str = ""
     #: ``--command``: the template of the run with lifespan disabled, "" when none was given.
     lifespan_off_command: str = ""
 
-    @property
-    def kit(self) -> str:
-        """The integration of the server (``integration``, else its name)."""
-        return self.integration or self.name
+    def __post_init__(self) -> None:
+        self.integration = self.integration or self.name
 
     @property
     def shimmed_by(self) -> str:
         """The integration whose shim acts on this server's code, which decides whether the kit
         runs its shim arm: the name's own, or that of the server whose import package the named
         distribution installs (a fork under another name, e.g. ``--name nonecorn``)."""
-        if self.kit != self.name and self.package in packages_of(self.name):
-            return self.kit
+        if self.integration != self.name and self.package in packages_of(self.name):
+            return self.integration
         return self.name
 
     @property
@@ -144,7 +143,7 @@ class Recipe:
                 return Capabilities(None, {}, {})  # any command: its version may be unknown
             return Capabilities(None, {}, {}, error=f"{self.name} not installed here: no distribution "
                                 f"installs {self.package or self.name}")
-        args = ["lifespan_state.check._driver", "capabilities", self.kit]
+        args = ["lifespan_state.check._driver", "capabilities", self.integration]
         try:
             data = json_line(args, None, 60.0, RuntimeError)
         except RuntimeError as exc:  # the traceback's last line, e.g. no module named the server
@@ -285,5 +284,5 @@ def custom_recipe(template: str, name: Optional[str] = None,
         driver=base.launch.driver, env=(RECIPES.get(guess) or base).launch.env,
         stop_signal=signal.Signals(stop_signal(stop)).name, lacks=base.launch.lacks,
     )
-    return Recipe(name, launch, custom=True, package=base.package, integration=base.kit,
+    return Recipe(name, launch, custom=True, package=base.package, integration=base.integration,
                   lifespan_off_command=lifespan_off or "")

@@ -622,7 +622,7 @@ S11 = Check("S11", "concurrency", _s11,
 
 
 def _s12(obs: Observations) -> str:
-    server = obs.plan.recipe.kit  # the shim's status names the integration
+    server = obs.plan.recipe.integration  # the shim's status names the integration
     if obs.plan.middleware:
         raise Skip("the middleware arm: S12 is about the shim on a native release")
     if not obs.plan.shim_on:
