@@ -1,6 +1,6 @@
 """The release facts the tools and tests use, read from the integrations' descriptors.
 
-Each server's descriptor (``lifespan_state/_integrations/<name>/__init__.py``) holds three kinds of
+Each server's descriptor (``lifespan_state/_integrations/<name>/integration.toml``) holds three kinds of
 facts (the classes are ``lifespan_state._integrations._matrix``'s):
 
 * its ``releases`` — the releases a tool or test names on purpose (Debian's, the last one without
