@@ -16,23 +16,25 @@ from lifespan_state._integrations._tools import Bench, BenchArm, BenchComparison
 pytestmark = pytest.mark.unit
 
 IN_TREE = [_load.load(reference) for reference in _load.in_tree()]
+#: Every integration.toml, parsed once, by folder.
+WRITTEN = _data.read_toml()
 
 
 def test_the_generated_json_is_what_the_toml_files_say() -> None:
     # python -m lifespan_state._integrations._load rewrites it after an integration.toml changed.
-    assert _data.JSON.read_text(encoding="utf-8") == _data.render_json(_data.read_toml())
+    assert _data.JSON.read_text(encoding="utf-8") == _data.render_json(WRITTEN)
 
 
 def test_every_integration_folder_has_a_descriptor_file() -> None:
     folders = sorted(reference.partition(":")[0].rpartition(".")[2] for reference in _load.in_tree())
-    assert sorted(_data.read_toml()) == folders
+    assert sorted(WRITTEN) == folders
     assert sorted(k for k in json.loads(_data.JSON.read_text(encoding="utf-8")) if k != "//") == folders
 
 
 @pytest.mark.parametrize("integration", IN_TREE, ids=lambda i: i.name)
 def test_a_descriptor_is_built_from_its_file_alone(integration: Integration) -> None:
     folder = integration.package.rpartition(".")[2]
-    data = _data.read_toml()[folder]
+    data = WRITTEN[folder]
     assert "package" not in data  # the loader fills it in
     assert _data.build(Integration, {**data, "package": integration.package}, folder) == integration
 

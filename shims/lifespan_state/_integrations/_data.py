@@ -23,7 +23,7 @@ from typing import Any, Dict, Literal, Mapping, Union, get_args, get_origin, get
 
 from . import _descriptor, _matrix, _tools
 
-__all__ = ["DescriptorError", "build", "descriptor", "read_toml", "render_json"]
+__all__ = ["DescriptorError", "build", "descriptor", "generated", "read_toml", "render_json"]
 
 _HERE = Path(__file__).resolve().parent
 #: The generated file every Python reads (``render_json`` writes it).
@@ -87,7 +87,7 @@ def read_toml() -> Dict[str, Any]:
 def render_json(data: Mapping[str, Any]) -> str:
     """The text of ``_descriptors.json`` for the parsed descriptors."""
     header = {"//": f"generated from */{TOML} by python -m lifespan_state._integrations._load: do not edit"}
-    return json.dumps({**header, **data}, indent=1, sort_keys=False, ensure_ascii=False) + "\n"
+    return json.dumps({**header, **data}, indent=1, ensure_ascii=False) + "\n"
 
 
 def build(kind: Any, value: Any, where: str) -> Any:
